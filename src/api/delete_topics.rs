@@ -1,0 +1,49 @@
+//! DeleteTopics, by name (v1+) or by topic id (v6+).
+
+use kafka_protocol::error::ResponseError as E;
+use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
+use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+
+use super::errors::topic_error_code;
+use super::RequestContext;
+
+pub async fn handle(ctx: &RequestContext<'_>, req: DeleteTopicsRequest) -> DeleteTopicsResponse {
+    let topics = &ctx.broker.topics;
+    // v0-5 send names; v6 sends (name or id) states.
+    let wanted: Vec<(Option<TopicName>, uuid::Uuid)> = if req.topics.is_empty() {
+        req.topic_names.into_iter().map(|n| (Some(n), uuid::Uuid::nil())).collect()
+    } else {
+        req.topics.into_iter().map(|t| (t.name, t.topic_id)).collect()
+    };
+    let mut resp = DeleteTopicsResponse::default();
+    for (name, id) in wanted {
+        let mut out = DeletableTopicResult::default();
+        out.name = name.clone();
+        out.topic_id = id;
+        let found = match &name {
+            Some(n) => topics.get(n).ok_or(E::UnknownTopicOrPartition),
+            None => topics.get_by_id(&id).ok_or(E::UnknownTopicId),
+        };
+        match found {
+            Err(e) => out.error_code = e.code(),
+            Ok(topic) if name.is_some() && !id.is_nil() && topic.id != id => {
+                out.error_code = E::InvalidRequest.code();
+            }
+            Ok(topic) => {
+                out.name = Some(TopicName(StrBytes::from_string(topic.name.to_string())));
+                if ctx.version >= 6 {
+                    out.topic_id = topic.id;
+                }
+                if let Err(e) = topics.delete(&topic.name) {
+                    out.error_code = topic_error_code(&e);
+                    if ctx.version >= 5 {
+                        out.error_message = Some(StrBytes::from_string(e.to_string()));
+                    }
+                }
+            }
+        }
+        resp.responses.push(out);
+    }
+    resp
+}

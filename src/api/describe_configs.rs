@@ -1,0 +1,146 @@
+//! DescribeConfigs for topics and brokers: values, sources, synonyms, types and
+//! documentation, all derived from the declared config tables.
+
+use kafka_protocol::error::ResponseError as E;
+use kafka_protocol::messages::describe_configs_response::{DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym};
+use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use super::RequestContext;
+use crate::config::broker::{Source, BROKER_CONFIGS};
+use crate::config::topic::{resolve, ValueSource, TOPIC_CONFIGS};
+use crate::config::{BrokerConfig, ConfigDef, TopicOverrides};
+
+pub const RESOURCE_TOPIC: i8 = 2;
+pub const RESOURCE_BROKER: i8 = 4;
+
+/// Kafka's ConfigSource codes.
+pub const SOURCE_TOPIC: i8 = 1;
+pub const SOURCE_STATIC_BROKER: i8 = 4;
+pub const SOURCE_DEFAULT: i8 = 5;
+
+/// What to include for each entry.
+#[derive(Clone, Copy)]
+pub struct Detail {
+    pub synonyms: bool,
+    pub documentation: bool,
+    /// v3+ carries config types and documentation.
+    pub v3: bool,
+}
+
+fn s(v: &str) -> StrBytes {
+    StrBytes::from_string(v.to_string())
+}
+
+fn synonym(name: &str, value: Option<String>, source: i8) -> DescribeConfigsSynonym {
+    let mut syn = DescribeConfigsSynonym::default();
+    syn.name = s(name);
+    syn.value = value.map(StrBytes::from_string);
+    syn.source = source;
+    syn
+}
+
+fn entry(def: &ConfigDef, value: Option<String>, source: i8, read_only: bool, synonyms: Vec<DescribeConfigsSynonym>, detail: Detail) -> DescribeConfigsResourceResult {
+    let mut e = DescribeConfigsResourceResult::default();
+    e.name = s(def.name);
+    e.value = value.map(StrBytes::from_string);
+    e.read_only = read_only;
+    e.config_source = source;
+    e.is_sensitive = false;
+    if detail.v3 {
+        e.config_type = def.ty as i8;
+    }
+    if detail.synonyms {
+        e.synonyms = synonyms;
+    }
+    if detail.documentation && detail.v3 {
+        e.documentation = Some(s(def.doc));
+    }
+    e
+}
+
+/// The configs of a topic, optionally only `keys`.
+pub fn topic_entries(overrides: &TopicOverrides, broker: &BrokerConfig, keys: Option<&[String]>, detail: Detail) -> Vec<DescribeConfigsResourceResult> {
+    TOPIC_CONFIGS
+        .iter()
+        .filter(|k| keys.is_none_or(|ks| ks.iter().any(|n| n == k.def.name)))
+        .map(|k| {
+            let (value, source) = resolve(k, overrides, broker);
+            let code = match source {
+                ValueSource::Topic => SOURCE_TOPIC,
+                ValueSource::Broker(_) => SOURCE_STATIC_BROKER,
+                ValueSource::Default => SOURCE_DEFAULT,
+            };
+            // Synonyms in precedence order: topic override, broker settings, default.
+            let mut synonyms = Vec::new();
+            if let Some(v) = overrides.get(k.def.name) {
+                synonyms.push(synonym(k.def.name, Some(v.clone()), SOURCE_TOPIC));
+            }
+            for (syn, _) in k.synonyms {
+                if let Some(v) = broker.explicit(syn) {
+                    synonyms.push(synonym(syn, Some(v.to_string()), SOURCE_STATIC_BROKER));
+                }
+            }
+            synonyms.push(synonym(k.synonyms.first().map_or(k.def.name, |(n, _)| n), k.def.default.map(String::from), SOURCE_DEFAULT));
+            entry(&k.def, Some(value), code, false, synonyms, detail)
+        })
+        .collect()
+}
+
+/// The configs of the broker, optionally only `keys`.
+pub fn broker_entries(broker: &BrokerConfig, keys: Option<&[String]>, detail: Detail) -> Vec<DescribeConfigsResourceResult> {
+    BROKER_CONFIGS
+        .iter()
+        .filter(|d| keys.is_none_or(|ks| ks.iter().any(|n| n == d.name)))
+        .map(|d| {
+            let source = match broker.source(d.name) {
+                Source::Static => SOURCE_STATIC_BROKER,
+                Source::Default => SOURCE_DEFAULT,
+            };
+            let mut synonyms = Vec::new();
+            if let Some(v) = broker.explicit(d.name) {
+                synonyms.push(synonym(d.name, Some(v.to_string()), SOURCE_STATIC_BROKER));
+            }
+            if let Some(default) = d.default {
+                synonyms.push(synonym(d.name, Some(default.to_string()), SOURCE_DEFAULT));
+            }
+            entry(d, broker.get(d.name), source, d.read_only, synonyms, detail)
+        })
+        .collect()
+}
+
+pub async fn handle(ctx: &RequestContext<'_>, req: DescribeConfigsRequest) -> DescribeConfigsResponse {
+    let broker = ctx.broker;
+    let detail = Detail { synonyms: req.include_synonyms, documentation: req.include_documentation, v3: ctx.version >= 3 };
+    let mut resp = DescribeConfigsResponse::default();
+    for r in req.resources {
+        let mut out = DescribeConfigsResult::default();
+        out.resource_type = r.resource_type;
+        out.resource_name = r.resource_name.clone();
+        let keys: Option<Vec<String>> = r.configuration_keys.map(|ks| ks.iter().map(|k| k.to_string()).collect());
+        let name = r.resource_name.as_str();
+        match r.resource_type {
+            RESOURCE_TOPIC => match broker.topics.get(name) {
+                Some(t) => out.configs = topic_entries(&t.overrides.read(), &broker.config, keys.as_deref(), detail),
+                None => {
+                    out.error_code = E::UnknownTopicOrPartition.code();
+                    out.error_message = Some(s(&format!("topic '{name}' does not exist")));
+                }
+            },
+            // "" addresses the cluster-wide default, which is this broker's static config.
+            RESOURCE_BROKER if name.is_empty() || name.parse::<i32>().ok() == Some(broker.config.node_id) => {
+                out.configs = broker_entries(&broker.config, keys.as_deref(), detail);
+            }
+            RESOURCE_BROKER => {
+                out.error_code = E::InvalidRequest.code();
+                out.error_message = Some(s(&format!("unknown broker '{name}'")));
+            }
+            other => {
+                out.error_code = E::InvalidRequest.code();
+                out.error_message = Some(s(&format!("unsupported resource type {other}")));
+            }
+        }
+        resp.results.push(out);
+    }
+    resp
+}

@@ -1,0 +1,41 @@
+//! Maps the library's errors to the Kafka error codes clients expect.
+
+use kafka_protocol::error::ResponseError as E;
+
+use crate::broker::TopicError;
+use crate::log::batch::BatchError;
+use crate::log::LogError;
+use crate::producer::SequenceError;
+
+pub fn log_error_code(e: &LogError) -> i16 {
+    match e {
+        LogError::Io { .. } => E::KafkaStorageError,
+        LogError::Batch(BatchError::Corrupt(_) | BatchError::Crc { .. }) => E::CorruptMessage,
+        LogError::Batch(BatchError::Invalid(_)) => E::InvalidRecord,
+        LogError::TooLarge { .. } => E::MessageTooLarge,
+        LogError::InvalidTimestamp { .. } => E::InvalidTimestamp,
+        LogError::Sequence(SequenceError::InvalidEpoch { .. }) => E::InvalidProducerEpoch,
+        LogError::Sequence(SequenceError::OutOfOrder { .. }) => E::OutOfOrderSequenceNumber,
+        LogError::OffsetOutOfRange { .. } => E::OffsetOutOfRange,
+    }
+    .code()
+}
+
+pub fn topic_error_code(e: &TopicError) -> i16 {
+    match e {
+        TopicError::InvalidName(..) => E::InvalidTopicException,
+        TopicError::AlreadyExists(_) => E::TopicAlreadyExists,
+        TopicError::InvalidPartitions(_) => E::InvalidPartitions,
+        TopicError::InvalidReplicationFactor(..) => E::InvalidReplicationFactor,
+        TopicError::InvalidConfig(_) => E::InvalidConfig,
+        TopicError::Unknown(_) => E::UnknownTopicOrPartition,
+        TopicError::Io { .. } | TopicError::Log(_) => E::KafkaStorageError,
+    }
+    .code()
+}
+
+pub const NONE: i16 = 0;
+
+pub fn code(e: E) -> i16 {
+    e.code()
+}

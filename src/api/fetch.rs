@@ -1,0 +1,161 @@
+//! Fetch: slices of the log as stored, bounded by the high watermark, `max_bytes` and
+//! `partition_max_bytes` (always at least one whole batch, KIP-74), long-polling until
+//! `min_bytes` are there or `max_wait_ms` passes. Sessionless: every request is a full
+//! fetch and the response's session id is 0, which clients treat as "no session".
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use kafka_protocol::error::ResponseError as E;
+use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse};
+use tokio::sync::futures::Notified;
+
+use super::errors::log_error_code;
+use super::RequestContext;
+use crate::broker::Partition;
+
+/// Fetch v13 addresses topics by id (KIP-516).
+const FIRST_TOPIC_ID_VERSION: i16 = 13;
+const READ_COMMITTED: i8 = 1;
+
+/// One requested partition, resolved.
+struct Wanted {
+    topic_index: usize,
+    partition: Result<Arc<Partition>, i16>,
+    index: i32,
+    fetch_offset: i64,
+    current_leader_epoch: i32,
+    max_bytes: usize,
+}
+
+pub async fn handle(ctx: &RequestContext<'_>, req: FetchRequest) -> FetchResponse {
+    let mut resp = FetchResponse::default();
+    if req.session_id != 0 {
+        // We never hand out sessions, so any session id is unknown.
+        resp.error_code = E::FetchSessionIdNotFound.code();
+        return resp;
+    }
+    let by_id = ctx.version >= FIRST_TOPIC_ID_VERSION;
+    let mut wanted = Vec::new();
+    for (ti, t) in req.topics.iter().enumerate() {
+        let topic = if by_id { ctx.broker.topics.get_by_id(&t.topic_id) } else { ctx.broker.topics.get(&t.topic) };
+        let mut out = FetchableTopicResponse::default();
+        out.topic = t.topic.clone();
+        out.topic_id = t.topic_id;
+        resp.responses.push(out);
+        for p in &t.partitions {
+            let partition = match &topic {
+                None if by_id => Err(E::UnknownTopicId.code()),
+                None => Err(E::UnknownTopicOrPartition.code()),
+                Some(topic) => topic.partition(p.partition).cloned().ok_or(E::UnknownTopicOrPartition.code()),
+            };
+            wanted.push(Wanted {
+                topic_index: ti,
+                partition,
+                index: p.partition,
+                fetch_offset: p.fetch_offset,
+                current_leader_epoch: p.current_leader_epoch,
+                max_bytes: p.partition_max_bytes.max(0) as usize,
+            });
+        }
+    }
+    let read_committed = req.isolation_level == READ_COMMITTED;
+    let max_bytes = if req.max_bytes <= 0 { usize::MAX } else { req.max_bytes as usize };
+    let min_bytes = req.min_bytes.max(0) as usize;
+    let deadline = Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64);
+    let partitions: Vec<Arc<Partition>> = wanted.iter().filter_map(|w| w.partition.as_ref().ok().cloned()).collect();
+
+    loop {
+        // Register for wake-ups before reading, so an append in between is not missed.
+        let mut waits: Vec<Pin<Box<Notified<'_>>>> = partitions
+            .iter()
+            .map(|p| {
+                let mut n = Box::pin(p.appended());
+                n.as_mut().enable();
+                n
+            })
+            .collect();
+        let (parts, total, errors) = read_all(&wanted, max_bytes, read_committed, ctx.version);
+        let now = Instant::now();
+        if total >= min_bytes || errors || now >= deadline || waits.is_empty() {
+            for (ti, pd) in parts {
+                resp.responses[ti].partitions.push(pd);
+            }
+            return resp;
+        }
+        let _ = tokio::time::timeout(deadline - now, any(&mut waits)).await;
+    }
+}
+
+/// Completes when any of the notifications fires.
+async fn any(waits: &mut [Pin<Box<Notified<'_>>>]) {
+    std::future::poll_fn(|cx| {
+        for w in waits.iter_mut() {
+            if w.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(());
+            }
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+/// Reads every wanted partition once. Returns the partition responses, the bytes read
+/// and whether any partition had an error (which answers the fetch at once).
+fn read_all(wanted: &[Wanted], max_bytes: usize, read_committed: bool, version: i16) -> (Vec<(usize, PartitionData)>, usize, bool) {
+    let mut total = 0usize;
+    let mut errors = false;
+    let mut out = Vec::with_capacity(wanted.len());
+    for w in wanted {
+        let mut pd = PartitionData::default();
+        pd.partition_index = w.index;
+        pd.high_watermark = -1;
+        pd.last_stable_offset = -1;
+        pd.log_start_offset = -1;
+        pd.preferred_read_replica = BrokerId(-1);
+        pd.aborted_transactions = read_committed.then(Vec::new);
+        pd.records = Some(Bytes::new());
+        match &w.partition {
+            Err(code) => {
+                pd.error_code = *code;
+                errors = true;
+            }
+            Ok(p) if w.current_leader_epoch >= 0 && w.current_leader_epoch != p.leader_epoch => {
+                pd.error_code = if w.current_leader_epoch > p.leader_epoch { E::UnknownLeaderEpoch } else { E::FencedLeaderEpoch }.code();
+                errors = true;
+            }
+            Ok(p) => {
+                let budget = w.max_bytes.min(max_bytes.saturating_sub(total));
+                match p.read(w.fetch_offset, budget, total == 0) {
+                    Ok((records, hw, log_start)) => {
+                        total += records.len();
+                        pd.high_watermark = hw;
+                        pd.last_stable_offset = hw;
+                        pd.log_start_offset = log_start;
+                        pd.records = Some(records);
+                    }
+                    Err(e) => {
+                        pd.error_code = log_error_code(&e);
+                        pd.high_watermark = p.high_watermark();
+                        pd.last_stable_offset = pd.high_watermark;
+                        pd.log_start_offset = p.log_start_offset();
+                        errors = true;
+                        if pd.error_code != E::OffsetOutOfRange.code() {
+                            tracing::error!(topic = %p.topic, partition = p.index, error = %e, "fetch failed");
+                        }
+                    }
+                }
+            }
+        }
+        if version < 5 {
+            pd.log_start_offset = -1;
+        }
+        out.push((w.topic_index, pd));
+    }
+    (out, total, errors)
+}

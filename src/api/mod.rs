@@ -1,0 +1,127 @@
+//! Request dispatch: API key + version → handler. The table of handlers below is the
+//! only list of supported APIs; ApiVersions advertises exactly what it holds.
+
+pub mod api_versions;
+pub mod create_topics;
+pub mod delete_topics;
+pub mod describe_cluster;
+pub mod describe_configs;
+pub mod errors;
+pub mod fetch;
+pub mod init_producer_id;
+pub mod list_offsets;
+pub mod metadata;
+pub mod produce;
+
+use std::sync::Arc;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::{self as m, ApiKey, RequestHeader, ResponseHeader};
+use kafka_protocol::protocol::{Decodable, Encodable, Message, Request, VersionRange};
+use thiserror::Error;
+
+use crate::broker::Broker;
+
+/// Why a request could not be answered; the connection is closed after logging it, as
+/// Kafka does for requests it cannot parse.
+#[derive(Debug, Error)]
+pub enum RequestError {
+    #[error("frame of {0} bytes is too short for a request header")]
+    TooShort(usize),
+    #[error("unknown API key {0}")]
+    UnknownApiKey(i16),
+    #[error("API {0:?} is not supported by this broker")]
+    UnsupportedApi(ApiKey),
+    #[error("{api:?} v{version} is not supported (supported {range})")]
+    UnsupportedVersion { api: ApiKey, version: i16, range: VersionRange },
+    #[error("malformed {api:?} v{version} request: {source}")]
+    Malformed { api: ApiKey, version: i16, source: anyhow::Error },
+    #[error("could not encode {api:?} v{version} response: {source}")]
+    Encode { api: ApiKey, version: i16, source: anyhow::Error },
+}
+
+/// What a handler sees besides its request.
+pub struct RequestContext<'a> {
+    pub broker: &'a Arc<Broker>,
+    pub header: &'a RequestHeader,
+    pub version: i16,
+}
+
+/// Encodes a complete response frame: length prefix, response header, body.
+fn encode_frame<R: Encodable>(api: ApiKey, version: i16, correlation_id: i32, body: &R) -> Result<BytesMut, RequestError> {
+    let header_version = api.response_header_version(version);
+    let mut header = ResponseHeader::default();
+    header.correlation_id = correlation_id;
+    let enc = |source| RequestError::Encode { api, version, source };
+    let size = header.compute_size(header_version).map_err(enc)? + body.compute_size(version).map_err(enc)?;
+    let mut buf = BytesMut::with_capacity(4 + size);
+    buf.put_i32(size as i32);
+    header.encode(&mut buf, header_version).map_err(enc)?;
+    body.encode(&mut buf, version).map_err(enc)?;
+    Ok(buf)
+}
+
+macro_rules! api_table {
+    ($($key:ident => $handler:path : $req:ty),* $(,)?) => {
+        /// Every API this broker answers, with the versions it answers.
+        pub fn supported_apis() -> Vec<(ApiKey, VersionRange)> {
+            vec![$((ApiKey::$key, <$req as Message>::VERSIONS)),*]
+        }
+
+        async fn dispatch(ctx: &RequestContext<'_>, api: ApiKey, body: &mut Bytes) -> Result<Option<BytesMut>, RequestError> {
+            let version = ctx.version;
+            match api {
+                $(ApiKey::$key => {
+                    let req = <$req>::decode(body, version).map_err(|source| RequestError::Malformed { api, version, source })?;
+                    let resp: Option<<$req as Request>::Response> = $handler(ctx, req).await.into();
+                    resp.map(|r| encode_frame(api, version, ctx.header.correlation_id, &r)).transpose()
+                })*
+                other => Err(RequestError::UnsupportedApi(other)),
+            }
+        }
+    };
+}
+
+api_table! {
+    ApiVersions => api_versions::handle: m::ApiVersionsRequest,
+    Metadata => metadata::handle: m::MetadataRequest,
+    Produce => produce::handle: m::ProduceRequest,
+    Fetch => fetch::handle: m::FetchRequest,
+    ListOffsets => list_offsets::handle: m::ListOffsetsRequest,
+    CreateTopics => create_topics::handle: m::CreateTopicsRequest,
+    DeleteTopics => delete_topics::handle: m::DeleteTopicsRequest,
+    InitProducerId => init_producer_id::handle: m::InitProducerIdRequest,
+    DescribeConfigs => describe_configs::handle: m::DescribeConfigsRequest,
+    DescribeCluster => describe_cluster::handle: m::DescribeClusterRequest,
+}
+
+/// The supported version range of `api`, if it is supported at all.
+pub fn version_range(api: ApiKey) -> Option<VersionRange> {
+    supported_apis().into_iter().find(|(k, _)| *k == api).map(|(_, r)| r)
+}
+
+/// Answers one request frame (without its length prefix). `Ok(None)` means the request
+/// takes no response (Produce with acks=0).
+pub async fn handle_frame(broker: &Arc<Broker>, frame: Bytes) -> Result<Option<BytesMut>, RequestError> {
+    if frame.len() < 8 {
+        return Err(RequestError::TooShort(frame.len()));
+    }
+    let key = i16::from_be_bytes([frame[0], frame[1]]);
+    let version = i16::from_be_bytes([frame[2], frame[3]]);
+    let api = ApiKey::try_from(key).map_err(|_| RequestError::UnknownApiKey(key))?;
+    let range = version_range(api).ok_or(RequestError::UnsupportedApi(api))?;
+    if version < range.min || version > range.max {
+        if api == ApiKey::ApiVersions {
+            // KIP-511: answer with our table in a v0 body so the client can pick a version.
+            let correlation_id = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
+            let body = api_versions::unsupported_version_response();
+            return encode_frame(api, 0, correlation_id, &body).map(Some);
+        }
+        return Err(RequestError::UnsupportedVersion { api, version, range });
+    }
+    let mut body = frame;
+    let header = RequestHeader::decode(&mut body, api.request_header_version(version))
+        .map_err(|source| RequestError::Malformed { api, version, source })?;
+    let ctx = RequestContext { broker, header: &header, version };
+    dispatch(&ctx, api, &mut body).await
+}

@@ -1,0 +1,92 @@
+//! Produce: validate each partition's batch header and CRC, then append it as is (only
+//! the base offset and leader epoch are patched). Records are never decoded.
+
+use std::sync::Arc;
+
+use kafka_protocol::error::ResponseError as E;
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use super::errors::log_error_code;
+use super::RequestContext;
+use crate::broker::{now_ms, Partition, Topic};
+use crate::log::batch::{self, BatchError};
+use crate::log::LogError;
+
+/// Produce v13 addresses topics by id instead of name (KIP-516).
+const FIRST_TOPIC_ID_VERSION: i16 = 13;
+
+pub async fn handle(ctx: &RequestContext<'_>, req: ProduceRequest) -> Option<ProduceResponse> {
+    let acks = req.acks;
+    let acks_valid = matches!(acks, -1..=1);
+    let now = now_ms();
+    let mut resp = ProduceResponse::default();
+    for topic_data in req.topic_data {
+        let topic: Option<Arc<Topic>> = if ctx.version >= FIRST_TOPIC_ID_VERSION {
+            ctx.broker.topics.get_by_id(&topic_data.topic_id)
+        } else {
+            ctx.broker.topics.get(&topic_data.name)
+        };
+        let unknown = if ctx.version >= FIRST_TOPIC_ID_VERSION { E::UnknownTopicId } else { E::UnknownTopicOrPartition };
+        let mut out = TopicProduceResponse::default();
+        out.name = topic_data.name.clone();
+        out.topic_id = topic_data.topic_id;
+        for pd in topic_data.partition_data {
+            let mut pr = PartitionProduceResponse::default();
+            pr.index = pd.index;
+            pr.base_offset = -1;
+            pr.log_append_time_ms = -1;
+            pr.log_start_offset = -1;
+            let result = if !acks_valid {
+                Err((E::InvalidRequiredAcks.code(), format!("acks must be -1, 0 or 1, not {acks}")))
+            } else {
+                match topic.as_ref().map(|t| t.partition(pd.index)) {
+                    None => Err((unknown.code(), "unknown topic".to_string())),
+                    Some(None) => Err((E::UnknownTopicOrPartition.code(), format!("no partition {}", pd.index))),
+                    Some(Some(p)) => append(p, pd.records.as_ref(), acks, now).map(|info| {
+                        pr.base_offset = info.base_offset;
+                        pr.log_append_time_ms = info.log_append_time;
+                        if ctx.version >= 5 {
+                            pr.log_start_offset = p.log_start_offset();
+                        }
+                    }),
+                }
+            };
+            if let Err((code, message)) = result {
+                tracing::debug!(topic = %topic_data.name.as_str(), partition = pd.index, code, %message, "produce rejected");
+                pr.error_code = code;
+                if ctx.version >= 8 {
+                    pr.error_message = Some(StrBytes::from_string(message));
+                }
+            }
+            out.partition_responses.push(pr);
+        }
+        resp.responses.push(out);
+    }
+    // acks=0: the client expects no response at all.
+    (acks != 0).then_some(resp)
+}
+
+fn append(p: &Partition, records: Option<&bytes::Bytes>, acks: i16, now: i64) -> Result<crate::log::AppendInfo, (i16, String)> {
+    let err = |e: LogError| (log_error_code(&e), e.to_string());
+    let invalid = |msg: &str| (E::InvalidRecord.code(), msg.to_string());
+    let records = records.filter(|r| !r.is_empty()).ok_or_else(|| invalid("a produce request must carry one record batch per partition"))?;
+    // Kafka (v3+) accepts exactly one batch per partition.
+    let size = batch::peek_offset_and_size(records).map(|(_, s)| s).unwrap_or(0);
+    if size < records.len() && size >= batch::HEADER_SIZE {
+        return Err(invalid("a produce request must carry exactly one record batch per partition"));
+    }
+    let header = batch::validate(records).map_err(|e| err(LogError::Batch(e)))?;
+    if header.is_transactional() || header.is_control() {
+        return Err(err(LogError::Batch(BatchError::Invalid("transactional batches are not supported yet"))));
+    }
+    if acks == -1 {
+        let min_isr = p.log.read().config().min_insync_replicas;
+        // One replica: the ISR is this broker alone.
+        if min_isr > 1 {
+            return Err((E::NotEnoughReplicas.code(), format!("min.insync.replicas is {min_isr} but the ISR has 1 replica")));
+        }
+    }
+    p.append(records, &header, now).map_err(err)
+}

@@ -1,0 +1,315 @@
+//! The topics this broker hosts, persisted under `<log.dirs>/riffle-topics/` (one
+//! properties file per topic: id, partition count, config overrides) with Kafka's
+//! `<topic>-<partition>/` directories and `partition.metadata` files beside them.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+use thiserror::Error;
+use uuid::Uuid;
+
+use super::partition::Partition;
+use super::{now_ms, topic_id, write_atomically};
+use crate::config::{self, properties, BrokerConfig, ConfigError, TopicConfig, TopicOverrides};
+use crate::log::{LogError, PartitionLog};
+
+const TOPICS_DIR: &str = "riffle-topics";
+const MAX_NAME_LEN: usize = 249;
+/// An upper bound on partitions per topic, so one request cannot exhaust file handles.
+pub const MAX_PARTITIONS: i32 = 10_000;
+
+pub struct Topic {
+    pub name: Arc<str>,
+    pub id: Uuid,
+    pub partitions: Vec<Arc<Partition>>,
+    pub overrides: RwLock<TopicOverrides>,
+}
+
+impl Topic {
+    pub fn partition(&self, index: i32) -> Option<&Arc<Partition>> {
+        usize::try_from(index).ok().and_then(|i| self.partitions.get(i))
+    }
+    pub fn is_internal(&self) -> bool {
+        self.name.starts_with("__")
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum TopicError {
+    #[error("invalid topic name '{0}': {1}")]
+    InvalidName(String, &'static str),
+    #[error("topic '{0}' already exists")]
+    AlreadyExists(String),
+    #[error("number of partitions {0} is invalid (1..={MAX_PARTITIONS})")]
+    InvalidPartitions(i32),
+    #[error("replication factor {0} is larger than the {1} available broker(s)")]
+    InvalidReplicationFactor(i32, i32),
+    #[error(transparent)]
+    InvalidConfig(#[from] ConfigError),
+    #[error("topic '{0}' does not exist")]
+    Unknown(String),
+    #[error("I/O error on {path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error(transparent)]
+    Log(#[from] LogError),
+}
+
+fn io_at(path: &Path) -> impl FnOnce(io::Error) -> TopicError + '_ {
+    move |source| TopicError::Io { path: path.to_path_buf(), source }
+}
+
+/// Kafka's topic name rules.
+pub fn validate_name(name: &str) -> Result<(), TopicError> {
+    let bad = |why| Err(TopicError::InvalidName(name.to_string(), why));
+    if name.is_empty() {
+        return bad("empty");
+    }
+    if name == "." || name == ".." {
+        return bad("'.' and '..' are not allowed");
+    }
+    if name.len() > MAX_NAME_LEN {
+        return bad("longer than 249 characters");
+    }
+    if !name.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'.' || c == b'_' || c == b'-') {
+        return bad("only ASCII alphanumerics, '.', '_' and '-' are allowed");
+    }
+    Ok(())
+}
+
+/// A request to create a topic.
+pub struct NewTopic<'a> {
+    pub name: &'a str,
+    pub partitions: i32,
+    pub replication_factor: i32,
+    pub overrides: TopicOverrides,
+}
+
+pub struct TopicRegistry {
+    log_dir: PathBuf,
+    broker: Arc<BrokerConfig>,
+    topics: RwLock<HashMap<Arc<str>, Arc<Topic>>>,
+    /// Serialises creations and deletions (they touch the file system).
+    changes: Mutex<()>,
+}
+
+impl TopicRegistry {
+    /// Loads every topic recorded under `<log_dir>/riffle-topics/`, recovering each
+    /// partition log; removes the remains of deleted topics.
+    pub fn load(log_dir: &Path, broker: Arc<BrokerConfig>) -> Result<Self, TopicError> {
+        let meta_dir = log_dir.join(TOPICS_DIR);
+        fs::create_dir_all(&meta_dir).map_err(io_at(&meta_dir))?;
+        for entry in fs::read_dir(log_dir).map_err(io_at(log_dir))?.flatten() {
+            if entry.file_name().to_string_lossy().ends_with("-delete") {
+                let _ = fs::remove_dir_all(entry.path());
+            }
+        }
+        let registry = TopicRegistry { log_dir: log_dir.to_path_buf(), broker, topics: RwLock::new(HashMap::new()), changes: Mutex::new(()) };
+        let now = now_ms();
+        for entry in fs::read_dir(&meta_dir).map_err(io_at(&meta_dir))?.flatten() {
+            let path = entry.path();
+            let Some(name) = path.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_suffix(".properties")) else {
+                continue;
+            };
+            let text = fs::read_to_string(&path).map_err(io_at(&path))?;
+            let props = properties::parse(&text).map_err(|e| TopicError::Io { path: path.clone(), source: io::Error::other(e) })?;
+            let bad = |what: &str| TopicError::Io { path: path.clone(), source: io::Error::other(format!("bad or missing {what}")) };
+            let id = props.get("topic.id").and_then(|s| topic_id::parse(s)).ok_or_else(|| bad("topic.id"))?;
+            let count: i32 = props.get("partitions").and_then(|s| s.parse().ok()).ok_or_else(|| bad("partitions"))?;
+            let overrides: TopicOverrides = props
+                .iter()
+                .filter_map(|(k, v)| Some((k.strip_prefix("config.")?.to_string(), v.clone())))
+                .collect();
+            let topic = registry.open_topic(name, id, count, overrides, now)?;
+            registry.topics.write().insert(topic.name.clone(), topic);
+        }
+        Ok(registry)
+    }
+
+    fn partition_dir(&self, topic: &str, index: i32) -> PathBuf {
+        self.log_dir.join(format!("{topic}-{index}"))
+    }
+
+    fn open_topic(&self, name: &str, id: Uuid, count: i32, overrides: TopicOverrides, now: i64) -> Result<Arc<Topic>, TopicError> {
+        let cfg = TopicConfig::new(&overrides, &self.broker);
+        let name: Arc<str> = Arc::from(name);
+        let mut partitions = Vec::with_capacity(count as usize);
+        for index in 0..count {
+            let dir = self.partition_dir(&name, index);
+            let (log, repairs) = PartitionLog::open(&dir, cfg.clone(), now)?;
+            for repair in repairs {
+                tracing::warn!(topic = %name, partition = index, %repair, "recovered partition log");
+            }
+            let meta = dir.join("partition.metadata");
+            if !meta.exists() {
+                let text = format!("version: 0\ntopic_id: {}\n", topic_id::to_string(&id));
+                write_atomically(&meta, text.as_bytes()).map_err(io_at(&meta))?;
+            }
+            partitions.push(Arc::new(Partition::new(name.clone(), index, log)));
+        }
+        Ok(Arc::new(Topic { name, id, partitions, overrides: RwLock::new(overrides) }))
+    }
+
+    fn write_topic_file(&self, topic: &Topic) -> Result<(), TopicError> {
+        let mut props = BTreeMap::new();
+        props.insert("topic.id".to_string(), topic_id::to_string(&topic.id));
+        props.insert("partitions".to_string(), topic.partitions.len().to_string());
+        for (k, v) in topic.overrides.read().iter() {
+            props.insert(format!("config.{k}"), v.clone());
+        }
+        let path = self.log_dir.join(TOPICS_DIR).join(format!("{}.properties", topic.name));
+        write_atomically(&path, properties::render(&props).as_bytes()).map_err(io_at(&path))
+    }
+
+    pub fn get(&self, name: &str) -> Option<Arc<Topic>> {
+        self.topics.read().get(name).cloned()
+    }
+
+    pub fn get_by_id(&self, id: &Uuid) -> Option<Arc<Topic>> {
+        self.topics.read().values().find(|t| t.id == *id).cloned()
+    }
+
+    /// All topics, sorted by name.
+    pub fn all(&self) -> Vec<Arc<Topic>> {
+        let mut v: Vec<_> = self.topics.read().values().cloned().collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v
+    }
+
+    /// Checks a creation request without creating anything.
+    pub fn validate_new(&self, req: &NewTopic) -> Result<(), TopicError> {
+        validate_name(req.name)?;
+        let topics = self.topics.read();
+        if topics.contains_key(req.name) {
+            return Err(TopicError::AlreadyExists(req.name.to_string()));
+        }
+        // Kafka refuses names that differ only by '.' versus '_' (they collide in metrics).
+        let normalized = req.name.replace('.', "_");
+        if topics.keys().any(|k| k.replace('.', "_") == normalized) {
+            return Err(TopicError::InvalidName(req.name.to_string(), "collides with an existing topic ('.' and '_' are interchangeable)"));
+        }
+        if req.partitions < 1 || req.partitions > MAX_PARTITIONS {
+            return Err(TopicError::InvalidPartitions(req.partitions));
+        }
+        let brokers = 1;
+        if req.replication_factor < 1 || req.replication_factor > brokers {
+            return Err(TopicError::InvalidReplicationFactor(req.replication_factor, brokers));
+        }
+        config::topic::validate(&req.overrides)?;
+        Ok(())
+    }
+
+    /// Creates a topic: partition directories first, then the topic file, whose rename is
+    /// the commit point.
+    pub fn create(&self, req: NewTopic) -> Result<Arc<Topic>, TopicError> {
+        let _guard = self.changes.lock();
+        self.validate_new(&req)?;
+        for index in 0..req.partitions {
+            // Left over from a creation that crashed before its commit point.
+            let dir = self.partition_dir(req.name, index);
+            if dir.exists() {
+                fs::remove_dir_all(&dir).map_err(io_at(&dir))?;
+            }
+        }
+        let topic = self.open_topic(req.name, topic_id::generate(), req.partitions, req.overrides, now_ms())?;
+        self.write_topic_file(&topic)?;
+        self.topics.write().insert(topic.name.clone(), topic.clone());
+        tracing::info!(topic = %topic.name, partitions = req.partitions, topic_id = %topic_id::to_string(&topic.id), "created topic");
+        Ok(topic)
+    }
+
+    /// Deletes a topic: the topic file goes first (the commit point), then partition
+    /// directories are renamed `*-delete` and removed in the background, as Kafka does.
+    pub fn delete(&self, name: &str) -> Result<Arc<Topic>, TopicError> {
+        let _guard = self.changes.lock();
+        let topic = self.topics.write().remove(name).ok_or_else(|| TopicError::Unknown(name.to_string()))?;
+        let path = self.log_dir.join(TOPICS_DIR).join(format!("{name}.properties"));
+        fs::remove_file(&path).map_err(io_at(&path))?;
+        let mut doomed = Vec::new();
+        for p in &topic.partitions {
+            p.wake();
+            let dir = self.partition_dir(name, p.index);
+            let target = self.log_dir.join(format!("{name}-{}.{}-delete", p.index, topic.id.simple()));
+            match fs::rename(&dir, &target) {
+                Ok(()) => doomed.push(target),
+                Err(e) => tracing::warn!(dir = %dir.display(), error = %e, "could not rename deleted partition"),
+            }
+        }
+        std::thread::spawn(move || {
+            for dir in doomed {
+                if let Err(e) = fs::remove_dir_all(&dir) {
+                    tracing::warn!(dir = %dir.display(), error = %e, "could not remove deleted partition");
+                }
+            }
+        });
+        tracing::info!(topic = %name, "deleted topic");
+        Ok(topic)
+    }
+
+    /// The effective typed config of a topic (after overrides).
+    pub fn topic_config(&self, topic: &Topic) -> TopicConfig {
+        TopicConfig::new(&topic.overrides.read(), &self.broker)
+    }
+
+    /// Flushes every log and snapshots producer state (clean shutdown).
+    pub fn close_all(&self) {
+        for topic in self.all() {
+            for p in &topic.partitions {
+                if let Err(e) = p.log.write().close() {
+                    tracing::error!(topic = %topic.name, partition = p.index, error = %e, "failed to close log");
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn new_topic(name: &str, partitions: i32) -> NewTopic<'_> {
+        NewTopic { name, partitions, replication_factor: 1, overrides: TopicOverrides::new() }
+    }
+
+    #[test]
+    fn names_are_checked() {
+        assert!(validate_name("orders.v1_x-2").is_ok());
+        for bad in ["", ".", "..", "a b", "ü", &"x".repeat(250)] {
+            assert!(validate_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn create_reload_delete() {
+        let dir = tempfile::tempdir().unwrap();
+        let broker = Arc::new(BrokerConfig::default());
+        let reg = TopicRegistry::load(dir.path(), broker.clone()).unwrap();
+        let mut req = new_topic("orders", 3);
+        req.overrides.insert("retention.ms".into(), "1000".into());
+        let t = reg.create(req).unwrap();
+        assert!(matches!(reg.create(new_topic("orders", 1)), Err(TopicError::AlreadyExists(_))));
+        assert!(matches!(reg.create(new_topic("orders_", 0)), Err(TopicError::InvalidPartitions(0))));
+        assert!(matches!(reg.create(new_topic("a.b", 1)).and_then(|_| reg.create(new_topic("a_b", 1))), Err(TopicError::InvalidName(..))));
+        let mut bad = new_topic("cfg", 1);
+        bad.overrides.insert("segment.bytes".into(), "x".into());
+        assert!(matches!(reg.create(bad), Err(TopicError::InvalidConfig(_))));
+        let meta = fs::read_to_string(dir.path().join("orders-2/partition.metadata")).unwrap();
+        assert!(meta.contains(&topic_id::to_string(&t.id)));
+        drop(reg);
+
+        let reg = TopicRegistry::load(dir.path(), broker.clone()).unwrap();
+        let again = reg.get("orders").unwrap();
+        assert_eq!(again.id, t.id);
+        assert_eq!(again.partitions.len(), 3);
+        assert_eq!(reg.topic_config(&again).retention_ms, 1000);
+        reg.delete("orders").unwrap();
+        assert!(reg.get("orders").is_none());
+        drop(reg);
+        let reg = TopicRegistry::load(dir.path(), broker).unwrap();
+        assert!(reg.get("orders").is_none());
+        assert!(!dir.path().join("orders-0").exists());
+    }
+}

@@ -1,0 +1,215 @@
+//! Broker configuration: the declared keys and the typed values read from them.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use super::def::{find, ConfigDef, ConfigError, ConfigType as T, Validator as V};
+
+const fn def(name: &'static str, ty: T, default: Option<&'static str>, validator: V, doc: &'static str) -> ConfigDef {
+    ConfigDef { name, ty, default, validator, read_only: true, doc }
+}
+
+/// Every broker key Riffle reads. Broker keys are static (read-only at run time), as in
+/// Kafka for all of these.
+pub static BROKER_CONFIGS: &[ConfigDef] = &[
+    def("node.id", T::Int, Some("1"), V::AtLeast(0), "The node id of this broker."),
+    def("listeners", T::List, Some("PLAINTEXT://127.0.0.1:9092"), V::None, "Listener URIs the broker binds to."),
+    def("advertised.listeners", T::List, None, V::None, "Listeners published to clients, if different from listeners."),
+    def("broker.rack", T::String, None, V::None, "Rack of the broker."),
+    def("log.dirs", T::List, Some("./data"), V::None, "Directory holding the partition logs."),
+    def("log.dir", T::String, None, V::None, "Used when log.dirs is not set."),
+    def("auto.create.topics.enable", T::Boolean, Some("true"), V::None, "Create a topic when a client asks for its metadata."),
+    def("num.partitions", T::Int, Some("1"), V::AtLeast(1), "Default number of partitions of a new topic."),
+    def("default.replication.factor", T::Int, Some("1"), V::AtLeast(1), "Default replication factor of a new topic."),
+    def("log.segment.bytes", T::Int, Some("1073741824"), V::AtLeast(14), "Maximum size of one log segment file."),
+    def("log.roll.ms", T::Long, None, V::AtLeast(1), "Maximum age of the active segment before it is rolled."),
+    def("log.roll.hours", T::Int, Some("168"), V::AtLeast(1), "log.roll.ms in hours, used when log.roll.ms is unset."),
+    def("log.roll.jitter.ms", T::Long, Some("0"), V::AtLeast(0), "Accepted for compatibility; no jitter is applied."),
+    def("log.index.interval.bytes", T::Int, Some("4096"), V::AtLeast(0), "Bytes between two offset index entries."),
+    def("log.index.size.max.bytes", T::Int, Some("10485760"), V::AtLeast(4), "Maximum size of an offset index file."),
+    def("log.retention.ms", T::Long, None, V::None, "Age after which a segment may be deleted."),
+    def("log.retention.minutes", T::Int, None, V::None, "log.retention.ms in minutes."),
+    def("log.retention.hours", T::Int, Some("168"), V::None, "log.retention.ms in hours."),
+    def("log.retention.bytes", T::Long, Some("-1"), V::None, "Maximum size of a partition before old segments are deleted."),
+    def("log.retention.check.interval.ms", T::Long, Some("300000"), V::AtLeast(1), "How often retention is checked."),
+    def("log.cleanup.policy", T::List, Some("delete"), V::OneOf(&["delete", "compact"]), "Default cleanup policy."),
+    def("log.cleaner.delete.retention.ms", T::Long, Some("86400000"), V::AtLeast(0), "How long tombstones are kept."),
+    def("log.cleaner.min.cleanable.ratio", T::Double, Some("0.5"), V::Between(0.0, 1.0), "Dirty ratio that triggers cleaning."),
+    def("log.cleaner.min.compaction.lag.ms", T::Long, Some("0"), V::AtLeast(0), "Minimum age before a record may be compacted."),
+    def("log.cleaner.max.compaction.lag.ms", T::Long, Some("9223372036854775807"), V::AtLeast(1), "Maximum age before a record must be compacted."),
+    def("log.segment.delete.delay.ms", T::Long, Some("60000"), V::AtLeast(0), "Delay before a deleted segment's files are removed."),
+    def("log.flush.interval.messages", T::Long, Some("9223372036854775807"), V::AtLeast(1), "Messages appended before the log is fsynced."),
+    def("log.flush.interval.ms", T::Long, None, V::AtLeast(0), "Time before the log is fsynced."),
+    def("log.message.timestamp.type", T::String, Some("CreateTime"), V::OneOf(&["CreateTime", "LogAppendTime"]), "Timestamp type of stored messages."),
+    def("log.message.timestamp.before.max.ms", T::Long, Some("9223372036854775807"), V::AtLeast(0), "Maximum allowed age of a record timestamp."),
+    def("log.message.timestamp.after.max.ms", T::Long, Some("3600000"), V::AtLeast(0), "Maximum allowed lead of a record timestamp."),
+    def("message.max.bytes", T::Int, Some("1048588"), V::AtLeast(0), "Largest record batch the broker accepts."),
+    def("min.insync.replicas", T::Int, Some("1"), V::AtLeast(1), "Minimum in-sync replicas for acks=all."),
+    def("unclean.leader.election.enable", T::Boolean, Some("false"), V::None, "Allow out-of-sync replicas to become leader."),
+    def("compression.type", T::String, Some("producer"), V::OneOf(&["producer"]), "Riffle stores batches as produced; only 'producer' is supported."),
+    def("socket.request.max.bytes", T::Int, Some("104857600"), V::AtLeast(1), "Largest request frame accepted."),
+    def("max.connections", T::Int, Some("2147483647"), V::AtLeast(0), "Maximum simultaneous client connections."),
+];
+
+/// Where a broker value came from, as DescribeConfigs reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// Set in the properties file or with `--override`.
+    Static,
+    Default,
+}
+
+/// The broker's configuration: the explicitly set keys plus typed views of the ones the
+/// broker acts on.
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    explicit: BTreeMap<String, String>,
+    pub node_id: i32,
+    pub listener: SocketAddr,
+    /// Host and port published in Metadata.
+    pub advertised_host: String,
+    pub advertised_port: i32,
+    pub rack: Option<String>,
+    pub log_dir: PathBuf,
+    pub auto_create_topics_enable: bool,
+    pub num_partitions: i32,
+    pub default_replication_factor: i32,
+    pub socket_request_max_bytes: usize,
+    pub max_connections: usize,
+}
+
+impl BrokerConfig {
+    /// Builds a configuration from explicit key/value pairs; unknown keys are returned as
+    /// warnings (Kafka logs them and carries on), invalid values are errors.
+    pub fn from_map(explicit: BTreeMap<String, String>) -> Result<(Self, Vec<String>), ConfigError> {
+        let mut unknown = Vec::new();
+        for (k, v) in &explicit {
+            match find(BROKER_CONFIGS, k) {
+                Some(d) => d.validate(v)?,
+                None => unknown.push(k.clone()),
+            }
+        }
+        let get = |k: &str| -> Option<String> {
+            explicit.get(k).cloned().or_else(|| find(BROKER_CONFIGS, k).and_then(|d| d.default.map(String::from)))
+        };
+        let int = |k: &str| -> i64 { get(k).and_then(|v| v.trim().parse().ok()).unwrap_or(0) };
+        let invalid = |k: &str, v: &str, reason: &str| ConfigError::Invalid {
+            name: k.into(),
+            value: v.into(),
+            reason: reason.into(),
+        };
+
+        let listeners = get("listeners").unwrap_or_default();
+        let listener_uri = listeners.split(',').next().unwrap_or_default().trim().to_string();
+        let listener = parse_listener(&listener_uri).ok_or_else(|| invalid("listeners", &listeners, "expected PLAINTEXT://host:port"))?;
+        let advertised = match get("advertised.listeners") {
+            Some(a) => {
+                let first = a.split(',').next().unwrap_or_default().trim().to_string();
+                split_host_port(strip_scheme(&first)).ok_or_else(|| invalid("advertised.listeners", &a, "expected PLAINTEXT://host:port"))?
+            }
+            None => {
+                let host = split_host_port(strip_scheme(&listener_uri)).map(|(h, _)| h).unwrap_or_default();
+                // A wildcard bind address is useless to clients; publish loopback instead.
+                let host = if host.is_empty() || host == "0.0.0.0" || host == "::" { "127.0.0.1".to_string() } else { host };
+                (host, listener.port())
+            }
+        };
+        let log_dir = get("log.dirs")
+            .filter(|_| explicit.contains_key("log.dirs") || !explicit.contains_key("log.dir"))
+            .or_else(|| get("log.dir"))
+            .unwrap_or_else(|| "./data".into());
+        let log_dir = log_dir.split(',').next().unwrap_or_default().trim().to_string();
+        let cfg = BrokerConfig {
+            node_id: int("node.id") as i32,
+            listener,
+            advertised_host: advertised.0,
+            advertised_port: advertised.1 as i32,
+            rack: get("broker.rack"),
+            log_dir: PathBuf::from(log_dir),
+            auto_create_topics_enable: get("auto.create.topics.enable").is_some_and(|v| v.eq_ignore_ascii_case("true")),
+            num_partitions: int("num.partitions") as i32,
+            default_replication_factor: int("default.replication.factor") as i32,
+            socket_request_max_bytes: int("socket.request.max.bytes") as usize,
+            max_connections: int("max.connections") as usize,
+            explicit,
+        };
+        Ok((cfg, unknown))
+    }
+
+    /// The value of a declared key (explicit or default), `None` for unset keys without a default.
+    pub fn get(&self, name: &str) -> Option<String> {
+        self.explicit
+            .get(name)
+            .cloned()
+            .or_else(|| find(BROKER_CONFIGS, name).and_then(|d| d.default.map(String::from)))
+    }
+
+    /// The explicitly set value of a key, if any.
+    pub fn explicit(&self, name: &str) -> Option<&str> {
+        self.explicit.get(name).map(String::as_str)
+    }
+
+    pub fn source(&self, name: &str) -> Source {
+        if self.explicit.contains_key(name) {
+            Source::Static
+        } else {
+            Source::Default
+        }
+    }
+
+    /// Overrides one key, as `--override key=value` does.
+    pub fn with(mut self, key: &str, value: &str) -> Result<Self, ConfigError> {
+        let mut m = std::mem::take(&mut self.explicit);
+        m.insert(key.into(), value.into());
+        Ok(Self::from_map(m)?.0)
+    }
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        Self::from_map(BTreeMap::new()).expect("defaults are valid").0
+    }
+}
+
+fn strip_scheme(uri: &str) -> &str {
+    uri.split_once("://").map(|(_, rest)| rest).unwrap_or(uri)
+}
+
+/// Splits `host:port` or `[v6]:port`.
+fn split_host_port(s: &str) -> Option<(String, u16)> {
+    let (host, port) = s.rsplit_once(':')?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    Some((host.to_string(), port.parse().ok()?))
+}
+
+fn parse_listener(uri: &str) -> Option<SocketAddr> {
+    let (scheme, _) = uri.split_once("://")?;
+    if !scheme.eq_ignore_ascii_case("PLAINTEXT") {
+        return None;
+    }
+    let (host, port) = split_host_port(strip_scheme(uri))?;
+    let host = if host.is_empty() { "0.0.0.0".to_string() } else { host };
+    let host = if host == "localhost" { "127.0.0.1".to_string() } else { host };
+    format!("{}:{port}", if host.contains(':') { format!("[{host}]") } else { host }).parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_overrides() {
+        let c = BrokerConfig::default();
+        assert_eq!(c.listener.to_string(), "127.0.0.1:9092");
+        assert_eq!(c.log_dir, PathBuf::from("./data"));
+        assert_eq!(c.num_partitions, 1);
+        let c = c.with("listeners", "PLAINTEXT://[::1]:0").unwrap().with("num.partitions", "3").unwrap();
+        assert_eq!(c.listener.to_string(), "[::1]:0");
+        assert_eq!(c.num_partitions, 3);
+        assert_eq!(c.source("num.partitions"), Source::Static);
+        assert!(BrokerConfig::default().with("num.partitions", "zero").is_err());
+        let (_, unknown) = BrokerConfig::from_map([("bogus.key".to_string(), "1".to_string())].into()).unwrap();
+        assert_eq!(unknown, vec!["bogus.key"]);
+    }
+}

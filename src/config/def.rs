@@ -1,0 +1,125 @@
+//! One declared configuration key: name, type, default, valid values.
+
+use thiserror::Error;
+
+/// Kafka's config types, numbered as DescribeConfigs v3+ reports them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigType {
+    Boolean = 1,
+    String = 2,
+    Int = 3,
+    Short = 4,
+    Long = 5,
+    Double = 6,
+    List = 7,
+}
+
+/// What values a key accepts beyond its type.
+#[derive(Debug, Clone, Copy)]
+pub enum Validator {
+    None,
+    /// Inclusive lower bound for numeric types.
+    AtLeast(i64),
+    /// Inclusive range for numeric types (doubles are compared as given).
+    Between(f64, f64),
+    /// Each comma-separated element must be one of these.
+    OneOf(&'static [&'static str]),
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct ConfigDef {
+    pub name: &'static str,
+    pub ty: ConfigType,
+    /// `None` means "no default" (Kafka's `null`).
+    pub default: Option<&'static str>,
+    pub validator: Validator,
+    pub read_only: bool,
+    pub doc: &'static str,
+}
+
+#[derive(Debug, Error, PartialEq)]
+pub enum ConfigError {
+    #[error("unknown configuration '{0}'")]
+    Unknown(String),
+    #[error("invalid value '{value}' for configuration '{name}': {reason}")]
+    Invalid { name: String, value: String, reason: String },
+}
+
+impl ConfigDef {
+    /// Checks `value` against this key's type and validator.
+    pub fn validate(&self, value: &str) -> Result<(), ConfigError> {
+        let invalid = |reason: String| ConfigError::Invalid {
+            name: self.name.to_string(),
+            value: value.to_string(),
+            reason,
+        };
+        let v = value.trim();
+        let number: Option<f64> = match self.ty {
+            ConfigType::Boolean => {
+                if !v.eq_ignore_ascii_case("true") && !v.eq_ignore_ascii_case("false") {
+                    return Err(invalid("expected true or false".into()));
+                }
+                None
+            }
+            ConfigType::Short => Some(v.parse::<i16>().map_err(|e| invalid(e.to_string()))? as f64),
+            ConfigType::Int => Some(v.parse::<i32>().map_err(|e| invalid(e.to_string()))? as f64),
+            ConfigType::Long => Some(v.parse::<i64>().map_err(|e| invalid(e.to_string()))? as f64),
+            ConfigType::Double => Some(v.parse::<f64>().map_err(|e| invalid(e.to_string()))?),
+            ConfigType::String | ConfigType::List => None,
+        };
+        match (self.validator, number) {
+            (Validator::AtLeast(min), Some(n)) if n < min as f64 => {
+                Err(invalid(format!("value must be at least {min}")))
+            }
+            (Validator::Between(lo, hi), Some(n)) if n < lo || n > hi => {
+                Err(invalid(format!("value must be between {lo} and {hi}")))
+            }
+            (Validator::OneOf(allowed), _) => {
+                let items: Vec<&str> = if self.ty == ConfigType::List {
+                    v.split(',').map(str::trim).collect()
+                } else {
+                    vec![v]
+                };
+                match items.iter().find(|i| !allowed.contains(i)) {
+                    Some(bad) => Err(invalid(format!("'{bad}' is not one of {allowed:?}"))),
+                    None => Ok(()),
+                }
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Finds `name` in a table of definitions.
+pub fn find(table: &'static [ConfigDef], name: &str) -> Option<&'static ConfigDef> {
+    table.iter().find(|d| d.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const D: ConfigDef = ConfigDef {
+        name: "x",
+        ty: ConfigType::Int,
+        default: Some("1"),
+        validator: Validator::AtLeast(1),
+        read_only: false,
+        doc: "",
+    };
+
+    #[test]
+    fn validates_type_and_bounds() {
+        assert!(D.validate("5").is_ok());
+        assert!(D.validate("0").is_err());
+        assert!(D.validate("abc").is_err());
+        assert!(D.validate("99999999999").is_err());
+        let list = ConfigDef {
+            ty: ConfigType::List,
+            validator: Validator::OneOf(&["delete", "compact"]),
+            ..D
+        };
+        assert!(list.validate("compact,delete").is_ok());
+        assert!(list.validate("compact,bogus").is_err());
+    }
+}

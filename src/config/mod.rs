@@ -1,0 +1,14 @@
+//! Broker and topic configuration, with Kafka's property names.
+//!
+//! Every key Riffle understands is declared once in a table ([`broker::BROKER_CONFIGS`],
+//! [`topic::TOPIC_CONFIGS`]) with its type, default and documentation; DescribeConfigs,
+//! validation and the typed structs are all derived from those tables.
+
+pub mod broker;
+pub mod def;
+pub mod properties;
+pub mod topic;
+
+pub use broker::BrokerConfig;
+pub use def::{ConfigDef, ConfigError, ConfigType};
+pub use topic::{TopicConfig, TopicOverrides};

@@ -1,0 +1,9 @@
+//! Partition logs in Kafka's on-disk format: v2 record batches in segment files with
+//! sparse offset and time indexes.
+
+pub mod batch;
+pub mod index;
+pub mod partition_log;
+pub mod segment;
+
+pub use partition_log::{verify_dir, AppendInfo, LogError, PartitionLog};

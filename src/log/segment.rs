@@ -1,0 +1,485 @@
+//! One log segment: `<base offset>.log` plus its `.index` and `.timeindex`.
+//!
+//! Batches are appended to the `.log` file exactly as validated (with offsets patched in);
+//! reads return byte ranges of the file, never decoded records.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use memmap2::Mmap;
+
+use super::batch::{self, BatchHeader, LOG_OVERHEAD};
+use super::index::{OffsetEntry, OffsetIndex, TimeEntry, TimeIndex};
+
+/// `00000000000000000042` for base offset 42, as Kafka names its files.
+pub fn file_stem(base_offset: i64) -> String {
+    format!("{base_offset:020}")
+}
+
+pub fn log_path(dir: &Path, base_offset: i64) -> PathBuf {
+    dir.join(format!("{}.log", file_stem(base_offset)))
+}
+
+/// Bytes of a batch header needed to know which offsets it covers.
+const OFFSET_PROBE: usize = batch::LAST_OFFSET_DELTA + 4;
+
+pub struct LogSegment {
+    pub base_offset: i64,
+    path: PathBuf,
+    file: Arc<File>,
+    /// Bytes of whole, valid batches in the file.
+    size: u64,
+    offset_index: OffsetIndex,
+    time_index: TimeIndex,
+    /// Offset after the last batch (the segment's log end offset).
+    next_offset: i64,
+    /// Largest batch max timestamp, and the last offset of the batch that had it.
+    max_timestamp: i64,
+    offset_of_max_timestamp: i64,
+    /// Timestamp Kafka rolls by: the first batch's max timestamp, else creation time.
+    rolling_timestamp: Option<i64>,
+    created_ms: i64,
+    bytes_since_index: u64,
+    /// Timestamp of the last time index entry; entries only ever grow.
+    last_time_entry: i64,
+}
+
+/// The outcome of scanning a segment file batch by batch.
+pub struct ScanResult {
+    /// Bytes of valid batches from the start of the file.
+    pub valid_bytes: u64,
+    pub batches: Vec<(u64, BatchHeader)>,
+    /// Why the scan stopped before the end of the file, if it did.
+    pub error: Option<String>,
+}
+
+/// Walks every batch of a `.log` file, checking each one's length, magic and CRC.
+pub fn scan_file(path: &Path) -> io::Result<ScanResult> {
+    let file = File::open(path)?;
+    let len = file.metadata()?.len();
+    let mut result = ScanResult { valid_bytes: 0, batches: Vec::new(), error: None };
+    if len == 0 {
+        return Ok(result);
+    }
+    // SAFETY: the file is only read here and nothing truncates it during the scan (the
+    // partition is not yet open for writes).
+    let map = unsafe { Mmap::map(&file)? };
+    let mut pos = 0usize;
+    let mut expected_offset: Option<i64> = None;
+    while pos < map.len() {
+        match batch::check_stored(&map[pos..]) {
+            Ok(h) if expected_offset.is_some_and(|e| h.base_offset < e) => {
+                result.error = Some(format!("offset {} goes backwards at position {pos}", h.base_offset));
+                break;
+            }
+            Ok(h) => {
+                expected_offset = Some(h.next_offset());
+                result.batches.push((pos as u64, h));
+                pos += h.size;
+            }
+            Err(e) => {
+                result.error = Some(format!("{e} at position {pos}"));
+                break;
+            }
+        }
+    }
+    result.valid_bytes = pos as u64;
+    Ok(result)
+}
+
+impl LogSegment {
+    /// Creates a new, empty active segment.
+    pub fn create(dir: &Path, base_offset: i64, now_ms: i64) -> io::Result<Self> {
+        let path = log_path(dir, base_offset);
+        let file = OpenOptions::new().create(true).truncate(true).read(true).write(true).open(&path)?;
+        let stem = file_stem(base_offset);
+        Ok(LogSegment {
+            base_offset,
+            file: Arc::new(file),
+            size: 0,
+            offset_index: OffsetIndex::create(&dir.join(format!("{stem}.index")))?,
+            time_index: TimeIndex::create(&dir.join(format!("{stem}.timeindex")))?,
+            next_offset: base_offset,
+            max_timestamp: -1,
+            offset_of_max_timestamp: -1,
+            rolling_timestamp: None,
+            created_ms: now_ms,
+            bytes_since_index: 0,
+            last_time_entry: -1,
+            path,
+        })
+    }
+
+    /// Opens a segment by scanning it: the result is truncated to its last valid batch
+    /// and its indexes are rebuilt (if `active`) or reused when they pass their check.
+    /// Returns the segment and a description of any repair made.
+    pub fn recover(dir: &Path, base_offset: i64, index_interval: u64, active: bool, now_ms: i64) -> io::Result<(Self, Vec<String>)> {
+        let path = log_path(dir, base_offset);
+        let scan = scan_file(&path)?;
+        let mut repairs = Vec::new();
+        let file = OpenOptions::new().read(true).write(true).open(&path)?;
+        let on_disk = file.metadata()?.len();
+        if scan.valid_bytes < on_disk {
+            file.set_len(scan.valid_bytes)?;
+            repairs.push(format!(
+                "truncated {} bytes of torn or corrupt data ({})",
+                on_disk - scan.valid_bytes,
+                scan.error.as_deref().unwrap_or("partial batch")
+            ));
+        }
+        let stem = file_stem(base_offset);
+        let index_path = dir.join(format!("{stem}.index"));
+        let time_path = dir.join(format!("{stem}.timeindex"));
+
+        let mut seg = LogSegment {
+            base_offset,
+            path,
+            file: Arc::new(file),
+            size: scan.valid_bytes,
+            offset_index: OffsetIndex::create(&index_path)?,
+            time_index: TimeIndex::create(&time_path)?,
+            next_offset: base_offset,
+            max_timestamp: -1,
+            offset_of_max_timestamp: -1,
+            rolling_timestamp: None,
+            created_ms: now_ms,
+            bytes_since_index: 0,
+            last_time_entry: -1,
+        };
+        let (mut offsets, mut times) = (Vec::new(), Vec::new());
+        for (pos, h) in &scan.batches {
+            seg.track_batch(*pos, h, index_interval, |e| offsets.push(e), |e| times.push(e));
+        }
+        let truncated = !repairs.is_empty();
+        let reused = if active || truncated {
+            None
+        } else {
+            match (OffsetIndex::open_sealed(&index_path)?, TimeIndex::open_sealed(&time_path)?) {
+                (Some(o), Some(t)) if o.len() == offsets.len() && t.len() == times.len() => Some((o, t)),
+                _ => None,
+            }
+        };
+        match reused {
+            Some((o, t)) => {
+                seg.offset_index = o;
+                seg.time_index = t;
+            }
+            None => {
+                if !active && !truncated {
+                    repairs.push("rebuilt missing or damaged indexes".into());
+                }
+                seg.offset_index = OffsetIndex::rebuild(&index_path, offsets)?;
+                seg.time_index = TimeIndex::rebuild(&time_path, times)?;
+                if !active {
+                    seg.seal()?;
+                }
+            }
+        }
+        Ok((seg, repairs))
+    }
+
+    /// Updates the in-memory position of the log end and emits index entries as an
+    /// append would.
+    fn track_batch(&mut self, position: u64, h: &BatchHeader, index_interval: u64, mut offset_entry: impl FnMut(OffsetEntry), mut time_entry: impl FnMut(TimeEntry)) {
+        if h.max_timestamp > self.max_timestamp {
+            self.max_timestamp = h.max_timestamp;
+            self.offset_of_max_timestamp = h.last_offset();
+        }
+        if self.rolling_timestamp.is_none() && h.max_timestamp >= 0 {
+            self.rolling_timestamp = Some(h.max_timestamp);
+        }
+        // Like Kafka: an entry maps a batch's last offset to the batch's start, once more
+        // than `index.interval.bytes` have been written since the previous entry.
+        if self.bytes_since_index > index_interval {
+            offset_entry(OffsetEntry { relative_offset: (h.last_offset() - self.base_offset) as u32, position: position as u32 });
+            if self.max_timestamp > self.last_time_entry {
+                self.last_time_entry = self.max_timestamp;
+                time_entry(TimeEntry {
+                    timestamp: self.max_timestamp,
+                    relative_offset: (self.offset_of_max_timestamp - self.base_offset) as u32,
+                });
+            }
+            self.bytes_since_index = 0;
+        }
+        self.bytes_since_index += h.size as u64;
+        self.next_offset = h.next_offset();
+        self.size = position + h.size as u64;
+    }
+
+    /// Appends one validated batch (offsets already assigned), given as consecutive
+    /// parts so that a patched header can precede the untouched rest without a copy.
+    pub fn append(&mut self, parts: &[&[u8]], h: &BatchHeader, index_interval: u64) -> io::Result<()> {
+        let position = self.size;
+        let mut at = position;
+        for part in parts {
+            self.file.write_all_at(part, at)?;
+            at += part.len() as u64;
+        }
+        let (mut offsets, mut times) = (None, None);
+        self.track_batch(position, h, index_interval, |e| offsets = Some(e), |e| times = Some(e));
+        if let Some(e) = offsets {
+            self.offset_index.append(e)?;
+        }
+        if let Some(e) = times {
+            self.time_index.append(e)?;
+        }
+        Ok(())
+    }
+
+    /// Opens a sealed segment without scanning it: its size comes from the file, its end
+    /// from the next segment's base offset, its max timestamp from the time index. Falls
+    /// back to a full scan when an index fails its check.
+    pub fn open_sealed(dir: &Path, base_offset: i64, next_base: i64, index_interval: u64, now_ms: i64) -> io::Result<(Self, Vec<String>)> {
+        let stem = file_stem(base_offset);
+        let index = OffsetIndex::open_sealed(&dir.join(format!("{stem}.index")))?;
+        let time = TimeIndex::open_sealed(&dir.join(format!("{stem}.timeindex")))?;
+        let (Some(offset_index), Some(time_index)) = (index, time) else {
+            return Self::recover(dir, base_offset, index_interval, false, now_ms);
+        };
+        let path = log_path(dir, base_offset);
+        let file = OpenOptions::new().read(true).write(true).open(&path)?;
+        let size = file.metadata()?.len();
+        let last_time = time_index.last();
+        Ok((
+            LogSegment {
+                base_offset,
+                path,
+                file: Arc::new(file),
+                size,
+                offset_index,
+                time_index,
+                next_offset: next_base,
+                max_timestamp: last_time.map_or(-1, |e| e.timestamp),
+                offset_of_max_timestamp: last_time.map_or(-1, |e| base_offset + e.relative_offset as i64),
+                rolling_timestamp: None,
+                created_ms: now_ms,
+                bytes_since_index: 0,
+                last_time_entry: last_time.map_or(-1, |e| e.timestamp),
+            },
+            Vec::new(),
+        ))
+    }
+
+    /// Calls `f` with the position and header of every batch from `offset` on.
+    pub fn for_each_header(&self, offset: i64, mut f: impl FnMut(u64, &BatchHeader)) -> io::Result<()> {
+        let Some(mut pos) = self.position_of(offset.max(self.base_offset), self.size)? else {
+            return Ok(());
+        };
+        while pos + batch::HEADER_SIZE as u64 <= self.size {
+            let h = self.header_at(pos)?;
+            f(pos, &h);
+            pos += h.size as u64;
+        }
+        Ok(())
+    }
+
+    /// Whether the next batch of `incoming` bytes must go to a new segment.
+    pub fn should_roll(&self, incoming: usize, segment_bytes: u64, segment_ms: i64, index_max_bytes: u64, now_ms: i64, next_base: i64) -> bool {
+        if self.size == 0 {
+            return false;
+        }
+        let full = self.size + incoming as u64 > segment_bytes;
+        let old = now_ms - self.rolling_timestamp.unwrap_or(self.created_ms) > segment_ms;
+        let index_full = (self.offset_index.size_bytes() + 8) as u64 > index_max_bytes
+            || (self.time_index.size_bytes() + 12) as u64 > index_max_bytes;
+        // Relative offsets are u32 in the index.
+        let offset_overflow = next_base - self.base_offset > u32::MAX as i64 - 1;
+        let position_overflow = self.size + incoming as u64 > u32::MAX as u64;
+        full || old || index_full || offset_overflow || position_overflow
+    }
+
+    /// File position of the batch that contains `offset`, if any batch here does.
+    pub fn position_of(&self, offset: i64, size_limit: u64) -> io::Result<Option<u64>> {
+        if offset >= self.next_offset {
+            return Ok(None);
+        }
+        let mut pos = self
+            .offset_index
+            .floor(offset - self.base_offset)
+            .map_or(0, |e| e.position as u64);
+        let mut probe = [0u8; OFFSET_PROBE];
+        while pos + OFFSET_PROBE as u64 <= size_limit {
+            self.file.read_exact_at(&mut probe, pos)?;
+            let (base, size) = batch::peek_offset_and_size(&probe).expect("probe holds the prefix");
+            let delta = i32::from_be_bytes(probe[batch::LAST_OFFSET_DELTA..].try_into().expect("4 bytes"));
+            if size < batch::HEADER_SIZE {
+                return Err(io::Error::other(format!("corrupt batch length at {} position {pos}", self.path.display())));
+            }
+            if base + delta as i64 >= offset {
+                return Ok(Some(pos));
+            }
+            pos += size as u64;
+        }
+        Ok(None)
+    }
+
+    /// Reads whole batches starting with the one that contains `offset`, up to `max_bytes`
+    /// (but at least one whole batch when `min_one` is set, as KIP-74 requires), never
+    /// past `size_limit` (the high watermark's position when it falls in this segment).
+    pub fn read(&self, offset: i64, max_bytes: usize, min_one: bool, size_limit: u64) -> io::Result<Option<Bytes>> {
+        let limit = size_limit.min(self.size);
+        let Some(start) = self.position_of(offset, limit)? else {
+            return Ok(None);
+        };
+        let available = (limit - start) as usize;
+        let mut want = available.min(max_bytes);
+        if min_one && want < available {
+            let mut prefix = [0u8; LOG_OVERHEAD];
+            self.file.read_exact_at(&mut prefix, start)?;
+            let (_, first) = batch::peek_offset_and_size(&prefix).expect("prefix");
+            want = want.max(first.min(available));
+        }
+        if want == 0 {
+            return Ok(Some(Bytes::new()));
+        }
+        let mut buf = BytesMut::zeroed(want);
+        self.file.read_exact_at(&mut buf, start)?;
+        // Cut a trailing partial batch; clients cope with one but gain nothing from it.
+        let mut end = 0usize;
+        while let Some((_, size)) = batch::peek_offset_and_size(&buf[end..]) {
+            if size < batch::HEADER_SIZE || end + size > buf.len() {
+                break;
+            }
+            end += size;
+        }
+        if end > 0 {
+            buf.truncate(end);
+        }
+        Ok(Some(buf.freeze()))
+    }
+
+    /// Base offset of the first batch whose max timestamp is at least `timestamp`,
+    /// and that batch's header.
+    pub fn find_by_timestamp(&self, timestamp: i64) -> io::Result<Option<(u64, BatchHeader)>> {
+        if self.max_timestamp < timestamp {
+            return Ok(None);
+        }
+        let start_offset = self
+            .time_index
+            .floor(timestamp)
+            .map_or(self.base_offset, |e| self.base_offset + e.relative_offset as i64);
+        let mut pos = self.position_of(start_offset, self.size)?.unwrap_or(0);
+        let mut header = [0u8; batch::HEADER_SIZE];
+        while pos + batch::HEADER_SIZE as u64 <= self.size {
+            self.file.read_exact_at(&mut header, pos)?;
+            let h = BatchHeader::parse(&header).map_err(io::Error::other)?;
+            if h.max_timestamp >= timestamp {
+                return Ok(Some((pos, h)));
+            }
+            pos += h.size as u64;
+        }
+        Ok(None)
+    }
+
+    /// Reads the whole batch at `position` (used off the hot path, e.g. ListOffsets).
+    pub fn read_batch_at(&self, position: u64, size: usize) -> io::Result<Bytes> {
+        let mut buf = BytesMut::zeroed(size);
+        self.file.read_exact_at(&mut buf, position)?;
+        Ok(buf.freeze())
+    }
+
+    /// Header of the batch at `position`.
+    pub fn header_at(&self, position: u64) -> io::Result<BatchHeader> {
+        let mut header = [0u8; batch::HEADER_SIZE];
+        self.file.read_exact_at(&mut header, position)?;
+        BatchHeader::parse(&header).map_err(io::Error::other)
+    }
+
+    pub fn seal(&mut self) -> io::Result<()> {
+        self.file.sync_data()?;
+        self.offset_index.seal()?;
+        self.time_index.seal()
+    }
+
+    pub fn flush(&self) -> io::Result<()> {
+        self.file.sync_data()?;
+        self.offset_index.sync()?;
+        self.time_index.sync()
+    }
+
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+    pub fn next_offset(&self) -> i64 {
+        self.next_offset
+    }
+    pub fn max_timestamp(&self) -> i64 {
+        self.max_timestamp
+    }
+    pub fn offset_of_max_timestamp(&self) -> i64 {
+        self.offset_of_max_timestamp
+    }
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+    pub fn index_paths(&self) -> [&Path; 2] {
+        [self.offset_index.path(), self.time_index.path()]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::batch::tests::make_batch;
+
+    fn append(seg: &mut LogSegment, offset: i64, count: i32) -> BatchHeader {
+        let mut b = make_batch(count, 100, None);
+        batch::assign_offsets(&mut b, offset, 0);
+        let h = batch::validate(&b).unwrap();
+        seg.append(&[&b[..16], &b[16..]], &h, 500).unwrap();
+        h
+    }
+
+    #[test]
+    fn append_read_and_recover() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut seg = LogSegment::create(dir.path(), 0, 0).unwrap();
+        let mut offset = 0;
+        for _ in 0..50 {
+            offset = append(&mut seg, offset, 3).next_offset();
+        }
+        assert_eq!(seg.next_offset(), 150);
+        // Offset 100 lies inside the batch starting at 99: the whole batch comes back.
+        let data = seg.read(100, 1 << 20, true, u64::MAX).unwrap().unwrap();
+        assert_eq!(BatchHeader::parse(&data).unwrap().base_offset, 99);
+        assert_eq!(data.len() % BatchHeader::parse(&data).unwrap().size, 0);
+        // A tiny max_bytes still returns one whole batch.
+        let one = seg.read(0, 10, true, u64::MAX).unwrap().unwrap();
+        assert_eq!(one.len(), BatchHeader::parse(&one).unwrap().size);
+        assert!(seg.read(150, 100, true, u64::MAX).unwrap().is_none());
+        let size = seg.size();
+        drop(seg);
+
+        // Tear the tail: recovery truncates back to the last whole batch.
+        let path = log_path(dir.path(), 0);
+        let f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all_at(&[1, 2, 3, 4, 5], size).unwrap();
+        let (seg, repairs) = LogSegment::recover(dir.path(), 0, 500, true, 0).unwrap();
+        assert_eq!(repairs.len(), 1);
+        assert_eq!(seg.size(), size);
+        assert_eq!(seg.next_offset(), 150);
+        assert_eq!(seg.position_of(100, u64::MAX).unwrap(), seg.position_of(99, u64::MAX).unwrap());
+    }
+
+    #[test]
+    fn sealed_index_is_reused_or_rebuilt() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut seg = LogSegment::create(dir.path(), 0, 0).unwrap();
+        let mut offset = 0;
+        for _ in 0..20 {
+            offset = append(&mut seg, offset, 1).next_offset();
+        }
+        seg.seal().unwrap();
+        drop(seg);
+        let (_, repairs) = LogSegment::recover(dir.path(), 0, 500, false, 0).unwrap();
+        assert!(repairs.is_empty());
+        std::fs::write(dir.path().join("00000000000000000000.index"), [0u8; 3]).unwrap();
+        let (seg, repairs) = LogSegment::recover(dir.path(), 0, 500, false, 0).unwrap();
+        assert_eq!(repairs, vec!["rebuilt missing or damaged indexes".to_string()]);
+        assert_eq!(seg.position_of(19, u64::MAX).unwrap().is_some(), true);
+    }
+}

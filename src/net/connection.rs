@@ -1,0 +1,65 @@
+//! One client connection: read a request, answer it, in order. Like Kafka, a connection
+//! has one request in processing at a time; responses to pipelined requests are written
+//! in request order and flushed together.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::io::{AsyncWriteExt, BufReader, BufWriter};
+use tokio::net::TcpStream;
+
+use super::frame::{read_frame, FrameError};
+use crate::api;
+use crate::broker::Broker;
+
+const BUFFER_BYTES: usize = 64 * 1024;
+
+pub async fn serve(stream: TcpStream, peer: SocketAddr, broker: Arc<Broker>) {
+    let _ = stream.set_nodelay(true);
+    let max = broker.config.socket_request_max_bytes;
+    let (r, w) = stream.into_split();
+    let mut reader = BufReader::with_capacity(BUFFER_BYTES, r);
+    let mut writer = BufWriter::with_capacity(BUFFER_BYTES, w);
+    loop {
+        let frame = match read_frame(&mut reader, max).await {
+            Ok(f) => f,
+            Err(FrameError::Closed) => {
+                tracing::debug!(%peer, "connection closed by client");
+                break;
+            }
+            Err(e) => {
+                tracing::warn!(%peer, error = %e, "closing connection");
+                break;
+            }
+        };
+        match api::handle_frame(&broker, frame).await {
+            Ok(Some(response)) => {
+                if let Err(e) = writer.write_all(&response).await {
+                    tracing::debug!(%peer, error = %e, "write failed");
+                    break;
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(%peer, error = %e, "closing connection");
+                break;
+            }
+        }
+        // Flush unless another whole request is already buffered: pipelined requests
+        // then share one write.
+        if !whole_frame_buffered(reader.buffer()) {
+            if let Err(e) = writer.flush().await {
+                tracing::debug!(%peer, error = %e, "flush failed");
+                break;
+            }
+        }
+    }
+    let _ = writer.flush().await;
+}
+
+fn whole_frame_buffered(buf: &[u8]) -> bool {
+    buf.len() >= 4 && {
+        let len = i32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
+        len >= 0 && buf.len() - 4 >= len as usize
+    }
+}
