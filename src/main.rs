@@ -1,6 +1,7 @@
 //! The `riffle` command: serve a broker, or check logs on disk.
 
 use std::collections::BTreeMap;
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -53,11 +54,15 @@ fn load_config(file: Option<PathBuf>, overrides: Vec<String>) -> Result<BrokerCo
     Ok(config)
 }
 
-async fn serve(config: BrokerConfig) -> Result<()> {
+async fn serve(mut config: BrokerConfig) -> Result<()> {
     let started = std::time::Instant::now();
     let listener = tokio::net::TcpListener::bind(config.listener)
         .await
         .with_context(|| format!("binding {}", config.listener))?;
+    // Port 0 binds any free port; publish the one we got.
+    if config.listener.port() == 0 && config.explicit("advertised.listeners").is_none() {
+        config.advertised_port = listener.local_addr()?.port() as i32;
+    }
     let broker = Broker::open(config).context("opening the broker")?;
     tracing::info!(
         listener = %listener.local_addr()?,
@@ -110,6 +115,7 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let cli = Cli::parse();
     let result = match cli.command {

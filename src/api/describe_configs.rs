@@ -117,7 +117,8 @@ pub async fn handle(ctx: &RequestContext<'_>, req: DescribeConfigsRequest) -> De
         let mut out = DescribeConfigsResult::default();
         out.resource_type = r.resource_type;
         out.resource_name = r.resource_name.clone();
-        let keys: Option<Vec<String>> = r.configuration_keys.map(|ks| ks.iter().map(|k| k.to_string()).collect());
+        // Null (or, as Kafka also treats it, empty) means every key.
+        let keys: Option<Vec<String>> = r.configuration_keys.filter(|ks| !ks.is_empty()).map(|ks| ks.iter().map(|k| k.to_string()).collect());
         let name = r.resource_name.as_str();
         match r.resource_type {
             RESOURCE_TOPIC => match broker.topics.get(name) {

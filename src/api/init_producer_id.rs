@@ -11,6 +11,10 @@ pub async fn handle(ctx: &RequestContext<'_>, req: InitProducerIdRequest) -> Ini
     let mut resp = InitProducerIdResponse::default();
     resp.producer_id = ProducerId(-1);
     resp.producer_epoch = -1;
+    if req.transactional_id.as_ref().is_some_and(|t| t.is_empty()) {
+        resp.error_code = ResponseError::InvalidRequest.code();
+        return resp;
+    }
     if req.transactional_id.is_some() {
         resp.error_code = ResponseError::TransactionalIdAuthorizationFailed.code();
         return resp;

@@ -89,6 +89,11 @@ impl<E: Entry> SparseIndex<E> {
         Ok(SparseIndex { path: path.to_path_buf(), storage: Storage::Active { entries: Vec::new(), file } })
     }
 
+    /// An empty placeholder that touches no file (replaced before use).
+    pub fn placeholder(path: &Path) -> Self {
+        SparseIndex { path: path.to_path_buf(), storage: Storage::Sealed(None) }
+    }
+
     /// An active index built from entries recovered by scanning the log; the file is
     /// rewritten to match.
     pub fn rebuild(path: &Path, entries: Vec<E>) -> io::Result<Self> {

@@ -388,16 +388,21 @@ mod tests {
         assert_eq!((h.base_offset, h.partition_leader_epoch), (56, 3));
         assert!(log.read(200, 100, true, 200).unwrap().is_empty());
         assert!(matches!(log.read(201, 100, true, 200), Err(LogError::OffsetOutOfRange { .. })));
-        // Reads stop at max_offset (the high watermark).
-        let capped = log.read(190, 1 << 20, true, 194).unwrap();
-        let mut end = 0;
-        let mut pos = 0;
-        while pos < capped.len() {
-            let h = BatchHeader::parse(&capped[pos..]).unwrap();
-            end = h.next_offset();
-            pos += h.size;
+        // Reads stop at max_offset (the high watermark), one segment at a time.
+        let mut next = 190;
+        loop {
+            let data = log.read(next, 1 << 20, true, 194).unwrap();
+            if data.is_empty() {
+                break;
+            }
+            let mut pos = 0;
+            while pos < data.len() {
+                let h = BatchHeader::parse(&data[pos..]).unwrap();
+                next = h.next_offset();
+                pos += h.size;
+            }
         }
-        assert_eq!(end, 194);
+        assert_eq!(next, 194);
         drop(log);
 
         let (log, repairs) = PartitionLog::open(dir.path(), small_segments(), now).unwrap();

@@ -1,0 +1,183 @@
+//! Shared by the wire tests: a real broker process on a free loopback port, and a
+//! minimal blocking client that speaks the protocol through `kafka-protocol`.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use indexmap::IndexMap;
+use kafka_protocol::messages::{RequestHeader, ResponseHeader};
+use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
+use kafka_protocol::records::{Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
+
+/// A broker process; killed when dropped.
+pub struct Broker {
+    child: Child,
+    pub addr: SocketAddr,
+    pub data: PathBuf,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+impl Broker {
+    /// Starts a broker on 127.0.0.1 with a fresh data directory.
+    pub fn start(overrides: &[&str]) -> Broker {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let data = tmp.path().to_path_buf();
+        let mut b = Broker::start_in(&data, overrides);
+        b._tmp = Some(tmp);
+        b
+    }
+
+    /// Starts a broker on an existing data directory (for restarts).
+    pub fn start_in(data: &Path, overrides: &[&str]) -> Broker {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_riffle"));
+        cmd.arg("serve")
+            .args(["--override", "listeners=PLAINTEXT://127.0.0.1:0"])
+            .args(["--override", &format!("log.dirs={}", data.display())]);
+        for o in overrides {
+            cmd.args(["--override", o]);
+        }
+        let mut child = cmd.stderr(Stdio::piped()).stdout(Stdio::null()).spawn().expect("spawn riffle");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut sent = false;
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if !sent && line.contains("broker started") {
+                    let addr = line.split("listener=").nth(1).and_then(|s| s.split_whitespace().next()).map(String::from);
+                    let _ = tx.send(addr);
+                    sent = true;
+                }
+                if std::env::var_os("RIFFLE_TEST_LOG").is_some() {
+                    eprintln!("[broker] {line}");
+                }
+            }
+        });
+        let addr = rx.recv_timeout(Duration::from_secs(30)).expect("broker did not start").expect("listener address in log");
+        Broker { child, addr: addr.parse().expect("socket address"), data: data.to_path_buf(), _tmp: None }
+    }
+
+    pub fn client(&self) -> Client {
+        Client::connect(self.addr)
+    }
+
+    /// Whether the process is still running (it must never die on bad input).
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM and wait for a clean exit.
+    pub fn stop(&mut self) {
+        let _ = Command::new("kill").arg(self.child.id().to_string()).status();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A blocking protocol client.
+pub struct Client {
+    pub stream: TcpStream,
+    correlation: i32,
+}
+
+impl Client {
+    pub fn connect(addr: SocketAddr) -> Client {
+        let stream = TcpStream::connect(addr).expect("connect");
+        stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        Client { stream, correlation: 0 }
+    }
+
+    /// Encodes a request frame body (header + request), without length prefix.
+    pub fn encode<R: Request>(&mut self, version: i16, req: &R) -> BytesMut {
+        self.correlation += 1;
+        let mut header = RequestHeader::default();
+        header.request_api_key = R::KEY;
+        header.request_api_version = version;
+        header.correlation_id = self.correlation;
+        header.client_id = Some(StrBytes::from_static_str("riffle-tests"));
+        let mut buf = BytesMut::new();
+        header.encode(&mut buf, R::header_version(version)).expect("encode header");
+        req.encode(&mut buf, version).expect("encode request");
+        buf
+    }
+
+    pub fn send_frame(&mut self, body: &[u8]) {
+        self.stream.write_all(&(body.len() as i32).to_be_bytes()).unwrap();
+        self.stream.write_all(body).unwrap();
+    }
+
+    /// Reads one response frame; `None` if the broker closed the connection.
+    pub fn read_frame(&mut self) -> Option<Bytes> {
+        let mut len = [0u8; 4];
+        self.stream.read_exact(&mut len).ok()?;
+        let mut body = vec![0u8; i32::from_be_bytes(len) as usize];
+        self.stream.read_exact(&mut body).ok()?;
+        Some(Bytes::from(body))
+    }
+
+    /// Whether the broker closed the connection (reads EOF or reset).
+    pub fn closed_by_broker(&mut self) -> bool {
+        let mut b = [0u8; 1];
+        matches!(self.stream.read(&mut b), Ok(0) | Err(_))
+    }
+
+    /// Decodes a response frame for request type `R` and checks its correlation id.
+    pub fn decode<R: Request>(&self, version: i16, mut frame: Bytes) -> R::Response {
+        let header = ResponseHeader::decode(&mut frame, R::Response::header_version(version)).expect("response header");
+        assert_eq!(header.correlation_id, self.correlation, "correlation id");
+        let resp = R::Response::decode(&mut frame, version).expect("decode response");
+        assert!(frame.is_empty(), "{} trailing bytes after the response", frame.len());
+        resp
+    }
+
+    pub fn call<R: Request>(&mut self, version: i16, req: &R) -> R::Response {
+        let body = self.encode(version, req);
+        self.send_frame(&body);
+        let frame = self.read_frame().expect("response");
+        self.decode::<R>(version, frame)
+    }
+}
+
+/// An uncompressed v2 batch of `values` with keys `k<i>` and a header.
+pub fn record_batch(values: &[&[u8]], producer: Option<(i64, i16, i32)>) -> Bytes {
+    let (pid, epoch, seq) = producer.unwrap_or((-1, -1, -1));
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let records: Vec<Record> = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: -1,
+            producer_id: pid,
+            producer_epoch: epoch,
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            // The encoder starts a new batch when offset - sequence changes.
+            sequence: seq + i as i32,
+            timestamp: now,
+            key: Some(Bytes::from(format!("k{i}"))),
+            value: Some(Bytes::copy_from_slice(v)),
+            headers: IndexMap::from([(StrBytes::from_static_str("h"), Some(Bytes::from_static(b"v")))]),
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    RecordBatchEncoder::encode(&mut buf, &records, &RecordEncodeOptions { version: 2, compression: Compression::None }).expect("encode batch");
+    buf.freeze()
+}

@@ -1,0 +1,270 @@
+//! Protocol semantics against a real broker process, through `kafka-protocol`'s own
+//! client-side encoders and decoders.
+
+mod common;
+
+use common::{record_batch, Broker, Client};
+use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
+use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::records::RecordBatchDecoder;
+use uuid::Uuid;
+
+fn name(s: &str) -> TopicName {
+    TopicName(StrBytes::from_string(s.into()))
+}
+
+fn create(c: &mut Client, topic: &str, partitions: i32, rf: i16, configs: &[(&str, &str)], validate_only: bool) -> i16 {
+    let mut t = CreatableTopic::default();
+    t.name = name(topic);
+    t.num_partitions = partitions;
+    t.replication_factor = rf;
+    t.configs = configs
+        .iter()
+        .map(|(k, v)| {
+            let mut c = CreatableTopicConfig::default();
+            c.name = StrBytes::from_string(k.to_string());
+            c.value = Some(StrBytes::from_string(v.to_string()));
+            c
+        })
+        .collect();
+    let mut req = CreateTopicsRequest::default();
+    req.topics = vec![t];
+    req.validate_only = validate_only;
+    c.call(7, &req).topics[0].error_code
+}
+
+fn produce_req(topic: &str, partition: i32, records: bytes::Bytes, acks: i16) -> ProduceRequest {
+    let mut p = PartitionProduceData::default();
+    p.index = partition;
+    p.records = Some(records);
+    let mut t = TopicProduceData::default();
+    t.name = name(topic);
+    t.partition_data = vec![p];
+    let mut req = ProduceRequest::default();
+    req.acks = acks;
+    req.timeout_ms = 5000;
+    req.topic_data = vec![t];
+    req
+}
+
+fn produce(c: &mut Client, topic: &str, records: bytes::Bytes) -> (i16, i64) {
+    let resp = c.call(9, &produce_req(topic, 0, records, -1));
+    let pr = &resp.responses[0].partition_responses[0];
+    (pr.error_code, pr.base_offset)
+}
+
+fn fetch_req(topic: &str, id: Uuid, offset: i64, max_wait_ms: i32) -> FetchRequest {
+    let mut p = FetchPartition::default();
+    p.partition = 0;
+    p.fetch_offset = offset;
+    p.partition_max_bytes = 1 << 20;
+    let mut t = FetchTopic::default();
+    t.topic = name(topic);
+    t.topic_id = id;
+    t.partitions = vec![p];
+    let mut req = FetchRequest::default();
+    req.max_wait_ms = max_wait_ms;
+    req.min_bytes = 1;
+    req.max_bytes = 1 << 20;
+    req.topics = vec![t];
+    req
+}
+
+/// (offset, value) of every record in the fetched bytes.
+fn records_of(mut bytes: bytes::Bytes) -> Vec<(i64, Vec<u8>)> {
+    let mut out = Vec::new();
+    for set in RecordBatchDecoder::decode_all(&mut bytes).expect("decode fetched batches") {
+        for r in set.records {
+            out.push((r.offset, r.value.map(|v| v.to_vec()).unwrap_or_default()));
+        }
+    }
+    out
+}
+
+fn list_offset(c: &mut Client, topic: &str, timestamp: i64) -> (i16, i64, i64) {
+    let mut p = ListOffsetsPartition::default();
+    p.partition_index = 0;
+    p.timestamp = timestamp;
+    let mut t = ListOffsetsTopic::default();
+    t.name = name(topic);
+    t.partitions = vec![p];
+    let mut req = ListOffsetsRequest::default();
+    req.replica_id = BrokerId(-1);
+    req.topics = vec![t];
+    let r = c.call(9, &req);
+    let p = &r.topics[0].partitions[0];
+    (p.error_code, p.offset, p.timestamp)
+}
+
+fn topic_id(c: &mut Client, topic: &str) -> Uuid {
+    let mut t = MetadataRequestTopic::default();
+    t.name = Some(name(topic));
+    let mut req = MetadataRequest::default();
+    req.topics = Some(vec![t]);
+    let resp = c.call(12, &req);
+    assert_eq!(resp.topics[0].error_code, 0);
+    resp.topics[0].topic_id
+}
+
+#[test]
+fn idempotent_producer_dedups_retries_and_rejects_gaps() {
+    let broker = Broker::start(&[]);
+    let mut c = broker.client();
+    assert_eq!(create(&mut c, "idem", 1, 1, &[], false), 0);
+    let init = c.call(4, &InitProducerIdRequest::default().with_transactional_id(None).with_transaction_timeout_ms(60000));
+    assert_eq!(init.error_code, 0);
+    let (pid, epoch) = (init.producer_id.0, init.producer_epoch);
+    assert!(pid >= 0);
+    let second = c.call(4, &InitProducerIdRequest::default().with_transactional_id(None));
+    assert_eq!(c.call(4, &InitProducerIdRequest::default()).error_code, 42, "INVALID_REQUEST for an empty transactional id");
+    assert_ne!(second.producer_id.0, pid, "producer ids are unique");
+
+    let b0 = record_batch(&[b"a", b"b", b"c"], Some((pid, epoch, 0)));
+    assert_eq!(produce(&mut c, "idem", b0.clone()), (0, 0));
+    // A retry of the same batch gets its original offset and is not stored twice.
+    assert_eq!(produce(&mut c, "idem", b0), (0, 0));
+    assert_eq!(list_offset(&mut c, "idem", -1).1, 3);
+    // A gap in sequence numbers.
+    let gap = record_batch(&[b"x"], Some((pid, epoch, 5)));
+    assert_eq!(produce(&mut c, "idem", gap).0, 45, "OUT_OF_ORDER_SEQUENCE_NUMBER");
+    let next = record_batch(&[b"d"], Some((pid, epoch, 3)));
+    assert_eq!(produce(&mut c, "idem", next), (0, 3));
+}
+
+#[test]
+fn fetch_list_offsets_and_long_poll() {
+    let broker = Broker::start(&[]);
+    let mut c = broker.client();
+    assert_eq!(create(&mut c, "t", 1, 1, &[], false), 0);
+    let id = topic_id(&mut c, "t");
+    assert_ne!(id, Uuid::nil());
+    for i in 0..5 {
+        let v1 = format!("v{}", i * 2);
+        let v2 = format!("v{}", i * 2 + 1);
+        assert_eq!(produce(&mut c, "t", record_batch(&[v1.as_bytes(), v2.as_bytes()], None)), (0, i * 2));
+    }
+    // An offset inside a batch returns the whole batch: the client skips earlier records.
+    let resp = c.call(12, &fetch_req("t", Uuid::nil(), 3, 0));
+    let pd = &resp.responses[0].partitions[0];
+    assert_eq!((pd.error_code, pd.high_watermark, pd.log_start_offset), (0, 10, 0));
+    let recs = records_of(pd.records.clone().unwrap());
+    assert_eq!(recs[0], (2, b"v2".to_vec()));
+    assert_eq!(recs.last().unwrap(), &(9, b"v9".to_vec()));
+    // Fetch v13+ addresses the topic by id.
+    let resp = c.call(13, &fetch_req("", id, 0, 0));
+    assert_eq!(records_of(resp.responses[0].partitions[0].records.clone().unwrap()).len(), 10);
+    let resp = c.call(13, &fetch_req("", Uuid::new_v4(), 0, 0));
+    assert_eq!(resp.responses[0].partitions[0].error_code, 100, "UNKNOWN_TOPIC_ID");
+    // Out of range.
+    let resp = c.call(12, &fetch_req("t", Uuid::nil(), 11, 0));
+    assert_eq!(resp.responses[0].partitions[0].error_code, 1, "OFFSET_OUT_OF_RANGE");
+
+    assert_eq!(list_offset(&mut c, "t", -2), (0, 0, -1));
+    assert_eq!(list_offset(&mut c, "t", -1), (0, 10, -1));
+    let (err, offset, ts) = list_offset(&mut c, "t", -3);
+    assert_eq!(err, 0);
+    assert!(ts > 0 && offset >= 0);
+    assert_eq!(list_offset(&mut c, "t", 0).1, 0);
+    assert_eq!(list_offset(&mut c, "t", i64::MAX / 2).1, -1);
+
+    // A long-polling fetch at the log end is answered by the next produce.
+    let mut waiter = broker.client();
+    let body = waiter.encode(12, &fetch_req("t", Uuid::nil(), 10, 60_000));
+    waiter.send_frame(&body);
+    assert_eq!(produce(&mut c, "t", record_batch(&[b"late"], None)), (0, 10));
+    let frame = waiter.read_frame().unwrap();
+    let resp = waiter.decode::<FetchRequest>(12, frame);
+    assert_eq!(records_of(resp.responses[0].partitions[0].records.clone().unwrap()), vec![(10, b"late".to_vec())]);
+}
+
+#[test]
+fn acks_zero_and_pipelining_keep_order() {
+    let broker = Broker::start(&["num.partitions=2"]);
+    let mut c = broker.client();
+    // Auto-creation through Metadata.
+    let mut t = MetadataRequestTopic::default();
+    t.name = Some(name("auto"));
+    let mut md = MetadataRequest::default();
+    md.topics = Some(vec![t]);
+    md.allow_auto_topic_creation = true;
+    let resp = c.call(12, &md);
+    assert_eq!(resp.topics[0].error_code, 0);
+    assert_eq!(resp.topics[0].partitions.len(), 2);
+
+    // acks=0 gets no response; the next request's response comes next.
+    let body = c.encode(9, &produce_req("auto", 0, record_batch(&[b"fire"], None), 0));
+    c.send_frame(&body);
+    // Pipelined: three requests written before any response is read.
+    let mut expected = Vec::new();
+    let mut bodies = Vec::new();
+    for _ in 0..3 {
+        bodies.push(c.encode(3, &ApiVersionsRequest::default()));
+        expected.push(i32::from_be_bytes(bodies.last().unwrap()[4..8].try_into().unwrap()));
+    }
+    for b in &bodies {
+        c.send_frame(b);
+    }
+    for want in expected {
+        let frame = c.read_frame().unwrap();
+        assert_eq!(i32::from_be_bytes(frame[..4].try_into().unwrap()), want);
+    }
+    assert_eq!(list_offset(&mut c, "auto", -1).1, 1, "the acks=0 batch was stored");
+}
+
+#[test]
+fn topics_configs_and_restart() {
+    let mut broker = Broker::start(&[]);
+    let mut c = broker.client();
+    assert_eq!(create(&mut c, "cfg", 3, 1, &[("retention.ms", "12345")], true), 0);
+    assert_eq!(create(&mut c, "cfg", 3, 3, &[], false), 38, "INVALID_REPLICATION_FACTOR");
+    assert_eq!(create(&mut c, "cfg", 0, 1, &[], false), 37, "INVALID_PARTITIONS");
+    assert_eq!(create(&mut c, "cfg", 3, 1, &[("retention.ms", "soon")], false), 40, "INVALID_CONFIG");
+    assert_eq!(create(&mut c, "cfg", 3, 1, &[("no.such.config", "1")], false), 40, "INVALID_CONFIG");
+    assert_eq!(create(&mut c, "bad/name", 3, 1, &[], false), 17, "INVALID_TOPIC_EXCEPTION");
+    assert_eq!(create(&mut c, "cfg", 3, 1, &[("retention.ms", "12345")], false), 0);
+    assert_eq!(create(&mut c, "cfg", 3, 1, &[], false), 36, "TOPIC_ALREADY_EXISTS");
+
+    let mut res = DescribeConfigsResource::default();
+    res.resource_type = 2;
+    res.resource_name = StrBytes::from_static_str("cfg");
+    res.configuration_keys = None;
+    let mut req = DescribeConfigsRequest::default();
+    req.resources = vec![res];
+    req.include_synonyms = true;
+    let resp = c.call(4, &req);
+    let entry = resp.results[0].configs.iter().find(|e| e.name.as_str() == "retention.ms").unwrap();
+    assert_eq!(entry.value.as_deref(), Some("12345"));
+    assert_eq!(entry.config_source, 1, "DYNAMIC_TOPIC_CONFIG");
+    let seg = resp.results[0].configs.iter().find(|e| e.name.as_str() == "segment.bytes").unwrap();
+    assert_eq!(seg.config_source, 5, "DEFAULT_CONFIG");
+    assert_eq!(seg.config_type, 3, "INT");
+
+    let cluster = c.call(1, &DescribeClusterRequest::default().with_endpoint_type(1));
+    assert_eq!(cluster.error_code, 0);
+    assert_eq!(cluster.brokers.len(), 1);
+
+    produce(&mut c, "cfg", record_batch(&[b"kept"], None));
+    let id = topic_id(&mut c, "cfg");
+    broker.kill(); // SIGKILL: no clean shutdown
+    let data = broker.data.clone();
+    let restarted = Broker::start_in(&data, &[]);
+    let mut c = restarted.client();
+    assert_eq!(topic_id(&mut c, "cfg"), id, "topic ids survive restarts");
+    let resp = c.call(12, &fetch_req("cfg", Uuid::nil(), 0, 0));
+    assert_eq!(records_of(resp.responses[0].partitions[0].records.clone().unwrap()), vec![(0, b"kept".to_vec())]);
+
+    let mut del = DeleteTopicsRequest::default();
+    del.topic_names = vec![name("cfg")];
+    assert_eq!(c.call(5, &del).responses[0].error_code, 0);
+    assert_eq!(c.call(5, &del).responses[0].error_code, 3, "UNKNOWN_TOPIC_OR_PARTITION");
+    assert!(!data.join("cfg-0").exists());
+    drop(restarted);
+    // Keep the tempdir of the first broker alive until here.
+    drop(broker);
+}
