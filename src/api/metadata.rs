@@ -75,6 +75,9 @@ fn lookup_or_create(broker: &Arc<Broker>, name: &TopicName, allow_create: bool, 
     if let Some(t) = broker.topics.get(name) {
         return describe_topic(&t, node_id, topic_ops, version);
     }
+    if let Err(e) = crate::broker::topics::validate_name(name) {
+        return error_topic(Some(name.clone()), Uuid::nil(), topic_error_code(&e));
+    }
     if !allow_create {
         return error_topic(Some(name.clone()), Uuid::nil(), ResponseError::UnknownTopicOrPartition.code());
     }
