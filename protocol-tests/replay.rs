@@ -48,6 +48,7 @@ fn captured_ids(client: &str) -> HashMap<Uuid, String> {
 
 struct Replay {
     client: Client,
+    addr: std::net::SocketAddr,
     captured: HashMap<Uuid, String>,
     name: String,
 }
@@ -79,6 +80,14 @@ impl Replay {
         let version = i16::from_be_bytes([frame[2], frame[3]]);
         let api = ApiKey::try_from(key).unwrap_or_else(|_| panic!("{file}: unknown api key {key}"));
         let ctx = format!("{}/{file}", self.name);
+        let range = riffle::api::version_range(api).unwrap_or_else(|| panic!("{ctx}: {api:?} is not served"));
+        if version < range.min || version > range.max {
+            // Below Kafka 4's floors (KIP-896): the broker logs and closes, as Kafka does.
+            self.client.send_frame(frame);
+            assert!(self.client.closed_by_broker(), "{ctx}: unsupported version answered");
+            self.client = Client::connect(self.addr);
+            return;
+        }
         match api {
             ApiKey::ApiVersions => {
                 let req: ApiVersionsRequest = self.decode(file, frame, version);
@@ -200,7 +209,7 @@ fn replay(client: &str) {
     let all = frames(client);
     assert!(all.len() > 5, "{client}: too few fixtures");
     let broker = Broker::start(&["num.partitions=3"]);
-    let mut r = Replay { client: broker.client(), captured: captured_ids(client), name: client.to_string() };
+    let mut r = Replay { client: broker.client(), addr: broker.addr, captured: captured_ids(client), name: client.to_string() };
     for (file, frame) in &all {
         r.step(file, frame);
     }
@@ -224,6 +233,22 @@ fn kafka_python_session() {
 #[test]
 fn kafkajs_session() {
     replay("kafkajs");
+}
+
+/// kafka-python pinned to older broker releases sends older request versions.
+#[test]
+fn kafka_python_older_protocol_versions() {
+    let mut dirs: Vec<String> = std::fs::read_dir(fixtures())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("kafka-python-api-"))
+        .collect();
+    dirs.sort();
+    assert!(dirs.len() >= 5, "{dirs:?}");
+    for d in dirs {
+        replay(&d);
+    }
 }
 
 /// The exact response bytes for kcat's own ApiVersions requests. Debian's kcat

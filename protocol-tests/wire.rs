@@ -3,7 +3,8 @@
 
 mod common;
 
-use common::{record_batch, Broker, Client};
+use common::{encode_batch, record_batch, Broker, Client};
+use kafka_protocol::records::Compression;
 use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
@@ -267,4 +268,72 @@ fn topics_configs_and_restart() {
     drop(restarted);
     // Keep the tempdir of the first broker alive until here.
     drop(broker);
+}
+
+#[test]
+fn timestamp_lookups_are_exact_inside_compressed_batches() {
+    let broker = Broker::start(&[]);
+    let mut c = broker.client();
+    assert_eq!(create(&mut c, "ts", 1, 1, &[], false), 0);
+    let t0 = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64 - 60_000;
+    let values: Vec<Vec<u8>> = (0..20).map(|i| format!("compressible value {i} {}", "z".repeat(100)).into_bytes()).collect();
+    let refs: Vec<&[u8]> = values.iter().map(|v| v.as_slice()).collect();
+    for codec in [Compression::Gzip, Compression::Snappy, Compression::Lz4, Compression::Zstd] {
+        let base = list_offset(&mut c, "ts", -1).1;
+        let batch = encode_batch(&refs, None, codec, |i| t0 + base * 10 + i as i64 * 10);
+        assert_eq!(produce(&mut c, "ts", batch), (0, base), "{codec:?}");
+        let t = t0 + base * 10;
+        assert_eq!(list_offset(&mut c, "ts", t + 55), (0, base + 6, t + 60), "{codec:?}");
+        assert_eq!(list_offset(&mut c, "ts", -3), (0, base + 19, t + 190), "{codec:?} max timestamp");
+    }
+}
+
+#[test]
+fn fetch_never_returns_a_partial_batch() {
+    let broker = Broker::start(&[]);
+    let mut c = broker.client();
+    assert_eq!(create(&mut c, "pb", 2, 1, &[], false), 0);
+    let big = vec![b'v'; 500];
+    for p in 0..2 {
+        let r = c.call(9, &produce_req("pb", p, record_batch(&[&big], None), -1));
+        assert_eq!(r.responses[0].partition_responses[0].error_code, 0);
+    }
+    let mut req = fetch_req("pb", Uuid::nil(), 0, 0);
+    let mut second = req.topics[0].partitions[0].clone();
+    second.partition = 1;
+    req.topics[0].partitions.push(second);
+    for p in req.topics[0].partitions.iter_mut() {
+        p.partition_max_bytes = 100;
+    }
+    let resp = c.call(12, &req);
+    let parts = &resp.responses[0].partitions;
+    // KIP-74: the first partition returns its whole first batch despite the limit; the
+    // next one gets nothing rather than a fragment.
+    assert_eq!(records_of(parts[0].records.clone().unwrap()).len(), 1);
+    assert_eq!(parts[1].records.as_ref().map(|r| r.len()), Some(0));
+}
+
+#[test]
+fn a_long_poll_does_not_hold_back_earlier_responses() {
+    let broker = Broker::start(&[]);
+    let mut c = broker.client();
+    assert_eq!(create(&mut c, "lp", 1, 1, &[], false), 0);
+    let mut md = MetadataRequest::default();
+    md.topics = None;
+    let first = c.encode(12, &md);
+    let first_id = i32::from_be_bytes(first[4..8].try_into().unwrap());
+    let poll = c.encode(12, &fetch_req("lp", Uuid::nil(), 0, 60_000));
+    // Both requests in one write: the Metadata answer must come while the Fetch waits.
+    let mut both = (first.len() as i32).to_be_bytes().to_vec();
+    both.extend_from_slice(&first);
+    both.extend((poll.len() as i32).to_be_bytes());
+    both.extend_from_slice(&poll);
+    std::io::Write::write_all(&mut c.stream, &both).unwrap();
+    let frame = c.read_frame().expect("the Metadata response before the Fetch completes");
+    assert_eq!(i32::from_be_bytes(frame[..4].try_into().unwrap()), first_id);
+    let mut other = broker.client();
+    assert_eq!(produce(&mut other, "lp", record_batch(&[b"wake"], None)), (0, 0));
+    let frame = c.read_frame().expect("the Fetch response");
+    let resp = c.decode::<FetchRequest>(12, frame);
+    assert_eq!(records_of(resp.responses[0].partitions[0].records.clone().unwrap()), vec![(0, b"wake".to_vec())]);
 }

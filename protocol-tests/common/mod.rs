@@ -99,6 +99,7 @@ impl Client {
     pub fn connect(addr: SocketAddr) -> Client {
         let stream = TcpStream::connect(addr).expect("connect");
         stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        stream.set_nodelay(true).unwrap();
         Client { stream, correlation: 0 }
     }
 
@@ -116,9 +117,12 @@ impl Client {
         buf
     }
 
+    /// Writes one length-prefixed frame in a single write, as real clients do.
     pub fn send_frame(&mut self, body: &[u8]) {
-        self.stream.write_all(&(body.len() as i32).to_be_bytes()).unwrap();
-        self.stream.write_all(body).unwrap();
+        let mut frame = Vec::with_capacity(4 + body.len());
+        frame.extend_from_slice(&(body.len() as i32).to_be_bytes());
+        frame.extend_from_slice(body);
+        self.stream.write_all(&frame).unwrap();
     }
 
     /// Reads one response frame; `None` if the broker closed the connection.
@@ -155,8 +159,13 @@ impl Client {
 
 /// An uncompressed v2 batch of `values` with keys `k<i>` and a header.
 pub fn record_batch(values: &[&[u8]], producer: Option<(i64, i16, i32)>) -> Bytes {
-    let (pid, epoch, seq) = producer.unwrap_or((-1, -1, -1));
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    encode_batch(values, producer, Compression::None, |_| now)
+}
+
+/// A v2 batch with the given codec and per-record timestamps.
+pub fn encode_batch(values: &[&[u8]], producer: Option<(i64, i16, i32)>, compression: Compression, timestamp: impl Fn(usize) -> i64) -> Bytes {
+    let (pid, epoch, seq) = producer.unwrap_or((-1, -1, -1));
     let records: Vec<Record> = values
         .iter()
         .enumerate()
@@ -171,13 +180,13 @@ pub fn record_batch(values: &[&[u8]], producer: Option<(i64, i16, i32)>) -> Byte
             offset: i as i64,
             // The encoder starts a new batch when offset - sequence changes.
             sequence: seq + i as i32,
-            timestamp: now,
+            timestamp: timestamp(i),
             key: Some(Bytes::from(format!("k{i}"))),
             value: Some(Bytes::copy_from_slice(v)),
             headers: IndexMap::from([(StrBytes::from_static_str("h"), Some(Bytes::from_static(b"v")))]),
         })
         .collect();
     let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(&mut buf, &records, &RecordEncodeOptions { version: 2, compression: Compression::None }).expect("encode batch");
+    RecordBatchEncoder::encode(&mut buf, &records, &RecordEncodeOptions { version: 2, compression }).expect("encode batch");
     buf.freeze()
 }

@@ -8,7 +8,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::RequestContext;
 use crate::config::broker::{Source, BROKER_CONFIGS};
-use crate::config::topic::{resolve, ValueSource, TOPIC_CONFIGS};
+use crate::config::topic::{broker_def, resolve, ValueSource, TOPIC_CONFIGS};
 use crate::config::{BrokerConfig, ConfigDef, TopicOverrides};
 
 pub const RESOURCE_TOPIC: i8 = 2;
@@ -81,7 +81,13 @@ pub fn topic_entries(overrides: &TopicOverrides, broker: &BrokerConfig, keys: Op
                     synonyms.push(synonym(syn, Some(v.to_string()), SOURCE_STATIC_BROKER));
                 }
             }
-            synonyms.push(synonym(k.synonyms.first().map_or(k.def.name, |(n, _)| n), k.def.default.map(String::from), SOURCE_DEFAULT));
+            // Kafka names the default after the first broker synonym that has one
+            // (log.retention.hours=168 for retention.ms).
+            let default = k.synonyms.iter().find_map(|(syn, _)| broker_def(syn).and_then(|d| Some((*syn, d.default?))));
+            match default {
+                Some((syn, value)) => synonyms.push(synonym(syn, Some(value.to_string()), SOURCE_DEFAULT)),
+                None => synonyms.push(synonym(k.def.name, k.def.default.map(String::from), SOURCE_DEFAULT)),
+            }
             entry(&k.def, Some(value), code, false, synonyms, detail)
         })
         .collect()

@@ -78,7 +78,9 @@ fn lookup_or_create(broker: &Arc<Broker>, name: &TopicName, allow_create: bool, 
     if let Err(e) = crate::broker::topics::validate_name(name) {
         return error_topic(Some(name.clone()), Uuid::nil(), topic_error_code(&e));
     }
-    if !allow_create {
+    // Internal topics (__consumer_offsets, __transaction_state) are created by their
+    // coordinators with their own settings, never as ordinary topics.
+    if !allow_create || name.starts_with("__") {
         return error_topic(Some(name.clone()), Uuid::nil(), ResponseError::UnknownTopicOrPartition.code());
     }
     let req = NewTopic {

@@ -214,45 +214,15 @@ pub fn set_log_append_time(b: &mut [u8], now_ms: i64) {
     b[CRC..CRC + 4].copy_from_slice(&crc.to_be_bytes());
 }
 
-/// Reads a zig-zag varint (records use them for lengths and deltas).
-fn read_varint(b: &[u8], pos: &mut usize) -> Option<i64> {
-    let mut z: u64 = 0;
-    for shift in (0..64).step_by(7) {
-        let byte = *b.get(*pos)?;
-        *pos += 1;
-        z |= ((byte & 0x7f) as u64) << shift;
-        if byte & 0x80 == 0 {
-            return Some((z >> 1) as i64 ^ -((z & 1) as i64));
-        }
-    }
-    None
-}
-
-/// The (offset, timestamp) of each record of an uncompressed batch; `None` for a
-/// compressed or malformed one. Only ListOffsets-by-timestamp uses this, never the
+/// The (offset, timestamp) of each record of a stored batch, decompressing it if needed;
+/// `None` if it cannot be decoded. Only ListOffsets-by-timestamp uses this, never the
 /// produce or fetch path.
 pub fn record_timestamps(b: &[u8]) -> Option<Vec<(i64, i64)>> {
     let h = BatchHeader::parse(b).ok()?;
-    if h.compression() != 0 || b.len() < h.size {
-        return None;
-    }
+    let mut bytes = bytes::Bytes::copy_from_slice(b.get(..h.size)?);
+    let set = kafka_protocol::records::RecordBatchDecoder::decode(&mut bytes).ok()?;
     let log_append = h.attributes & TIMESTAMP_TYPE_LOG_APPEND != 0;
-    let mut out = Vec::with_capacity(h.records_count.max(0) as usize);
-    let mut pos = HEADER_SIZE;
-    for _ in 0..h.records_count {
-        let len = read_varint(b, &mut pos)?;
-        let start = pos;
-        pos += 1; // attributes
-        let ts_delta = read_varint(b, &mut pos)?;
-        let offset_delta = read_varint(b, &mut pos)?;
-        let ts = if log_append { h.max_timestamp } else { h.base_timestamp + ts_delta };
-        out.push((h.base_offset + offset_delta, ts));
-        pos = start.checked_add(usize::try_from(len).ok()?)?;
-        if pos > h.size {
-            return None;
-        }
-    }
-    Some(out)
+    Some(set.records.iter().map(|r| (r.offset, if log_append { h.max_timestamp } else { r.timestamp })).collect())
 }
 
 #[cfg(test)]

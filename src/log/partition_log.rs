@@ -266,8 +266,8 @@ impl PartitionLog {
     }
 
     /// ListOffsets by timestamp: the first offset whose record timestamp is at least
-    /// `timestamp`, and that timestamp. Exact for uncompressed batches; for a compressed
-    /// batch, its base offset and max timestamp.
+    /// `timestamp`, and that timestamp. The time index finds the batch; the batch (only
+    /// that one) is decoded to find the record, as Kafka does.
     pub fn offset_for_timestamp(&self, timestamp: i64, max_offset: i64) -> Result<Option<(i64, i64)>, LogError> {
         for seg in self.segments.values() {
             let Some((pos, h)) = seg.find_by_timestamp(timestamp).at(seg.path())? else {

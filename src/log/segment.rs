@@ -346,9 +346,9 @@ impl LogSegment {
             }
             end += size;
         }
-        if end > 0 {
-            buf.truncate(end);
-        }
+        // No whole batch fits (only possible without `min_one`): Kafka answers with
+        // empty records rather than a fragment, which Java and kafka-python reject.
+        buf.truncate(end);
         Ok(Some(buf.freeze()))
     }
 

@@ -2,7 +2,9 @@
 //! has one request in processing at a time; responses to pipelined requests are written
 //! in request order and flushed together.
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::task::Poll;
 use std::sync::Arc;
 
 use tokio::io::{AsyncWriteExt, BufReader, BufWriter};
@@ -32,7 +34,20 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, broker: Arc<Broker>) {
                 break;
             }
         };
-        match api::handle_frame(&broker, frame).await {
+        // A request that does not complete at once (a long-polling Fetch) must not hold
+        // back the responses already written: flush them before waiting.
+        let mut handling = std::pin::pin!(api::handle_frame(&broker, frame));
+        let result = match std::future::poll_fn(|cx| Poll::Ready(handling.as_mut().poll(cx))).await {
+            Poll::Ready(r) => r,
+            Poll::Pending => {
+                if let Err(e) = writer.flush().await {
+                    tracing::debug!(%peer, error = %e, "flush failed");
+                    break;
+                }
+                handling.await
+            }
+        };
+        match result {
             Ok(Some(response)) => {
                 if let Err(e) = writer.write_all(&response).await {
                     tracing::debug!(%peer, error = %e, "write failed");
