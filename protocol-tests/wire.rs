@@ -337,3 +337,27 @@ fn a_long_poll_does_not_hold_back_earlier_responses() {
     let resp = c.decode::<FetchRequest>(12, frame);
     assert_eq!(records_of(resp.responses[0].partitions[0].records.clone().unwrap()), vec![(0, b"wake".to_vec())]);
 }
+
+#[test]
+fn compressed_batches_are_stored_and_fetched_byte_identical() {
+    let broker = Broker::start(&[]);
+    let mut c = broker.client();
+    assert_eq!(create(&mut c, "codecs", 1, 1, &[], false), 0);
+    let values: Vec<Vec<u8>> = (0..30).map(|i| format!("payload {i} {}", "abc".repeat(40)).into_bytes()).collect();
+    let refs: Vec<&[u8]> = values.iter().map(|v| v.as_slice()).collect();
+    let mut offset = 0;
+    for codec in [Compression::Gzip, Compression::Snappy, Compression::Lz4, Compression::Zstd] {
+        let sent = encode_batch(&refs, None, codec, |i| 1_700_000_000_000 + i as i64);
+        assert_eq!(produce(&mut c, "codecs", sent.clone()), (0, offset), "{codec:?}");
+        let resp = c.call(12, &fetch_req("codecs", Uuid::nil(), offset, 0));
+        let got = resp.responses[0].partitions[0].records.clone().unwrap();
+        assert_eq!(got.len(), sent.len(), "{codec:?}: exactly the one batch");
+        // Only the base offset (bytes 0..8) and partition leader epoch (12..16) are
+        // assigned by the broker; both lie outside the CRC.
+        assert_eq!(got[0..8], offset.to_be_bytes(), "{codec:?}");
+        assert_eq!(got[8..12], sent[8..12], "{codec:?}");
+        assert_eq!(got[16..], sent[16..], "{codec:?}: batch bytes changed");
+        assert_eq!(records_of(got).len(), 30);
+        offset += 30;
+    }
+}
