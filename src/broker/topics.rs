@@ -1,6 +1,7 @@
 //! The topics this broker hosts, persisted under `<log.dirs>/riffle-topics/` (one
-//! properties file per topic: id, partition count, config overrides) with Kafka's
-//! `<topic>-<partition>/` directories and `partition.metadata` files beside them.
+//! properties file per topic, named by topic id since a 249-character topic name plus a
+//! suffix would not fit in a file name: name, partition count, config overrides) with
+//! Kafka's `<topic>-<partition>/` directories and `partition.metadata` files beside them.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
@@ -80,6 +81,14 @@ pub fn validate_name(name: &str) -> Result<(), TopicError> {
     Ok(())
 }
 
+/// `<topic>-<partition>.<id>-delete`, with the topic name shortened to keep the whole
+/// within the 255-byte file name limit, as Kafka does.
+fn delete_dir_name(topic: &str, partition: i32, id: &Uuid) -> String {
+    let suffix = format!("-{partition}.{}-delete", id.simple());
+    let keep = topic.len().min(255 - suffix.len());
+    format!("{}{suffix}", &topic[..keep])
+}
+
 /// A request to create a topic.
 pub struct NewTopic<'a> {
     pub name: &'a str,
@@ -111,13 +120,14 @@ impl TopicRegistry {
         let now = now_ms();
         for entry in fs::read_dir(&meta_dir).map_err(io_at(&meta_dir))?.flatten() {
             let path = entry.path();
-            let Some(name) = path.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_suffix(".properties")) else {
+            if path.extension().is_none_or(|e| e != "properties") {
                 continue;
-            };
+            }
             let text = fs::read_to_string(&path).map_err(io_at(&path))?;
             let props = properties::parse(&text).map_err(|e| TopicError::Io { path: path.clone(), source: io::Error::other(e) })?;
             let bad = |what: &str| TopicError::Io { path: path.clone(), source: io::Error::other(format!("bad or missing {what}")) };
             let id = props.get("topic.id").and_then(|s| topic_id::parse(s)).ok_or_else(|| bad("topic.id"))?;
+            let name = props.get("name").filter(|n| validate_name(n).is_ok()).ok_or_else(|| bad("name"))?;
             let count: i32 = props.get("partitions").and_then(|s| s.parse().ok()).ok_or_else(|| bad("partitions"))?;
             let overrides: TopicOverrides = props
                 .iter()
@@ -156,12 +166,17 @@ impl TopicRegistry {
     fn write_topic_file(&self, topic: &Topic) -> Result<(), TopicError> {
         let mut props = BTreeMap::new();
         props.insert("topic.id".to_string(), topic_id::to_string(&topic.id));
+        props.insert("name".to_string(), topic.name.to_string());
         props.insert("partitions".to_string(), topic.partitions.len().to_string());
         for (k, v) in topic.overrides.read().iter() {
             props.insert(format!("config.{k}"), v.clone());
         }
-        let path = self.log_dir.join(TOPICS_DIR).join(format!("{}.properties", topic.name));
+        let path = self.topic_file(&topic.id);
         write_atomically(&path, properties::render(&props).as_bytes()).map_err(io_at(&path))
+    }
+
+    fn topic_file(&self, id: &Uuid) -> PathBuf {
+        self.log_dir.join(TOPICS_DIR).join(format!("{}.properties", topic_id::to_string(id)))
     }
 
     pub fn get(&self, name: &str) -> Option<Arc<Topic>> {
@@ -226,13 +241,13 @@ impl TopicRegistry {
     pub fn delete(&self, name: &str) -> Result<Arc<Topic>, TopicError> {
         let _guard = self.changes.lock();
         let topic = self.topics.write().remove(name).ok_or_else(|| TopicError::Unknown(name.to_string()))?;
-        let path = self.log_dir.join(TOPICS_DIR).join(format!("{name}.properties"));
+        let path = self.topic_file(&topic.id);
         fs::remove_file(&path).map_err(io_at(&path))?;
         let mut doomed = Vec::new();
         for p in &topic.partitions {
             p.wake();
             let dir = self.partition_dir(name, p.index);
-            let target = self.log_dir.join(format!("{name}-{}.{}-delete", p.index, topic.id.simple()));
+            let target = self.log_dir.join(delete_dir_name(name, p.index, &topic.id));
             match fs::rename(&dir, &target) {
                 Ok(()) => doomed.push(target),
                 Err(e) => tracing::warn!(dir = %dir.display(), error = %e, "could not rename deleted partition"),
@@ -279,6 +294,22 @@ mod tests {
         assert!(validate_name("orders.v1_x-2").is_ok());
         for bad in ["", ".", "..", "a b", "ü", &"x".repeat(250)] {
             assert!(validate_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn longest_names_can_be_created_and_deleted() {
+        let dir = tempfile::tempdir().unwrap();
+        let reg = TopicRegistry::load(dir.path(), Arc::new(BrokerConfig::default())).unwrap();
+        let name = "n".repeat(249);
+        reg.create(new_topic(&name, 12)).unwrap();
+        drop(reg);
+        let reg = TopicRegistry::load(dir.path(), Arc::new(BrokerConfig::default())).unwrap();
+        assert!(reg.get(&name).is_some());
+        reg.delete(&name).unwrap();
+        // The rename to `*-delete` is synchronous; removal then runs in the background.
+        for p in 0..12 {
+            assert!(!dir.path().join(format!("{name}-{p}")).exists(), "partition {p} was not moved aside");
         }
     }
 

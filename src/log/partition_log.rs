@@ -407,9 +407,29 @@ mod tests {
 
         let (log, repairs) = PartitionLog::open(dir.path(), small_segments(), now).unwrap();
         assert!(repairs.is_empty(), "{repairs:?}");
+        // Sealed segments answer timestamp lookups from their time index alone.
+        assert_eq!(log.offset_for_timestamp(now, 200).unwrap(), Some((0, now)));
         assert_eq!(log.log_end_offset(), 200);
         assert_eq!(BatchHeader::parse(&log.read(121, 10, true, 200).unwrap()).unwrap().base_offset, 120);
         assert!(verify_dir(dir.path()).unwrap().is_empty());
+    }
+
+    #[test]
+    fn sealed_segments_without_index_entries_keep_their_timestamps() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = 1_700_000_000_000;
+        // One batch per segment and no index entries written while appending.
+        let cfg = TopicConfig { segment_bytes: 300, index_interval_bytes: 1 << 30, ..TopicConfig::default() };
+        let (mut log, _) = PartitionLog::open(dir.path(), cfg.clone(), now).unwrap();
+        for _ in 0..3 {
+            let (b, h) = batch(1, None);
+            log.append(&b, &h, 0, now).unwrap();
+        }
+        assert_eq!(log.segment_count(), 3);
+        drop(log);
+        let (log, _) = PartitionLog::open(dir.path(), cfg, now).unwrap();
+        assert_eq!(log.offset_for_timestamp(now, 3).unwrap(), Some((0, now)));
+        assert_eq!(log.offset_of_max_timestamp(3).unwrap(), Some((0, now)));
     }
 
     #[test]

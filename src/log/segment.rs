@@ -154,6 +154,9 @@ impl LogSegment {
         for (pos, h) in &scan.batches {
             seg.track_batch(*pos, h, index_interval, |e| offsets.push(e), |e| times.push(e));
         }
+        if !active {
+            times.extend(seg.final_time_entry());
+        }
         let truncated = !repairs.is_empty();
         let reused = if active || truncated {
             None
@@ -389,7 +392,20 @@ impl LogSegment {
         BatchHeader::parse(&header).map_err(io::Error::other)
     }
 
+    /// The entry that makes a sealed segment's time index end at its max timestamp, if
+    /// the last entry does not already (Kafka appends it when a segment stops being active).
+    fn final_time_entry(&mut self) -> Option<TimeEntry> {
+        if self.max_timestamp <= self.last_time_entry {
+            return None;
+        }
+        self.last_time_entry = self.max_timestamp;
+        Some(TimeEntry { timestamp: self.max_timestamp, relative_offset: (self.offset_of_max_timestamp - self.base_offset) as u32 })
+    }
+
     pub fn seal(&mut self) -> io::Result<()> {
+        if let Some(e) = self.final_time_entry() {
+            self.time_index.append(e)?;
+        }
         self.file.sync_data()?;
         self.offset_index.seal()?;
         self.time_index.seal()

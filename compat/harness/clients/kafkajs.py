@@ -1,0 +1,167 @@
+"""kafkajs, driven through node compat/js/driver.js.
+
+kafkajs has no consumer without a consumer group, and riffle has no groups
+yet: data produced with kafkajs is read back with confluent-kafka (scenario
+rows say so). TODO(consumer-groups): when riffle supports groups, set
+COMPAT_KAFKAJS_GROUP_CONSUMER=1 (or flip the default below) and kafkajs reads
+its own data back with a group consumer (driver.js `consume`).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import subprocess
+import uuid
+
+from ..common import CheckFailed, Record, Skip, check, compat_dir, log
+from .base import Client
+
+# TODO(consumer-groups): default to True once riffle implements consumer groups.
+GROUP_CONSUMER = os.environ.get("COMPAT_KAFKAJS_GROUP_CONSUMER", "0") == "1"
+
+JS_DIR = os.path.join(compat_dir(), "js")
+DRIVER = os.path.join(JS_DIR, "driver.js")
+
+
+def _b64(b):
+    return None if b is None else base64.b64encode(b).decode()
+
+
+def _unb64(s):
+    return None if s is None else base64.b64decode(s)
+
+
+def run_node(command: str, request: dict, timeout: float = 120) -> dict:
+    if not shutil.which("node"):
+        raise Skip("node is not installed")
+    if not os.path.isdir(os.path.join(JS_DIR, "node_modules", "kafkajs")):
+        raise Skip("kafkajs is not installed (run compat/install.sh: npm ci in compat/js)")
+    payload = json.dumps(request).encode()
+    log(f"$ node driver.js {command} (request {len(payload)} bytes)")
+    try:
+        p = subprocess.run(["node", DRIVER, command], input=payload, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=timeout, cwd=JS_DIR,
+                           env=dict(os.environ, KAFKAJS_NO_PARTITIONER_WARNING="1"))
+    except subprocess.TimeoutExpired as e:
+        err = (e.stderr or b"").decode("utf-8", "replace")[-3000:]
+        raise CheckFailed(f"kafkajs `{command}` did not finish within {timeout}s; stderr tail:\n{err}") from None
+    err = p.stderr.decode("utf-8", "replace")
+    if err.strip():
+        log("kafkajs stderr:\n" + err[-4000:])
+    lines = [ln for ln in p.stdout.decode("utf-8", "replace").splitlines() if ln.strip()]
+    try:
+        res = json.loads(lines[-1])
+    except (IndexError, ValueError):
+        raise CheckFailed(f"kafkajs `{command}` exited {p.returncode} without a JSON result; "
+                          f"stdout {p.stdout[-500:]!r}; stderr tail:\n{err[-2000:]}") from None
+    if not res.get("ok"):
+        raise CheckFailed(f"kafkajs `{command}` failed: {res.get('type')}: {res.get('error')}\n"
+                          f"stderr tail:\n{err[-1500:]}")
+    return res
+
+
+class KafkaJS(Client):
+    name = "kafkajs"
+    idempotence = True
+
+    def __init__(self):
+        self._ck = None
+        self._version = None
+        self.reads_itself = GROUP_CONSUMER
+        self.reader_note = ("" if GROUP_CONSUMER else
+                            "data read back with confluent-kafka (kafkajs can only consume in a group; "
+                            "riffle has no consumer groups yet)")
+
+    def confluent(self):
+        if self._ck is None:
+            from .confluent import Confluent
+            self._ck = Confluent()
+        return self._ck
+
+    def _info(self):
+        if self._version is None:
+            self._version = run_node("version", {}, timeout=30)
+        return self._version
+
+    def version(self):
+        try:
+            v = self._info()
+            return f"kafkajs {v['kafkajs']} (node {v['node']})"
+        except (Skip, CheckFailed) as e:
+            return f"kafkajs (unavailable: {e})"
+
+    def codec_skip_reason(self, codec):
+        st = self._info()["codecs"].get(codec)
+        if not st or not st.get("ok"):
+            return f"kafkajs {codec} codec package not installable/loadable: {st and st.get('error')}"
+        return None
+
+    def create_topic(self, ctx, topic, partitions=3, configs=None):
+        run_node("create-topic", {"bootstrap": ctx.bootstrap, "topic": topic, "partitions": partitions,
+                                  "configs": configs or {}}, timeout=90)
+        # kafkajs waited for leaders; also make sure the topic is in metadata
+        md = self.metadata(ctx, topic)
+        check(len(md["topics"].get(topic, {})) == partitions,
+              f"kafkajs metadata after createTopics: {md['topics'].get(topic)}")
+
+    def delete_topic(self, ctx, topic):
+        run_node("delete-topic", {"bootstrap": ctx.bootstrap, "topic": topic}, timeout=60)
+
+    def produce(self, ctx, topic, msgs, *, compression=None, idempotent=False, timeout=180):
+        req = {"bootstrap": ctx.bootstrap, "topic": topic, "compression": compression or "none",
+               "idempotent": bool(idempotent),
+               "messages": [{"key": _b64(m.key), "value": _b64(m.value),
+                             "headers": [[k, _b64(v)] for k, v in m.headers],
+                             "timestamp": m.timestamp} for m in msgs]}
+        res = run_node("produce", req, timeout=timeout)
+        if res.get("unavailable"):
+            raise Skip(res["unavailable"])
+        acks = res["acks"]
+        check(len(acks) == len(msgs), f"kafkajs returned {len(acks)} acknowledgements for {len(msgs)} messages")
+        return {m.value: (p, o) for m, (p, o) in zip(msgs, acks)}
+
+    def watermarks(self, ctx, topic):
+        res = run_node("offsets", {"bootstrap": ctx.bootstrap, "topic": topic}, timeout=60)
+        return {o["partition"]: (o["low"], o["high"]) for o in res["partitions"]}
+
+    def offsets_for_time(self, ctx, topic, partitions, ts):
+        """Note: kafkajs maps 'no offset for this timestamp' (-1) to the high
+        watermark itself; the caller accounts for that."""
+        res = run_node("offsets-by-timestamp", {"bootstrap": ctx.bootstrap, "topic": topic, "timestamp": ts},
+                       timeout=60)
+        return {o["partition"]: o["offset"] for o in res["partitions"] if o["partition"] in partitions}
+
+    def metadata(self, ctx, topic):
+        res = run_node("metadata", {"bootstrap": ctx.bootstrap, "topic": topic}, timeout=60)
+        topics = {}
+        for t in res["metadata"]:
+            topics[t["name"]] = {p["partitionId"]: p["leader"] for p in t["partitions"]}
+        for name in res["topics"]:
+            topics.setdefault(name, {})
+        c = res["cluster"]
+        return {"brokers": {(b["nodeId"], b["host"], b["port"]) for b in c["brokers"]},
+                "topics": topics, "cluster_id": c.get("clusterId"), "listed": res["topics"]}
+
+    def describe_topic_configs(self, ctx, topic):
+        res = run_node("describe-configs", {"bootstrap": ctx.bootstrap, "topic": topic}, timeout=60)
+        rs = res["resources"]
+        check(len(rs) == 1, f"kafkajs describeConfigs returned {len(rs)} resources")
+        r = rs[0]
+        check(r.get("errorCode", 0) == 0, f"kafkajs describeConfigs error: {r}")
+        return {e["configName"]: (e.get("configValue"), e.get("configSource")) for e in r["configEntries"]}
+
+    def read_all(self, ctx, topic, timeout=90):
+        if not GROUP_CONSUMER:
+            return self.confluent().read_all(ctx, topic, timeout=timeout)
+        # TODO(consumer-groups): exercised only once riffle has groups.
+        wm = self.watermarks(ctx, topic)
+        expected = sum(hi - lo for lo, hi in wm.values())
+        res = run_node("consume", {"bootstrap": ctx.bootstrap, "topic": topic, "expected": expected,
+                                   "groupId": f"compat-{uuid.uuid4().hex[:8]}", "timeoutMs": int(timeout * 1000)},
+                       timeout=timeout + 30)
+        return [Record(partition=r["partition"], offset=r["offset"], key=_unb64(r["key"]), value=_unb64(r["value"]),
+                       headers=[(k, _unb64(v)) for k, v in r["headers"]], timestamp=r["timestamp"], ts_type=None)
+                for r in res["records"]]

@@ -1,0 +1,55 @@
+"""The object handed to every scenario."""
+
+from __future__ import annotations
+
+import os
+
+from .broker import Broker
+from .common import Skip, log, unique_topic
+
+
+class Ctx:
+    def __init__(self, *, scenario_id: str, bootstrap: str | None, managed: bool,
+                 broker_bin: str, workdir: str):
+        self.scenario_id = scenario_id
+        self.bootstrap = bootstrap  # shared broker (or --bootstrap)
+        self.managed = managed      # True: the suite started the shared broker itself
+        self.broker_bin = broker_bin
+        self.workdir = workdir
+        self.broker: Broker | None = None  # private broker, when the scenario asked for one
+
+    # ------------------------------------------------------------------
+    def topic(self, base: str | None = None) -> str:
+        return unique_topic(base or self.scenario_id)
+
+    def private_broker(self, overrides: dict[str, str] | None = None) -> Broker:
+        """A broker of this scenario's own, which it may restart and kill.
+
+        Only when the suite manages brokers; against --bootstrap the scenario
+        is skipped. Sets ctx.bootstrap to the private broker."""
+        if not self.managed:
+            raise Skip("needs to restart/kill the broker: not possible with --bootstrap")
+        safe = self.scenario_id.replace("/", "_")
+        d = os.path.join(self.workdir, "brokers", safe)
+        os.makedirs(d, exist_ok=True)
+        ov = {"num.partitions": "1", "auto.create.topics.enable": "false"}
+        ov.update(overrides or {})
+        self.broker = Broker(self.broker_bin, os.path.join(d, "data"), os.path.join(d, "broker.log"),
+                             overrides=ov, name=f"private broker for {self.scenario_id}")
+        self.broker.start()
+        self.bootstrap = self.broker.bootstrap
+        log(f"using private broker {self.bootstrap}, data dir {self.broker.data_dir}")
+        return self.broker
+
+    def expected_broker_address(self):
+        """(host, port) that metadata must advertise, when we know it."""
+        if self.broker is not None:
+            return ("127.0.0.1", self.broker.port)
+        if self.managed:
+            host, _, port = self.bootstrap.rpartition(":")
+            return (host, int(port))
+        return None
+
+    def cleanup(self):
+        if self.broker is not None:
+            self.broker.kill()

@@ -1,0 +1,89 @@
+"""Registry of all scenarios.
+
+A scenario id is "<client>/<name>" (e.g. "kcat/roundtrip"); the table printed
+by run.py has one row per name and one column per client. A scenario is a
+function ``fn(ctx, *args)`` that raises CheckFailed (FAIL) or Skip (SKIP), or
+returns an optional note string (PASS).
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+
+CLIENT_ORDER = ["kcat", "confluent-kafka", "kafka-python", "kafkajs"]
+CODECS = ["gzip", "snappy", "lz4", "zstd"]
+
+
+@dataclass
+class Scenario:
+    client: str
+    name: str
+    target: str                 # "module:function"
+    args: tuple = ()
+    timeout: float = 240.0      # hard limit for the whole scenario process
+    managed_only: bool = False  # restarts/kills a broker: SKIP with --bootstrap
+    cost: int = 1               # rough relative run time, for scheduling
+    doc: str = field(default="")
+
+    @property
+    def id(self):
+        return f"{self.client}/{self.name}"
+
+    def resolve(self):
+        mod, fn = self.target.split(":")
+        return getattr(importlib.import_module(mod), fn)
+
+
+def all_scenarios() -> list[Scenario]:
+    S = []
+    for c in CLIENT_ORDER:
+        S.append(Scenario(c, "metadata", "scenarios.generic:metadata", (c,), timeout=120))
+        S.append(Scenario(c, "roundtrip", "scenarios.generic:roundtrip", (c,), cost=4))
+        S.append(Scenario(c, "restart", "scenarios.generic:restart", (c,), managed_only=True, cost=6, timeout=360))
+        for codec in CODECS:
+            S.append(Scenario(c, f"codec-{codec}", "scenarios.generic:codec", (c, codec), cost=2))
+        S.append(Scenario(c, "list-offsets", "scenarios.generic:list_offsets", (c,), timeout=180))
+        S.append(Scenario(c, "list-offsets-gzip", "scenarios.generic:list_offsets", (c, "gzip"), timeout=180))
+        if c != "kcat":
+            S.append(Scenario(c, "describe-configs", "scenarios.generic:describe_configs", (c,), timeout=120))
+        if c in ("confluent-kafka", "kafka-python", "kafkajs"):
+            S.append(Scenario(c, "idempotent", "scenarios.generic:idempotent", (c,), cost=4))
+        S.append(Scenario(c, "log-append-time", "scenarios.generic:log_append_time", (c,), timeout=180))
+        S.append(Scenario(c, "delete-topic", "scenarios.generic:delete_topic", (c,), timeout=180))
+    for c in ("confluent-kafka", "kafka-python"):
+        for name, fn in (("max-message-bytes", "max_message_bytes"), ("invalid-timestamp", "invalid_timestamp"),
+                         ("acks0", "acks0"), ("small-fetch", "small_fetch"), ("tail", "tail"),
+                         ("out-of-range", "out_of_range"), ("nulls", "nulls"),
+                         ("large-messages", "large_messages"), ("produce-validation", "produce_validation")):
+            S.append(Scenario(c, name, f"scenarios.semantics:{fn}", (c,), timeout=180))
+    for c in ("confluent-kafka", "kafka-python"):
+        S.append(Scenario(c, "admin-errors", "scenarios.admin:admin_errors", (c,), timeout=180))
+        S.append(Scenario(c, "describe-broker-configs", "scenarios.admin:describe_broker_configs", (c,),
+                          timeout=120))
+    S.append(Scenario("confluent-kafka", "topic-names", "scenarios.admin:topic_names", timeout=150))
+    S.append(Scenario("confluent-kafka", "many-partitions", "scenarios.admin:many_partitions", cost=3))
+    S.append(Scenario("confluent-kafka", "broker-config", "scenarios.admin:broker_config", managed_only=True,
+                      timeout=150))
+    S.append(Scenario("confluent-kafka", "retention", "scenarios.admin:retention", managed_only=True, cost=3,
+                      timeout=180))
+    S.append(Scenario("confluent-kafka", "live-consume", "scenarios.semantics:live_consume", cost=4, timeout=240))
+    S.append(Scenario("confluent-kafka", "crash-admin", "scenarios.crash:crash_admin", managed_only=True,
+                      cost=2, timeout=180))
+    S.append(Scenario("confluent-kafka", "stop-under-load", "scenarios.crash:stop_under_load",
+                      managed_only=True, cost=6, timeout=480))
+    S.append(Scenario("confluent-kafka", "restart-time-index", "scenarios.crash:restart_time_index",
+                      managed_only=True, timeout=150))
+    S.append(Scenario("confluent-kafka", "restart-metadata", "scenarios.crash:restart_metadata",
+                      managed_only=True, timeout=150))
+    S.append(Scenario("confluent-kafka", "torn-tail", "scenarios.crash:torn_tail", managed_only=True, timeout=150))
+    S.append(Scenario("confluent-kafka", "concurrent-producers", "scenarios.semantics:concurrent_producers",
+                      cost=4, timeout=240))
+    for v in ("0.11", "1.0", "2.1", "2.8", "3.5"):
+        S.append(Scenario("kafka-python", f"api-version-{v}", "scenarios.semantics:pinned_versions", (v,),
+                          timeout=150))
+    S.append(Scenario("kcat", "kcat-offsets", "scenarios.kcat_extra:offsets", timeout=180))
+    S.append(Scenario("confluent-kafka", "crash", "scenarios.crash:crash", managed_only=True, cost=8, timeout=480))
+    S.append(Scenario("confluent-kafka", "crash-idempotent", "scenarios.crash:crash_idempotent",
+                      managed_only=True, cost=8, timeout=480))
+    return S
