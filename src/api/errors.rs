@@ -34,8 +34,12 @@ pub fn topic_error_code(e: &TopicError) -> i16 {
     .code()
 }
 
-pub const NONE: i16 = 0;
-
-pub fn code(e: E) -> i16 {
-    e.code()
+/// The error for a request that names a leader epoch (-1: none) other than the
+/// partition's current one.
+pub fn leader_epoch_error(requested: i32, current: i32) -> Option<i16> {
+    match requested {
+        r if r < 0 || r == current => None,
+        r if r > current => Some(E::UnknownLeaderEpoch.code()),
+        _ => Some(E::FencedLeaderEpoch.code()),
+    }
 }

@@ -15,7 +15,7 @@ use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, Partition
 use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse};
 use tokio::sync::futures::Notified;
 
-use super::errors::log_error_code;
+use super::errors::{leader_epoch_error, log_error_code};
 use super::RequestContext;
 use crate::broker::Partition;
 
@@ -125,8 +125,8 @@ fn read_all(wanted: &[Wanted], max_bytes: usize, read_committed: bool, version: 
                 pd.error_code = *code;
                 errors = true;
             }
-            Ok(p) if w.current_leader_epoch >= 0 && w.current_leader_epoch != p.leader_epoch => {
-                pd.error_code = if w.current_leader_epoch > p.leader_epoch { E::UnknownLeaderEpoch } else { E::FencedLeaderEpoch }.code();
+            Ok(p) if leader_epoch_error(w.current_leader_epoch, p.leader_epoch).is_some() => {
+                pd.error_code = leader_epoch_error(w.current_leader_epoch, p.leader_epoch).unwrap_or_default();
                 errors = true;
             }
             Ok(p) => {

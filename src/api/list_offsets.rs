@@ -5,7 +5,7 @@ use kafka_protocol::error::ResponseError as E;
 use kafka_protocol::messages::list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsTopicResponse};
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
-use super::errors::log_error_code;
+use super::errors::{leader_epoch_error, log_error_code};
 use super::RequestContext;
 use crate::broker::Partition;
 use crate::log::LogError;
@@ -29,8 +29,8 @@ pub async fn handle(ctx: &RequestContext<'_>, req: ListOffsetsRequest) -> ListOf
             pr.leader_epoch = -1;
             match topic.as_ref().and_then(|t| t.partition(p.partition_index)) {
                 None => pr.error_code = E::UnknownTopicOrPartition.code(),
-                Some(part) if p.current_leader_epoch >= 0 && p.current_leader_epoch != part.leader_epoch => {
-                    pr.error_code = if p.current_leader_epoch > part.leader_epoch { E::UnknownLeaderEpoch } else { E::FencedLeaderEpoch }.code();
+                Some(part) if leader_epoch_error(p.current_leader_epoch, part.leader_epoch).is_some() => {
+                    pr.error_code = leader_epoch_error(p.current_leader_epoch, part.leader_epoch).unwrap_or_default();
                 }
                 Some(part) => match lookup(part, p.timestamp) {
                     Ok(found) => {

@@ -92,17 +92,15 @@ pub fn scan_file(path: &Path) -> io::Result<ScanResult> {
 }
 
 impl LogSegment {
-    /// Creates a new, empty active segment.
-    pub fn create(dir: &Path, base_offset: i64, now_ms: i64) -> io::Result<Self> {
-        let path = log_path(dir, base_offset);
-        let file = OpenOptions::new().create(true).truncate(true).read(true).write(true).open(&path)?;
-        let stem = file_stem(base_offset);
-        Ok(LogSegment {
+    /// A segment of `size` bytes with nothing tracked yet.
+    fn assemble(base_offset: i64, path: PathBuf, file: File, size: u64, offset_index: OffsetIndex, time_index: TimeIndex, now_ms: i64) -> Self {
+        LogSegment {
             base_offset,
+            path,
             file: Arc::new(file),
-            size: 0,
-            offset_index: OffsetIndex::create(&dir.join(format!("{stem}.index")))?,
-            time_index: TimeIndex::create(&dir.join(format!("{stem}.timeindex")))?,
+            size,
+            offset_index,
+            time_index,
             next_offset: base_offset,
             max_timestamp: -1,
             offset_of_max_timestamp: -1,
@@ -110,8 +108,17 @@ impl LogSegment {
             created_ms: now_ms,
             bytes_since_index: 0,
             last_time_entry: -1,
-            path,
-        })
+        }
+    }
+
+    /// Creates a new, empty active segment.
+    pub fn create(dir: &Path, base_offset: i64, now_ms: i64) -> io::Result<Self> {
+        let path = log_path(dir, base_offset);
+        let file = OpenOptions::new().create(true).truncate(true).read(true).write(true).open(&path)?;
+        let stem = file_stem(base_offset);
+        let offset_index = OffsetIndex::create(&dir.join(format!("{stem}.index")))?;
+        let time_index = TimeIndex::create(&dir.join(format!("{stem}.timeindex")))?;
+        Ok(Self::assemble(base_offset, path, file, 0, offset_index, time_index, now_ms))
     }
 
     /// Opens a segment by scanning it: the result is truncated to its last valid batch
@@ -135,21 +142,8 @@ impl LogSegment {
         let index_path = dir.join(format!("{stem}.index"));
         let time_path = dir.join(format!("{stem}.timeindex"));
 
-        let mut seg = LogSegment {
-            base_offset,
-            path,
-            file: Arc::new(file),
-            size: scan.valid_bytes,
-            offset_index: OffsetIndex::placeholder(&index_path),
-            time_index: TimeIndex::placeholder(&time_path),
-            next_offset: base_offset,
-            max_timestamp: -1,
-            offset_of_max_timestamp: -1,
-            rolling_timestamp: None,
-            created_ms: now_ms,
-            bytes_since_index: 0,
-            last_time_entry: -1,
-        };
+        let placeholders = (OffsetIndex::placeholder(&index_path), TimeIndex::placeholder(&time_path));
+        let mut seg = Self::assemble(base_offset, path, file, scan.valid_bytes, placeholders.0, placeholders.1, now_ms);
         let (mut offsets, mut times) = (Vec::new(), Vec::new());
         for (pos, h) in &scan.batches {
             seg.track_batch(*pos, h, index_interval, |e| offsets.push(e), |e| times.push(e));
@@ -247,24 +241,14 @@ impl LogSegment {
         let file = OpenOptions::new().read(true).write(true).open(&path)?;
         let size = file.metadata()?.len();
         let last_time = time_index.last();
-        Ok((
-            LogSegment {
-                base_offset,
-                path,
-                file: Arc::new(file),
-                size,
-                offset_index,
-                time_index,
-                next_offset: next_base,
-                max_timestamp: last_time.map_or(-1, |e| e.timestamp),
-                offset_of_max_timestamp: last_time.map_or(-1, |e| base_offset + e.relative_offset as i64),
-                rolling_timestamp: None,
-                created_ms: now_ms,
-                bytes_since_index: 0,
-                last_time_entry: last_time.map_or(-1, |e| e.timestamp),
-            },
-            Vec::new(),
-        ))
+        let mut seg = Self::assemble(base_offset, path, file, size, offset_index, time_index, now_ms);
+        seg.next_offset = next_base;
+        if let Some(e) = last_time {
+            seg.max_timestamp = e.timestamp;
+            seg.offset_of_max_timestamp = base_offset + e.relative_offset as i64;
+            seg.last_time_entry = e.timestamp;
+        }
+        Ok((seg, Vec::new()))
     }
 
     /// Calls `f` with the position and header of every batch from `offset` on.
