@@ -1,8 +1,10 @@
 //! Riffle: a Kafka-wire-protocol compatible event streaming broker.
 
+pub mod admin;
 pub mod api;
 pub mod broker;
 pub mod config;
+pub mod group;
 pub mod log;
 pub mod net;
 pub mod producer;

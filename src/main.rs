@@ -29,12 +29,36 @@ enum Command {
         #[arg(long = "override", value_name = "KEY=VALUE")]
         overrides: Vec<String>,
     },
+    /// Consumer groups of a running broker (like kafka-consumer-groups.sh).
+    Groups {
+        #[command(subcommand)]
+        action: GroupsCommand,
+        #[arg(long = "bootstrap-server", default_value = "127.0.0.1:9092", global = true)]
+        bootstrap_server: String,
+    },
     /// Scan every partition log under a log directory, batch by batch with CRCs; exits
     /// non-zero if anything is corrupt.
     VerifyLogs {
         #[arg(long = "log-dirs", default_value = "./data")]
         log_dirs: PathBuf,
     },
+}
+
+#[derive(Subcommand)]
+enum GroupsCommand {
+    /// List groups with their state.
+    List,
+    /// Per partition: committed offset, log end offset, lag and owning member.
+    Describe { group: String },
+}
+
+fn groups(action: GroupsCommand, bootstrap: &str) -> Result<()> {
+    let out = match action {
+        GroupsCommand::List => riffle::admin::groups::list(bootstrap)?,
+        GroupsCommand::Describe { group } => riffle::admin::groups::describe(bootstrap, &group)?,
+    };
+    print!("{out}");
+    Ok(())
 }
 
 fn load_config(file: Option<PathBuf>, overrides: Vec<String>) -> Result<BrokerConfig> {
@@ -81,6 +105,7 @@ async fn serve(mut config: BrokerConfig) -> Result<()> {
             _ = int.recv() => {}
         }
     };
+    riffle::group::GroupCoordinator::start(&broker);
     riffle::net::serve(listener, broker.clone(), shutdown).await;
     tracing::info!("shutting down: flushing logs");
     broker.shutdown();
@@ -122,6 +147,7 @@ fn main() -> ExitCode {
         Command::Serve { config, overrides } => load_config(config, overrides).and_then(|cfg| {
             tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(serve(cfg))
         }),
+        Command::Groups { action, bootstrap_server } => groups(action, &bootstrap_server),
         Command::VerifyLogs { log_dirs } => verify(log_dirs).map(|ok| if ok { () } else { std::process::exit(1) }),
     };
     match result {

@@ -2,7 +2,7 @@
 //! minimal blocking client that speaks the protocol through `kafka-protocol`.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -11,8 +11,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use indexmap::IndexMap;
-use kafka_protocol::messages::{RequestHeader, ResponseHeader};
-use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
+use kafka_protocol::protocol::{Request, StrBytes};
 use kafka_protocol::records::{Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
 
 /// A broker process; killed when dropped.
@@ -89,49 +88,30 @@ impl Drop for Broker {
     }
 }
 
-/// A blocking protocol client.
+/// The library's blocking client, with panics instead of errors for brevity in tests.
 pub struct Client {
+    inner: riffle::admin::Client,
     pub stream: TcpStream,
-    correlation: i32,
 }
 
 impl Client {
     pub fn connect(addr: SocketAddr) -> Client {
-        let stream = TcpStream::connect(addr).expect("connect");
-        stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-        stream.set_nodelay(true).unwrap();
-        Client { stream, correlation: 0 }
+        let inner = riffle::admin::Client::connect(addr).expect("connect");
+        let stream = inner.stream.try_clone().expect("clone stream");
+        Client { inner, stream }
     }
 
-    /// Encodes a request frame body (header + request), without length prefix.
     pub fn encode<R: Request>(&mut self, version: i16, req: &R) -> BytesMut {
-        self.correlation += 1;
-        let mut header = RequestHeader::default();
-        header.request_api_key = R::KEY;
-        header.request_api_version = version;
-        header.correlation_id = self.correlation;
-        header.client_id = Some(StrBytes::from_static_str("riffle-tests"));
-        let mut buf = BytesMut::new();
-        header.encode(&mut buf, R::header_version(version)).expect("encode header");
-        req.encode(&mut buf, version).expect("encode request");
-        buf
+        self.inner.encode(version, req).expect("encode request")
     }
 
-    /// Writes one length-prefixed frame in a single write, as real clients do.
     pub fn send_frame(&mut self, body: &[u8]) {
-        let mut frame = Vec::with_capacity(4 + body.len());
-        frame.extend_from_slice(&(body.len() as i32).to_be_bytes());
-        frame.extend_from_slice(body);
-        self.stream.write_all(&frame).unwrap();
+        self.inner.send_frame(body).expect("send");
     }
 
     /// Reads one response frame; `None` if the broker closed the connection.
     pub fn read_frame(&mut self) -> Option<Bytes> {
-        let mut len = [0u8; 4];
-        self.stream.read_exact(&mut len).ok()?;
-        let mut body = vec![0u8; i32::from_be_bytes(len) as usize];
-        self.stream.read_exact(&mut body).ok()?;
-        Some(Bytes::from(body))
+        self.inner.read_frame().ok()
     }
 
     /// Whether the broker closed the connection (reads EOF or reset).
@@ -140,20 +120,12 @@ impl Client {
         matches!(self.stream.read(&mut b), Ok(0) | Err(_))
     }
 
-    /// Decodes a response frame for request type `R` and checks its correlation id.
-    pub fn decode<R: Request>(&self, version: i16, mut frame: Bytes) -> R::Response {
-        let header = ResponseHeader::decode(&mut frame, R::Response::header_version(version)).expect("response header");
-        assert_eq!(header.correlation_id, self.correlation, "correlation id");
-        let resp = R::Response::decode(&mut frame, version).expect("decode response");
-        assert!(frame.is_empty(), "{} trailing bytes after the response", frame.len());
-        resp
+    pub fn decode<R: Request>(&self, version: i16, frame: Bytes) -> R::Response {
+        self.inner.decode::<R>(version, frame).expect("decode response")
     }
 
     pub fn call<R: Request>(&mut self, version: i16, req: &R) -> R::Response {
-        let body = self.encode(version, req);
-        self.send_frame(&body);
-        let frame = self.read_frame().expect("response");
-        self.decode::<R>(version, frame)
+        self.inner.call(version, req).expect("call")
     }
 }
 

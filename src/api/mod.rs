@@ -8,11 +8,16 @@ pub mod describe_cluster;
 pub mod describe_configs;
 pub mod errors;
 pub mod fetch;
+pub mod find_coordinator;
+pub mod group_admin;
+pub mod group_membership;
 pub mod init_producer_id;
 pub mod list_offsets;
 pub mod metadata;
+pub mod offsets;
 pub mod produce;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::{BufMut, Bytes, BytesMut};
@@ -43,6 +48,8 @@ pub enum RequestError {
 /// What a handler sees besides its request.
 pub struct RequestContext<'a> {
     pub broker: &'a Arc<Broker>,
+    /// The client's address (JoinGroup records it as the member's host).
+    pub peer: SocketAddr,
     pub header: &'a RequestHeader,
     pub version: i16,
 }
@@ -93,6 +100,17 @@ api_table! {
     InitProducerId => init_producer_id::handle: m::InitProducerIdRequest,
     DescribeConfigs => describe_configs::handle: m::DescribeConfigsRequest,
     DescribeCluster => describe_cluster::handle: m::DescribeClusterRequest,
+    FindCoordinator => find_coordinator::handle: m::FindCoordinatorRequest,
+    JoinGroup => group_membership::join: m::JoinGroupRequest,
+    SyncGroup => group_membership::sync: m::SyncGroupRequest,
+    Heartbeat => group_membership::heartbeat: m::HeartbeatRequest,
+    LeaveGroup => group_membership::leave: m::LeaveGroupRequest,
+    OffsetCommit => offsets::commit: m::OffsetCommitRequest,
+    OffsetFetch => offsets::fetch: m::OffsetFetchRequest,
+    OffsetDelete => offsets::delete: m::OffsetDeleteRequest,
+    DescribeGroups => group_admin::describe: m::DescribeGroupsRequest,
+    ListGroups => group_admin::list: m::ListGroupsRequest,
+    DeleteGroups => group_admin::delete: m::DeleteGroupsRequest,
 }
 
 /// The supported version range of `api`, if it is supported at all.
@@ -102,7 +120,7 @@ pub fn version_range(api: ApiKey) -> Option<VersionRange> {
 
 /// Answers one request frame (without its length prefix). `Ok(None)` means the request
 /// takes no response (Produce with acks=0).
-pub async fn handle_frame(broker: &Arc<Broker>, frame: Bytes) -> Result<Option<BytesMut>, RequestError> {
+pub async fn handle_frame(broker: &Arc<Broker>, peer: SocketAddr, frame: Bytes) -> Result<Option<BytesMut>, RequestError> {
     if frame.len() < 8 {
         return Err(RequestError::TooShort(frame.len()));
     }
@@ -122,6 +140,6 @@ pub async fn handle_frame(broker: &Arc<Broker>, frame: Bytes) -> Result<Option<B
     let mut body = frame;
     let header = RequestHeader::decode(&mut body, api.request_header_version(version))
         .map_err(|source| RequestError::Malformed { api, version, source })?;
-    let ctx = RequestContext { broker, header: &header, version };
+    let ctx = RequestContext { broker, peer, header: &header, version };
     dispatch(&ctx, api, &mut body).await
 }

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::config::BrokerConfig;
+use crate::group::{GroupConfig, GroupCoordinator};
 use crate::producer::ProducerIdManager;
 
 pub use partition::Partition;
@@ -23,6 +24,7 @@ pub struct Broker {
     pub cluster_id: String,
     pub topics: TopicRegistry,
     pub producer_ids: ProducerIdManager,
+    pub groups: GroupCoordinator,
     _meta: meta::LogDirMeta,
 }
 
@@ -32,6 +34,8 @@ pub enum OpenError {
     LogDir { dir: String, source: io::Error },
     #[error(transparent)]
     Topics(#[from] TopicError),
+    #[error("loading consumer groups: {0}")]
+    Groups(String),
 }
 
 impl Broker {
@@ -44,7 +48,13 @@ impl Broker {
         let meta = meta::open(&dir, config.node_id).map_err(dir_err)?;
         let topics = TopicRegistry::load(&dir, config.clone())?;
         let producer_ids = ProducerIdManager::open(&dir).map_err(dir_err)?;
-        Ok(Arc::new(Broker { cluster_id: meta.cluster_id.clone(), config, topics, producer_ids, _meta: meta }))
+        let groups = GroupCoordinator::new(GroupConfig::from_broker(&config));
+        let broker = Broker { cluster_id: meta.cluster_id.clone(), config, topics, producer_ids, groups, _meta: meta };
+        let loaded = broker.groups.load(&broker).map_err(OpenError::Groups)?;
+        if loaded > 0 {
+            tracing::info!(groups = loaded, "loaded consumer groups from __consumer_offsets");
+        }
+        Ok(Arc::new(broker))
     }
 
     /// Clean shutdown: flush logs and write producer snapshots.

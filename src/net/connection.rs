@@ -36,7 +36,7 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, broker: Arc<Broker>) {
         };
         // A request that does not complete at once (a long-polling Fetch) must not hold
         // back the responses already written: flush them before waiting.
-        let mut handling = std::pin::pin!(api::handle_frame(&broker, frame));
+        let mut handling = std::pin::pin!(api::handle_frame(&broker, peer, frame));
         let result = match std::future::poll_fn(|cx| Poll::Ready(handling.as_mut().poll(cx))).await {
             Poll::Ready(r) => r,
             Poll::Pending => {

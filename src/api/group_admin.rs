@@ -1,0 +1,97 @@
+//! DescribeGroups, ListGroups and DeleteGroups.
+
+use kafka_protocol::error::ResponseError as E;
+use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
+use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
+use kafka_protocol::messages::list_groups_response::ListedGroup;
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::StrBytes;
+
+use super::metadata::{operations_bits, OPERATIONS_NOT_REQUESTED};
+use super::RequestContext;
+
+/// Group operations anyone may do while there are no ACLs: READ, DELETE, DESCRIBE.
+const GROUP_OPERATIONS: &[i32] = &[3, 6, 8];
+
+fn s(v: String) -> StrBytes {
+    StrBytes::from_string(v)
+}
+
+pub async fn describe(ctx: &RequestContext<'_>, req: DescribeGroupsRequest) -> DescribeGroupsResponse {
+    let v = ctx.version;
+    let mut resp = DescribeGroupsResponse::default();
+    for id in req.groups {
+        let mut g = DescribedGroup::default();
+        g.authorized_operations = if req.include_authorized_operations && v >= 3 { operations_bits(GROUP_OPERATIONS) } else { OPERATIONS_NOT_REQUESTED };
+        match ctx.broker.groups.describe(&id) {
+            Some(d) => {
+                g.group_state = StrBytes::from_static_str(d.state.name());
+                g.protocol_type = s(d.protocol_type);
+                g.protocol_data = s(d.protocol);
+                g.members = d
+                    .members
+                    .into_iter()
+                    .map(|(member_id, instance, client_id, client_host, metadata, assignment)| {
+                        let mut m = DescribedGroupMember::default();
+                        m.member_id = s(member_id);
+                        if v >= 4 {
+                            m.group_instance_id = instance.map(s);
+                        }
+                        m.client_id = s(client_id);
+                        m.client_host = s(client_host);
+                        m.member_metadata = metadata;
+                        m.member_assignment = assignment;
+                        m
+                    })
+                    .collect();
+            }
+            // Kafka 4 (v6, KIP-1043) reports a missing group as an error; older
+            // versions as a group in state Dead.
+            None if v >= 6 => {
+                g.error_code = E::GroupIdNotFound.code();
+                g.error_message = Some(s(format!("group {} not found", id.as_str())));
+                g.group_state = StrBytes::from_static_str("Dead");
+            }
+            None => g.group_state = StrBytes::from_static_str("Dead"),
+        }
+        g.group_id = id;
+        resp.groups.push(g);
+    }
+    resp
+}
+
+pub async fn list(ctx: &RequestContext<'_>, req: ListGroupsRequest) -> ListGroupsResponse {
+    let v = ctx.version;
+    let mut resp = ListGroupsResponse::default();
+    // Every group here is a classic group.
+    if v >= 5 && !req.types_filter.is_empty() && !req.types_filter.iter().any(|t| t.eq_ignore_ascii_case("classic")) {
+        return resp;
+    }
+    for (id, state, protocol_type) in ctx.broker.groups.list() {
+        if v >= 4 && !req.states_filter.is_empty() && !req.states_filter.iter().any(|f| f.eq_ignore_ascii_case(state.name())) {
+            continue;
+        }
+        let mut g = ListedGroup::default();
+        g.group_id = GroupId(s(id));
+        g.protocol_type = s(protocol_type);
+        if v >= 4 {
+            g.group_state = StrBytes::from_static_str(state.name());
+        }
+        if v >= 5 {
+            g.group_type = StrBytes::from_static_str("classic");
+        }
+        resp.groups.push(g);
+    }
+    resp
+}
+
+pub async fn delete(ctx: &RequestContext<'_>, req: DeleteGroupsRequest) -> DeleteGroupsResponse {
+    let mut resp = DeleteGroupsResponse::default();
+    for id in req.groups_names {
+        let mut r = DeletableGroupResult::default();
+        r.error_code = ctx.broker.groups.delete(ctx.broker, &id);
+        r.group_id = id;
+        resp.results.push(r);
+    }
+    resp
+}

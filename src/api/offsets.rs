@@ -1,0 +1,141 @@
+//! OffsetCommit, OffsetFetch (multi-group from v8) and OffsetDelete.
+
+use kafka_protocol::messages::offset_commit_response::{OffsetCommitResponsePartition, OffsetCommitResponseTopic};
+use kafka_protocol::messages::offset_delete_response::{OffsetDeleteResponsePartition, OffsetDeleteResponseTopic};
+use kafka_protocol::messages::offset_fetch_response::{
+    OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions, OffsetFetchResponseTopic, OffsetFetchResponseTopics,
+};
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::StrBytes;
+
+use super::RequestContext;
+use crate::group::records::CommittedOffset;
+use crate::group::OffsetToCommit;
+
+pub async fn commit(ctx: &RequestContext<'_>, req: OffsetCommitRequest) -> OffsetCommitResponse {
+    let v = ctx.version;
+    let offsets: Vec<OffsetToCommit> = req
+        .topics
+        .iter()
+        .flat_map(|t| {
+            t.partitions.iter().map(move |p| OffsetToCommit {
+                topic: t.name.to_string(),
+                partition: p.partition_index,
+                offset: p.committed_offset,
+                leader_epoch: if v >= 6 { p.committed_leader_epoch } else { -1 },
+                metadata: p.committed_metadata.as_ref().map(|m| m.to_string()),
+            })
+        })
+        .collect();
+    let instance = req.group_instance_id.as_ref().map(|i| i.to_string());
+    let errors = ctx.broker.groups.commit(ctx.broker, &req.group_id, &req.member_id, instance.as_deref(), req.generation_id_or_member_epoch, offsets);
+    let mut codes = errors.into_iter();
+    let mut resp = OffsetCommitResponse::default();
+    for t in req.topics {
+        let mut out = OffsetCommitResponseTopic::default();
+        out.name = t.name;
+        for p in t.partitions {
+            let mut r = OffsetCommitResponsePartition::default();
+            r.partition_index = p.partition_index;
+            r.error_code = codes.next().unwrap_or_default();
+            out.partitions.push(r);
+        }
+        resp.topics.push(out);
+    }
+    resp
+}
+
+type Committed = Vec<(String, Vec<(i32, Option<CommittedOffset>)>)>;
+
+/// (offset, leader epoch, metadata) as OffsetFetch reports them; -1 and "" when nothing
+/// is committed.
+fn fields(c: &Option<CommittedOffset>) -> (i64, i32, String) {
+    match c {
+        Some(c) => (c.offset, c.leader_epoch, c.metadata.clone()),
+        None => (-1, -1, String::new()),
+    }
+}
+
+pub async fn fetch(ctx: &RequestContext<'_>, req: OffsetFetchRequest) -> OffsetFetchResponse {
+    let v = ctx.version;
+    let groups = &ctx.broker.groups;
+    let mut resp = OffsetFetchResponse::default();
+    if v < 8 {
+        let topics = req.topics.map(|ts| ts.into_iter().map(|t| (t.name.to_string(), t.partition_indexes)).collect());
+        let committed: Committed = groups.fetch_offsets(&req.group_id, topics);
+        resp.topics = committed
+            .into_iter()
+            .map(|(name, parts)| {
+                let mut t = OffsetFetchResponseTopic::default();
+                t.name = TopicName(StrBytes::from_string(name));
+                t.partitions = parts
+                    .iter()
+                    .map(|(p, c)| {
+                        let (offset, epoch, metadata) = fields(c);
+                        let mut r = OffsetFetchResponsePartition::default();
+                        r.partition_index = *p;
+                        r.committed_offset = offset;
+                        if v >= 5 {
+                            r.committed_leader_epoch = epoch;
+                        }
+                        r.metadata = Some(StrBytes::from_string(metadata));
+                        r
+                    })
+                    .collect();
+                t
+            })
+            .collect();
+        return resp;
+    }
+    for g in req.groups {
+        let topics = g.topics.map(|ts| ts.into_iter().map(|t| (t.name.to_string(), t.partition_indexes)).collect());
+        let committed: Committed = groups.fetch_offsets(&g.group_id, topics);
+        let mut out = OffsetFetchResponseGroup::default();
+        out.group_id = g.group_id;
+        out.topics = committed
+            .into_iter()
+            .map(|(name, parts)| {
+                let mut t = OffsetFetchResponseTopics::default();
+                t.name = TopicName(StrBytes::from_string(name));
+                t.partitions = parts
+                    .iter()
+                    .map(|(p, c)| {
+                        let (offset, epoch, metadata) = fields(c);
+                        let mut r = OffsetFetchResponsePartitions::default();
+                        r.partition_index = *p;
+                        r.committed_offset = offset;
+                        r.committed_leader_epoch = epoch;
+                        r.metadata = Some(StrBytes::from_string(metadata));
+                        r
+                    })
+                    .collect();
+                t
+            })
+            .collect();
+        resp.groups.push(out);
+    }
+    resp
+}
+
+pub async fn delete(ctx: &RequestContext<'_>, req: OffsetDeleteRequest) -> OffsetDeleteResponse {
+    let partitions: Vec<(String, i32)> = req.topics.iter().flat_map(|t| t.partitions.iter().map(move |p| (t.name.to_string(), p.partition_index))).collect();
+    let (error, codes) = ctx.broker.groups.delete_offsets(ctx.broker, &req.group_id, &partitions);
+    let mut resp = OffsetDeleteResponse::default();
+    resp.error_code = error;
+    if error != 0 {
+        return resp;
+    }
+    let mut codes = codes.into_iter();
+    for t in req.topics {
+        let mut out = OffsetDeleteResponseTopic::default();
+        out.name = t.name;
+        for p in t.partitions {
+            let mut r = OffsetDeleteResponsePartition::default();
+            r.partition_index = p.partition_index;
+            r.error_code = codes.next().unwrap_or_default();
+            out.partitions.push(r);
+        }
+        resp.topics.push(out);
+    }
+    resp
+}
