@@ -830,8 +830,7 @@ impl GroupCoordinator {
     /// Removes offsets past `offsets.retention.minutes`: for a group with a protocol,
     /// once it has been empty that long; for a standalone group, per offset from its
     /// commit time. A group left with nothing is deleted.
-    fn expire_offsets(&self, broker: &Arc<Broker>) {
-        let now = now_ms();
+    pub fn expire_offsets(&self, broker: &Broker, now: i64) {
         let retention = self.config.retention_ms;
         let groups: Vec<_> = self.groups.lock().values().cloned().collect();
         for group in groups {
@@ -892,7 +891,7 @@ impl GroupCoordinator {
             tick.tick().await;
             loop {
                 tick.tick().await;
-                b.groups.expire_offsets(&b);
+                b.groups.expire_offsets(&b, now_ms());
             }
         });
     }
@@ -1065,5 +1064,46 @@ impl GroupCoordinator {
     fn persist_group(&self, broker: &Broker, g: &Group) -> Result<(), i16> {
         let value = records::group_value(&g.stored());
         self.persist(broker, &g.id, &[(records::group_key(&g.id), Some(value))])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::BrokerConfig;
+
+    fn open(dir: &std::path::Path) -> Arc<Broker> {
+        let cfg = BrokerConfig::default()
+            .with("log.dirs", dir.to_str().unwrap())
+            .and_then(|c| c.with("offsets.retention.minutes", "1"))
+            .and_then(|c| c.with("offsets.topic.num.partitions", "3"))
+            .unwrap();
+        Broker::open(cfg).unwrap()
+    }
+
+    #[test]
+    fn standalone_offsets_expire_after_retention_and_stay_gone() {
+        let dir = tempfile::tempdir().unwrap();
+        let broker = open(dir.path());
+        broker.topics.create(NewTopic { name: "t", partitions: 2, replication_factor: 1, overrides: Default::default() }).unwrap();
+        let offsets = |o| vec![OffsetToCommit { topic: "t".into(), partition: 0, offset: o, leader_epoch: -1, metadata: None }];
+        assert_eq!(broker.groups.commit(&broker, "g", "", None, -1, offsets(5)), vec![0]);
+        assert_eq!(broker.groups.commit(&broker, "other", "", None, -1, offsets(6)), vec![0]);
+        let committed = |b: &Broker, g: &str| b.groups.fetch_offsets(g, None).into_iter().flat_map(|(_, ps)| ps).filter_map(|(_, c)| c).map(|c| c.offset).collect::<Vec<_>>();
+        assert_eq!(committed(&broker, "g"), vec![5]);
+
+        // Not yet past retention: kept.
+        broker.groups.expire_offsets(&broker, now_ms() + 30_000);
+        assert_eq!(committed(&broker, "g"), vec![5]);
+        // Past retention (one minute after the commits).
+        broker.groups.expire_offsets(&broker, now_ms() + 61_000);
+        assert!(committed(&broker, "g").is_empty());
+        assert!(broker.groups.list().iter().all(|(id, _, _)| id != "g"), "an expired standalone group is removed");
+        drop(broker);
+
+        // The tombstones were written: nothing comes back after a restart.
+        let broker = open(dir.path());
+        assert!(committed(&broker, "g").is_empty());
+        assert!(committed(&broker, "other").is_empty());
     }
 }
