@@ -34,7 +34,8 @@ sys.path.insert(0, HERE)
 
 from harness.broker import Broker  # noqa: E402
 from harness.common import CheckFailed, Skip  # noqa: E402
-from scenarios import CLIENT_ORDER, all_scenarios  # noqa: E402
+from harness.groups import BROKER_GROUP_OVERRIDES  # noqa: E402
+from scenarios import CLIENT_ORDER, COLUMNS, all_scenarios  # noqa: E402
 
 DEFAULT_BIN = os.environ.get("RIFFLE_BIN", os.path.join(REPO, "target", "release", "riffle"))
 
@@ -182,7 +183,10 @@ def run_suite(args) -> int:
                 return report(scenarios, results, broker_rows, {}, None, workdir, args, t_start)
             mtime = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(os.path.getmtime(bin_)))
             print(f"broker binary: {bin_} (built {mtime})", flush=True)
-            overrides = dict(kv.split("=", 1) for kv in args.broker_override)
+            # quick consumer-group rebalances (initial delay 500 ms, session
+            # timeouts from 1 s); --broker-override wins
+            overrides = dict(BROKER_GROUP_OVERRIDES)
+            overrides.update(dict(kv.split("=", 1) for kv in args.broker_override))
             shared = Broker(bin_, os.path.join(workdir, "shared-broker", "data"),
                             os.path.join(workdir, "shared-broker", "broker.log"),
                             overrides=overrides, name="shared broker")
@@ -312,7 +316,7 @@ def report(scenarios, results, broker_rows, versions, bootstrap, workdir, args, 
     for s in scenarios:
         if s.name not in names:
             names.append(s.name)
-    clients = [c for c in CLIENT_ORDER if any(s.client == c for s in scenarios)]
+    clients = [c for c in COLUMNS if any(s.client == c for s in scenarios)]
     print()
     failed = [(s, results[s.id]) for s in scenarios if results.get(s.id, {}).get("status") == "FAIL"]
     skipped = [(s, results[s.id]) for s in scenarios if results.get(s.id, {}).get("status") in ("SKIP", "XFAIL")]

@@ -253,10 +253,14 @@ fn static_members_keep_their_assignment_and_fence_the_old_id() {
     assert_eq!(sync(&mut a, group, 1, &old, &[(&old, b"mine")]).error_code, 0);
 
     // Restart of the same instance: new member id, same generation, no rebalance.
+    // Before v9 the answer names the previous leader id and no members, so the
+    // returning leader acts as a follower and keeps its assignment.
     let mut again = b.client();
     let j2 = join(&mut again, group, "", Some("host-1"));
     assert_eq!((j2.error_code, j2.generation_id), (0, 1));
     assert_ne!(j2.member_id.as_str(), old);
+    assert_eq!(j2.leader.as_str(), old);
+    assert!(j2.members.is_empty());
     let new = j2.member_id.to_string();
     assert_eq!(describe(&mut a, group).group_state.as_str(), "Stable");
     let sy = sync(&mut again, group, 1, &new, &[]);
@@ -264,6 +268,18 @@ fn static_members_keep_their_assignment_and_fence_the_old_id() {
     // The old incarnation is fenced.
     assert_eq!(heartbeat(&mut a, group, 1, &old, Some("host-1")), FENCED_INSTANCE_ID);
     assert_eq!(heartbeat(&mut again, group, 1, &new, Some("host-1")), 0);
+
+    // v9 (KIP-814): the leader is told it leads, with the members, but to skip
+    // assignment; new metadata with the same protocol does not rebalance.
+    let mut third = b.client();
+    let mut req = join_req(group, "", Some("host-1"), 10_000, "consumer");
+    req.protocols[0].metadata = subscription(&["t", "u"]);
+    let j3 = third.call(9, &req);
+    assert_eq!((j3.error_code, j3.generation_id), (0, 1));
+    assert_eq!(j3.leader, j3.member_id);
+    assert!(j3.skip_assignment);
+    assert_eq!(j3.members.len(), 1);
+    assert_eq!(describe(&mut third, group).group_state.as_str(), "Stable");
 }
 
 #[test]

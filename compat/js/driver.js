@@ -8,7 +8,8 @@
 // to stderr. Binary fields (keys, values, header values) are base64.
 //
 // Commands: version, create-topic, produce, offsets, offsets-by-timestamp,
-// metadata, describe-configs, consume (needs consumer groups, see TODO).
+// metadata, describe-configs, consume (group consumer), group-admin;
+// group-worker (long-running group member, JSON-lines protocol, see below).
 'use strict'
 
 const { Kafka, logLevel, CompressionTypes, CompressionCodecs, Partitioners, ConfigResourceTypes } =
@@ -58,7 +59,7 @@ function logCreator () {
 
 function client (req) {
   return new Kafka({
-    clientId: 'riffle-compat-kafkajs',
+    clientId: req.clientId || 'riffle-compat-kafkajs',
     brokers: req.bootstrap.split(','),
     logLevel: logLevel.WARN,
     logCreator,
@@ -221,11 +222,49 @@ const commands = {
     })
   },
 
-  // TODO(consumer-groups): riffle has no FindCoordinator/JoinGroup/OffsetCommit
-  // yet and kafkajs has no group-less consumer, so the harness reads kafkajs
-  // data back with confluent-kafka. When groups land, set
-  // COMPAT_KAFKAJS_GROUP_CONSUMER=1 (see harness/clients/kafkajs.py) to read
-  // with this consumer instead. Untested until then.
+  // Reads a topic from the beginning with a group consumer (a fresh group):
+  // kafkajs has no group-less consumer. Used by the harness's read_all.
+  // --- consumer-group admin --------------------------------------------
+  // Errors are returned, not thrown, so that scenarios can check them:
+  // {error: {type, name, message, groups?: [{groupId, errorCode, error}]}}
+  async 'group-admin' (req) {
+    return withAdmin(req, async (admin) => {
+      const results = []
+      for (const op of req.ops) {
+        try {
+          let res
+          switch (op.op) {
+            case 'list': res = await admin.listGroups(); break
+            case 'describe': res = await admin.describeGroups(op.groups); break
+            case 'fetch-offsets': res = await admin.fetchOffsets({ groupId: op.group, topics: op.topics, resolveOffsets: !!op.resolve }); break
+            case 'delete': res = await admin.deleteGroups(op.groups); break
+            case 'set-offsets':
+              await admin.setOffsets({ groupId: op.group, topic: op.topic, partitions: op.partitions })
+              res = {}
+              break
+            case 'reset-offsets':
+              await admin.resetOffsets({ groupId: op.group, topic: op.topic, earliest: !!op.earliest })
+              res = {}
+              break
+            default: throw new Error(`unknown group-admin op ${op.op}`)
+          }
+          results.push({ ok: true, result: decodeGroupResult(res) })
+        } catch (e) {
+          results.push({
+            ok: false,
+            error: {
+              type: e && e.type,
+              name: e && e.name,
+              message: String((e && e.message) || e),
+              groups: e && e.groups ? e.groups.map((g) => ({ groupId: g.groupId, errorCode: g.errorCode, error: g.error && { type: g.error.type, message: g.error.message } })) : undefined
+            }
+          })
+        }
+      }
+      return { results }
+    })
+  },
+
   async consume (req) {
     const consumer = client(req).consumer({ groupId: req.groupId, maxWaitTimeInMs: 100 })
     await consumer.connect()
@@ -248,7 +287,9 @@ const commands = {
               key: tob64(message.key),
               value: tob64(message.value),
               headers,
-              timestamp: Number(message.timestamp)
+              timestamp: Number(message.timestamp),
+              // kafkajs keeps the batch attributes: 0 CreateTime, 1 LogAppendTime
+              timestampType: message.batchContext ? message.batchContext.timestampType : null
             })
             if (records.length >= req.expected) { clearTimeout(timer); resolve() }
           }
@@ -261,8 +302,151 @@ const commands = {
   }
 }
 
+// describeGroups: member metadata/assignment are consumer-protocol bytes;
+// decode them with kafkajs's own decoders (as kafkajs users do)
+function decodeGroupResult (res) {
+  if (!res || !res.groups) return res
+  const { AssignerProtocol } = require('kafkajs')
+  return {
+    ...res,
+    groups: res.groups.map((g) => ({
+      ...g,
+      members: (g.members || []).map((m) => {
+        const out = { ...m }
+        try {
+          out.memberAssignment = m.memberAssignment && m.memberAssignment.length
+            ? AssignerProtocol.MemberAssignment.decode(m.memberAssignment) : null
+        } catch (e) { out.memberAssignment = { undecodable: String(e) } }
+        try {
+          out.memberMetadata = m.memberMetadata && m.memberMetadata.length
+            ? AssignerProtocol.MemberMetadata.decode(m.memberMetadata) : null
+          if (out.memberMetadata && out.memberMetadata.userData) out.memberMetadata.userData = tob64(out.memberMetadata.userData)
+        } catch (e) { out.memberMetadata = { undecodable: String(e) } }
+        return out
+      })
+    }))
+  }
+}
+
+// --- group-worker: a long-running group member (see harness/groups.py) ------
+// First stdin line: the request; later lines: commands ("close"). Events are
+// JSON lines on stdout, like harness/group_worker.py: started, assign
+// (kafkajs's own view: GROUP_JOIN memberAssignment), rebalancing, recs,
+// commit, commit_failed, error, stopped_after, closed, fatal.
+function groupWorker () {
+  const emit = (ev, extra) => process.stdout.write(JSON.stringify({ ev, t: Date.now() / 1000, ...extra }) + '\n')
+  const rl = require('readline').createInterface({ input: process.stdin })
+  let req = null
+  let consumer = null
+  let closing = false
+  let stopped = false
+  let count = 0
+  let batches = 0
+  const processed = {} // "topic\tpartition" -> next offset
+  const finish = async (code) => {
+    if (closing) return
+    closing = true
+    try {
+      if (consumer) await consumer.disconnect()
+      emit('closed', { count })
+    } catch (e) {
+      emit('fatal', { error: `disconnect: ${e && e.message}` })
+      code = 2
+    }
+    process.stdout.write('', () => process.exit(code))
+  }
+  rl.on('line', (line) => {
+    line = line.trim()
+    if (!line) return
+    if (req === null) {
+      req = JSON.parse(line)
+      start().catch((e) => { emit('fatal', { error: String((e && e.stack) || e) }); process.exit(2) })
+      return
+    }
+    if (line === 'close') finish(0)
+    else if (line === 'exit') process.exit(3)
+  })
+  rl.on('close', () => finish(0))
+
+  async function start () {
+    const kafka = client(req)
+    consumer = kafka.consumer({
+      groupId: req.groupId,
+      sessionTimeout: req.sessionTimeout || 6000,
+      heartbeatInterval: req.heartbeatInterval || 500,
+      rebalanceTimeout: req.rebalanceTimeout || 20000,
+      maxWaitTimeInMs: 100,
+      metadataMaxAge: 2000,
+      retry: { retries: 20, initialRetryTime: 100, maxRetryTime: 2000 }
+    })
+    const { GROUP_JOIN, REBALANCING, CRASH, COMMIT_OFFSETS } = consumer.events
+    consumer.on(GROUP_JOIN, (e) => {
+      // a new generation: forget the progress on partitions of the old one
+      for (const k of Object.keys(processed)) delete processed[k]
+      const a = e.payload.memberAssignment || {}
+      const parts = []
+      for (const [t, ps] of Object.entries(a)) for (const p of ps) parts.push([t, p])
+      parts.sort((x, y) => (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : x[1] - y[1]))
+      emit('assign', { parts, assignment: parts, incremental: false, member_id: e.payload.memberId,
+        leader: e.payload.isLeader, protocol: e.payload.groupProtocol })
+    })
+    consumer.on(REBALANCING, (e) => emit('rebalancing', { member_id: e.payload.memberId }))
+    consumer.on(CRASH, (e) => emit('error', { error: `crash: ${e.payload.error && (e.payload.error.type || e.payload.error.name)}: ${e.payload.error && e.payload.error.message} (restart: ${e.payload.restart})` }))
+    consumer.on(COMMIT_OFFSETS, (e) => {
+      const offs = []
+      for (const t of e.payload.topics || []) for (const p of t.partitions) offs.push([t.topic, p.partition, Number(p.offset)])
+      emit('committed_event', { offsets: offs })
+    })
+    await consumer.connect()
+    for (const t of req.topics) await consumer.subscribe({ topic: t, fromBeginning: true })
+    emit('started', {})
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
+        if (stopped || closing) return
+        const recs = []
+        let next = null
+        for (const m of batch.messages) {
+          if (!isRunning() || isStale()) break
+          if (req.stop_after && count >= req.stop_after) break
+          recs.push([batch.topic, batch.partition, Number(m.offset), m.value === null ? null : m.value.toString()])
+          next = Number(m.offset) + 1
+          count++
+          resolveOffset(m.offset)
+        }
+        if (recs.length) {
+          emit('recs', { recs })
+          processed[`${batch.topic}\t${batch.partition}`] = next
+          batches++
+        }
+        const last = req.stop_after && count >= req.stop_after
+        if (recs.length && (batches % (req.commit_every || 1) === 0 || last)) {
+          // everything processed so far (this member's partitions of this generation)
+          const offs = Object.entries(processed).map(([k, o]) => { const [t, p] = k.split('\t'); return [t, Number(p), o] })
+          const offsets = offs.map(([topic, partition, o]) => ({ topic, partition, offset: String(o) }))
+          try {
+            await consumer.commitOffsets(offsets)
+            emit('commit', { where: 'batch', offsets: offs })
+          } catch (e) {
+            emit('commit_failed', { where: 'batch', error: `${e.type || e.name}: ${e.message}`, offsets: offs })
+          }
+        }
+        if (req.stop_after && count >= req.stop_after && !stopped) {
+          stopped = true
+          emit('stopped_after', { count })
+          if (req.after_stop !== 'hold') setImmediate(() => finish(0))
+          else consumer.pause(req.topics.map((topic) => ({ topic })))
+        }
+        await heartbeat()
+      }
+    })
+  }
+}
+
 async function main () {
   const cmd = process.argv[2]
+  if (cmd === 'group-worker') return groupWorker()
   if (!commands[cmd]) {
     process.stdout.write(JSON.stringify({ ok: false, error: `unknown command ${cmd}` }) + '\n', () => process.exit(2))
     return

@@ -12,6 +12,10 @@ import importlib
 from dataclasses import dataclass, field
 
 CLIENT_ORDER = ["kcat", "confluent-kafka", "kafka-python", "kafkajs"]
+# table columns: the clients, then "mixed" for scenarios in which several
+# different clients are members of one consumer group
+MIXED = "mixed"
+COLUMNS = CLIENT_ORDER + [MIXED]
 CODECS = ["gzip", "snappy", "lz4", "zstd"]
 
 
@@ -83,7 +87,40 @@ def all_scenarios() -> list[Scenario]:
         S.append(Scenario("kafka-python", f"api-version-{v}", "scenarios.semantics:pinned_versions", (v,),
                           timeout=150))
     S.append(Scenario("kcat", "kcat-offsets", "scenarios.kcat_extra:offsets", timeout=180))
+    S.extend(group_scenarios())
     S.append(Scenario("confluent-kafka", "crash", "scenarios.crash:crash", managed_only=True, cost=8, timeout=480))
     S.append(Scenario("confluent-kafka", "crash-idempotent", "scenarios.crash:crash_idempotent",
                       managed_only=True, cost=8, timeout=480))
+    return S
+
+
+def group_scenarios() -> list[Scenario]:
+    """Consumer groups (scenarios/groups.py). Each member is a process of its
+    own; "mixed" rows put different clients into one group."""
+    G = "scenarios.groups"
+    ck, kp, js = "confluent-kafka", "kafka-python", "kafkajs"
+    S = []
+    for c in CLIENT_ORDER:
+        S.append(Scenario(c, "group-split", f"{G}:split", ([c] * 3,), cost=3, timeout=240))
+    S.append(Scenario(MIXED, "group-split", f"{G}:split", (["kcat", ck, kp],), cost=3, timeout=240))
+    for c, kinds in (("kcat", ["kcat", ck, kp]), (ck, [ck, kp, ck]), (kp, [kp, ck, kp]), (js, [js] * 3)):
+        S.append(Scenario(c, "group-failover", f"{G}:failover", (kinds, 0), cost=6, timeout=300))
+    S.append(Scenario(MIXED, "group-broker-restart", f"{G}:broker_restart_live", ([ck, kp],), managed_only=True,
+                      cost=5, timeout=300))
+    S.append(Scenario(ck, "group-offsets-retention", f"{G}:offsets_retention", managed_only=True, cost=9,
+                      timeout=360))
+    S.append(Scenario(MIXED, "group-inconsistent-protocol", f"{G}:inconsistent_protocol", timeout=150))
+    for c in CLIENT_ORDER:
+        S.append(Scenario(c, "group-resume", f"{G}:resume", (c,), managed_only=True, cost=4, timeout=240))
+        S.append(Scenario(c, "group-independence", f"{G}:independence", (c,), cost=2, timeout=240))
+    for c, kinds in ((ck, [ck] * 3), (kp, [kp] * 3), (MIXED, [ck, kp, ck])):
+        S.append(Scenario(c, "group-cooperative", f"{G}:cooperative", (kinds,), cost=4, timeout=240))
+    for c in (ck, kp):
+        S.append(Scenario(c, "group-static", f"{G}:static", (c,), cost=5, timeout=240))
+    S.append(Scenario(kp, "group-protocol", f"{G}:protocol", cost=1, timeout=180))
+    S.append(Scenario(ck, "group-admin", f"{G}:admin_confluent", cost=2, timeout=180))
+    S.append(Scenario(ck, "group-topic-deleted", f"{G}:topic_deleted", cost=2, timeout=180))
+    S.append(Scenario(kp, "group-admin", f"{G}:admin_kafka_python", cost=2, timeout=180))
+    S.append(Scenario(js, "group-admin", f"{G}:admin_kafkajs", cost=2, timeout=180))
+    S.append(Scenario(ck, "group-lag", f"{G}:lag", cost=2, timeout=180))
     return S

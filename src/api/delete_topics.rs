@@ -35,10 +35,13 @@ pub async fn handle(ctx: &RequestContext<'_>, req: DeleteTopicsRequest) -> Delet
                 if ctx.version >= 6 {
                     out.topic_id = topic.id;
                 }
-                if let Err(e) = topics.delete(&topic.name) {
-                    out.error_code = topic_error_code(&e);
-                    if ctx.version >= 5 {
-                        out.error_message = Some(StrBytes::from_string(e.to_string()));
+                match topics.delete(&topic.name) {
+                    Ok(_) => ctx.broker.groups.on_topic_deleted(ctx.broker, &topic.name),
+                    Err(e) => {
+                        out.error_code = topic_error_code(&e);
+                        if ctx.version >= 5 {
+                            out.error_message = Some(StrBytes::from_string(e.to_string()));
+                        }
                     }
                 }
             }

@@ -26,6 +26,7 @@ pub async fn join(ctx: &RequestContext<'_>, req: JoinGroupRequest) -> JoinGroupR
         client_id: ctx.header.client_id.as_ref().map(|c| c.to_string()).unwrap_or_default(),
         client_host: format!("/{}", ctx.peer.ip()),
         require_known_member_id: v >= 4,
+        supports_skip_assignment: v >= 9,
     };
     let out = ctx.broker.groups.join(ctx.broker, join).await;
     let mut resp = JoinGroupResponse::default();

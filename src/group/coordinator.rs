@@ -71,6 +71,8 @@ pub struct JoinRequest {
     pub client_host: String,
     /// JoinGroup v4+: an unknown member first gets MEMBER_ID_REQUIRED (KIP-394).
     pub require_known_member_id: bool,
+    /// JoinGroup v9+: a static leader may be told to skip assignment (KIP-814).
+    pub supports_skip_assignment: bool,
 }
 
 pub struct SyncRequest {
@@ -332,7 +334,6 @@ impl GroupCoordinator {
         // The fenced member's parked requests end with FENCED_INSTANCE_ID.
         answer_join(&mut m, JoinOutcome::error(code(E::FencedInstanceId), &old_id));
         answer_sync(&mut m, SyncOutcome { error: code(E::FencedInstanceId), ..Default::default() });
-        let unchanged = m.same_protocols(&req.protocols);
         m.member_id = new_id.clone();
         m.client_id = req.client_id.clone();
         m.client_host = req.client_host.clone();
@@ -342,18 +343,28 @@ impl GroupCoordinator {
         m.protocols = req.protocols.clone();
         g.members.insert(new_id.clone(), m);
         g.static_members.insert(req.group_instance_id.clone().expect("static"), new_id.clone());
-        if g.leader.as_deref() == Some(old_id.as_str()) {
+        let previous_leader = g.leader.clone().unwrap_or_default();
+        if previous_leader == old_id {
             g.leader = Some(new_id.clone());
         }
+        // New metadata alone does not rebalance a stable group, unless it would change
+        // the protocol the group selects (Kafka's updateStaticMemberAndRebalance).
+        let protocol_unchanged = g.select_protocol() == g.protocol;
         match g.state {
-            GroupState::Stable if unchanged => {
+            GroupState::Stable if protocol_unchanged => {
                 if let Err(e) = self.persist_group(broker, g) {
                     tracing::warn!(group = %g.id, error = e, "could not store static member replacement");
                 }
                 let mut out = self.join_result(g, &new_id);
-                // The leader must not recompute assignments: nothing changed (KIP-345).
-                out.skip_assignment = out.leader == new_id;
-                out.members = if out.skip_assignment { out.members } else { Vec::new() };
+                if req.supports_skip_assignment && out.leader == new_id {
+                    // v9+: the leader learns it leads, but must not reassign (KIP-814).
+                    out.skip_assignment = true;
+                } else {
+                    // Older versions get the previous leader id and no members, so that a
+                    // returning leader acts as a follower and keeps its assignment.
+                    out.leader = previous_leader;
+                    out.members = Vec::new();
+                }
                 Reply::Now(out)
             }
             GroupState::PreparingRebalance => {
@@ -827,26 +838,59 @@ impl GroupCoordinator {
         (0, errors)
     }
 
-    /// Removes offsets past `offsets.retention.minutes`: for a group with a protocol,
-    /// once it has been empty that long; for a standalone group, per offset from its
-    /// commit time. A group left with nothing is deleted.
+    /// Drops every group's committed offsets of a deleted topic, with tombstones, as
+    /// Kafka's onPartitionsDeleted does: a topic re-created under the same name starts
+    /// with no committed offsets.
+    pub fn on_topic_deleted(&self, broker: &Broker, topic: &str) {
+        let groups: Vec<_> = self.groups.lock().values().cloned().collect();
+        for group in groups {
+            let mut g = group.lock();
+            let gone: Vec<(String, i32)> = g.offsets.keys().filter(|(t, _)| t == topic).cloned().collect();
+            if gone.is_empty() {
+                continue;
+            }
+            let recs: Vec<(Bytes, Option<Bytes>)> = gone.iter().map(|(t, p)| (records::offset_key(&g.id, t, *p), None)).collect();
+            match self.persist(broker, &g.id, &recs) {
+                Ok(()) => gone.iter().for_each(|k| {
+                    g.offsets.remove(k);
+                }),
+                Err(e) => tracing::warn!(group = %g.id, %topic, error = e, "could not remove offsets of a deleted topic"),
+            }
+        }
+    }
+
+    /// Removes offsets past `offsets.retention.minutes`. An empty group left with
+    /// nothing is deleted.
     pub fn expire_offsets(&self, broker: &Broker, now: i64) {
         let retention = self.config.retention_ms;
         let groups: Vec<_> = self.groups.lock().values().cloned().collect();
         for group in groups {
             let mut g = group.lock();
-            if g.state != GroupState::Empty {
-                continue;
-            }
+            // Kafka's removeExpiredOffsets: an empty group's offsets expire `retention`
+            // after it became empty (or, for a standalone group, after each commit); a
+            // stable consumer group's offsets of topics it no longer subscribes to expire
+            // `retention` after their commit.
             let managed = g.protocol_type.is_some();
+            let unsubscribed_only = match g.state {
+                GroupState::Empty => None,
+                GroupState::Stable => match g.subscribed_topics() {
+                    Some(topics) => Some(topics),
+                    None => continue,
+                },
+                _ => continue,
+            };
             let expired: Vec<(String, i32)> = g
                 .offsets
                 .iter()
-                .filter(|(_, v)| if managed { now - g.state_timestamp_ms > retention } else { now - v.commit_timestamp > retention })
+                .filter(|((topic, _), v)| match &unsubscribed_only {
+                    Some(subscribed) => !subscribed.contains(topic) && now - v.commit_timestamp > retention,
+                    None if managed => now - g.state_timestamp_ms > retention,
+                    None => now - v.commit_timestamp > retention,
+                })
                 .map(|(k, _)| k.clone())
                 .collect();
             let mut recs: Vec<(Bytes, Option<Bytes>)> = expired.iter().map(|(t, p)| (records::offset_key(&g.id, t, *p), None)).collect();
-            let now_empty = g.offsets.len() == expired.len();
+            let now_empty = g.state == GroupState::Empty && g.offsets.len() == expired.len();
             if now_empty {
                 recs.push((records::group_key(&g.id), None));
             }
@@ -1105,5 +1149,23 @@ mod tests {
         let broker = open(dir.path());
         assert!(committed(&broker, "g").is_empty());
         assert!(committed(&broker, "other").is_empty());
+    }
+
+    #[test]
+    fn deleting_a_topic_drops_its_committed_offsets() {
+        let dir = tempfile::tempdir().unwrap();
+        let broker = open(dir.path());
+        for t in ["a", "b"] {
+            broker.topics.create(NewTopic { name: t, partitions: 1, replication_factor: 1, overrides: Default::default() }).unwrap();
+        }
+        let commit = |t: &str| vec![OffsetToCommit { topic: t.into(), partition: 0, offset: 9, leader_epoch: -1, metadata: None }];
+        assert_eq!(broker.groups.commit(&broker, "g", "", None, -1, commit("a")), vec![0]);
+        assert_eq!(broker.groups.commit(&broker, "g", "", None, -1, commit("b")), vec![0]);
+        broker.topics.delete("a").unwrap();
+        broker.groups.on_topic_deleted(&broker, "a");
+        let topics = |b: &Broker| b.groups.fetch_offsets("g", None).into_iter().map(|(t, _)| t).collect::<Vec<_>>();
+        assert_eq!(topics(&broker), vec!["b"]);
+        drop(broker);
+        assert_eq!(topics(&open(dir.path())), vec!["b"]);
     }
 }

@@ -1,10 +1,9 @@
 """kafkajs, driven through node compat/js/driver.js.
 
-kafkajs has no consumer without a consumer group, and riffle has no groups
-yet: data produced with kafkajs is read back with confluent-kafka (scenario
-rows say so). TODO(consumer-groups): when riffle supports groups, set
-COMPAT_KAFKAJS_GROUP_CONSUMER=1 (or flip the default below) and kafkajs reads
-its own data back with a group consumer (driver.js `consume`).
+kafkajs has no consumer without a consumer group: it reads its own data back
+with a group consumer of a fresh group (driver.js `consume`).
+COMPAT_KAFKAJS_GROUP_CONSUMER=0 reads kafkajs data back with confluent-kafka
+instead (for a broker without consumer groups; the rows then say so).
 """
 
 from __future__ import annotations
@@ -19,8 +18,7 @@ import uuid
 from ..common import CheckFailed, Record, Skip, check, compat_dir, log
 from .base import Client
 
-# TODO(consumer-groups): default to True once riffle implements consumer groups.
-GROUP_CONSUMER = os.environ.get("COMPAT_KAFKAJS_GROUP_CONSUMER", "0") == "1"
+GROUP_CONSUMER = os.environ.get("COMPAT_KAFKAJS_GROUP_CONSUMER", "1") == "1"
 
 JS_DIR = os.path.join(compat_dir(), "js")
 DRIVER = os.path.join(JS_DIR, "driver.js")
@@ -73,7 +71,7 @@ class KafkaJS(Client):
         self.reads_itself = GROUP_CONSUMER
         self.reader_note = ("" if GROUP_CONSUMER else
                             "data read back with confluent-kafka (kafkajs can only consume in a group; "
-                            "riffle has no consumer groups yet)")
+                            "COMPAT_KAFKAJS_GROUP_CONSUMER=0)")
 
     def confluent(self):
         if self._ck is None:
@@ -156,12 +154,12 @@ class KafkaJS(Client):
     def read_all(self, ctx, topic, timeout=90):
         if not GROUP_CONSUMER:
             return self.confluent().read_all(ctx, topic, timeout=timeout)
-        # TODO(consumer-groups): exercised only once riffle has groups.
         wm = self.watermarks(ctx, topic)
         expected = sum(hi - lo for lo, hi in wm.values())
         res = run_node("consume", {"bootstrap": ctx.bootstrap, "topic": topic, "expected": expected,
                                    "groupId": f"compat-{uuid.uuid4().hex[:8]}", "timeoutMs": int(timeout * 1000)},
                        timeout=timeout + 30)
         return [Record(partition=r["partition"], offset=r["offset"], key=_unb64(r["key"]), value=_unb64(r["value"]),
-                       headers=[(k, _unb64(v)) for k, v in r["headers"]], timestamp=r["timestamp"], ts_type=None)
+                       headers=[(k, _unb64(v)) for k, v in r["headers"]], timestamp=r["timestamp"],
+                       ts_type={0: "create", 1: "logappend"}.get(r.get("timestampType")))
                 for r in res["records"]]
