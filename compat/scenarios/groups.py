@@ -822,6 +822,11 @@ def _in_threads(*fns):
     return out
 
 
+def _subscription(topics):
+    from kafka.protocol.consumer.metadata import ConsumerProtocolSubscription
+    return ConsumerProtocolSubscription(version=0, topics=list(topics), user_data=None).encode()
+
+
 def protocol(ctx):
     """Hand-made classic-group requests (kafka-python's protocol classes),
     checked against Kafka's answers: JoinGroup validation
@@ -931,7 +936,10 @@ def protocol(ctx):
             group = group_name(f"raw-static-v{v}")
             ra, rb = raw(group), raw(group)
             ia, ib = f"ia-{uuid.uuid4().hex[:4]}", f"ib-{uuid.uuid4().hex[:4]}"
-            meta = {ia: b"meta-a", ib: b"meta-b"}
+            # Well-formed consumer-protocol subscriptions: kafka-python's
+            # describe_groups decodes member metadata whatever the protocol type
+            # and raises on arbitrary bytes.
+            meta = {ia: _subscription(["a"]), ib: _subscription(["b"])}
             ja, jb = _in_threads(lambda: join(ra, inst=ia, v=v, meta=meta[ia], st=30000),
                                  lambda: join(rb, inst=ib, v=v, meta=meta[ib], st=30000))
             if not expect(f"v{v}: two static members join", (_err(ja.error_code), _err(jb.error_code)),
@@ -989,7 +997,7 @@ def protocol(ctx):
             # Kafka replaces a static member's metadata without a rebalance as
             # long as the group's protocol stays the same (a restarted Java
             # consumer sends different ownedPartitions/generation in it)
-            restarted("follower with changed metadata (same protocol)", foll_inst, rf, meta[foll_inst] + b"-v2",
+            restarted("follower with changed metadata (same protocol)", foll_inst, rf, _subscription(["a", "b", "v2"]),
                       is_leader=False)
     finally:
         for r in raws:
