@@ -25,7 +25,7 @@ pub fn topic_error_code(e: &TopicError) -> i16 {
     match e {
         TopicError::InvalidName(..) => E::InvalidTopicException,
         TopicError::AlreadyExists(_) => E::TopicAlreadyExists,
-        TopicError::InvalidPartitions(_) => E::InvalidPartitions,
+        TopicError::InvalidPartitions(_) | TopicError::PartitionsNotIncreased(..) => E::InvalidPartitions,
         TopicError::InvalidReplicationFactor(..) => E::InvalidReplicationFactor,
         TopicError::InvalidConfig(_) => E::InvalidConfig,
         TopicError::Unknown(_) => E::UnknownTopicOrPartition,

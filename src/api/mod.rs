@@ -1,8 +1,11 @@
 //! Request dispatch: API key + version → handler. The table of handlers below is the
 //! only list of supported APIs; ApiVersions advertises exactly what it holds.
 
+pub mod alter_configs;
 pub mod api_versions;
+pub mod create_partitions;
 pub mod create_topics;
+pub mod delete_records;
 pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_configs;
@@ -111,6 +114,10 @@ api_table! {
     DescribeGroups => group_admin::describe: m::DescribeGroupsRequest,
     ListGroups => group_admin::list: m::ListGroupsRequest,
     DeleteGroups => group_admin::delete: m::DeleteGroupsRequest,
+    CreatePartitions => create_partitions::handle: m::CreatePartitionsRequest,
+    AlterConfigs => alter_configs::alter: m::AlterConfigsRequest,
+    IncrementalAlterConfigs => alter_configs::incremental: m::IncrementalAlterConfigsRequest,
+    DeleteRecords => delete_records::handle: m::DeleteRecordsRequest,
 }
 
 /// The supported version range of `api`, if it is supported at all.

@@ -1,6 +1,7 @@
 //! The broker's shared state: configuration, cluster identity, hosted topics and
 //! producer ids. Every API handler works against a [`Broker`].
 
+pub mod log_manager;
 pub mod meta;
 pub mod partition;
 pub mod topic_id;

@@ -47,6 +47,8 @@ pub enum TopicError {
     AlreadyExists(String),
     #[error("number of partitions {0} is invalid (1..={MAX_PARTITIONS})")]
     InvalidPartitions(i32),
+    #[error("topic has {1} partitions; it can only grow, not to {0}")]
+    PartitionsNotIncreased(i32, i32),
     #[error("replication factor {0} is larger than the {1} available broker(s)")]
     InvalidReplicationFactor(i32, i32),
     #[error(transparent)]
@@ -146,21 +148,22 @@ impl TopicRegistry {
     fn open_topic(&self, name: &str, id: Uuid, count: i32, overrides: TopicOverrides, now: i64) -> Result<Arc<Topic>, TopicError> {
         let cfg = TopicConfig::new(&overrides, &self.broker);
         let name: Arc<str> = Arc::from(name);
-        let mut partitions = Vec::with_capacity(count as usize);
-        for index in 0..count {
-            let dir = self.partition_dir(&name, index);
-            let (log, repairs) = PartitionLog::open(&dir, cfg.clone(), now)?;
-            for repair in repairs {
-                tracing::warn!(topic = %name, partition = index, %repair, "recovered partition log");
-            }
-            let meta = dir.join("partition.metadata");
-            if !meta.exists() {
-                let text = format!("version: 0\ntopic_id: {}\n", topic_id::to_string(&id));
-                write_atomically(&meta, text.as_bytes()).map_err(io_at(&meta))?;
-            }
-            partitions.push(Arc::new(Partition::new(name.clone(), index, log)));
-        }
+        let partitions = (0..count).map(|index| self.open_partition(&name, id, index, cfg.clone(), now)).collect::<Result<Vec<_>, _>>()?;
         Ok(Arc::new(Topic { name, id, partitions, overrides: RwLock::new(overrides) }))
+    }
+
+    fn open_partition(&self, name: &Arc<str>, id: Uuid, index: i32, cfg: TopicConfig, now: i64) -> Result<Arc<Partition>, TopicError> {
+        let dir = self.partition_dir(name, index);
+        let (log, repairs) = PartitionLog::open(&dir, cfg, now)?;
+        for repair in repairs {
+            tracing::warn!(topic = %name, partition = index, %repair, "recovered partition log");
+        }
+        let meta = dir.join("partition.metadata");
+        if !meta.exists() {
+            let text = format!("version: 0\ntopic_id: {}\n", topic_id::to_string(&id));
+            write_atomically(&meta, text.as_bytes()).map_err(io_at(&meta))?;
+        }
+        Ok(Arc::new(Partition::new(name.clone(), index, log)))
     }
 
     fn write_topic_file(&self, topic: &Topic) -> Result<(), TopicError> {
@@ -262,6 +265,57 @@ impl TopicRegistry {
         });
         tracing::info!(topic = %name, "deleted topic");
         Ok(topic)
+    }
+
+    /// CreatePartitions: grows a topic to `count` partitions (never shrinks it). The topic
+    /// is replaced in the registry by one with the same id and overrides.
+    pub fn add_partitions(&self, name: &str, count: i32, validate_only: bool) -> Result<(), TopicError> {
+        let _guard = self.changes.lock();
+        let topic = self.get(name).ok_or_else(|| TopicError::Unknown(name.to_string()))?;
+        let current = topic.partitions.len() as i32;
+        if count <= current {
+            return Err(TopicError::PartitionsNotIncreased(count, current));
+        }
+        if count > MAX_PARTITIONS {
+            return Err(TopicError::InvalidPartitions(count));
+        }
+        if validate_only {
+            return Ok(());
+        }
+        let overrides = topic.overrides.read().clone();
+        let cfg = TopicConfig::new(&overrides, &self.broker);
+        let mut partitions = topic.partitions.clone();
+        for index in current..count {
+            let dir = self.partition_dir(name, index);
+            if dir.exists() {
+                fs::remove_dir_all(&dir).map_err(io_at(&dir))?;
+            }
+            partitions.push(self.open_partition(&topic.name, topic.id, index, cfg.clone(), now_ms())?);
+        }
+        let grown = Arc::new(Topic { name: topic.name.clone(), id: topic.id, partitions, overrides: RwLock::new(overrides) });
+        self.write_topic_file(&grown)?;
+        self.topics.write().insert(grown.name.clone(), grown);
+        tracing::info!(topic = %name, from = current, to = count, "added partitions");
+        Ok(())
+    }
+
+    /// AlterConfigs / IncrementalAlterConfigs: replaces a topic's overrides, which take
+    /// effect at once on every partition log.
+    pub fn set_overrides(&self, name: &str, overrides: TopicOverrides, validate_only: bool) -> Result<(), TopicError> {
+        config::topic::validate(&overrides)?;
+        let _guard = self.changes.lock();
+        let topic = self.get(name).ok_or_else(|| TopicError::Unknown(name.to_string()))?;
+        if validate_only {
+            return Ok(());
+        }
+        *topic.overrides.write() = overrides;
+        self.write_topic_file(&topic)?;
+        let cfg = self.topic_config(&topic);
+        for p in &topic.partitions {
+            p.log.write().set_config(cfg.clone());
+        }
+        tracing::info!(topic = %name, "updated topic configs");
+        Ok(())
     }
 
     /// The effective typed config of a topic (after overrides).

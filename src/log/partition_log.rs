@@ -71,7 +71,7 @@ impl PartitionLog {
             let Some(name) = name.to_str() else { continue };
             if let Some(base) = name.strip_suffix(".log").and_then(|s| s.parse::<i64>().ok()) {
                 bases.push(base);
-            } else if name.ends_with(".tmp") {
+            } else if name.ends_with(".tmp") || name.ends_with(".deleted") {
                 let _ = fs::remove_file(dir.join(name));
             }
         }
@@ -91,7 +91,10 @@ impl PartitionLog {
         if segments.is_empty() {
             segments.insert(0, LogSegment::create(dir, 0, now_ms).at(dir)?);
         }
-        let log_start_offset = *segments.keys().next().expect("at least one segment");
+        let first_base = *segments.keys().next().expect("at least one segment");
+        let end = segments.values().next_back().expect("segment").next_offset();
+        // DeleteRecords may have moved the start inside the first segment.
+        let log_start_offset = read_log_start(dir).unwrap_or(first_base).clamp(first_base, end);
         let mut log = PartitionLog { dir: dir.to_path_buf(), segments, log_start_offset, config, producers: ProducerStateManager::default(), unflushed_messages: 0 };
         log.load_producer_state()?;
         Ok((log, repairs))
@@ -299,6 +302,77 @@ impl PartitionLog {
         Ok(self.offset_for_timestamp(ts, max_offset)?.map(|(o, _)| (o, ts)))
     }
 
+    /// Moves the log start offset forward to `offset` (DeleteRecords), deleting the
+    /// segments wholly below it. `offset` may not pass `max_offset` (the high watermark).
+    pub fn advance_log_start(&mut self, offset: i64, max_offset: i64) -> Result<i64, LogError> {
+        if offset > max_offset || offset < 0 {
+            return Err(LogError::OffsetOutOfRange { offset, start: self.log_start_offset, end: max_offset });
+        }
+        if offset > self.log_start_offset {
+            self.log_start_offset = offset;
+            write_log_start(&self.dir, offset).at(&self.dir)?;
+            self.delete_segments_below_start()?;
+        }
+        Ok(self.log_start_offset)
+    }
+
+    /// Deletes non-active segments that retention lets go: older than `retention.ms`
+    /// (by their largest timestamp), beyond `retention.bytes`, or wholly below the log
+    /// start offset. Returns how many segments and bytes went.
+    pub fn apply_retention(&mut self, now_ms: i64) -> Result<(usize, u64), LogError> {
+        let before = (self.segments.len(), self.size_bytes());
+        if self.config.cleanup_delete {
+            let sealed: Vec<(i64, i64, u64)> = self.segments.values().take(self.segments.len() - 1).map(|s| (s.base_offset, s.max_timestamp(), s.size())).collect();
+            let mut doomed = 0;
+            // Kafka deletes a prefix: the oldest segments, up to the first one to keep.
+            if self.config.retention_ms >= 0 {
+                doomed = sealed.iter().take_while(|(_, ts, _)| now_ms.saturating_sub(*ts) > self.config.retention_ms).count();
+            }
+            if self.config.retention_bytes >= 0 {
+                let mut excess = self.size_bytes() as i64 - self.config.retention_bytes;
+                let by_size = sealed.iter().take_while(|(_, _, size)| {
+                    let go = excess - *size as i64 >= 0;
+                    excess -= *size as i64;
+                    go
+                });
+                doomed = doomed.max(by_size.count());
+            }
+            if doomed > 0 {
+                let next_start = sealed.get(doomed).map_or(self.log_end_offset(), |s| s.0).min(self.active().base_offset);
+                let start = self.log_start_offset.max(next_start);
+                self.log_start_offset = start;
+                write_log_start(&self.dir, start).at(&self.dir)?;
+            }
+        }
+        self.delete_segments_below_start()?;
+        let after = (self.segments.len(), self.size_bytes());
+        Ok((before.0 - after.0, before.1 - after.1))
+    }
+
+    /// Removes sealed segments whose every offset is below the log start offset.
+    fn delete_segments_below_start(&mut self) -> Result<(), LogError> {
+        let active = self.active().base_offset;
+        let doomed: Vec<i64> = self
+            .segments
+            .values()
+            .filter(|s| s.base_offset != active && s.next_offset() <= self.log_start_offset)
+            .map(|s| s.base_offset)
+            .collect();
+        for base in doomed {
+            if let Some(seg) = self.segments.remove(&base) {
+                // Unlinking is safe under concurrent readers: they hold the open file
+                // (and sealed index mappings), which outlive the directory entry.
+                for path in [seg.path()].into_iter().chain(seg.index_paths()) {
+                    if let Err(e) = fs::remove_file(path) {
+                        tracing::warn!(path = %path.display(), error = %e, "could not remove a deleted segment file");
+                    }
+                }
+                tracing::info!(dir = %self.dir.display(), base_offset = base, "deleted segment");
+            }
+        }
+        Ok(())
+    }
+
     /// fsyncs the active segment and its indexes.
     pub fn flush(&mut self) -> Result<(), LogError> {
         let seg = self.active();
@@ -317,6 +391,18 @@ impl PartitionLog {
     pub fn segment_count(&self) -> usize {
         self.segments.len()
     }
+}
+
+const LOG_START_FILE: &str = "log-start-offset";
+
+fn read_log_start(dir: &Path) -> Option<i64> {
+    fs::read_to_string(dir.join(LOG_START_FILE)).ok()?.trim().parse().ok()
+}
+
+fn write_log_start(dir: &Path, offset: i64) -> io::Result<()> {
+    let tmp = dir.join(format!("{LOG_START_FILE}.tmp"));
+    fs::write(&tmp, format!("{offset}\n"))?;
+    fs::rename(tmp, dir.join(LOG_START_FILE))
 }
 
 /// Scans every batch of every segment in `dir` (CRC included); returns one line per
@@ -450,6 +536,42 @@ mod tests {
         let (b, h) = batch(1, Some((9, 0, 31)));
         assert!(matches!(log.append(&b, &h, 0, now), Err(LogError::Sequence(_))));
         assert_eq!(log.log_end_offset(), 30);
+    }
+
+    #[test]
+    fn retention_by_time_size_and_log_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = 1_700_000_000_000;
+        // One ~260-byte batch per segment.
+        let cfg = TopicConfig { segment_bytes: 300, ..TopicConfig::default() };
+        let (mut log, _) = PartitionLog::open(dir.path(), cfg.clone(), now).unwrap();
+        for _ in 0..6 {
+            let (b, h) = batch(1, None);
+            log.append(&b, &h, 0, now).unwrap();
+        }
+        assert_eq!(log.segment_count(), 6);
+        let files = |d: &Path| fs::read_dir(d).unwrap().filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "log")).count();
+
+        // Young segments stay.
+        assert_eq!(log.apply_retention(now + 1_000).unwrap().0, 0);
+        // By size, as Kafka: the oldest segments go while the log stays at or above
+        // retention.bytes without them (6 x ~270 bytes against 600: three go).
+        log.set_config(TopicConfig { retention_bytes: 600, ..cfg.clone() });
+        let (gone, _) = log.apply_retention(now).unwrap();
+        assert_eq!(gone, 3);
+        assert_eq!(log.log_start_offset(), 3);
+        assert_eq!(files(dir.path()), 3, "files are really removed");
+        assert!(matches!(log.read(2, 100, true, 6), Err(LogError::OffsetOutOfRange { .. })));
+        // By time: every sealed segment is older than retention.ms; the active one stays.
+        log.set_config(TopicConfig { retention_ms: 1_000, ..cfg.clone() });
+        assert_eq!(log.apply_retention(now + 10_000).unwrap().0, 2);
+        assert_eq!((log.segment_count(), log.log_start_offset()), (1, 5));
+        // DeleteRecords: the start moves inside the active segment, and survives reopen.
+        assert!(log.advance_log_start(7, 6).is_err(), "not past the high watermark");
+        assert_eq!(log.advance_log_start(6, 6).unwrap(), 6);
+        drop(log);
+        let (log, _) = PartitionLog::open(dir.path(), cfg, now).unwrap();
+        assert_eq!((log.log_start_offset(), log.log_end_offset()), (6, 6));
     }
 
     #[test]

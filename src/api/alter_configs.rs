@@ -1,0 +1,113 @@
+//! AlterConfigs (replace a topic's overrides) and IncrementalAlterConfigs (SET, DELETE,
+//! APPEND, SUBTRACT). Topic configs take effect at once; broker configs are static.
+
+use kafka_protocol::error::ResponseError as E;
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::StrBytes;
+
+use super::describe_configs::{RESOURCE_BROKER, RESOURCE_TOPIC};
+use super::errors::topic_error_code;
+use super::RequestContext;
+use crate::config::topic::find_key;
+use crate::config::TopicOverrides;
+
+const SET: i8 = 0;
+const DELETE: i8 = 1;
+const APPEND: i8 = 2;
+const SUBTRACT: i8 = 3;
+
+type Failure = (i16, String);
+
+/// Applies new overrides to a topic resource (or refuses a broker resource).
+fn apply(ctx: &RequestContext<'_>, resource_type: i8, name: &str, build: impl FnOnce(&TopicOverrides) -> Result<TopicOverrides, Failure>, validate_only: bool) -> Result<(), Failure> {
+    match resource_type {
+        RESOURCE_TOPIC => {
+            let topic = ctx.broker.topics.get(name).ok_or((E::UnknownTopicOrPartition.code(), format!("topic '{name}' does not exist")))?;
+            let current = topic.overrides.read().clone();
+            let next = build(&current)?;
+            ctx.broker.topics.set_overrides(name, next, validate_only).map_err(|e| (topic_error_code(&e), e.to_string()))
+        }
+        RESOURCE_BROKER => Err((E::InvalidConfig.code(), "broker configs are static in Riffle: set them in server.properties".into())),
+        other => Err((E::InvalidRequest.code(), format!("unsupported resource type {other}"))),
+    }
+}
+
+fn result(r: Result<(), Failure>) -> (i16, Option<StrBytes>) {
+    match r {
+        Ok(()) => (0, None),
+        Err((code, message)) => (code, Some(StrBytes::from_string(message))),
+    }
+}
+
+pub async fn alter(ctx: &RequestContext<'_>, req: AlterConfigsRequest) -> AlterConfigsResponse {
+    let mut resp = AlterConfigsResponse::default();
+    for r in req.resources {
+        // Non-incremental: the given set replaces every override.
+        let build = |_: &TopicOverrides| -> Result<TopicOverrides, Failure> {
+            r.configs
+                .iter()
+                .map(|c| match &c.value {
+                    Some(v) => Ok((c.name.to_string(), v.to_string())),
+                    None => Err((E::InvalidConfig.code(), format!("null value for '{}'", c.name.as_str()))),
+                })
+                .collect()
+        };
+        let (code, message) = result(apply(ctx, r.resource_type, &r.resource_name, build, req.validate_only));
+        let mut out = alter_configs_response::AlterConfigsResourceResponse::default();
+        out.error_code = code;
+        out.error_message = message;
+        out.resource_type = r.resource_type;
+        out.resource_name = r.resource_name;
+        resp.responses.push(out);
+    }
+    resp
+}
+
+pub async fn incremental(ctx: &RequestContext<'_>, req: IncrementalAlterConfigsRequest) -> IncrementalAlterConfigsResponse {
+    let mut resp = IncrementalAlterConfigsResponse::default();
+    for r in req.resources {
+        let build = |current: &TopicOverrides| -> Result<TopicOverrides, Failure> {
+            let mut next = current.clone();
+            for c in &r.configs {
+                let name = c.name.to_string();
+                let value = c.value.as_ref().map(|v| v.to_string());
+                let key = find_key(&name).ok_or((E::InvalidConfig.code(), format!("unknown configuration '{name}'")))?;
+                let is_list = key.def.ty == crate::config::ConfigType::List;
+                match (c.config_operation, value) {
+                    (SET, Some(v)) => {
+                        next.insert(name, v);
+                    }
+                    (DELETE, _) => {
+                        next.remove(&name);
+                    }
+                    (APPEND | SUBTRACT, Some(v)) if is_list => {
+                        let base = next.get(&name).cloned().unwrap_or_else(|| crate::config::topic::resolve(key, current, &ctx.broker.config).0);
+                        let mut items: Vec<String> = base.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+                        for item in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                            if c.config_operation == APPEND {
+                                if !items.iter().any(|i| i == item) {
+                                    items.push(item.to_string());
+                                }
+                            } else {
+                                items.retain(|i| i != item);
+                            }
+                        }
+                        next.insert(name, items.join(","));
+                    }
+                    (APPEND | SUBTRACT, _) => return Err((E::InvalidConfig.code(), format!("'{name}' is not a list config"))),
+                    (SET, None) => return Err((E::InvalidConfig.code(), format!("null value for '{name}'"))),
+                    (op, _) => return Err((E::InvalidRequest.code(), format!("unknown config operation {op}"))),
+                }
+            }
+            Ok(next)
+        };
+        let (code, message) = result(apply(ctx, r.resource_type, &r.resource_name, build, req.validate_only));
+        let mut out = incremental_alter_configs_response::AlterConfigsResourceResponse::default();
+        out.error_code = code;
+        out.error_message = message;
+        out.resource_type = r.resource_type;
+        out.resource_name = r.resource_name;
+        resp.responses.push(out);
+    }
+    resp
+}
