@@ -107,6 +107,7 @@ async fn serve(mut config: BrokerConfig) -> Result<()> {
     };
     riffle::group::GroupCoordinator::start(&broker);
     riffle::broker::log_manager::start(&broker);
+    riffle::broker::log_manager::start_cleaner(&broker);
     riffle::net::serve(listener, broker.clone(), shutdown).await;
     tracing::info!("shutting down: flushing logs");
     broker.shutdown();

@@ -102,6 +102,10 @@ pub struct TopicConfig {
     pub cleanup_compact: bool,
     pub cleanup_delete: bool,
     pub min_insync_replicas: i32,
+    pub delete_retention_ms: i64,
+    pub min_cleanable_dirty_ratio: f64,
+    pub min_compaction_lag_ms: i64,
+    pub max_compaction_lag_ms: i64,
 }
 
 impl TopicConfig {
@@ -127,6 +131,10 @@ impl TopicConfig {
             cleanup_compact: policy.contains("compact"),
             cleanup_delete: policy.contains("delete"),
             min_insync_replicas: num("min.insync.replicas") as i32,
+            delete_retention_ms: num("delete.retention.ms"),
+            min_cleanable_dirty_ratio: get("min.cleanable.dirty.ratio").trim().parse().unwrap_or(0.5),
+            min_compaction_lag_ms: num("min.compaction.lag.ms"),
+            max_compaction_lag_ms: num("max.compaction.lag.ms"),
         }
     }
 }

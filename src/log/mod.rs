@@ -2,6 +2,7 @@
 //! sparse offset and time indexes.
 
 pub mod batch;
+pub mod cleaner;
 pub mod index;
 pub mod partition_log;
 pub mod segment;

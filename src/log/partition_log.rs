@@ -11,6 +11,7 @@ use bytes::Bytes;
 use thiserror::Error;
 
 use super::batch::{self, BatchError, BatchHeader};
+use super::cleaner;
 use super::segment::{self, LogSegment};
 use crate::config::TopicConfig;
 use crate::producer::state::{snapshot, ProducerStateManager, SequenceCheck, SequenceError};
@@ -58,6 +59,11 @@ pub struct PartitionLog {
     config: TopicConfig,
     producers: ProducerStateManager,
     unflushed_messages: i64,
+    /// First offset the cleaner has not cleaned yet (compacted topics).
+    cleaner_checkpoint: i64,
+    /// When tombstones kept by the last clean may go: a pass is due then even if the
+    /// log is not dirty.
+    tombstone_horizon: Option<i64>,
 }
 
 impl PartitionLog {
@@ -65,6 +71,8 @@ impl PartitionLog {
     /// corrupt tail is truncated and its indexes rebuilt. Returns the repairs made.
     pub fn open(dir: &Path, config: TopicConfig, now_ms: i64) -> Result<(Self, Vec<String>), LogError> {
         fs::create_dir_all(dir).at(dir)?;
+        // Finish or discard a clean that a crash interrupted, before listing segments.
+        let mut repairs = cleaner::recover_dir(dir, config.index_interval_bytes, now_ms).at(dir)?;
         let mut bases = Vec::new();
         for entry in fs::read_dir(dir).at(dir)? {
             let name = entry.at(dir)?.file_name();
@@ -76,7 +84,6 @@ impl PartitionLog {
             }
         }
         bases.sort_unstable();
-        let mut repairs = Vec::new();
         let mut segments = BTreeMap::new();
         let interval = config.index_interval_bytes;
         for (i, &base) in bases.iter().enumerate() {
@@ -94,8 +101,18 @@ impl PartitionLog {
         let first_base = *segments.keys().next().expect("at least one segment");
         let end = segments.values().next_back().expect("segment").next_offset();
         // DeleteRecords may have moved the start inside the first segment.
-        let log_start_offset = read_log_start(dir).unwrap_or(first_base).clamp(first_base, end);
-        let mut log = PartitionLog { dir: dir.to_path_buf(), segments, log_start_offset, config, producers: ProducerStateManager::default(), unflushed_messages: 0 };
+        let log_start_offset = read_offset_file(dir, LOG_START_FILE).unwrap_or(first_base).clamp(first_base, end);
+        let cleaner_checkpoint = read_offset_file(dir, CLEANER_CHECKPOINT_FILE).unwrap_or(log_start_offset);
+        let mut log = PartitionLog {
+            dir: dir.to_path_buf(),
+            segments,
+            log_start_offset,
+            config,
+            producers: ProducerStateManager::default(),
+            unflushed_messages: 0,
+            cleaner_checkpoint,
+            tombstone_horizon: None,
+        };
         log.load_producer_state()?;
         Ok((log, repairs))
     }
@@ -163,9 +180,12 @@ impl PartitionLog {
 
     /// Checks a validated batch against this topic's limits (no lock on the log needed
     /// for the data, but the config lives here).
-    fn check_limits(&self, h: &BatchHeader, now_ms: i64) -> Result<(), LogError> {
+    fn check_limits(&self, bytes: &Bytes, h: &BatchHeader, now_ms: i64) -> Result<(), LogError> {
         if h.size > self.config.max_message_bytes {
             return Err(LogError::TooLarge { size: h.size, max: self.config.max_message_bytes });
+        }
+        if self.config.cleanup_compact && !cleaner::all_records_keyed(bytes) {
+            return Err(LogError::Batch(BatchError::Invalid("compacted topic cannot accept a record without a key")));
         }
         if !self.config.log_append_time && h.max_timestamp >= 0 {
             let too_old = now_ms.saturating_sub(h.base_timestamp) > self.config.timestamp_before_max_ms;
@@ -181,7 +201,7 @@ impl PartitionLog {
     /// the client's with the base offset and leader epoch patched in (both outside the
     /// CRC); under LogAppendTime the timestamp is stamped and the CRC recomputed.
     pub fn append(&mut self, bytes: &Bytes, h: &BatchHeader, leader_epoch: i32, now_ms: i64) -> Result<AppendInfo, LogError> {
-        self.check_limits(h, now_ms)?;
+        self.check_limits(bytes, h, now_ms)?;
         if let SequenceCheck::Duplicate(m) = self.producers.check(h)? {
             return Ok(AppendInfo { base_offset: m.base_offset, last_offset: m.last_offset, log_append_time: -1, duplicate: true });
         }
@@ -310,7 +330,7 @@ impl PartitionLog {
         }
         if offset > self.log_start_offset {
             self.log_start_offset = offset;
-            write_log_start(&self.dir, offset).at(&self.dir)?;
+            write_offset_file(&self.dir, LOG_START_FILE, offset).at(&self.dir)?;
             self.delete_segments_below_start()?;
         }
         Ok(self.log_start_offset)
@@ -341,7 +361,7 @@ impl PartitionLog {
                 let next_start = sealed.get(doomed).map_or(self.log_end_offset(), |s| s.0).min(self.active().base_offset);
                 let start = self.log_start_offset.max(next_start);
                 self.log_start_offset = start;
-                write_log_start(&self.dir, start).at(&self.dir)?;
+                write_offset_file(&self.dir, LOG_START_FILE, start).at(&self.dir)?;
             }
         }
         self.delete_segments_below_start()?;
@@ -373,6 +393,58 @@ impl PartitionLog {
         Ok(())
     }
 
+    /// What the cleaner would clean now, if the log is compacted and dirty enough.
+    pub fn clean_plan(&self, now_ms: i64) -> Option<cleaner::CleanPlan> {
+        let c = &self.config;
+        if !c.cleanup_compact {
+            return None;
+        }
+        let sealed: Vec<&LogSegment> = self.segments.values().take(self.segments.len() - 1).filter(|s| s.next_offset() > self.log_start_offset).collect();
+        // Records younger than min.compaction.lag.ms stay uncompacted.
+        let lag_bound = sealed.iter().position(|s| c.min_compaction_lag_ms > 0 && now_ms.saturating_sub(s.max_timestamp()) < c.min_compaction_lag_ms);
+        let cleanable = &sealed[..lag_bound.unwrap_or(sealed.len())];
+        let total: u64 = cleanable.iter().map(|s| s.size()).sum();
+        let dirty: Vec<&&LogSegment> = cleanable.iter().filter(|s| s.next_offset() > self.cleaner_checkpoint).collect();
+        let dirty_bytes: u64 = dirty.iter().map(|s| s.size()).sum();
+        let tombstones_due = self.tombstone_horizon.is_some_and(|h| now_ms > h);
+        if total == 0 || (dirty_bytes == 0 && !tombstones_due) {
+            return None;
+        }
+        let ratio = dirty_bytes as f64 / total as f64;
+        let overdue = dirty.iter().any(|s| now_ms.saturating_sub(s.max_timestamp()) > c.max_compaction_lag_ms);
+        if ratio < c.min_cleanable_dirty_ratio && !overdue && !tombstones_due {
+            return None;
+        }
+        Some(cleaner::CleanPlan {
+            dir: self.dir.clone(),
+            segments: cleanable
+                .iter()
+                .map(|s| cleaner::SegmentInfo { base_offset: s.base_offset, next_offset: s.next_offset(), size: s.size(), max_timestamp: s.max_timestamp(), path: s.path().to_path_buf() })
+                .collect(),
+            first_dirty: self.cleaner_checkpoint.max(self.log_start_offset),
+            delete_retention_ms: c.delete_retention_ms,
+            index_interval: c.index_interval_bytes,
+        })
+    }
+
+    /// Swaps cleaned segments in (those retention has not deleted meanwhile) and moves
+    /// the cleaner checkpoint.
+    pub fn install_cleaned(&mut self, swaps: Vec<(i64, PathBuf)>, stats: &cleaner::CleanStats, now_ms: i64) -> Result<(), LogError> {
+        let cleaned_up_to = stats.cleaned_up_to;
+        self.tombstone_horizon = stats.tombstones_expire_at;
+        let interval = self.config.index_interval_bytes;
+        for (base, swap) in swaps {
+            if !self.segments.contains_key(&base) || self.active().base_offset == base {
+                let _ = fs::remove_file(&swap);
+                continue;
+            }
+            let seg = cleaner::finish_swap(&self.dir, base, interval, now_ms).at(&swap)?;
+            self.segments.insert(base, seg);
+        }
+        self.cleaner_checkpoint = self.cleaner_checkpoint.max(cleaned_up_to);
+        write_offset_file(&self.dir, CLEANER_CHECKPOINT_FILE, self.cleaner_checkpoint).at(&self.dir)
+    }
+
     /// fsyncs the active segment and its indexes.
     pub fn flush(&mut self) -> Result<(), LogError> {
         let seg = self.active();
@@ -388,21 +460,33 @@ impl PartitionLog {
         snapshot::write(&self.dir, end, &self.producers).at(&self.dir)
     }
 
+    /// First offset not yet cleaned (compacted topics).
+    pub fn cleaner_checkpoint(&self) -> i64 {
+        self.cleaner_checkpoint
+    }
+
+    pub fn active_base_offset(&self) -> i64 {
+        self.active().base_offset
+    }
+
     pub fn segment_count(&self) -> usize {
         self.segments.len()
     }
 }
 
+/// Where DeleteRecords moved the log start offset inside the first segment.
 const LOG_START_FILE: &str = "log-start-offset";
+/// The first offset the cleaner has not cleaned.
+const CLEANER_CHECKPOINT_FILE: &str = "cleaner-offset-checkpoint";
 
-fn read_log_start(dir: &Path) -> Option<i64> {
-    fs::read_to_string(dir.join(LOG_START_FILE)).ok()?.trim().parse().ok()
+fn read_offset_file(dir: &Path, name: &str) -> Option<i64> {
+    fs::read_to_string(dir.join(name)).ok()?.trim().parse().ok()
 }
 
-fn write_log_start(dir: &Path, offset: i64) -> io::Result<()> {
-    let tmp = dir.join(format!("{LOG_START_FILE}.tmp"));
+fn write_offset_file(dir: &Path, name: &str, offset: i64) -> io::Result<()> {
+    let tmp = dir.join(format!("{name}.tmp"));
     fs::write(&tmp, format!("{offset}\n"))?;
-    fs::rename(tmp, dir.join(LOG_START_FILE))
+    fs::rename(tmp, dir.join(name))
 }
 
 /// Scans every batch of every segment in `dir` (CRC included); returns one line per
