@@ -12,10 +12,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use indexmap::IndexMap;
 use kafka_protocol::error::ResponseError as E;
-use kafka_protocol::records::{Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
+use kafka_protocol::records::{Compression, RecordBatchDecoder};
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
@@ -972,34 +972,9 @@ impl GroupCoordinator {
     fn persist(&self, broker: &Broker, group_id: &str, recs: &[(Bytes, Option<Bytes>)]) -> Result<(), i16> {
         let partition = self.offsets_partition(broker, group_id)?;
         let now = now_ms();
-        let records: Vec<Record> = recs
-            .iter()
-            .enumerate()
-            .map(|(i, (k, v))| Record {
-                transactional: false,
-                control: false,
-                delete_horizon: false,
-                partition_leader_epoch: -1,
-                producer_id: -1,
-                producer_epoch: -1,
-                timestamp_type: TimestampType::Creation,
-                offset: i as i64,
-                // The encoder keeps one batch while offset - sequence stays constant.
-                sequence: i as i32 - 1,
-                timestamp: now,
-                key: Some(k.clone()),
-                value: v.clone(),
-                headers: Default::default(),
-            })
-            .collect();
-        let mut buf = BytesMut::new();
-        RecordBatchEncoder::encode(&mut buf, &records, &RecordEncodeOptions { version: 2, compression: Compression::None }).map_err(|e| {
+        let records: Vec<(Option<Bytes>, Option<Bytes>)> = recs.iter().map(|(k, v)| (Some(k.clone()), v.clone())).collect();
+        let (bytes, header) = batch::encode_records(&records, now, Compression::None).map_err(|e| {
             tracing::error!(error = %e, "could not encode {OFFSETS_TOPIC} records");
-            code(E::UnknownServerError)
-        })?;
-        let bytes = buf.freeze();
-        let header = batch::validate(&bytes).map_err(|e| {
-            tracing::error!(error = %e, "encoded an invalid {OFFSETS_TOPIC} batch");
             code(E::UnknownServerError)
         })?;
         partition.append(&bytes, &header, now).map(|_| ()).map_err(|e| {

@@ -225,6 +225,37 @@ pub fn record_timestamps(b: &[u8]) -> Option<Vec<(i64, i64)>> {
     Some(set.records.iter().map(|r| (r.offset, if log_append { h.max_timestamp } else { r.timestamp })).collect())
 }
 
+/// Encodes (key, value) records, all with `timestamp`, as one v2 batch with base offset
+/// 0, and validates it: for batches the broker writes itself (`__consumer_offsets`).
+pub fn encode_records(records: &[(Option<bytes::Bytes>, Option<bytes::Bytes>)], timestamp: i64, compression: kafka_protocol::records::Compression) -> Result<(bytes::Bytes, BatchHeader), BatchError> {
+    use kafka_protocol::records::{Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
+    let rs: Vec<Record> = records
+        .iter()
+        .enumerate()
+        .map(|(i, (key, value))| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: -1,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            // The encoder keeps one batch while offset - sequence stays constant.
+            sequence: i as i32 - 1,
+            timestamp,
+            key: key.clone(),
+            value: value.clone(),
+            headers: Default::default(),
+        })
+        .collect();
+    let mut buf = bytes::BytesMut::new();
+    RecordBatchEncoder::encode(&mut buf, &rs, &RecordEncodeOptions { version: 2, compression }).map_err(|_| BatchError::Invalid("records could not be encoded"))?;
+    let bytes = buf.freeze();
+    let header = validate(&bytes)?;
+    Ok((bytes, header))
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;

@@ -298,37 +298,17 @@ mod tests {
     use super::*;
     use crate::config::TopicConfig;
     use crate::log::PartitionLog;
-    use kafka_protocol::records::TimestampType;
 
     const NOW: i64 = 1_700_000_000_000;
 
     /// A batch of (key, value) records; an empty key is a null key, a `None` value a
     /// tombstone.
     fn keyed(records: &[(&str, Option<&str>)], compression: Compression) -> (Bytes, BatchHeader) {
-        let rs: Vec<Record> = records
+        let kvs: Vec<(Option<Bytes>, Option<Bytes>)> = records
             .iter()
-            .enumerate()
-            .map(|(i, (k, v))| Record {
-                transactional: false,
-                control: false,
-                delete_horizon: false,
-                partition_leader_epoch: 0,
-                producer_id: -1,
-                producer_epoch: -1,
-                timestamp_type: TimestampType::Creation,
-                offset: i as i64,
-                sequence: i as i32 - 1,
-                timestamp: NOW,
-                key: (!k.is_empty()).then(|| Bytes::copy_from_slice(k.as_bytes())),
-                value: v.map(|v| Bytes::copy_from_slice(v.as_bytes())),
-                headers: Default::default(),
-            })
+            .map(|(k, v)| ((!k.is_empty()).then(|| Bytes::copy_from_slice(k.as_bytes())), v.map(|v| Bytes::copy_from_slice(v.as_bytes()))))
             .collect();
-        let mut buf = BytesMut::new();
-        RecordBatchEncoder::encode(&mut buf, &rs, &RecordEncodeOptions { version: 2, compression }).unwrap();
-        let b = buf.freeze();
-        let h = batch::validate(&b).unwrap();
-        (b, h)
+        batch::encode_records(&kvs, NOW, compression).unwrap()
     }
 
     fn compacted() -> TopicConfig {
