@@ -6,9 +6,12 @@
 //! checkpoint) is at least `min.cleanable.dirty.ratio` of it, or `max.compaction.lag.ms`
 //! forces it; (2) builds a map from key hash to newest offset over the dirty part,
 //! bounded by `log.cleaner.dedupe.buffer.size`; (3) rewrites each segment of the range
-//! without the records the map supersedes (and without tombstones older than
-//! `delete.retention.ms`), keeping offsets and the batch's codec; (4) swaps the result
-//! in. The swap survives a crash: `<base>.log.cleaned` is complete once renamed to
+//! without the records the map supersedes, keeping offsets and the batch's codec; (4)
+//! swaps the result in. A tombstone goes only once its segment is in the cleaned part
+//! and was last written more than `delete.retention.ms` ago (Kafka's rule before
+//! KIP-534, whose per-batch delete horizon kafka-protocol cannot encode): consumers get
+//! that long after the first clean to see the delete. A segment with nothing to remove
+//! is left as it is, so its modification time keeps meaning "last written". The swap survives a crash: `<base>.log.cleaned` is complete once renamed to
 //! `<base>.log.swap`; start-up recovery finishes a swap or discards a partial clean.
 //! Reading is done outside the partition lock: sealed segments never change.
 
@@ -41,6 +44,8 @@ pub struct SegmentInfo {
     pub size: u64,
     pub max_timestamp: i64,
     pub path: PathBuf,
+    /// When the segment file was last written (ms since the epoch).
+    pub modified_ms: i64,
 }
 
 /// What one pass will clean, taken under the partition lock.
@@ -163,8 +168,12 @@ fn build_offset_map(plan: &CleanPlan, cfg: &CleanerConfig, throttle: &mut Thrott
 }
 
 /// Rewrites one segment into `<base>.log.cleaned`, then renames it `<base>.log.swap`.
-/// Returns the bytes written and the records dropped.
-fn rewrite_segment(seg: &SegmentInfo, map: &HashMap<u128, i64>, map_end: i64, plan: &CleanPlan, now_ms: i64, throttle: &mut Throttle, stats: &mut CleanStats) -> io::Result<(PathBuf, u64, u64)> {
+/// Returns the swap file (`None` when nothing needed removing), bytes written and
+/// records dropped.
+fn rewrite_segment(seg: &SegmentInfo, map: &HashMap<u128, i64>, map_end: i64, plan: &CleanPlan, now_ms: i64, throttle: &mut Throttle, stats: &mut CleanStats) -> io::Result<(Option<PathBuf>, u64, u64)> {
+    let cleaned_before = seg.next_offset <= plan.first_dirty;
+    let tombstones_expired = cleaned_before && now_ms.saturating_sub(seg.modified_ms) > plan.delete_retention_ms;
+    let mut kept_tombstones = false;
     let cleaned = seg.path.with_extension("log.cleaned");
     let mut out = io::BufWriter::new(File::create(&cleaned)?);
     let mut written = 0u64;
@@ -189,14 +198,13 @@ fn rewrite_segment(seg: &SegmentInfo, map: &HashMap<u128, i64>, map_end: i64, pl
                 if map.get(&key_hash(k)).is_some_and(|newest| *newest > r.offset) {
                     return false;
                 }
-                // The newest record of its key; a tombstone goes once it is old enough
-                // for every consumer to have seen it.
+                // The newest record of its key; a tombstone goes once every consumer
+                // has had delete.retention.ms to see it.
                 if r.value.is_none() {
-                    let expires = r.timestamp.saturating_add(plan.delete_retention_ms);
-                    if now_ms > expires {
+                    if tombstones_expired {
                         return false;
                     }
-                    stats.tombstones_expire_at = Some(stats.tombstones_expire_at.map_or(expires, |t: i64| t.max(expires)));
+                    kept_tombstones = true;
                 }
                 true
             })
@@ -227,11 +235,20 @@ fn rewrite_segment(seg: &SegmentInfo, map: &HashMap<u128, i64>, map_end: i64, pl
         written += buf.len() as u64;
     }
     out.flush()?;
-    out.get_ref().sync_all()?;
     drop(out);
+    let written_at = if removed > 0 { now_ms } else { seg.modified_ms };
+    if kept_tombstones {
+        let expires = written_at.saturating_add(plan.delete_retention_ms);
+        stats.tombstones_expire_at = Some(stats.tombstones_expire_at.map_or(expires, |t: i64| t.max(expires)));
+    }
+    if removed == 0 {
+        fs::remove_file(&cleaned)?;
+        return Ok((None, seg.size, 0));
+    }
+    File::open(&cleaned)?.sync_all()?;
     let swap = seg.path.with_extension("log.swap");
     fs::rename(&cleaned, &swap)?;
-    Ok((swap, written, removed))
+    Ok((Some(swap), written, removed))
 }
 
 /// Cleans the plan's segments, leaving a `.log.swap` file for each (the caller swaps
@@ -244,11 +261,13 @@ pub fn clean(plan: &CleanPlan, cfg: &CleanerConfig, now_ms: i64) -> io::Result<(
     let mut swaps = Vec::new();
     for seg in plan.segments.iter().filter(|s| s.base_offset < map_end) {
         let (swap, written, removed) = rewrite_segment(seg, &map, map_end, plan, now_ms, &mut throttle, &mut stats)?;
-        stats.segments += 1;
-        stats.bytes_before += seg.size;
-        stats.bytes_after += written;
-        stats.records_removed += removed;
-        swaps.push((seg.base_offset, swap));
+        if let Some(swap) = swap {
+            stats.segments += 1;
+            stats.bytes_before += seg.size;
+            stats.bytes_after += written;
+            stats.records_removed += removed;
+            swaps.push((seg.base_offset, swap));
+        }
     }
     Ok((swaps, stats))
 }
@@ -397,12 +416,15 @@ mod tests {
             log.append(&b, &h, 0, NOW).unwrap();
         }
         let k1 = |log: &PartitionLog| contents(log).into_iter().filter(|r| r.1 == "k1").map(|r| r.2).collect::<Vec<_>>();
-        // A young tombstone is the newest record of k1: it stays, alone.
-        run(&mut log, NOW).unwrap();
+        // The first clean keeps the tombstone (the newest record of k1), however old its
+        // timestamp: consumers get delete.retention.ms from now to see it.
+        let first = crate::broker::now_ms();
+        run(&mut log, first).unwrap();
         assert_eq!(k1(&log), vec![None]);
+        assert!(run(&mut log, first + 10).is_none(), "not due yet");
         // Nothing is dirty, but the tombstone's delete horizon passes: another pass
         // removes it, and k1 is gone entirely.
-        let later = NOW + compacted().delete_retention_ms + 1;
+        let later = crate::broker::now_ms() + compacted().delete_retention_ms + 100;
         run(&mut log, later).expect("a pass is due for the tombstone");
         assert!(k1(&log).is_empty());
         assert!(run(&mut log, later).is_none());

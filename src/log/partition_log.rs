@@ -419,7 +419,18 @@ impl PartitionLog {
             dir: self.dir.clone(),
             segments: cleanable
                 .iter()
-                .map(|s| cleaner::SegmentInfo { base_offset: s.base_offset, next_offset: s.next_offset(), size: s.size(), max_timestamp: s.max_timestamp(), path: s.path().to_path_buf() })
+                .map(|s| cleaner::SegmentInfo {
+                    base_offset: s.base_offset,
+                    next_offset: s.next_offset(),
+                    size: s.size(),
+                    max_timestamp: s.max_timestamp(),
+                    path: s.path().to_path_buf(),
+                    modified_ms: fs::metadata(s.path())
+                        .and_then(|m| m.modified())
+                        .ok()
+                        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                        .map_or(now_ms, |d| d.as_millis() as i64),
+                })
                 .collect(),
             first_dirty: self.cleaner_checkpoint.max(self.log_start_offset),
             delete_retention_ms: c.delete_retention_ms,
