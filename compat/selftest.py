@@ -4,7 +4,9 @@
 Feeds verify_records() a correct read-back and a series of broken ones (a
 lost message, a duplicate, a reordered key, a changed header, a rewritten
 timestamp, ...) and checks that each broken one is rejected: the scenarios
-must fail on a broken broker, not only pass on a good one.
+must fail on a broken broker, not only pass on a good one. The same for the
+verification of compacted logs (scenarios/logpolicy.py: a lost newest
+record, an older value kept, an offset read twice, a tombstone, ...).
 
     python3 compat/selftest.py
 """
@@ -33,6 +35,70 @@ def good_readback(msgs, partitions=3):
         nxt[p] += 1
     recs.sort(key=lambda r: (r.partition, r.offset))
     return recs, delivered
+
+
+def compaction_selftest(say):
+    """The compacted-log verification (scenarios/logpolicy.py) must reject
+    broken cleaned read-backs too. Returns (checks, failures)."""
+    from scenarios.logpolicy import Expect, _all_problems, _check_fields, _key
+
+    exp = Expect()
+    sent = {}
+    off = [0, 0]
+    for i in range(300):  # 3 rounds over 100 keys, 2 partitions
+        k = i % 100
+        p = k % 2
+        v = b"v%03d-%d" % (k, i // 100)
+        exp.add(_key(k), v, p, off[p])
+        sent[v] = (_key(k), v, 1000 + i, [("h", b"x"), ("h", b"y")])
+        off[p] += 1
+    for k in range(10):  # tombstones for keys 0..9 (gone), 10..14 (kept)
+        p = k % 2
+        exp.add(_key(k), None, p, off[p])
+        off[p] += 1
+    for k in range(10, 15):
+        p = k % 2
+        exp.add(_key(k), None, p, off[p])
+        off[p] += 1
+    gone = frozenset(_key(k) for k in range(10))
+    good = sorted((Record(p, o, key, v, list(sent[v][3]) if v else [], sent[v][2] if v else 0)
+                   for key, (v, p, o) in exp.newest.items() if key not in gone),
+                  key=lambda r: (r.partition, r.offset))
+    checks = failures = 0
+    if _all_problems(good, exp, "selftest", gone=gone) or _check_fields(good, sent, "selftest"):
+        say("FAIL the compaction verification rejects a correct cleaned read-back")
+        failures += 1
+
+    def older_instead(rs):
+        r = next(r for r in rs if r.key == _key(50))
+        r.value, r.offset = b"v050-0", r.offset - 100  # not its acked offset either
+    mutations = {
+        "cleaned log: newest record lost": lambda rs: rs.pop(40),
+        "cleaned log: older value kept instead of the newest": older_instead,
+        "cleaned log: older value kept as well": lambda rs: rs.append(
+            Record(0, 25, _key(50), b"v050-1", [], 0)),
+        "cleaned log: offset read twice": lambda rs: rs.insert(5, rs[4]),
+        "cleaned log: survivor at another offset": lambda rs: setattr(rs[3], "offset", rs[3].offset + 1),
+        "cleaned log: record never produced": lambda rs: rs.append(Record(1, 9999, _key(1), b"junk", [], 0)),
+        "cleaned log: tombstoned key still present": lambda rs: (rs.append(
+            Record(exp.newest[_key(0)][1], exp.newest[_key(0)][2], _key(0), None, [], 0)),
+            rs.sort(key=lambda r: (r.partition, r.offset))),
+        "cleaned log: kept tombstone lost": lambda rs: rs.remove(next(r for r in rs if r.key == _key(12))),
+        "cleaned log: repeated header name collapsed": lambda rs: rs[2].headers.pop(0),
+        "cleaned log: timestamp changed": lambda rs: setattr(rs[6], "timestamp", rs[6].timestamp + 1),
+    }
+    for name, mutate in mutations.items():
+        checks += 1
+        rs = copy.deepcopy(good)
+        mutate(rs)
+        rs_sorted = sorted(rs, key=lambda r: r.partition)  # stable: keeps the read order per partition
+        problems = _all_problems(rs_sorted, exp, "selftest", gone=gone) + _check_fields(rs_sorted, sent, "selftest")
+        if problems:
+            say(f"ok   rejected: {name}: {problems[0][:100]}")
+        else:
+            say(f"FAIL accepted a broken read-back: {name}")
+            failures += 1
+    return checks, failures
 
 
 def main(quiet=False):
@@ -118,6 +184,10 @@ def main(quiet=False):
         failures += 1
     except CheckFailed:
         say("ok   rejected: timestamp outside the produce window")
+
+    c_checks, c_failures = compaction_selftest(say)
+    checks += c_checks
+    failures += c_failures
 
     n = checks + 1
     say(f"{n - failures} passed, {failures} failed")

@@ -8,7 +8,7 @@
 // to stderr. Binary fields (keys, values, header values) are base64.
 //
 // Commands: version, create-topic, produce, offsets, offsets-by-timestamp,
-// metadata, describe-configs, consume (group consumer), group-admin;
+// metadata, describe-configs, consume (group consumer), group-admin, topic-admin;
 // group-worker (long-running group member, JSON-lines protocol, see below).
 'use strict'
 
@@ -156,7 +156,9 @@ const commands = {
         key: b64(m.key),
         value: b64(m.value),
         headers: toKafkajsHeaders(m.headers),
-        timestamp: m.timestamp === null || m.timestamp === undefined ? undefined : String(m.timestamp)
+        timestamp: m.timestamp === null || m.timestamp === undefined ? undefined : String(m.timestamp),
+        // an explicit partition (kafkajs's partitioner honours it)
+        partition: m.partition === null || m.partition === undefined ? undefined : m.partition
       }))
       const chunk = req.chunk || 500
       for (let i = 0; i < msgs.length; i += chunk) {
@@ -222,6 +224,81 @@ const commands = {
     })
   },
 
+  // --- topic admin: CreatePartitions, AlterConfigs (kafkajs has no
+  // IncrementalAlterConfigs), DescribeConfigs, DeleteRecords, ListOffsets.
+  // Errors are returned, not thrown: {error: {type, name, message, partitions?}}
+  async 'topic-admin' (req) {
+    return withAdmin(req, async (admin) => {
+      const results = []
+      const resourceType = (op) => (op.resource === 'broker' ? ConfigResourceTypes.BROKER : ConfigResourceTypes.TOPIC)
+      for (const op of req.ops) {
+        try {
+          let res
+          switch (op.op) {
+            case 'create-partitions':
+              res = await admin.createPartitions({
+                validateOnly: !!op.validateOnly,
+                timeout: 30000,
+                topicPartitions: [{ topic: op.topic, count: op.count }]
+              })
+              res = { done: res === undefined ? true : res }
+              break
+            case 'metadata': {
+              const md = await admin.fetchTopicMetadata({ topics: [op.topic] })
+              res = { partitions: md.topics[0].partitions.map((p) => ({ partition: p.partitionId, leader: p.leader, errorCode: p.partitionErrorCode })) }
+              break
+            }
+            case 'alter-configs': {
+              const r = await admin.alterConfigs({
+                validateOnly: !!op.validateOnly,
+                resources: [{
+                  type: resourceType(op),
+                  name: op.name || op.topic,
+                  configEntries: Object.entries(op.configs).map(([name, value]) => ({ name, value }))
+                }]
+              })
+              res = { resources: r.resources }
+              break
+            }
+            case 'describe-configs': {
+              const r = await admin.describeConfigs({
+                includeSynonyms: false,
+                resources: [{ type: resourceType(op), name: op.name || op.topic }]
+              })
+              res = { resources: r.resources }
+              break
+            }
+            case 'delete-records':
+              // deleteTopicRecords looks the leaders up in the admin's metadata
+              // cache without loading it (KafkaJSTopicMetadataNotLoaded otherwise)
+              await admin.fetchTopicMetadata({ topics: [op.topic] })
+              res = await admin.deleteTopicRecords({
+                topic: op.topic,
+                partitions: op.partitions.map((p) => ({ partition: p.partition, offset: String(p.offset) }))
+              })
+              res = { done: true, returned: res === undefined ? null : res }
+              break
+            case 'offsets': {
+              const offs = await admin.fetchTopicOffsets(op.topic)
+              res = { partitions: offs.map((o) => ({ partition: o.partition, low: Number(o.low), high: Number(o.high) })) }
+              break
+            }
+            case 'offsets-by-timestamp': {
+              const offs = await admin.fetchTopicOffsetsByTimestamp(op.topic, op.timestamp)
+              res = { partitions: offs.map((o) => ({ partition: o.partition, offset: Number(o.offset) })) }
+              break
+            }
+            default: throw new Error(`unknown topic-admin op ${op.op}`)
+          }
+          results.push({ ok: true, result: res })
+        } catch (e) {
+          results.push({ ok: false, error: adminError(e) })
+        }
+      }
+      return { results }
+    })
+  },
+
   // Reads a topic from the beginning with a group consumer (a fresh group):
   // kafkajs has no group-less consumer. Used by the harness's read_all.
   // --- consumer-group admin --------------------------------------------
@@ -265,15 +342,26 @@ const commands = {
     })
   },
 
+  // With `until` ({partition: high watermark}) it reads until every partition
+  // has delivered the record just below its high watermark (compacted topics:
+  // offsets have gaps, so a count cannot tell when the end is reached).
   async consume (req) {
     const consumer = client(req).consumer({ groupId: req.groupId, maxWaitTimeInMs: 100 })
     await consumer.connect()
     const records = []
+    const until = req.until || null
+    const reached = {} // partition -> next offset after the last record seen
+    const done = () => {
+      if (!until) return records.length >= req.expected
+      return Object.entries(until).every(([p, hw]) => Number(hw) <= 0 || (reached[p] || 0) >= Number(hw))
+    }
     try {
       await consumer.subscribe({ topic: req.topic, fromBeginning: true })
       await new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`timed out with ${records.length}/${req.expected} records`)),
-          req.timeoutMs || 90000)
+        if (until && done()) { resolve(); return }
+        const timer = setTimeout(() => reject(new Error(`timed out with ${records.length}/${req.expected} records` +
+          (until ? `; reached ${JSON.stringify(reached)} of ${JSON.stringify(until)}` : ''))),
+        req.timeoutMs || 90000)
         consumer.run({
           autoCommit: false,
           eachMessage: async ({ partition, message }) => {
@@ -291,7 +379,8 @@ const commands = {
               // kafkajs keeps the batch attributes: 0 CreateTime, 1 LogAppendTime
               timestampType: message.batchContext ? message.batchContext.timestampType : null
             })
-            if (records.length >= req.expected) { clearTimeout(timer); resolve() }
+            reached[partition] = Math.max(reached[partition] || 0, Number(message.offset) + 1)
+            if (done()) { clearTimeout(timer); resolve() }
           }
         }).catch(reject)
       })
@@ -299,6 +388,20 @@ const commands = {
       await consumer.disconnect()
     }
     return { records }
+  }
+}
+
+// An admin error as JSON, with its cause chain (kafkajs's retrier wraps the
+// broker's error, e.g. KafkaJSDeleteTopicRecordsError, in a
+// KafkaJSNonRetriableError) and per-partition errors.
+function adminError (e, depth = 0) {
+  if (!e) return null
+  return {
+    type: e.type,
+    name: e.name,
+    message: String(e.message || e),
+    partitions: e.partitions ? e.partitions.map((p) => ({ partition: p.partition, offset: p.offset, error: p.error && { type: p.error.type, name: p.error.name, message: p.error.message } })) : undefined,
+    cause: depth < 4 && e.cause ? adminError(e.cause, depth + 1) : undefined
   }
 }
 

@@ -69,8 +69,7 @@ def all_scenarios() -> list[Scenario]:
     S.append(Scenario("confluent-kafka", "many-partitions", "scenarios.admin:many_partitions", cost=3))
     S.append(Scenario("confluent-kafka", "broker-config", "scenarios.admin:broker_config", managed_only=True,
                       timeout=150))
-    S.append(Scenario("confluent-kafka", "retention", "scenarios.admin:retention", managed_only=True, cost=3,
-                      timeout=180))
+    S.extend(log_policy_scenarios())
     S.append(Scenario("confluent-kafka", "live-consume", "scenarios.semantics:live_consume", cost=4, timeout=240))
     S.append(Scenario("confluent-kafka", "crash-admin", "scenarios.crash:crash_admin", managed_only=True,
                       cost=2, timeout=180))
@@ -91,6 +90,32 @@ def all_scenarios() -> list[Scenario]:
     S.append(Scenario("confluent-kafka", "crash", "scenarios.crash:crash", managed_only=True, cost=8, timeout=480))
     S.append(Scenario("confluent-kafka", "crash-idempotent", "scenarios.crash:crash_idempotent",
                       managed_only=True, cost=8, timeout=480))
+    return S
+
+
+def log_policy_scenarios() -> list[Scenario]:
+    """Retention, compaction (scenarios/logpolicy.py; private brokers with
+    short retention-check / cleaner intervals) and topic administration
+    through the admin clients (scenarios/topic_admin.py; shared broker)."""
+    L = "scenarios.logpolicy"
+    ck, kp, js = "confluent-kafka", "kafka-python", "kafkajs"
+    S = []
+    for c in (ck, kp):
+        S.append(Scenario(c, "retention", f"{L}:retention_time", (c,), managed_only=True, cost=3, timeout=240))
+        S.append(Scenario(c, "retention-size", f"{L}:retention_size", (c,), managed_only=True, cost=3,
+                          timeout=240))
+    S.append(Scenario(ck, "compaction", f"{L}:compaction", managed_only=True, cost=9, timeout=480))
+    S.append(Scenario(ck, "compaction-records", f"{L}:compaction_records", managed_only=True, cost=5, timeout=420))
+    S.append(Scenario(ck, "compaction-delete", f"{L}:compaction_delete", managed_only=True, cost=3, timeout=300))
+    S.append(Scenario(ck, "compaction-lag", f"{L}:compaction_lag", managed_only=True, cost=4, timeout=300))
+    S.append(Scenario(ck, "compaction-live-read", f"{L}:compaction_live_read", managed_only=True, cost=6,
+                      timeout=420))
+    S.append(Scenario(ck, "compaction-offsets", f"{L}:compaction_offsets", managed_only=True, cost=4, timeout=300))
+    S.append(Scenario(ck, "compaction-crash", f"{L}:compaction_crash", managed_only=True, cost=8, timeout=480))
+    for c in (ck, kp, js):
+        S.append(Scenario(c, "topic-admin", "scenarios.topic_admin:topic_admin", (c,), cost=2, timeout=240))
+    S.append(Scenario(ck, "topic-admin-restart", "scenarios.topic_admin:topic_admin_restart", managed_only=True,
+                      cost=2, timeout=180))
     return S
 
 

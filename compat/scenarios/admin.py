@@ -1,5 +1,7 @@
 """Admin API error paths and broker-level describes (confluent-kafka,
-kafka-python), many partitions, and retention (managed broker)."""
+kafka-python), many partitions, broker settings (managed broker). Retention
+and compaction: logpolicy.py; CreatePartitions, AlterConfigs, DeleteRecords:
+topic_admin.py."""
 
 from __future__ import annotations
 
@@ -179,41 +181,6 @@ def many_partitions(ctx):
     used = {r.partition for r in records}
     check(len(used) >= 60, f"only {len(used)} of 64 partitions received data")
     return None
-
-
-def retention(ctx):
-    """Time retention (managed broker, retention checked every 500 ms):
-    segments whose records are older than retention.ms are deleted, the log
-    start offset (ListOffsets EARLIEST) advances, recent records stay, a
-    consumer from the beginning starts at the new log start, and reading
-    below it resets to it."""
-    ck = get_client("confluent-kafka")
-    broker = ctx.private_broker({"log.retention.check.interval.ms": "500"})
-    topic = ctx.topic("confluent.retention")
-    ck.create_topic(ctx, topic, 1, configs={"retention.ms": "600000", "segment.bytes": "4096"})
-    old = make_messages("ret-old", 300, 10, base_ts=now_ms() - 3_600_000)   # an hour old: expired
-    new = make_messages("ret-new", 50, 10, start=300, base_ts=now_ms() - 300_000)  # recent
-    ck.produce(ctx, topic, old)
-    ck.produce(ctx, topic, new)
-    wm = ck.watermarks(ctx, topic)
-    check(wm[0] == (0, 350), f"watermarks before retention {wm}")
-    lo = wait_until(lambda: ck.watermarks(ctx, topic)[0][0], 30,
-                    "the log start offset to advance (expired segments deleted)")
-    check(0 < lo <= 300, f"log start offset {lo}: expected old segments (offsets < 300) deleted, "
-                         f"the recent records (300..349) kept")
-    check(ck.watermarks(ctx, topic)[0][1] == 350, "high watermark changed by retention")
-    records = ck.read_all(ctx, topic)
-    offs = [r.offset for r in records]
-    check(offs == list(range(lo, 350)) or (offs and offs[0] > lo and offs == list(range(offs[0], 350))),
-          f"after retention read offsets {offs[:3]}..{offs[-3:]}, expected {lo}..349")
-    sent = {m.value: m for m in old + new}
-    for r in records:
-        check(r.value in sent and sent[r.value].key == r.key, f"record p0@{r.offset} is not what was sent")
-    check(all(m.value in {r.value for r in records} for m in new), "recent records were deleted by retention")
-    log(f"retention: log start offset {lo}, {len(records)} records remain")
-    broker.stop()
-    broker.check_verify_logs()
-    return f"log start offset advanced to {lo}"
 
 
 def broker_config(ctx):

@@ -19,6 +19,8 @@ pub async fn handle(ctx: &RequestContext<'_>, req: DeleteRecordsRequest) -> Dele
             r.low_watermark = -1;
             match topic.as_ref().and_then(|topic| topic.partition(p.partition_index)) {
                 None => r.error_code = E::UnknownTopicOrPartition.code(),
+                // Only logs that allow deletion may lose records (Kafka's policy check).
+                Some(part) if !part.log.read().config().cleanup_delete => r.error_code = E::PolicyViolation.code(),
                 Some(part) => {
                     let hw = part.high_watermark();
                     let target = if p.offset == -1 { hw } else { p.offset };

@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use kafka_protocol::records::{Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions};
+use kafka_protocol::records::{Record, RecordBatchDecoder};
 use memmap2::Mmap;
 
 use super::batch::{self, BatchHeader};
@@ -108,14 +108,109 @@ fn decode(bytes: &Bytes) -> io::Result<Vec<Record>> {
     Ok(RecordBatchDecoder::decode(&mut b).map_err(|e| io::Error::other(e.to_string()))?.records)
 }
 
-fn compression_of(h: &BatchHeader) -> Compression {
-    match h.compression() {
-        1 => Compression::Gzip,
-        2 => Compression::Snappy,
-        3 => Compression::Lz4,
-        4 => Compression::Zstd,
-        _ => Compression::None,
+/// One record of a batch, located in the batch's (decompressed) records payload.
+struct RawRecord {
+    offset: i64,
+    key: Option<Bytes>,
+    value_is_null: bool,
+    /// The record's bytes, length prefix included, within the payload.
+    span: std::ops::Range<usize>,
+}
+
+/// Reads a zig-zag varint, checking bounds.
+fn varint(b: &[u8], pos: &mut usize) -> io::Result<i64> {
+    let mut z: u64 = 0;
+    for shift in (0..64).step_by(7) {
+        let byte = *b.get(*pos).ok_or_else(|| io::Error::other("truncated varint"))?;
+        *pos += 1;
+        z |= ((byte & 0x7f) as u64) << shift;
+        if byte & 0x80 == 0 {
+            return Ok((z >> 1) as i64 ^ -((z & 1) as i64));
+        }
     }
+    Err(io::Error::other("varint too long"))
+}
+
+fn codec_error(e: anyhow::Error) -> io::Error {
+    io::Error::other(e.to_string())
+}
+
+/// The batch's records payload, decompressed.
+fn payload(h: &BatchHeader, bytes: &Bytes) -> io::Result<Bytes> {
+    use kafka_protocol::compression::{Decompressor, Gzip, Lz4, Snappy, Zstd};
+    let mut p = bytes.slice(batch::HEADER_SIZE..h.size);
+    let take = |b: &mut Bytes| Ok(std::mem::take(b));
+    match h.compression() {
+        0 => Ok(p),
+        1 => Gzip::decompress(&mut p, take).map_err(codec_error),
+        2 => Snappy::decompress(&mut p, take).map_err(codec_error),
+        3 => Lz4::decompress(&mut p, take).map_err(codec_error),
+        4 => Zstd::decompress(&mut p, take).map_err(codec_error),
+        c => Err(io::Error::other(format!("unknown codec {c}"))),
+    }
+}
+
+/// Locates every record of a batch without re-encoding anything.
+fn raw_records(h: &BatchHeader, bytes: &Bytes) -> io::Result<(Bytes, Vec<RawRecord>)> {
+    let p = payload(h, bytes)?;
+    let mut out = Vec::with_capacity(h.records_count.max(0) as usize);
+    let mut pos = 0usize;
+    while pos < p.len() {
+        let start = pos;
+        let len = usize::try_from(varint(&p, &mut pos)?).map_err(|_| io::Error::other("negative record length"))?;
+        let end = pos.checked_add(len).filter(|e| *e <= p.len()).ok_or_else(|| io::Error::other("record past the batch end"))?;
+        pos += 1; // attributes
+        let _timestamp_delta = varint(&p, &mut pos)?;
+        let offset_delta = varint(&p, &mut pos)?;
+        let key_len = varint(&p, &mut pos)?;
+        let key = if key_len < 0 {
+            None
+        } else {
+            let k = pos..pos + key_len as usize;
+            pos = k.end;
+            Some(p.slice(k))
+        };
+        let value_len = varint(&p, &mut pos)?;
+        if pos > end {
+            return Err(io::Error::other("record fields past its length"));
+        }
+        out.push(RawRecord { offset: h.base_offset + offset_delta, key, value_is_null: value_len < 0, span: start..end });
+        pos = end;
+    }
+    Ok((p, out))
+}
+
+/// A batch holding only `kept`, byte for byte as they were: the header keeps its base
+/// offset, last offset delta, timestamps, producer fields and attributes (codec,
+/// timestamp type), as Kafka's cleaner does; the count, length and CRC are updated.
+fn rebuild_batch(h: &BatchHeader, bytes: &Bytes, payload: &Bytes, kept: &[&RawRecord]) -> io::Result<BytesMut> {
+    use kafka_protocol::compression::{Compressor, Gzip, Lz4, Snappy, Zstd};
+    let mut records = BytesMut::new();
+    for r in kept {
+        records.extend_from_slice(&payload[r.span.clone()]);
+    }
+    let mut body = BytesMut::new();
+    let put = |raw: BytesMut| move |b: &mut BytesMut| -> anyhow::Result<()> {
+        b.extend_from_slice(&raw);
+        Ok(())
+    };
+    match h.compression() {
+        0 => body = records,
+        1 => Gzip::compress(&mut body, put(records)).map_err(codec_error)?,
+        2 => Snappy::compress(&mut body, put(records)).map_err(codec_error)?,
+        3 => Lz4::compress(&mut body, put(records)).map_err(codec_error)?,
+        4 => Zstd::compress(&mut body, put(records)).map_err(codec_error)?,
+        c => return Err(io::Error::other(format!("unknown codec {c}"))),
+    }
+    let mut out = BytesMut::with_capacity(batch::HEADER_SIZE + body.len());
+    out.extend_from_slice(&bytes[..batch::HEADER_SIZE]);
+    out.extend_from_slice(&body);
+    let length = (out.len() - batch::LOG_OVERHEAD) as i32;
+    out[batch::BATCH_LENGTH..batch::BATCH_LENGTH + 4].copy_from_slice(&length.to_be_bytes());
+    out[batch::RECORDS_COUNT..batch::RECORDS_COUNT + 4].copy_from_slice(&(kept.len() as i32).to_be_bytes());
+    let crc = batch::compute_crc(&out);
+    out[batch::CRC..batch::CRC + 4].copy_from_slice(&crc.to_be_bytes());
+    Ok(out)
 }
 
 /// Sleeps as needed to keep to `log.cleaner.io.max.bytes.per.second`.
@@ -186,10 +281,10 @@ fn rewrite_segment(seg: &SegmentInfo, map: &HashMap<u128, i64>, map_end: i64, pl
             written += bytes.len() as u64;
             continue;
         }
-        let records = decode(&bytes)?;
+        let (payload, records) = raw_records(&h, &bytes)?;
         let total = records.len();
-        let kept: Vec<Record> = records
-            .into_iter()
+        let kept: Vec<&RawRecord> = records
+            .iter()
             .filter(|r| {
                 let Some(k) = &r.key else { return true };
                 if r.offset >= map_end {
@@ -200,7 +295,7 @@ fn rewrite_segment(seg: &SegmentInfo, map: &HashMap<u128, i64>, map_end: i64, pl
                 }
                 // The newest record of its key; a tombstone goes once every consumer
                 // has had delete.retention.ms to see it.
-                if r.value.is_none() {
+                if r.value_is_null {
                     if tombstones_expired {
                         return false;
                     }
@@ -218,21 +313,9 @@ fn rewrite_segment(seg: &SegmentInfo, map: &HashMap<u128, i64>, map_end: i64, pl
             written += bytes.len() as u64;
             continue;
         }
-        // Offsets keep their values; the encoder keeps one batch while offset - sequence
-        // is constant, so sequences follow the offsets.
-        let base_seq = if h.base_sequence >= 0 { h.base_sequence as i64 } else { -1 };
-        let kept: Vec<Record> = kept
-            .into_iter()
-            .map(|mut r| {
-                r.sequence = (base_seq + (r.offset - h.base_offset)) as i32;
-                r.partition_leader_epoch = h.partition_leader_epoch;
-                r
-            })
-            .collect();
-        let mut buf = BytesMut::new();
-        RecordBatchEncoder::encode(&mut buf, &kept, &RecordEncodeOptions { version: 2, compression: compression_of(&h) }).map_err(|e| io::Error::other(e.to_string()))?;
-        out.write_all(&buf)?;
-        written += buf.len() as u64;
+        let rebuilt = rebuild_batch(&h, &bytes, &payload, &kept)?;
+        out.write_all(&rebuilt)?;
+        written += rebuilt.len() as u64;
     }
     out.flush()?;
     drop(out);
@@ -317,6 +400,7 @@ mod tests {
     use super::*;
     use crate::config::TopicConfig;
     use crate::log::PartitionLog;
+    use kafka_protocol::records::Compression;
 
     const NOW: i64 = 1_700_000_000_000;
 
