@@ -5,7 +5,7 @@ CARGO   ?= cargo
 BIN     := target/release/riffle
 PYTHON  ?= python3
 
-.PHONY: all build run test test-rust compat deps help
+.PHONY: all build run test test-rust compat deps bench help
 
 all: build
 
@@ -13,6 +13,7 @@ help:
 	@echo "make run      build, then start a broker on 127.0.0.1:9092 (data in ./data)"
 	@echo "make test     install test dependencies if missing, run every test"
 	@echo "make compat   stock clients against a broker it starts (or BOOTSTRAP=host:port)"
+	@echo "make bench    criterion micro-benchmarks of the produce and fetch paths"
 
 build:
 	$(CARGO) build --release
@@ -34,3 +35,7 @@ deps:
 
 compat: build deps
 	$(PYTHON) compat/run.py --broker-bin $(BIN) $(if $(BOOTSTRAP),--bootstrap $(BOOTSTRAP))
+
+# Micro-benchmarks (criterion). The end-to-end load run joins later (issue 6).
+bench:
+	$(CARGO) bench --bench log
