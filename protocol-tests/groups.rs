@@ -400,3 +400,26 @@ fn lag_is_reported_by_the_groups_command() {
     // GROUP TOPIC PARTITION CURRENT-OFFSET LOG-END-OFFSET LAG ...
     assert_eq!(&row[..6], &["lag", "lagging", "1", "5", "12", "7"], "{text}");
 }
+
+#[test]
+fn a_member_that_does_not_rejoin_within_the_rebalance_timeout_is_removed() {
+    let b = broker();
+    let mut a = b.client();
+    let group = "slow";
+    // Member A: a long session but a short rebalance timeout.
+    let first = join(&mut a, group, "", None);
+    let mut req = join_req(group, &first.member_id, None, 30_000, "consumer");
+    req.rebalance_timeout_ms = 800;
+    let ja = a.call(7, &req);
+    let ma = ja.member_id.to_string();
+    assert_eq!(sync(&mut a, group, ja.generation_id, &ma, &[(&ma, b"x")]).error_code, 0);
+    // Member B joins; A never rejoins. The join phase ends at the group's rebalance
+    // timeout (the members' largest: B's 5 s), not A's 30 s session, and A is removed.
+    // Without the bound, B's JoinGroup would outlast the client's 30 s read timeout.
+    let mut c = b.client();
+    let jb = join_new(&mut c, group);
+    assert_eq!((jb.error_code, jb.generation_id), (0, 2));
+    assert_eq!(jb.leader, jb.member_id, "A is gone, B leads");
+    assert_eq!(jb.members.len(), 1);
+    assert_eq!(heartbeat(&mut a, group, 1, &ma, None), UNKNOWN_MEMBER_ID);
+}

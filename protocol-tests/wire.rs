@@ -361,3 +361,22 @@ fn compressed_batches_are_stored_and_fetched_byte_identical() {
         offset += 30;
     }
 }
+
+#[test]
+fn a_server_properties_file_sets_the_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("server.properties");
+    std::fs::write(&config, "# Kafka property names\nnum.partitions=4\nnode.id=7\nauto.create.topics.enable=true\n").unwrap();
+    let data = dir.path().join("data");
+    let broker = Broker::start_with_config(&data, &config);
+    let mut c = broker.client();
+    let mut t = MetadataRequestTopic::default();
+    t.name = Some(name("from-file"));
+    let mut md = MetadataRequest::default();
+    md.topics = Some(vec![t]);
+    md.allow_auto_topic_creation = true;
+    let resp = c.call(12, &md);
+    assert_eq!(resp.brokers[0].node_id.0, 7);
+    assert_eq!(resp.topics[0].partitions.len(), 4);
+    assert_eq!(resp.topics[0].partitions[0].leader_id.0, 7);
+}

@@ -34,13 +34,21 @@ impl Broker {
 
     /// Starts a broker on an existing data directory (for restarts).
     pub fn start_in(data: &Path, overrides: &[&str]) -> Broker {
+        let args: Vec<String> = overrides.iter().flat_map(|o| ["--override".to_string(), o.to_string()]).collect();
+        Broker::spawn(data, &args)
+    }
+
+    /// Starts a broker with its settings in a server.properties file.
+    pub fn start_with_config(data: &Path, config: &Path) -> Broker {
+        Broker::spawn(data, &["--config".to_string(), config.display().to_string()])
+    }
+
+    fn spawn(data: &Path, args: &[String]) -> Broker {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_riffle"));
         cmd.arg("serve")
+            .args(args)
             .args(["--override", "listeners=PLAINTEXT://127.0.0.1:0"])
             .args(["--override", &format!("log.dirs={}", data.display())]);
-        for o in overrides {
-            cmd.args(["--override", o]);
-        }
         let mut child = cmd.stderr(Stdio::piped()).stdout(Stdio::null()).spawn().expect("spawn riffle");
         let stderr = child.stderr.take().expect("stderr");
         let (tx, rx) = mpsc::channel();

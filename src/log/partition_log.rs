@@ -614,6 +614,22 @@ mod tests {
     }
 
     #[test]
+    fn the_active_segment_rolls_by_age() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = 1_700_000_000_000;
+        let cfg = TopicConfig { segment_ms: 1_000, ..TopicConfig::default() };
+        let (mut log, _) = PartitionLog::open(dir.path(), cfg, now).unwrap();
+        let (b, h) = batch(1, None);
+        log.append(&b, &h, 0, now).unwrap();
+        log.append(&b, &h, 0, now + 500).unwrap();
+        assert_eq!(log.segment_count(), 1, "younger than segment.ms");
+        // The first batch's timestamp (make_batch writes `now`) is over a second old.
+        log.append(&b, &h, 0, now + 1_500).unwrap();
+        assert_eq!(log.segment_count(), 2);
+        assert_eq!(log.active_base_offset(), 2);
+    }
+
+    #[test]
     fn idempotent_retries_survive_restart() {
         let dir = tempfile::tempdir().unwrap();
         let now = 1_700_000_000_000;
