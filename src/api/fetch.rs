@@ -16,8 +16,9 @@ use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse};
 use tokio::sync::futures::Notified;
 
 use super::errors::{leader_epoch_error, log_error_code};
-use super::RequestContext;
+use super::{Reply, RequestContext};
 use crate::broker::Partition;
+use crate::net::response::Placeholders;
 
 /// Fetch v13 addresses topics by id (KIP-516).
 const FIRST_TOPIC_ID_VERSION: i16 = 13;
@@ -33,12 +34,12 @@ struct Wanted {
     max_bytes: usize,
 }
 
-pub async fn handle(ctx: &RequestContext<'_>, req: FetchRequest) -> FetchResponse {
+pub async fn handle(ctx: &RequestContext<'_>, req: FetchRequest) -> Reply<FetchResponse> {
     let mut resp = FetchResponse::default();
     if req.session_id != 0 {
         // We never hand out sessions, so any session id is unknown.
         resp.error_code = E::FetchSessionIdNotFound.code();
-        return resp;
+        return Reply { body: resp, placeholders: Placeholders::default() };
     }
     let by_id = ctx.version >= FIRST_TOPIC_ID_VERSION;
     let mut wanted = Vec::new();
@@ -80,13 +81,13 @@ pub async fn handle(ctx: &RequestContext<'_>, req: FetchRequest) -> FetchRespons
                 n
             })
             .collect();
-        let (parts, total, errors) = read_all(&wanted, max_bytes, read_committed, ctx.version);
+        let (parts, total, errors, placeholders) = read_all(&wanted, max_bytes, read_committed, ctx.version);
         let now = Instant::now();
         if total >= min_bytes || errors || now >= deadline || waits.is_empty() {
             for (ti, pd) in parts {
                 resp.responses[ti].partitions.push(pd);
             }
-            return resp;
+            return Reply { body: resp, placeholders };
         }
         let _ = tokio::time::timeout(deadline - now, any(&mut waits)).await;
     }
@@ -105,9 +106,11 @@ async fn any(waits: &mut [Pin<Box<Notified<'_>>>]) {
     .await
 }
 
-/// Reads every wanted partition once. Returns the partition responses, the bytes read
-/// and whether any partition had an error (which answers the fetch at once).
-fn read_all(wanted: &[Wanted], max_bytes: usize, read_committed: bool, version: i16) -> (Vec<(usize, PartitionData)>, usize, bool) {
+/// Reads every wanted partition once. Returns the partition responses (their records as
+/// placeholders for file ranges), the bytes read and whether any partition had an error
+/// (which answers the fetch at once).
+fn read_all(wanted: &[Wanted], max_bytes: usize, read_committed: bool, version: i16) -> (Vec<(usize, PartitionData)>, usize, bool, Placeholders) {
+    let mut placeholders = Placeholders::default();
     let mut total = 0usize;
     let mut errors = false;
     let mut out = Vec::with_capacity(wanted.len());
@@ -133,11 +136,21 @@ fn read_all(wanted: &[Wanted], max_bytes: usize, read_committed: bool, version: 
                 let budget = w.max_bytes.min(max_bytes.saturating_sub(total));
                 match p.read(w.fetch_offset, budget, total == 0) {
                     Ok((records, hw, log_start)) => {
-                        total += records.len();
                         pd.high_watermark = hw;
                         pd.last_stable_offset = hw;
                         pd.log_start_offset = log_start;
-                        pd.records = Some(records);
+                        let len = records.len();
+                        match placeholders.stand_in(records) {
+                            Ok(stand_in) => {
+                                total += len;
+                                pd.records = Some(stand_in);
+                            }
+                            Err(e) => {
+                                tracing::error!(topic = %p.topic, partition = p.index, error = %e, "fetch failed");
+                                pd.error_code = E::KafkaStorageError.code();
+                                errors = true;
+                            }
+                        }
                     }
                     Err(e) => {
                         pd.error_code = log_error_code(&e);
@@ -157,5 +170,5 @@ fn read_all(wanted: &[Wanted], max_bytes: usize, read_committed: bool, version: 
         }
         out.push((w.topic_index, pd));
     }
-    (out, total, errors)
+    (out, total, errors, placeholders)
 }

@@ -23,12 +23,13 @@ pub mod produce;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{BufMut, Bytes};
 use kafka_protocol::messages::{self as m, ApiKey, RequestHeader, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable, Message, Request, VersionRange};
 use thiserror::Error;
 
 use crate::broker::Broker;
+use crate::net::response::{Placeholders, ResponseFrame, SpliceBuf};
 
 /// Why a request could not be answered; the connection is closed after logging it, as
 /// Kafka does for requests it cannot parse.
@@ -58,17 +59,48 @@ pub struct RequestContext<'a> {
 }
 
 /// Encodes a complete response frame: length prefix, response header, body.
-fn encode_frame<R: Encodable>(api: ApiKey, version: i16, correlation_id: i32, body: &R) -> Result<BytesMut, RequestError> {
+/// What a handler answers: the response body, plus (for Fetch) the file ranges that
+/// placeholders in it stand for.
+pub struct Reply<R> {
+    pub body: R,
+    pub placeholders: Placeholders,
+}
+
+pub trait IntoReply<R> {
+    fn into_reply(self) -> Option<Reply<R>>;
+}
+
+impl<R> IntoReply<R> for R {
+    fn into_reply(self) -> Option<Reply<R>> {
+        Some(Reply { body: self, placeholders: Placeholders::default() })
+    }
+}
+
+/// `None`: the request gets no response (Produce with acks=0).
+impl<R> IntoReply<R> for Option<R> {
+    fn into_reply(self) -> Option<Reply<R>> {
+        self.map(|body| Reply { body, placeholders: Placeholders::default() })
+    }
+}
+
+impl<R> IntoReply<R> for Reply<R> {
+    fn into_reply(self) -> Option<Reply<R>> {
+        Some(self)
+    }
+}
+
+fn encode_frame<R: Encodable>(api: ApiKey, version: i16, correlation_id: i32, reply: Reply<R>) -> Result<ResponseFrame, RequestError> {
     let header_version = api.response_header_version(version);
     let mut header = ResponseHeader::default();
     header.correlation_id = correlation_id;
     let enc = |source| RequestError::Encode { api, version, source };
-    let size = header.compute_size(header_version).map_err(enc)? + body.compute_size(version).map_err(enc)?;
-    let mut buf = BytesMut::with_capacity(4 + size);
+    let header_size = header.compute_size(header_version).map_err(enc)?;
+    let size = header_size + reply.body.compute_size(version).map_err(enc)?;
+    let mut buf = SpliceBuf::new(4 + header_size + 1024, reply.placeholders);
     buf.put_i32(size as i32);
     header.encode(&mut buf, header_version).map_err(enc)?;
-    body.encode(&mut buf, version).map_err(enc)?;
-    Ok(buf)
+    reply.body.encode(&mut buf, version).map_err(enc)?;
+    Ok(buf.finish())
 }
 
 macro_rules! api_table {
@@ -78,13 +110,13 @@ macro_rules! api_table {
             vec![$((ApiKey::$key, <$req as Message>::VERSIONS)),*]
         }
 
-        async fn dispatch(ctx: &RequestContext<'_>, api: ApiKey, body: &mut Bytes) -> Result<Option<BytesMut>, RequestError> {
+        async fn dispatch(ctx: &RequestContext<'_>, api: ApiKey, body: &mut Bytes) -> Result<Option<ResponseFrame>, RequestError> {
             let version = ctx.version;
             match api {
                 $(ApiKey::$key => {
                     let req = <$req>::decode(body, version).map_err(|source| RequestError::Malformed { api, version, source })?;
-                    let resp: Option<<$req as Request>::Response> = $handler(ctx, req).await.into();
-                    resp.map(|r| encode_frame(api, version, ctx.header.correlation_id, &r)).transpose()
+                    let reply: Option<Reply<<$req as Request>::Response>> = $handler(ctx, req).await.into_reply();
+                    reply.map(|r| encode_frame(api, version, ctx.header.correlation_id, r)).transpose()
                 })*
                 other => Err(RequestError::UnsupportedApi(other)),
             }
@@ -127,7 +159,7 @@ pub fn version_range(api: ApiKey) -> Option<VersionRange> {
 
 /// Answers one request frame (without its length prefix). `Ok(None)` means the request
 /// takes no response (Produce with acks=0).
-pub async fn handle_frame(broker: &Arc<Broker>, peer: SocketAddr, frame: Bytes) -> Result<Option<BytesMut>, RequestError> {
+pub async fn handle_frame(broker: &Arc<Broker>, peer: SocketAddr, frame: Bytes) -> Result<Option<ResponseFrame>, RequestError> {
     if frame.len() < 8 {
         return Err(RequestError::TooShort(frame.len()));
     }
@@ -140,7 +172,7 @@ pub async fn handle_frame(broker: &Arc<Broker>, peer: SocketAddr, frame: Bytes) 
             // KIP-511: answer with our table in a v0 body so the client can pick a version.
             let correlation_id = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
             let body = api_versions::unsupported_version_response();
-            return encode_frame(api, 0, correlation_id, &body).map(Some);
+            return encode_frame(api, 0, correlation_id, body.into_reply().expect("a body")).map(Some);
         }
         return Err(RequestError::UnsupportedVersion { api, version, range });
     }

@@ -8,7 +8,7 @@ use parking_lot::RwLock;
 use tokio::sync::Notify;
 
 use crate::log::batch::BatchHeader;
-use crate::log::{AppendInfo, LogError, PartitionLog};
+use crate::log::{AppendInfo, FileSlice, LogError, PartitionLog};
 
 pub struct Partition {
     pub topic: Arc<str>,
@@ -35,7 +35,7 @@ impl Partition {
 
     /// Reads for a consumer, bounded by the high watermark: (records, high watermark,
     /// log start offset), all under one lock so they agree.
-    pub fn read(&self, offset: i64, max_bytes: usize, min_one: bool) -> Result<(Bytes, i64, i64), LogError> {
+    pub fn read(&self, offset: i64, max_bytes: usize, min_one: bool) -> Result<(FileSlice, i64, i64), LogError> {
         let log = self.log.read();
         let hw = log.log_end_offset();
         let data = log.read(offset, max_bytes, min_one, hw)?;

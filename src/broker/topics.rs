@@ -16,10 +16,12 @@ use uuid::Uuid;
 use super::partition::Partition;
 use super::{now_ms, topic_id, write_atomically};
 use crate::config::{self, properties, BrokerConfig, ConfigError, TopicConfig, TopicOverrides};
-use crate::log::{LogError, PartitionLog};
+use crate::log::{LogError, PartitionLog, Shutdown};
 
 const TOPICS_DIR: &str = "riffle-topics";
 const MAX_NAME_LEN: usize = 249;
+/// Kafka's marker of a clean shutdown in a log directory.
+const CLEAN_SHUTDOWN_FILE: &str = ".kafka_cleanshutdown";
 /// An upper bound on partitions per topic, so one request cannot exhaust file handles.
 pub const MAX_PARTITIONS: i32 = 10_000;
 
@@ -118,6 +120,10 @@ impl TopicRegistry {
                 let _ = fs::remove_dir_all(entry.path());
             }
         }
+        // The marker goes before any log is opened: a crash while loading means a full
+        // recovery next time.
+        let marker = log_dir.join(CLEAN_SHUTDOWN_FILE);
+        let shutdown = if fs::remove_file(&marker).is_ok() { Shutdown::Clean } else { Shutdown::Unclean };
         let registry = TopicRegistry { log_dir: log_dir.to_path_buf(), broker, topics: RwLock::new(HashMap::new()), changes: Mutex::new(()) };
         let now = now_ms();
         for entry in fs::read_dir(&meta_dir).map_err(io_at(&meta_dir))?.flatten() {
@@ -135,7 +141,7 @@ impl TopicRegistry {
                 .iter()
                 .filter_map(|(k, v)| Some((k.strip_prefix("config.")?.to_string(), v.clone())))
                 .collect();
-            let topic = registry.open_topic(name, id, count, overrides, now)?;
+            let topic = registry.open_topic(name, id, count, overrides, now, shutdown)?;
             registry.topics.write().insert(topic.name.clone(), topic);
         }
         Ok(registry)
@@ -145,16 +151,18 @@ impl TopicRegistry {
         self.log_dir.join(format!("{topic}-{index}"))
     }
 
-    fn open_topic(&self, name: &str, id: Uuid, count: i32, overrides: TopicOverrides, now: i64) -> Result<Arc<Topic>, TopicError> {
+    fn open_topic(&self, name: &str, id: Uuid, count: i32, overrides: TopicOverrides, now: i64, shutdown: Shutdown) -> Result<Arc<Topic>, TopicError> {
         let cfg = TopicConfig::new(&overrides, &self.broker);
         let name: Arc<str> = Arc::from(name);
-        let partitions = (0..count).map(|index| self.open_partition(&name, id, index, cfg.clone(), now)).collect::<Result<Vec<_>, _>>()?;
+        let partitions = (0..count)
+            .map(|index| self.open_partition(&name, id, index, cfg.clone(), now, shutdown))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Arc::new(Topic { name, id, partitions, overrides: RwLock::new(overrides) }))
     }
 
-    fn open_partition(&self, name: &Arc<str>, id: Uuid, index: i32, cfg: TopicConfig, now: i64) -> Result<Arc<Partition>, TopicError> {
+    fn open_partition(&self, name: &Arc<str>, id: Uuid, index: i32, cfg: TopicConfig, now: i64, shutdown: Shutdown) -> Result<Arc<Partition>, TopicError> {
         let dir = self.partition_dir(name, index);
-        let (log, repairs) = PartitionLog::open(&dir, cfg, now)?;
+        let (log, repairs) = PartitionLog::open_after(&dir, cfg, now, shutdown)?;
         for repair in repairs {
             tracing::warn!(topic = %name, partition = index, %repair, "recovered partition log");
         }
@@ -232,7 +240,7 @@ impl TopicRegistry {
                 fs::remove_dir_all(&dir).map_err(io_at(&dir))?;
             }
         }
-        let topic = self.open_topic(req.name, topic_id::generate(), req.partitions, req.overrides, now_ms())?;
+        let topic = self.open_topic(req.name, topic_id::generate(), req.partitions, req.overrides, now_ms(), Shutdown::Unclean)?;
         self.write_topic_file(&topic)?;
         self.topics.write().insert(topic.name.clone(), topic.clone());
         tracing::info!(topic = %topic.name, partitions = req.partitions, topic_id = %topic_id::to_string(&topic.id), "created topic");
@@ -290,7 +298,7 @@ impl TopicRegistry {
             if dir.exists() {
                 fs::remove_dir_all(&dir).map_err(io_at(&dir))?;
             }
-            partitions.push(self.open_partition(&topic.name, topic.id, index, cfg.clone(), now_ms())?);
+            partitions.push(self.open_partition(&topic.name, topic.id, index, cfg.clone(), now_ms(), Shutdown::Unclean)?);
         }
         let grown = Arc::new(Topic { name: topic.name.clone(), id: topic.id, partitions, overrides: RwLock::new(overrides) });
         self.write_topic_file(&grown)?;
@@ -323,13 +331,22 @@ impl TopicRegistry {
         TopicConfig::new(&topic.overrides.read(), &self.broker)
     }
 
-    /// Flushes every log and snapshots producer state (clean shutdown).
+    /// Flushes every log and snapshots producer state (clean shutdown); when all went
+    /// well, leaves the marker that spares the next start a recovery scan.
     pub fn close_all(&self) {
+        let mut clean = true;
         for topic in self.all() {
             for p in &topic.partitions {
                 if let Err(e) = p.log.write().close() {
+                    clean = false;
                     tracing::error!(topic = %topic.name, partition = p.index, error = %e, "failed to close log");
                 }
+            }
+        }
+        let marker = self.log_dir.join(CLEAN_SHUTDOWN_FILE);
+        if clean {
+            if let Err(e) = write_atomically(&marker, b"") {
+                tracing::warn!(path = %marker.display(), error = %e, "could not write the clean shutdown marker");
             }
         }
     }

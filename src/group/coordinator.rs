@@ -995,7 +995,7 @@ impl GroupCoordinator {
             let end = log.log_end_offset();
             let mut next = log.log_start_offset();
             while next < end {
-                let mut data = log.read(next, 1 << 20, true, end).map_err(|e| e.to_string())?;
+                let mut data = log.read_bytes(next, 1 << 20, true, end).map_err(|e| e.to_string())?;
                 if data.is_empty() {
                     break;
                 }

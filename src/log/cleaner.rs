@@ -424,7 +424,7 @@ mod tests {
         let mut next = log.log_start_offset();
         let end = log.log_end_offset();
         while next < end {
-            let mut data = log.read(next, 1 << 20, true, end).unwrap();
+            let mut data = log.read_bytes(next, 1 << 20, true, end).unwrap();
             if data.is_empty() {
                 break;
             }

@@ -4,7 +4,7 @@
 //! The active segment keeps its entries in memory and appends each new one to the file;
 //! a sealed segment's index is read through a read-only memory map.
 
-use std::fs::{File, OpenOptions};
+use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
@@ -68,6 +68,13 @@ impl Entry for TimeEntry {
     }
 }
 
+impl OffsetIndex {
+    /// The last entry whose file position is at most `position`.
+    pub fn floor_position(&self, position: u64) -> Option<OffsetEntry> {
+        self.floor_by(position.min(u32::MAX as u64) as i64, |e| e.position as i64)
+    }
+}
+
 enum Storage<E> {
     Active { entries: Vec<E>, file: File },
     /// `None` when the file is empty (an empty file cannot be mapped).
@@ -102,6 +109,26 @@ impl<E: Entry> SparseIndex<E> {
         entries.iter().for_each(|e| e.encode(&mut buf));
         file.write_all(&buf)?;
         Ok(SparseIndex { path: path.to_path_buf(), storage: Storage::Active { entries, file } })
+    }
+
+    /// Reopens the index of the active segment after a clean shutdown, entries in memory
+    /// and the file open for appends. `None` when the file is missing or fails the check
+    /// that [`open_sealed`](Self::open_sealed) applies.
+    pub fn open_active(path: &Path) -> io::Result<Option<Self>> {
+        let bytes = match fs::read(path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        if bytes.len() % E::SIZE != 0 {
+            return Ok(None);
+        }
+        let entries: Vec<E> = bytes.chunks_exact(E::SIZE).map(E::decode).collect();
+        if entries.windows(2).any(|w| w[0].key() > w[1].key()) {
+            return Ok(None);
+        }
+        let file = OpenOptions::new().append(true).open(path)?;
+        Ok(Some(SparseIndex { path: path.to_path_buf(), storage: Storage::Active { entries, file } }))
     }
 
     /// Opens a sealed segment's index read-only. Returns `None` if the file is missing or
@@ -161,11 +188,17 @@ impl<E: Entry> SparseIndex<E> {
 
     /// The last entry whose key is at most `key`.
     pub fn floor(&self, key: i64) -> Option<E> {
-        // Binary search for the first entry with key > `key`.
+        self.floor_by(key, |e| e.key())
+    }
+
+    /// The last entry whose `field` is at most `value`; `field` must never decrease
+    /// along the index.
+    fn floor_by(&self, value: i64, field: impl Fn(&E) -> i64) -> Option<E> {
+        // Binary search for the first entry with field > `value`.
         let (mut lo, mut hi) = (0usize, self.len());
         while lo < hi {
             let mid = (lo + hi) / 2;
-            if self.entry(mid).key() <= key {
+            if field(&self.entry(mid)) <= value {
                 lo = mid + 1;
             } else {
                 hi = mid;

@@ -3,8 +3,10 @@
 
 pub mod batch;
 pub mod cleaner;
+pub mod file_slice;
 pub mod index;
 pub mod partition_log;
 pub mod segment;
 
-pub use partition_log::{verify_dir, AppendInfo, LogError, PartitionLog};
+pub use file_slice::FileSlice;
+pub use partition_log::{verify_dir, AppendInfo, LogError, PartitionLog, Shutdown};

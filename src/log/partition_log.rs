@@ -12,6 +12,7 @@ use thiserror::Error;
 
 use super::batch::{self, BatchError, BatchHeader};
 use super::cleaner;
+use super::file_slice::FileSlice;
 use super::segment::{self, LogSegment};
 use crate::config::TopicConfig;
 use crate::producer::state::{snapshot, ProducerStateManager, SequenceCheck, SequenceError};
@@ -39,6 +40,15 @@ impl<T> IoContext<T> for io::Result<T> {
     fn at(self, path: &Path) -> Result<T, LogError> {
         self.map_err(|source| LogError::Io { path: path.to_path_buf(), source })
     }
+}
+
+/// How the broker last stopped, which decides how much of a log is checked on open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shutdown {
+    /// Every log was flushed and closed: nothing to recover.
+    Clean,
+    /// A crash or kill: the active segment is scanned and a torn tail truncated.
+    Unclean,
 }
 
 /// Where an appended batch landed.
@@ -70,6 +80,12 @@ impl PartitionLog {
     /// Opens (or creates) the log in `dir`, recovering the active segment: a torn or
     /// corrupt tail is truncated and its indexes rebuilt. Returns the repairs made.
     pub fn open(dir: &Path, config: TopicConfig, now_ms: i64) -> Result<(Self, Vec<String>), LogError> {
+        Self::open_after(dir, config, now_ms, Shutdown::Unclean)
+    }
+
+    /// Opens the log; after a [`Shutdown::Clean`] the active segment is trusted as
+    /// written (as Kafka does when it finds `.kafka_cleanshutdown`) instead of scanned.
+    pub fn open_after(dir: &Path, config: TopicConfig, now_ms: i64, shutdown: Shutdown) -> Result<(Self, Vec<String>), LogError> {
         fs::create_dir_all(dir).at(dir)?;
         // Finish or discard a clean that a crash interrupted, before listing segments.
         let mut repairs = cleaner::recover_dir(dir, config.index_interval_bytes, now_ms).at(dir)?;
@@ -89,6 +105,7 @@ impl PartitionLog {
         for (i, &base) in bases.iter().enumerate() {
             let (seg, fixes) = match bases.get(i + 1) {
                 Some(&next) => LogSegment::open_sealed(dir, base, next, interval, now_ms),
+                None if shutdown == Shutdown::Clean => LogSegment::open_active(dir, base, interval, now_ms),
                 None => LogSegment::recover(dir, base, interval, true, now_ms),
             }
             .at(&segment::log_path(dir, base))?;
@@ -255,14 +272,14 @@ impl PartitionLog {
 
     /// Reads whole batches from `offset` up to `max_bytes` (at least one batch when
     /// `min_one`), never at or past `max_offset` (the high watermark for consumers).
-    /// Returns empty bytes when there is nothing to read yet.
-    pub fn read(&self, offset: i64, max_bytes: usize, min_one: bool, max_offset: i64) -> Result<Bytes, LogError> {
+    /// Returns an empty slice when there is nothing to read yet.
+    pub fn read(&self, offset: i64, max_bytes: usize, min_one: bool, max_offset: i64) -> Result<FileSlice, LogError> {
         let end = self.log_end_offset();
         if offset < self.log_start_offset || offset > end {
             return Err(LogError::OffsetOutOfRange { offset, start: self.log_start_offset, end });
         }
         if offset >= max_offset {
-            return Ok(Bytes::new());
+            return Ok(FileSlice::empty());
         }
         for seg in self.segments.range(..=offset).next_back().into_iter().chain(self.segments.range(offset + 1..)).map(|(_, s)| s) {
             if seg.next_offset() <= offset {
@@ -285,7 +302,12 @@ impl PartitionLog {
                 break;
             }
         }
-        Ok(Bytes::new())
+        Ok(FileSlice::empty())
+    }
+
+    /// [`read`](Self::read), copied into memory: for readers other than Fetch.
+    pub fn read_bytes(&self, offset: i64, max_bytes: usize, min_one: bool, max_offset: i64) -> Result<Bytes, LogError> {
+        self.read(offset, max_bytes, min_one, max_offset)?.to_bytes().at(&self.dir)
     }
 
     /// ListOffsets by timestamp: the first offset whose record timestamp is at least
@@ -564,7 +586,7 @@ mod tests {
         }
         assert_eq!(log.log_end_offset(), 200);
         assert!(log.segment_count() > 5);
-        let first = log.read(57, 1 << 20, true, 200).unwrap();
+        let first = log.read_bytes(57, 1 << 20, true, 200).unwrap();
         let h = BatchHeader::parse(&first).unwrap();
         assert_eq!((h.base_offset, h.partition_leader_epoch), (56, 3));
         assert!(log.read(200, 100, true, 200).unwrap().is_empty());
@@ -572,7 +594,7 @@ mod tests {
         // Reads stop at max_offset (the high watermark), one segment at a time.
         let mut next = 190;
         loop {
-            let data = log.read(next, 1 << 20, true, 194).unwrap();
+            let data = log.read_bytes(next, 1 << 20, true, 194).unwrap();
             if data.is_empty() {
                 break;
             }
@@ -591,8 +613,42 @@ mod tests {
         // Sealed segments answer timestamp lookups from their time index alone.
         assert_eq!(log.offset_for_timestamp(now, 200).unwrap(), Some((0, now)));
         assert_eq!(log.log_end_offset(), 200);
-        assert_eq!(BatchHeader::parse(&log.read(121, 10, true, 200).unwrap()).unwrap().base_offset, 120);
+        assert_eq!(BatchHeader::parse(&log.read_bytes(121, 10, true, 200).unwrap()).unwrap().base_offset, 120);
         assert!(verify_dir(dir.path()).unwrap().is_empty());
+    }
+
+    /// After a clean shutdown the active segment is reopened from its indexes and the
+    /// headers past the last index entry, and ends up where a full scan would.
+    #[test]
+    fn clean_reopen_matches_a_full_scan() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = 1_700_000_000_000;
+        let cfg = TopicConfig { index_interval_bytes: 512, ..TopicConfig::default() };
+        let (mut log, _) = PartitionLog::open(dir.path(), cfg.clone(), now).unwrap();
+        for _ in 0..37 {
+            let (b, h) = batch(2, None);
+            log.append(&b, &h, 0, now).unwrap();
+        }
+        log.close().unwrap();
+        drop(log);
+        let state = |log: &PartitionLog| {
+            let seg = log.active();
+            (log.log_end_offset(), seg.size(), seg.max_timestamp(), seg.index_lens())
+        };
+        let (clean, _) = PartitionLog::open_after(dir.path(), cfg.clone(), now, Shutdown::Clean).unwrap();
+        let (scanned, _) = PartitionLog::open(dir.path(), cfg.clone(), now).unwrap();
+        assert_eq!(state(&clean), state(&scanned));
+        assert_eq!(clean.read_bytes(73, 1 << 20, true, 74).unwrap(), scanned.read_bytes(73, 1 << 20, true, 74).unwrap());
+        drop((clean, scanned));
+        // A torn tail behind a (lying) clean marker still falls back to the scan.
+        let path = segment::log_path(dir.path(), 0);
+        let mut f = fs::OpenOptions::new().append(true).open(&path).unwrap();
+        std::io::Write::write_all(&mut f, &[0, 0, 0, 0, 0, 0, 0, 74, 0, 0, 1]).unwrap();
+        let (mut log, repairs) = PartitionLog::open_after(dir.path(), cfg, now, Shutdown::Clean).unwrap();
+        assert_eq!(log.log_end_offset(), 74);
+        assert!(!repairs.is_empty());
+        let (b, h) = batch(1, None);
+        assert_eq!(log.append(&b, &h, 0, now).unwrap().base_offset, 74);
     }
 
     #[test]

@@ -13,6 +13,7 @@ use bytes::{Bytes, BytesMut};
 use memmap2::Mmap;
 
 use super::batch::{self, BatchHeader, LOG_OVERHEAD};
+use super::file_slice::FileSlice;
 use super::index::{OffsetEntry, OffsetIndex, TimeEntry, TimeIndex};
 
 /// `00000000000000000042` for base offset 42, as Kafka names its files.
@@ -251,6 +252,52 @@ impl LogSegment {
         Ok((seg, Vec::new()))
     }
 
+    /// Opens the active segment after a clean shutdown, without a CRC scan: the indexes
+    /// are reloaded and only the batch headers after the last offset-index entry are
+    /// read to find the log end. Falls back to a full [`recover`](Self::recover) when
+    /// anything does not add up.
+    pub fn open_active(dir: &Path, base_offset: i64, index_interval: u64, now_ms: i64) -> io::Result<(Self, Vec<String>)> {
+        let stem = file_stem(base_offset);
+        let index = OffsetIndex::open_active(&dir.join(format!("{stem}.index")))?;
+        let time = TimeIndex::open_active(&dir.join(format!("{stem}.timeindex")))?;
+        let (Some(offset_index), Some(time_index)) = (index, time) else {
+            return Self::recover(dir, base_offset, index_interval, true, now_ms);
+        };
+        let path = log_path(dir, base_offset);
+        let file = OpenOptions::new().read(true).write(true).open(&path)?;
+        let file_size = file.metadata()?.len();
+        let from = offset_index.last().map_or(0, |e| e.position as u64);
+        let last_time = time_index.last();
+        let mut seg = Self::assemble(base_offset, path, file, from, offset_index, time_index, now_ms);
+        if let Some(e) = last_time {
+            seg.max_timestamp = e.timestamp;
+            seg.offset_of_max_timestamp = base_offset + e.relative_offset as i64;
+            seg.last_time_entry = e.timestamp;
+        }
+        if file_size >= batch::HEADER_SIZE as u64 {
+            let first = seg.header_at(0)?;
+            seg.rolling_timestamp = (first.max_timestamp >= 0).then_some(first.max_timestamp);
+        }
+        let mut pos = from;
+        while pos < file_size {
+            let h = match seg.header_at(pos) {
+                Ok(h) if pos + h.size as u64 <= file_size && h.base_offset >= seg.next_offset => h,
+                _ => return Self::recover(dir, base_offset, index_interval, true, now_ms),
+            };
+            let (mut offsets, mut times) = (None, None);
+            seg.track_batch(pos, &h, index_interval, |e| offsets = Some(e), |e| times = Some(e));
+            // Entries the index lacks (it should have them all after a clean shutdown).
+            if let Some(e) = offsets {
+                seg.offset_index.append(e)?;
+            }
+            if let Some(e) = times {
+                seg.time_index.append(e)?;
+            }
+            pos += h.size as u64;
+        }
+        Ok((seg, Vec::new()))
+    }
+
     /// Calls `f` with the position and header of every batch from `offset` on.
     pub fn for_each_header(&self, offset: i64, mut f: impl FnMut(u64, &BatchHeader)) -> io::Result<()> {
         let Some(mut pos) = self.position_of(offset.max(self.base_offset), self.size)? else {
@@ -304,39 +351,50 @@ impl LogSegment {
         Ok(None)
     }
 
-    /// Reads whole batches starting with the one that contains `offset`, up to `max_bytes`
+    /// Whole batches starting with the one that contains `offset`, up to `max_bytes`
     /// (but at least one whole batch when `min_one` is set, as KIP-74 requires), never
     /// past `size_limit` (the high watermark's position when it falls in this segment).
-    pub fn read(&self, offset: i64, max_bytes: usize, min_one: bool, size_limit: u64) -> io::Result<Option<Bytes>> {
+    /// Only batch headers are read; the records stay in the file.
+    pub fn read(&self, offset: i64, max_bytes: usize, min_one: bool, size_limit: u64) -> io::Result<Option<FileSlice>> {
         let limit = size_limit.min(self.size);
         let Some(start) = self.position_of(offset, limit)? else {
             return Ok(None);
         };
-        let available = (limit - start) as usize;
-        let mut want = available.min(max_bytes);
-        if min_one && want < available {
-            let mut prefix = [0u8; LOG_OVERHEAD];
-            self.file.read_exact_at(&mut prefix, start)?;
-            let (_, first) = batch::peek_offset_and_size(&prefix).expect("prefix");
-            want = want.max(first.min(available));
+        let available = limit - start;
+        let mut end = start + available.min(max_bytes as u64);
+        if min_one && end < limit {
+            let (_, first) = self.peek_batch(start)?;
+            end = end.max(start + first as u64).min(limit);
         }
-        if want == 0 {
-            return Ok(Some(Bytes::new()));
-        }
-        let mut buf = BytesMut::zeroed(want);
-        self.file.read_exact_at(&mut buf, start)?;
         // Cut a trailing partial batch; clients cope with one but gain nothing from it.
-        let mut end = 0usize;
-        while let Some((_, size)) = batch::peek_offset_and_size(&buf[end..]) {
-            if size < batch::HEADER_SIZE || end + size > buf.len() {
+        // If no whole batch fits (only possible without `min_one`), Kafka answers with
+        // empty records rather than a fragment, which Java and kafka-python reject.
+        let end = self.last_boundary(start, end)?;
+        Ok(Some(FileSlice::new(self.file.clone(), start, (end - start) as usize)))
+    }
+
+    /// The last batch boundary at or before `end`, at or after `start` (a batch start).
+    /// The offset index, whose positions only grow, gets close; headers walk the rest.
+    fn last_boundary(&self, start: u64, end: u64) -> io::Result<u64> {
+        let mut pos = self.offset_index.floor_position(end).map_or(start, |e| (e.position as u64).max(start));
+        while pos + OFFSET_PROBE as u64 <= end {
+            let (_, size) = self.peek_batch(pos)?;
+            if pos + size as u64 > end {
                 break;
             }
-            end += size;
+            pos += size as u64;
         }
-        // No whole batch fits (only possible without `min_one`): Kafka answers with
-        // empty records rather than a fragment, which Java and kafka-python reject.
-        buf.truncate(end);
-        Ok(Some(buf.freeze()))
+        Ok(pos)
+    }
+
+    /// Base offset and size of the batch at `pos`.
+    fn peek_batch(&self, pos: u64) -> io::Result<(i64, usize)> {
+        let mut prefix = [0u8; LOG_OVERHEAD];
+        self.file.read_exact_at(&mut prefix, pos)?;
+        match batch::peek_offset_and_size(&prefix) {
+            Some((base, size)) if size >= batch::HEADER_SIZE => Ok((base, size)),
+            _ => Err(io::Error::other(format!("corrupt batch length at {} position {pos}", self.path.display()))),
+        }
     }
 
     /// Base offset of the first batch whose max timestamp is at least `timestamp`,
@@ -416,6 +474,11 @@ impl LogSegment {
     pub fn path(&self) -> &Path {
         &self.path
     }
+    #[cfg(test)]
+    pub fn index_lens(&self) -> (usize, usize) {
+        (self.offset_index.len(), self.time_index.len())
+    }
+
     pub fn index_paths(&self) -> [&Path; 2] {
         [self.offset_index.path(), self.time_index.path()]
     }
@@ -444,12 +507,16 @@ mod tests {
         }
         assert_eq!(seg.next_offset(), 150);
         // Offset 100 lies inside the batch starting at 99: the whole batch comes back.
-        let data = seg.read(100, 1 << 20, true, u64::MAX).unwrap().unwrap();
+        let data = seg.read(100, 1 << 20, true, u64::MAX).unwrap().unwrap().to_bytes().unwrap();
         assert_eq!(BatchHeader::parse(&data).unwrap().base_offset, 99);
-        assert_eq!(data.len() % BatchHeader::parse(&data).unwrap().size, 0);
+        let batch_size = BatchHeader::parse(&data).unwrap().size;
+        assert_eq!(data.len(), 17 * batch_size);
         // A tiny max_bytes still returns one whole batch.
-        let one = seg.read(0, 10, true, u64::MAX).unwrap().unwrap();
-        assert_eq!(one.len(), BatchHeader::parse(&one).unwrap().size);
+        let one = seg.read(0, 10, true, u64::MAX).unwrap().unwrap().to_bytes().unwrap();
+        assert_eq!(one.len(), batch_size);
+        // A trailing partial batch is cut; without `min_one` nothing fits.
+        assert_eq!(seg.read(0, batch_size * 5 / 2, true, u64::MAX).unwrap().unwrap().len(), 2 * batch_size);
+        assert!(seg.read(0, batch_size - 1, false, u64::MAX).unwrap().unwrap().is_empty());
         assert!(seg.read(150, 100, true, u64::MAX).unwrap().is_none());
         let size = seg.size();
         drop(seg);

@@ -7,10 +7,11 @@ use std::net::SocketAddr;
 use std::task::Poll;
 use std::sync::Arc;
 
-use tokio::io::{AsyncWriteExt, BufReader, BufWriter};
+use tokio::io::BufReader;
 use tokio::net::TcpStream;
 
 use super::frame::{read_frame, FrameError};
+use super::outbox::Outbox;
 use crate::api;
 use crate::broker::Broker;
 
@@ -21,7 +22,7 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, broker: Arc<Broker>) {
     let max = broker.config.socket_request_max_bytes;
     let (r, w) = stream.into_split();
     let mut reader = BufReader::with_capacity(BUFFER_BYTES, r);
-    let mut writer = BufWriter::with_capacity(BUFFER_BYTES, w);
+    let mut outbox = Outbox::default();
     loop {
         let frame = match read_frame(&mut reader, max).await {
             Ok(f) => f,
@@ -40,7 +41,7 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, broker: Arc<Broker>) {
         let result = match std::future::poll_fn(|cx| Poll::Ready(handling.as_mut().poll(cx))).await {
             Poll::Ready(r) => r,
             Poll::Pending => {
-                if let Err(e) = writer.flush().await {
+                if let Err(e) = outbox.flush(w.as_ref()).await {
                     tracing::debug!(%peer, error = %e, "flush failed");
                     break;
                 }
@@ -48,12 +49,7 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, broker: Arc<Broker>) {
             }
         };
         match result {
-            Ok(Some(response)) => {
-                if let Err(e) = writer.write_all(&response).await {
-                    tracing::debug!(%peer, error = %e, "write failed");
-                    break;
-                }
-            }
+            Ok(Some(response)) => outbox.push(response),
             Ok(None) => {}
             Err(e) => {
                 tracing::warn!(%peer, error = %e, "closing connection");
@@ -61,15 +57,15 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, broker: Arc<Broker>) {
             }
         }
         // Flush unless another whole request is already buffered: pipelined requests
-        // then share one write.
-        if !whole_frame_buffered(reader.buffer()) {
-            if let Err(e) = writer.flush().await {
+        // then share one write (within a bound on what is held in memory).
+        if !whole_frame_buffered(reader.buffer()) || outbox.buffered() >= BUFFER_BYTES {
+            if let Err(e) = outbox.flush(w.as_ref()).await {
                 tracing::debug!(%peer, error = %e, "flush failed");
                 break;
             }
         }
     }
-    let _ = writer.flush().await;
+    let _ = outbox.flush(w.as_ref()).await;
 }
 
 fn whole_frame_buffered(buf: &[u8]) -> bool {

@@ -2,6 +2,8 @@
 
 pub mod connection;
 pub mod frame;
+pub mod outbox;
+pub mod response;
 pub mod server;
 
 pub use server::serve;
