@@ -13,7 +13,7 @@ help:
 	@echo "make run      build, then start a broker on 127.0.0.1:9092 (data in ./data)"
 	@echo "make test     install test dependencies if missing, run every test"
 	@echo "make compat   stock clients against a broker it starts (or BOOTSTRAP=host:port)"
-	@echo "make bench    criterion micro-benchmarks of the produce and fetch paths"
+	@echo "make bench    criterion micro-benchmarks, then the end-to-end load run; figures to BENCHMARKS.md"
 
 build:
 	$(CARGO) build --release
@@ -36,6 +36,9 @@ deps:
 compat: build deps
 	$(PYTHON) compat/run.py --broker-bin $(BIN) $(if $(BOOTSTRAP),--bootstrap $(BOOTSTRAP))
 
-# Micro-benchmarks (criterion). The end-to-end load run joins later (issue 6).
-bench:
+# Criterion micro-benchmarks (benches/log.rs), then the end-to-end run (benches/e2e.py):
+# a release broker driven by rdkafka_performance, which benches/install.sh builds from
+# Debian's librdkafka sources. Both write their figures into BENCHMARKS.md.
+bench: build
 	$(CARGO) bench --bench log
+	$(PYTHON) benches/e2e.py --broker-bin $(BIN) --tool $$(bash benches/install.sh target/bench-tools) --out BENCHMARKS.md

@@ -40,8 +40,23 @@ impl Outbox {
         self.buffered
     }
 
-    /// Writes everything queued.
+    /// Writes everything queued. While file ranges are among it, the socket is corked,
+    /// so that the small encoded pieces between them ride in full segments instead of
+    /// going out (and being received) as packets of their own.
     pub async fn flush(&mut self, stream: &TcpStream) -> io::Result<()> {
+        let cork = self.queue.iter().any(|c| matches!(c, Chunk::File(_)));
+        if cork {
+            set_cork(stream, true)?;
+        }
+        let result = self.write_all(stream).await;
+        if cork {
+            // Uncorking sends what is still held back.
+            set_cork(stream, false)?;
+        }
+        result
+    }
+
+    async fn write_all(&mut self, stream: &TcpStream) -> io::Result<()> {
         while let Some(front) = self.queue.front() {
             let written = match front {
                 Chunk::Bytes(_) => {
@@ -94,6 +109,25 @@ impl Outbox {
                 self.queue.pop_front();
             }
         }
+    }
+}
+
+fn set_cork(stream: &TcpStream, on: bool) -> io::Result<()> {
+    let value: libc::c_int = on.into();
+    // SAFETY: a valid socket descriptor and a c_int option value of the size given.
+    let r = unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_CORK,
+            (&value as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
     }
 }
 
