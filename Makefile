@@ -41,4 +41,5 @@ compat: build deps
 # Debian's librdkafka sources. Both write their figures into BENCHMARKS.md.
 bench: build
 	$(CARGO) bench --bench log
-	$(PYTHON) benches/e2e.py --broker-bin $(BIN) --tool $$(bash benches/install.sh target/bench-tools) --out BENCHMARKS.md
+	tool=$$(bash benches/install.sh target/bench-tools) && \
+	  $(PYTHON) benches/e2e.py --broker-bin $(BIN) --tool "$$tool" --out BENCHMARKS.md

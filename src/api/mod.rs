@@ -58,7 +58,6 @@ pub struct RequestContext<'a> {
     pub version: i16,
 }
 
-/// Encodes a complete response frame: length prefix, response header, body.
 /// What a handler answers: the response body, plus (for Fetch) the file ranges that
 /// placeholders in it stand for.
 pub struct Reply<R> {
@@ -89,6 +88,8 @@ impl<R> IntoReply<R> for Reply<R> {
     }
 }
 
+/// Encodes a complete response frame: length prefix, response header, body (with file
+/// ranges spliced in where their placeholders are).
 fn encode_frame<R: Encodable>(api: ApiKey, version: i16, correlation_id: i32, reply: Reply<R>) -> Result<ResponseFrame, RequestError> {
     let header_version = api.response_header_version(version);
     let mut header = ResponseHeader::default();

@@ -238,18 +238,25 @@ impl LogSegment {
         let (Some(offset_index), Some(time_index)) = (index, time) else {
             return Self::recover(dir, base_offset, index_interval, false, now_ms);
         };
+        let mut seg = Self::with_indexes(dir, base_offset, offset_index, time_index, now_ms)?;
+        seg.next_offset = next_base;
+        Ok((seg, Vec::new()))
+    }
+
+    /// A segment on its existing indexes, sized by its file, its max timestamp taken from
+    /// the time index's last entry.
+    fn with_indexes(dir: &Path, base_offset: i64, offset_index: OffsetIndex, time_index: TimeIndex, now_ms: i64) -> io::Result<Self> {
         let path = log_path(dir, base_offset);
         let file = OpenOptions::new().read(true).write(true).open(&path)?;
         let size = file.metadata()?.len();
         let last_time = time_index.last();
         let mut seg = Self::assemble(base_offset, path, file, size, offset_index, time_index, now_ms);
-        seg.next_offset = next_base;
         if let Some(e) = last_time {
             seg.max_timestamp = e.timestamp;
             seg.offset_of_max_timestamp = base_offset + e.relative_offset as i64;
             seg.last_time_entry = e.timestamp;
         }
-        Ok((seg, Vec::new()))
+        Ok(seg)
     }
 
     /// Opens the active segment after a clean shutdown, without a CRC scan: the indexes
@@ -263,17 +270,11 @@ impl LogSegment {
         let (Some(offset_index), Some(time_index)) = (index, time) else {
             return Self::recover(dir, base_offset, index_interval, true, now_ms);
         };
-        let path = log_path(dir, base_offset);
-        let file = OpenOptions::new().read(true).write(true).open(&path)?;
-        let file_size = file.metadata()?.len();
-        let from = offset_index.last().map_or(0, |e| e.position as u64);
-        let last_time = time_index.last();
-        let mut seg = Self::assemble(base_offset, path, file, from, offset_index, time_index, now_ms);
-        if let Some(e) = last_time {
-            seg.max_timestamp = e.timestamp;
-            seg.offset_of_max_timestamp = base_offset + e.relative_offset as i64;
-            seg.last_time_entry = e.timestamp;
-        }
+        let mut seg = Self::with_indexes(dir, base_offset, offset_index, time_index, now_ms)?;
+        let file_size = seg.size;
+        // Tracking resumes at the batch of the last offset-index entry.
+        let from = seg.offset_index.last().map_or(0, |e| e.position as u64);
+        seg.size = from;
         if file_size >= batch::HEADER_SIZE as u64 {
             let first = seg.header_at(0)?;
             seg.rolling_timestamp = (first.max_timestamp >= 0).then_some(first.max_timestamp);
