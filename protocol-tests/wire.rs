@@ -380,3 +380,36 @@ fn a_server_properties_file_sets_the_defaults() {
     assert_eq!(resp.topics[0].partitions.len(), 4);
     assert_eq!(resp.topics[0].partitions[0].leader_id.0, 7);
 }
+
+/// A SIGTERM leaves Kafka's clean-shutdown marker; the next start takes it, trusts the
+/// active segment without a scan, and carries on exactly where the log ended. SIGKILL
+/// leaves no marker.
+#[test]
+fn a_clean_stop_is_trusted_on_restart() {
+    let marker = ".kafka_cleanshutdown";
+    // Small index interval: the reopened index has entries to resume from.
+    let mut broker = Broker::start(&["log.index.interval.bytes=64"]);
+    let mut c = broker.client();
+    assert_eq!(create(&mut c, "clean", 1, 1, &[], false), 0);
+    for i in 0..20u8 {
+        assert_eq!(produce(&mut c, "clean", record_batch(&[&[i; 40], &[i; 40]], None)), (0, 2 * i as i64));
+    }
+    drop(c);
+    broker.stop();
+    let data = broker.data.clone();
+    assert!(data.join(marker).exists(), "a clean stop writes {marker}");
+
+    let mut restarted = Broker::start_in(&data, &["log.index.interval.bytes=64"]);
+    assert!(!data.join(marker).exists(), "the marker is taken at start");
+    let mut c = restarted.client();
+    assert_eq!(list_offset(&mut c, "clean", -1).1, 40, "log end offset after a clean restart");
+    let resp = c.call(12, &fetch_req("clean", Uuid::nil(), 31, 0));
+    let got = records_of(resp.responses[0].partitions[0].records.clone().unwrap());
+    assert_eq!(got.first().map(|r| r.0), Some(30), "the batch holding offset 31 comes whole");
+    assert_eq!(got.last().map(|r| (r.0, r.1[0])), Some((39, 19)));
+    assert_eq!(produce(&mut c, "clean", record_batch(&[b"next"], None)), (0, 40));
+    drop(c);
+    restarted.kill();
+    assert!(!data.join(marker).exists(), "SIGKILL leaves no marker");
+    drop(broker);
+}

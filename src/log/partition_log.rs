@@ -364,7 +364,7 @@ impl PartitionLog {
     pub fn apply_retention(&mut self, now_ms: i64) -> Result<(usize, u64), LogError> {
         let before = (self.segments.len(), self.size_bytes());
         if self.config.cleanup_delete {
-            let sealed: Vec<(i64, i64, u64)> = self.segments.values().take(self.segments.len() - 1).map(|s| (s.base_offset, s.max_timestamp(), s.size())).collect();
+            let sealed: Vec<(i64, i64, u64)> = self.segments.values().take(self.segments.len() - 1).map(|s| (s.base_offset, s.largest_timestamp(), s.size())).collect();
             let mut doomed = 0;
             // Kafka deletes a prefix: the oldest segments, up to the first one to keep.
             if self.config.retention_ms >= 0 {
