@@ -644,11 +644,20 @@ mod tests {
         let path = segment::log_path(dir.path(), 0);
         let mut f = fs::OpenOptions::new().append(true).open(&path).unwrap();
         std::io::Write::write_all(&mut f, &[0, 0, 0, 0, 0, 0, 0, 74, 0, 0, 1]).unwrap();
-        let (mut log, repairs) = PartitionLog::open_after(dir.path(), cfg, now, Shutdown::Clean).unwrap();
+        let (mut log, repairs) = PartitionLog::open_after(dir.path(), cfg.clone(), now, Shutdown::Clean).unwrap();
         assert_eq!(log.log_end_offset(), 74);
         assert!(!repairs.is_empty());
         let (b, h) = batch(1, None);
         assert_eq!(log.append(&b, &h, 0, now).unwrap().base_offset, 74);
+        log.close().unwrap();
+        drop(log);
+        // An index that points past the log (the log shrank behind the marker's back).
+        let len = fs::metadata(&path).unwrap().len();
+        fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(len / 3).unwrap();
+        let (log, repairs) = PartitionLog::open_after(dir.path(), cfg, now, Shutdown::Clean).unwrap();
+        assert!(log.log_end_offset() > 0 && log.log_end_offset() < 75, "{}", log.log_end_offset());
+        assert!(!repairs.is_empty(), "the fallback scan reports the torn tail");
+        assert!(verify_dir(dir.path()).unwrap().is_empty());
     }
 
     #[test]

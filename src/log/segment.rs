@@ -274,6 +274,10 @@ impl LogSegment {
         let file_size = seg.size;
         // Tracking resumes at the batch of the last offset-index entry.
         let from = seg.offset_index.last().map_or(0, |e| e.position as u64);
+        if from > 0 && from >= file_size {
+            // The index points past the log: not what a clean shutdown leaves.
+            return Self::recover(dir, base_offset, index_interval, true, now_ms);
+        }
         seg.size = from;
         if file_size >= batch::HEADER_SIZE as u64 {
             let first = seg.header_at(0)?;
@@ -511,6 +515,20 @@ mod tests {
         let h = batch::validate(&b).unwrap();
         seg.append(&[&b[..16], &b[16..]], &h, 500).unwrap();
         h
+    }
+
+    /// A segment without timestamps (the cleaner can empty one) is as old as its file,
+    /// not -1, which retention would take for older than any limit.
+    #[test]
+    fn a_segment_without_timestamps_is_as_old_as_its_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let seg = LogSegment::create(dir.path(), 0, 0).unwrap();
+        assert_eq!(seg.max_timestamp(), -1);
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+        assert!((seg.largest_timestamp() - now).abs() < 60_000, "{} vs {now}", seg.largest_timestamp());
+        let mut seg = seg;
+        let h = append(&mut seg, 0, 1);
+        assert_eq!(seg.largest_timestamp(), h.max_timestamp);
     }
 
     #[test]
