@@ -22,9 +22,12 @@ run: build
 	$(BIN) serve --override listeners=PLAINTEXT://127.0.0.1:9092 --override log.dirs=./data $(ARGS)
 
 # Unit tests, wire tests (protocol-tests/) and bad-input tests, against real broker
-# processes; then the stock-client compatibility suite (compat/).
+# processes; the benchmarks are built (not run: nothing here depends on a timing); then
+# the stock-client compatibility suite (compat/).
 test: build deps
 	$(CARGO) test --release
+	$(CARGO) bench --bench log --no-run
+	$(PYTHON) -m py_compile benches/e2e.py
 	$(PYTHON) compat/run.py --broker-bin $(BIN)
 
 test-rust: build
