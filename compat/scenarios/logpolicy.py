@@ -568,6 +568,10 @@ ROLL_KEY = b"__roll__"
 ROLL_SIZE = 300_000  # > segment.bytes: the next append after it rolls too
 
 
+def _is_roll(key):
+    return key is not None and key.startswith(ROLL_KEY)
+
+
 def _key(k):
     return f"key-{k:04d}".encode()
 
@@ -591,7 +595,7 @@ class Expect:
             self.tombs.add((key, p, o))
         else:
             self.acked[value] = (p, o)
-        if key == ROLL_KEY:
+        if _is_roll(key):
             return
         cur = self.newest.get(key)
         if cur is None or o > cur[2]:
@@ -633,12 +637,12 @@ def _produce_compacted(ctx, topic, items, exp: Expect, *, linger=5):
     check(not errors, f"{len(errors)} delivery failures on the compacted topic, first {errors[:3]}")
 
 
-def _roll(ctx, topic, partitions, exp: Expect, tag, ts=0, size=ROLL_SIZE):
+def _roll(ctx, topic, partitions, exp: Expect, tag, ts=0, size=ROLL_SIZE, keys=(ROLL_KEY, ROLL_KEY)):
     """Seals the active segment of every partition: two records of 300 kB
-    (> segment.bytes) with the same key; the first one rolls the segment
-    holding the data, the second one rolls the first one's segment, so that
-    all data and the first roll record are in non-active segments (and the
-    dirty part of the log is large)."""
+    (> segment.bytes), with the same key unless ``keys`` says otherwise; the
+    first one rolls the segment holding the data, the second one rolls the
+    first one's segment, so that all data and the first roll record are in
+    non-active segments (and the dirty part of the log is large)."""
     import confluent_kafka as cklib
     p = cklib.Producer({"bootstrap.servers": ctx.bootstrap, "broker.address.family": "v4", "acks": "all",
                         "linger.ms": 0, "message.max.bytes": 1_000_000})
@@ -647,7 +651,7 @@ def _roll(ctx, topic, partitions, exp: Expect, tag, ts=0, size=ROLL_SIZE):
     for part in range(partitions):
         for j in range(2):
             v = f"{tag}|p{part}|{j}|".encode() + b"R" * size
-            p.produce(topic, key=ROLL_KEY, value=v, partition=part, timestamp=ts, on_delivery=cb)
+            p.produce(topic, key=keys[j], value=v, partition=part, timestamp=ts, on_delivery=cb)
             check(p.flush(60) == 0, "roll record not acknowledged within 60s")
     check(not errors, f"roll records failed: {errors[:3]}")
 
@@ -690,7 +694,7 @@ def _analyse(records, exp: Expect, reader, *, gone=frozenset(), maybe=frozenset(
                 a = exp.acked[r.value]
                 fatal.append(f"{reader}: {r.value[:40]!r} read at p{r.partition}@{r.offset}, acknowledged at "
                              f"p{a[0]}@{a[1]} (compaction must keep offsets)")
-        if r.key != ROLL_KEY:
+        if not _is_roll(r.key):
             per_key[r.key].append(r)
     if unknown > 3:
         fatal.append(f"{reader}: {unknown} records in total that were never produced")
@@ -821,7 +825,7 @@ def compaction(ctx):
     after = _disk_bytes(broker, topic, CMP_PARTITIONS)
     wm = ck.watermarks(ctx, topic)
     hws = {p: hi for p, (_, hi) in wm.items()}
-    data = [r for r in recs if r.key != ROLL_KEY]
+    data = [r for r in recs if not _is_roll(r.key)]
     check(len(data) == CMP_KEYS, f"{len(data)} data records after cleaning, expected {CMP_KEYS}")
     check(len(recs) < sum(hws.values()) - sum(lo for lo, _ in wm.values()),
           "no offset gaps after cleaning")
@@ -866,7 +870,7 @@ def compaction(ctx):
     kp = get_client("kafka-python").read_all(ctx, topic)
     problems = _all_problems(kp, exp, "kafka-python (after the tombstones)", gone=gone)
     check(not problems, "compacted topic read back after the tombstones:\n  - " + "\n  - ".join(problems))
-    data = [r for r in recs if r.key != ROLL_KEY]
+    data = [r for r in recs if not _is_roll(r.key)]
     check(len(data) == CMP_KEYS - len(gone), f"{len(data)} data records after the tombstones, "
                                              f"expected {CMP_KEYS - len(gone)}")
 
@@ -958,7 +962,7 @@ def _check_fields(recs, sent, reader, lat_window=None):
     bad = []
     reasons = set()
     for r in recs:
-        if r.key == ROLL_KEY or r.value is None or r.value not in sent:
+        if _is_roll(r.key) or r.value is None or r.value not in sent:
             continue  # (unknown records are reported by _analyse)
         k, v, ts, headers = sent[r.value]
         why = []
@@ -1445,10 +1449,10 @@ def compaction_delete(ctx):
     """cleanup.policy=compact,delete (private broker, cleaner backoff and
     retention check 500 ms; retention.ms=10 min, segment.bytes=64 KiB):
     records without a key are refused (INVALID_RECORD, confluent-kafka and
-    kafkajs); 1,000 records an hour old over keys 0..199, rolled: retention
+    kafkajs); 1,000 records an hour old with keys 0..999, rolled: retention
     deletes their segments (log start offset moves); then 1,000 recent
     records over keys 100..299, rolled: the log start offset ends at the
-    first recent record, keys 0..99 are gone, keys 100..299 are compacted to
+    first recent record, keys 0..99 and 300..999 are gone, keys 100..299 are compacted to
     exactly their newest record (confluent-kafka and kafka-python reads), and
     ListOffsets by timestamp (both clients) answers with the first surviving
     record at or after the time (the time of a removed record maps to a later
@@ -1475,9 +1479,12 @@ def compaction_delete(ctx):
 
     exp = Expect()
     old_ts = now_ms() - 3_600_000
-    old = [(_key(i % 200), _cmp_value("old", i % 200, i // 200), old_ts + i) for i in range(1000)]
+    # The old records, roll records included, all have keys of their own: a segment the
+    # cleaner empties is aged by its file's time (Kafka's largestTimestamp), so an old
+    # record superseded by another old one would race the cleaner against retention.
+    old = [(_key(i), _cmp_value("old", i, 0), old_ts + i) for i in range(1000)]
     _produce_compacted(ctx, topic, old, exp)
-    _roll(ctx, topic, 1, exp, "oldroll", ts=old_ts + 2000)
+    _roll(ctx, topic, 1, exp, "oldroll", ts=old_ts + 2000, keys=(ROLL_KEY + b"-old-0", ROLL_KEY + b"-old-1"))
     hi_old = ck.watermarks(ctx, topic)[0][1]
     # everything but the active segment (the second roll record) is an hour old
     st = _poll(lambda: ((w := ck.watermarks(ctx, topic)[0])[0] == hi_old - 1, {"watermarks": w,
@@ -1489,21 +1496,21 @@ def compaction_delete(ctx):
     recent = [(_key(100 + i % 200), _cmp_value("new", 100 + i % 200, i // 200), new_ts + 10 * i) for i in range(1000)]
     _produce_compacted(ctx, topic, recent, exp)
     _roll(ctx, topic, 1, exp, "newroll")
-    gone = frozenset(_key(k) for k in range(100))
+    gone = frozenset(_key(k) for k in range(1000) if not 100 <= k < 300)
 
     def done():
         lo, hi = ck.watermarks(ctx, topic)[0]
         return lo == first_recent, {"watermarks": (lo, hi), "segments": _segments(broker, topic, 0)}
     st = _poll(done, 45, f"retention to delete the segment of the old roll record (log start {first_recent})")
     log(f"after retention: {st}")
-    recs = _wait_cleaned(ctx, broker, topic, exp, "keys 100..299 compacted to their newest record, keys 0..99 gone",
+    recs = _wait_cleaned(ctx, broker, topic, exp, "keys 100..299 compacted to their newest record, the other old keys gone",
                          partitions=1, gone=gone)
     check(all(r.offset >= first_recent for r in recs), f"records below the log start {first_recent} read: "
                                                        f"{[r.offset for r in recs if r.offset < first_recent][:5]}")
     kp = get_client("kafka-python").read_all(ctx, topic)
     problems = _all_problems(kp, exp, "kafka-python", gone=gone)
     check(not problems, "compact,delete topic read back:\n  - " + "\n  - ".join(problems))
-    data = [r for r in recs if r.key != ROLL_KEY]
+    data = [r for r in recs if not _is_roll(r.key)]
     check(len(data) == 200, f"{len(data)} data records, expected 200 (keys 100..299)")
     lo, hi = ck.watermarks(ctx, topic)[0]
     check(lo == first_recent, f"log start offset {lo} after compaction, expected {first_recent} (compaction must "
