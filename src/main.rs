@@ -29,6 +29,25 @@ enum Command {
         #[arg(long = "override", value_name = "KEY=VALUE")]
         overrides: Vec<String>,
     },
+    /// Start a local cluster of brokers (each a broker and a controller), as child
+    /// processes; Ctrl-C stops them all.
+    Cluster {
+        /// Number of brokers.
+        #[arg(long, default_value_t = 3)]
+        brokers: u16,
+        /// Client port of the first broker; the others take the next ports.
+        #[arg(long, default_value_t = 9092)]
+        base_port: u16,
+        /// Controller port of the first broker (default: base port + 10000).
+        #[arg(long)]
+        controller_base_port: Option<u16>,
+        /// Data directory; broker N keeps its logs in <dir>/N.
+        #[arg(long, default_value = "./data/cluster")]
+        data_dir: PathBuf,
+        /// Overrides for every broker, e.g. --override default.replication.factor=3.
+        #[arg(long = "override", value_name = "KEY=VALUE")]
+        overrides: Vec<String>,
+    },
     /// Consumer groups of a running broker (like kafka-consumer-groups.sh).
     Groups {
         #[command(subcommand)]
@@ -87,12 +106,23 @@ async fn serve(mut config: BrokerConfig) -> Result<()> {
     if config.listener.port() == 0 && config.explicit("advertised.listeners").is_none() {
         config.advertised_port = listener.local_addr()?.port() as i32;
     }
+    let controller_listener = match config.cluster.as_ref().and_then(|c| c.controller_listener) {
+        Some(addr) => Some(tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding the controller listener {addr}"))?),
+        None => None,
+    };
     let broker = Broker::open(config).context("opening the broker")?;
+    if let (Some(cluster), Some(cl)) = (broker.config.cluster.clone(), controller_listener) {
+        let settings = controller_settings(&broker.config, &cluster);
+        let controller = riffle::controller::Controller::start(settings, &broker.config.log_dir, cl).await.context("starting the controller")?;
+        let rm = riffle::replication::ReplicaManager::new(controller, riffle::replication::ReplicationConfig::from_broker(&broker.config));
+        let _ = broker.replicas.set(rm);
+        riffle::replication::start(&broker);
+    }
     tracing::info!(
         listener = %listener.local_addr()?,
         log_dir = %broker.config.log_dir.display(),
         node_id = broker.config.node_id,
-        cluster_id = %broker.cluster_id,
+        cluster_id = %broker.cluster_id(),
         topics = broker.topics.all().len(),
         startup_ms = started.elapsed().as_millis() as u64,
         "broker started"
@@ -109,8 +139,81 @@ async fn serve(mut config: BrokerConfig) -> Result<()> {
     riffle::broker::log_manager::start(&broker);
     riffle::broker::log_manager::start_cleaner(&broker);
     riffle::net::serve(listener, broker.clone(), shutdown).await;
+    if let Some(rm) = broker.cluster() {
+        // Controlled shutdown: leaderships move to other in-sync replicas first.
+        tracing::info!("shutting down: handing over leaderships");
+        let cmd = riffle::controller::Command::FenceBroker { id: broker.config.node_id, defaults: rm.controller.election_defaults() };
+        if let Err(e) = rm.controller.write(cmd, std::time::Duration::from_secs(3)).await {
+            tracing::warn!(error = %e, "controlled shutdown: could not hand over leaderships");
+        }
+    }
     tracing::info!("shutting down: flushing logs");
     broker.shutdown();
+    Ok(())
+}
+
+fn controller_settings(c: &BrokerConfig, cluster: &riffle::config::ClusterConfig) -> riffle::controller::ControllerSettings {
+    let ms = |k: &str| std::time::Duration::from_millis(c.get(k).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0));
+    let yes = |k: &str| c.get(k).is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    riffle::controller::ControllerSettings {
+        node_id: c.node_id,
+        voters: cluster.voters.iter().map(|(id, a)| (*id as u64, a.clone())).collect(),
+        session_timeout: ms("broker.session.timeout.ms"),
+        election_timeout: ms("controller.quorum.election.timeout.ms"),
+        unclean_default: yes("unclean.leader.election.enable"),
+        auto_rebalance: yes("auto.leader.rebalance.enable"),
+        imbalance_check_interval: ms("leader.imbalance.check.interval.seconds") * 1000,
+    }
+}
+
+/// `riffle cluster`: one child `riffle serve` per broker, stopped together.
+fn cluster(brokers: u16, base_port: u16, controller_base_port: Option<u16>, data_dir: PathBuf, overrides: Vec<String>) -> Result<()> {
+    if brokers == 0 {
+        bail!("--brokers must be at least 1");
+    }
+    let cbase = controller_base_port.unwrap_or(base_port.saturating_add(10_000));
+    let voters: Vec<String> = (0..brokers).map(|i| format!("{}@127.0.0.1:{}", i + 1, cbase + i)).collect();
+    let exe = std::env::current_exe().context("locating the riffle binary")?;
+    let mut children = Vec::new();
+    for i in 0..brokers {
+        let id = i + 1;
+        let dir = data_dir.join(id.to_string());
+        let mut cmd = std::process::Command::new(&exe);
+        cmd.arg("serve");
+        for (k, v) in [
+            ("node.id", id.to_string()),
+            ("process.roles", "broker,controller".to_string()),
+            ("listeners", format!("PLAINTEXT://127.0.0.1:{},CONTROLLER://127.0.0.1:{}", base_port + i, cbase + i)),
+            ("controller.quorum.voters", voters.join(",")),
+            ("log.dirs", dir.display().to_string()),
+            ("default.replication.factor", brokers.min(3).to_string()),
+            ("offsets.topic.replication.factor", brokers.min(3).to_string()),
+        ] {
+            cmd.arg("--override").arg(format!("{k}={v}"));
+        }
+        for o in &overrides {
+            cmd.arg("--override").arg(o);
+        }
+        children.push(cmd.spawn().with_context(|| format!("starting broker {id}"))?);
+    }
+    tracing::info!(brokers, first_port = base_port, data_dir = %data_dir.display(), "cluster started; Ctrl-C stops it");
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    rt.block_on(async {
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        anyhow::Ok(())
+    })?;
+    for c in &children {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+    }
+    for mut c in children {
+        let _ = c.wait();
+    }
     Ok(())
 }
 
@@ -149,6 +252,7 @@ fn main() -> ExitCode {
         Command::Serve { config, overrides } => load_config(config, overrides).and_then(|cfg| {
             tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(serve(cfg))
         }),
+        Command::Cluster { brokers, base_port, controller_base_port, data_dir, overrides } => cluster(brokers, base_port, controller_base_port, data_dir, overrides),
         Command::Groups { action, bootstrap_server } => groups(action, &bootstrap_server),
         Command::VerifyLogs { log_dirs } => verify(log_dirs).map(|ok| if ok { () } else { std::process::exit(1) }),
     };

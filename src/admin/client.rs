@@ -42,16 +42,7 @@ impl Client {
     /// Encodes a request frame body (header + request), without length prefix.
     pub fn encode<R: Request>(&mut self, version: i16, req: &R) -> Result<BytesMut, ClientError> {
         self.correlation += 1;
-        let mut header = RequestHeader::default();
-        header.request_api_key = R::KEY;
-        header.request_api_version = version;
-        header.correlation_id = self.correlation;
-        header.client_id = Some(StrBytes::from_static_str("riffle-admin"));
-        let mut buf = BytesMut::new();
-        let err = |e: anyhow::Error| ClientError::Protocol(e.to_string());
-        header.encode(&mut buf, R::header_version(version)).map_err(err)?;
-        req.encode(&mut buf, version).map_err(err)?;
-        Ok(buf)
+        encode_request(self.correlation, "riffle-admin", version, req)
     }
 
     /// Writes one length-prefixed frame in a single write, as real clients do.
@@ -78,17 +69,8 @@ impl Client {
 
     /// Decodes a response frame for request type `R`, checking its correlation id and
     /// that nothing is left over.
-    pub fn decode<R: Request>(&self, version: i16, mut frame: Bytes) -> Result<R::Response, ClientError> {
-        let err = |e: anyhow::Error| ClientError::Protocol(e.to_string());
-        let header = ResponseHeader::decode(&mut frame, R::Response::header_version(version)).map_err(err)?;
-        if header.correlation_id != self.correlation {
-            return Err(ClientError::Protocol(format!("correlation id {} for request {}", header.correlation_id, self.correlation)));
-        }
-        let resp = R::Response::decode(&mut frame, version).map_err(err)?;
-        if !frame.is_empty() {
-            return Err(ClientError::Protocol(format!("{} bytes after the response", frame.len())));
-        }
-        Ok(resp)
+    pub fn decode<R: Request>(&self, version: i16, frame: Bytes) -> Result<R::Response, ClientError> {
+        decode_response::<R>(self.correlation, version, frame)
     }
 
     pub fn call<R: Request>(&mut self, version: i16, req: &R) -> Result<R::Response, ClientError> {
@@ -97,4 +79,33 @@ impl Client {
         let frame = self.read_frame()?;
         self.decode::<R>(version, frame)
     }
+}
+
+/// A request frame body (header + request), without the length prefix.
+pub fn encode_request<R: Request>(correlation_id: i32, client_id: &'static str, version: i16, req: &R) -> Result<BytesMut, ClientError> {
+    let mut header = RequestHeader::default();
+    header.request_api_key = R::KEY;
+    header.request_api_version = version;
+    header.correlation_id = correlation_id;
+    header.client_id = Some(StrBytes::from_static_str(client_id));
+    let mut buf = BytesMut::new();
+    let err = |e: anyhow::Error| ClientError::Protocol(e.to_string());
+    header.encode(&mut buf, R::header_version(version)).map_err(err)?;
+    req.encode(&mut buf, version).map_err(err)?;
+    Ok(buf)
+}
+
+/// Decodes a response frame (without its length prefix) for request type `R`, checking
+/// its correlation id and that nothing is left over.
+pub fn decode_response<R: Request>(correlation_id: i32, version: i16, mut frame: Bytes) -> Result<R::Response, ClientError> {
+    let err = |e: anyhow::Error| ClientError::Protocol(e.to_string());
+    let header = ResponseHeader::decode(&mut frame, R::Response::header_version(version)).map_err(err)?;
+    if header.correlation_id != correlation_id {
+        return Err(ClientError::Protocol(format!("correlation id {} for request {correlation_id}", header.correlation_id)));
+    }
+    let resp = R::Response::decode(&mut frame, version).map_err(err)?;
+    if !frame.is_empty() {
+        return Err(ClientError::Protocol(format!("{} bytes after the response", frame.len())));
+    }
+    Ok(resp)
 }

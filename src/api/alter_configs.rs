@@ -6,7 +6,6 @@ use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 
 use super::describe_configs::{RESOURCE_BROKER, RESOURCE_TOPIC};
-use super::errors::topic_error_code;
 use super::RequestContext;
 use crate::config::topic::find_key;
 use crate::config::TopicOverrides;
@@ -19,13 +18,13 @@ const SUBTRACT: i8 = 3;
 type Failure = (i16, String);
 
 /// Applies new overrides to a topic resource (or refuses a broker resource).
-fn apply(ctx: &RequestContext<'_>, resource_type: i8, name: &str, build: impl FnOnce(&TopicOverrides) -> Result<TopicOverrides, Failure>, validate_only: bool) -> Result<(), Failure> {
+async fn apply(ctx: &RequestContext<'_>, resource_type: i8, name: &str, build: impl FnOnce(&TopicOverrides) -> Result<TopicOverrides, Failure>, validate_only: bool) -> Result<(), Failure> {
     match resource_type {
         RESOURCE_TOPIC => {
             let topic = ctx.broker.topics.get(name).ok_or((E::UnknownTopicOrPartition.code(), format!("topic '{name}' does not exist")))?;
             let current = topic.overrides.read().clone();
             let next = build(&current)?;
-            ctx.broker.topics.set_overrides(name, next, validate_only).map_err(|e| (topic_error_code(&e), e.to_string()))
+            crate::broker::topic_admin::set_topic_configs(ctx.broker, name, next, validate_only).await
         }
         RESOURCE_BROKER => Err((E::InvalidConfig.code(), "broker configs are static in Riffle: set them in server.properties".into())),
         other => Err((E::InvalidRequest.code(), format!("unsupported resource type {other}"))),
@@ -52,7 +51,7 @@ pub async fn alter(ctx: &RequestContext<'_>, req: AlterConfigsRequest) -> AlterC
                 })
                 .collect()
         };
-        let (code, message) = result(apply(ctx, r.resource_type, &r.resource_name, build, req.validate_only));
+        let (code, message) = result(apply(ctx, r.resource_type, &r.resource_name, build, req.validate_only).await);
         let mut out = alter_configs_response::AlterConfigsResourceResponse::default();
         out.error_code = code;
         out.error_message = message;
@@ -101,7 +100,7 @@ pub async fn incremental(ctx: &RequestContext<'_>, req: IncrementalAlterConfigsR
             }
             Ok(next)
         };
-        let (code, message) = result(apply(ctx, r.resource_type, &r.resource_name, build, req.validate_only));
+        let (code, message) = result(apply(ctx, r.resource_type, &r.resource_name, build, req.validate_only).await);
         let mut out = incremental_alter_configs_response::AlterConfigsResourceResponse::default();
         out.error_code = code;
         out.error_message = message;

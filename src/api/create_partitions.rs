@@ -5,8 +5,8 @@ use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicR
 use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse};
 use kafka_protocol::protocol::StrBytes;
 
-use super::errors::topic_error_code;
 use super::RequestContext;
+use crate::broker::topic_admin;
 
 pub async fn handle(ctx: &RequestContext<'_>, req: CreatePartitionsRequest) -> CreatePartitionsResponse {
     let node = ctx.broker.config.node_id;
@@ -16,13 +16,14 @@ pub async fn handle(ctx: &RequestContext<'_>, req: CreatePartitionsRequest) -> C
         let current = ctx.broker.topics.get(&t.name).map(|topic| topic.partitions.len() as i32).unwrap_or(0);
         // Manual assignments name replicas for the new partitions only; here every
         // replica is this broker.
+        let single = ctx.broker.cluster().is_none();
         let bad_assignment = t.assignments.as_ref().is_some_and(|a| {
-            a.len() as i32 != t.count - current || a.iter().any(|r| r.broker_ids.is_empty() || r.broker_ids.iter().any(|b| b.0 != node))
+            a.len() as i32 != t.count - current || a.iter().any(|r| r.broker_ids.is_empty() || single && r.broker_ids.iter().any(|b| b.0 != node))
         });
         let result = if bad_assignment {
             Err((E::InvalidReplicaAssignment.code(), format!("assignments must list [{node}] for each of the {} new partitions", t.count - current)))
         } else {
-            ctx.broker.topics.add_partitions(&t.name, t.count, req.validate_only).map_err(|e| (topic_error_code(&e), e.to_string()))
+            topic_admin::add_partitions(ctx.broker, &t.name, t.count, req.validate_only).await
         };
         if let Err((code, message)) = result {
             out.error_code = code;

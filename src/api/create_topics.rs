@@ -1,6 +1,7 @@
 //! CreateTopics, with configs, manual assignments and `validate_only`.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use kafka_protocol::error::ResponseError as E;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
@@ -9,9 +10,8 @@ use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use super::describe_configs::{topic_entries, Detail};
-use super::errors::topic_error_code;
 use super::RequestContext;
-use crate::broker::{Broker, NewTopic, TopicError};
+use crate::broker::{topic_admin, Broker, NewTopic};
 use crate::config::TopicOverrides;
 
 type Failure = (i16, String);
@@ -31,7 +31,7 @@ pub async fn handle(ctx: &RequestContext<'_>, req: CreateTopicsRequest) -> Creat
         let result = if counts[t.name.as_str()] > 1 {
             Err((E::InvalidRequest.code(), "topic named more than once in the request".to_string()))
         } else {
-            create_one(broker, &t, req.validate_only)
+            create_one(broker, &t, req.validate_only).await
         };
         match result {
             Ok(_) if ctx.version < 5 => {}
@@ -69,7 +69,7 @@ pub async fn handle(ctx: &RequestContext<'_>, req: CreateTopicsRequest) -> Creat
 
 /// Creates (or with `validate_only`, checks) one topic: (partitions, replication factor,
 /// overrides, topic id).
-fn create_one(broker: &Broker, t: &CreatableTopic, validate_only: bool) -> Result<(i32, i32, TopicOverrides, Option<uuid::Uuid>), Failure> {
+async fn create_one(broker: &Arc<Broker>, t: &CreatableTopic, validate_only: bool) -> Result<(i32, i32, TopicOverrides, Option<uuid::Uuid>), Failure> {
     let cfg = &broker.config;
     let (partitions, rf) = if t.assignments.is_empty() {
         let p = if t.num_partitions == -1 { cfg.num_partitions } else { t.num_partitions };
@@ -86,7 +86,9 @@ fn create_one(broker: &Broker, t: &CreatableTopic, validate_only: bool) -> Resul
         }
         let rf = t.assignments[0].broker_ids.len() as i32;
         for a in &t.assignments {
-            if a.broker_ids.len() as i32 != rf || a.broker_ids.iter().any(|b| b.0 != cfg.node_id) {
+            // A cluster's controller checks the brokers; a single broker is the only one.
+            let single_elsewhere = broker.cluster().is_none() && a.broker_ids.iter().any(|b| b.0 != cfg.node_id);
+            if a.broker_ids.len() as i32 != rf || single_elsewhere {
                 return Err((E::InvalidReplicaAssignment.code(), format!("replicas must be [{}] on this single-broker cluster", cfg.node_id)));
             }
         }
@@ -100,11 +102,11 @@ fn create_one(broker: &Broker, t: &CreatableTopic, validate_only: bool) -> Resul
         overrides.insert(c.name.to_string(), value.to_string());
     }
     let req = NewTopic { name: t.name.as_str(), partitions, replication_factor: rf, overrides: overrides.clone() };
-    let fail = |e: TopicError| (topic_error_code(&e), e.to_string());
-    if validate_only {
-        broker.topics.validate_new(&req).map_err(fail)?;
-        return Ok((partitions, rf, overrides, None));
-    }
-    let topic = broker.topics.create(req).map_err(fail)?;
-    Ok((partitions, rf, overrides, Some(topic.id)))
+    let assignment = (!t.assignments.is_empty()).then(|| {
+        let mut a: Vec<_> = t.assignments.iter().collect();
+        a.sort_by_key(|a| a.partition_index);
+        a.iter().map(|a| a.broker_ids.iter().map(|b| b.0).collect()).collect()
+    });
+    let topic = topic_admin::create_topic(broker, req, assignment, validate_only).await?;
+    Ok((partitions, rf, overrides, topic.map(|t| t.id)))
 }

@@ -19,6 +19,7 @@ pub async fn handle(ctx: &RequestContext<'_>, req: DeleteRecordsRequest) -> Dele
             r.low_watermark = -1;
             match topic.as_ref().and_then(|topic| topic.partition(p.partition_index)) {
                 None => r.error_code = E::UnknownTopicOrPartition.code(),
+                Some(part) if !part.is_leader() => r.error_code = E::NotLeaderOrFollower.code(),
                 // Only logs that allow deletion may lose records (Kafka's policy check).
                 Some(part) if !part.log.read().config().cleanup_delete => r.error_code = E::PolicyViolation.code(),
                 Some(part) => {

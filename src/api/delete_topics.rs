@@ -5,8 +5,8 @@ use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
-use super::errors::topic_error_code;
 use super::RequestContext;
+use crate::broker::topic_admin;
 
 pub async fn handle(ctx: &RequestContext<'_>, req: DeleteTopicsRequest) -> DeleteTopicsResponse {
     let topics = &ctx.broker.topics;
@@ -35,12 +35,12 @@ pub async fn handle(ctx: &RequestContext<'_>, req: DeleteTopicsRequest) -> Delet
                 if ctx.version >= 6 {
                     out.topic_id = topic.id;
                 }
-                match topics.delete(&topic.name) {
-                    Ok(_) => ctx.broker.groups.on_topic_deleted(ctx.broker, &topic.name),
-                    Err(e) => {
-                        out.error_code = topic_error_code(&e);
+                match topic_admin::delete_topic(ctx.broker, &topic.name).await {
+                    Ok(()) => ctx.broker.groups.on_topic_deleted(ctx.broker, &topic.name),
+                    Err((code, message)) => {
+                        out.error_code = code;
                         if ctx.version >= 5 {
-                            out.error_message = Some(StrBytes::from_string(e.to_string()));
+                            out.error_message = Some(StrBytes::from_string(message));
                         }
                     }
                 }

@@ -22,7 +22,7 @@ pub async fn handle(ctx: &RequestContext<'_>, req: DescribeClusterRequest) -> De
         resp.error_message = Some(StrBytes::from_static_str("only broker endpoints (1) are supported"));
         return resp;
     }
-    resp.cluster_id = StrBytes::from_string(ctx.broker.cluster_id.clone());
+    resp.cluster_id = StrBytes::from_string(ctx.broker.cluster_id());
     resp.controller_id = BrokerId(cfg.node_id);
     resp.cluster_authorized_operations = i32::MIN;
     let mut b = DescribeClusterBroker::default();

@@ -43,3 +43,12 @@ pub fn leader_epoch_error(requested: i32, current: i32) -> Option<i16> {
         _ => Some(E::FencedLeaderEpoch.code()),
     }
 }
+
+/// Client requests to a partition this broker does not lead get NOT_LEADER_OR_FOLLOWER
+/// (the client then refreshes its metadata); a stale or future leader epoch is fenced.
+pub fn leadership_error(p: &crate::broker::Partition, requested_epoch: i32) -> Option<i16> {
+    if !p.is_leader() {
+        return Some(E::NotLeaderOrFollower.code());
+    }
+    leader_epoch_error(requested_epoch, p.leader_epoch())
+}

@@ -15,7 +15,7 @@ use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, Partition
 use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse};
 use tokio::sync::futures::Notified;
 
-use super::errors::{leader_epoch_error, log_error_code};
+use super::errors::{leadership_error, log_error_code};
 use super::{Reply, RequestContext};
 use crate::broker::Partition;
 use crate::net::response::Placeholders;
@@ -65,6 +65,13 @@ pub async fn handle(ctx: &RequestContext<'_>, req: FetchRequest) -> Reply<FetchR
             });
         }
     }
+    // A follower's fetch names its replica id (v15+: in replica_state) and reads up to the
+    // log end; consumers read up to the high watermark.
+    let replica = if ctx.version >= 15 { req.replica_state.replica_id.0 } else { req.replica_id.0 };
+    let replica = (replica >= 0).then_some(replica);
+    if let Some(r) = replica {
+        follower_fetched(ctx, r, &wanted);
+    }
     let read_committed = req.isolation_level == READ_COMMITTED;
     let max_bytes = if req.max_bytes <= 0 { usize::MAX } else { req.max_bytes as usize };
     let min_bytes = req.min_bytes.max(0) as usize;
@@ -81,7 +88,7 @@ pub async fn handle(ctx: &RequestContext<'_>, req: FetchRequest) -> Reply<FetchR
                 n
             })
             .collect();
-        let (parts, total, errors, placeholders) = read_all(&wanted, max_bytes, read_committed, ctx.version);
+        let (parts, total, errors, placeholders) = read_all(&wanted, max_bytes, read_committed, replica.is_some(), ctx.version);
         let now = Instant::now();
         if total >= min_bytes || errors || now >= deadline || waits.is_empty() {
             for (ti, pd) in parts {
@@ -109,7 +116,25 @@ async fn any(waits: &mut [Pin<Box<Notified<'_>>>]) {
 /// Reads every wanted partition once. Returns the partition responses (their records as
 /// placeholders for file ranges), the bytes read and whether any partition had an error
 /// (which answers the fetch at once).
-fn read_all(wanted: &[Wanted], max_bytes: usize, read_committed: bool, version: i16) -> (Vec<(usize, PartitionData)>, usize, bool, Placeholders) {
+/// The leader records what each follower has (its fetch offsets) and asks the
+/// controller to add a follower that has caught up to the ISR.
+fn follower_fetched(ctx: &RequestContext<'_>, replica: i32, wanted: &[Wanted]) {
+    let now = crate::broker::now_ms();
+    for w in wanted {
+        let Ok(p) = &w.partition else { continue };
+        if leadership_error(p, w.current_leader_epoch).is_some() {
+            continue;
+        }
+        if p.follower_fetched(replica, w.fetch_offset, now) {
+            let mut isr = p.state().isr;
+            isr.push(replica);
+            tracing::info!(topic = %p.topic, partition = p.index, replica, ?isr, "expanding ISR");
+            crate::replication::request_isr_change(ctx.broker, p, isr);
+        }
+    }
+}
+
+fn read_all(wanted: &[Wanted], max_bytes: usize, read_committed: bool, to_log_end: bool, version: i16) -> (Vec<(usize, PartitionData)>, usize, bool, Placeholders) {
     let mut placeholders = Placeholders::default();
     let mut total = 0usize;
     let mut errors = false;
@@ -128,13 +153,17 @@ fn read_all(wanted: &[Wanted], max_bytes: usize, read_committed: bool, version: 
                 pd.error_code = *code;
                 errors = true;
             }
-            Ok(p) if leader_epoch_error(w.current_leader_epoch, p.leader_epoch).is_some() => {
-                pd.error_code = leader_epoch_error(w.current_leader_epoch, p.leader_epoch).unwrap_or_default();
+            Ok(p) if leadership_error(p, w.current_leader_epoch).is_some() => {
+                pd.error_code = leadership_error(p, w.current_leader_epoch).unwrap_or_default();
+                // Where the version has it, a hint of the current leader (KIP-951).
+                let st = p.state();
+                pd.current_leader.leader_id = BrokerId(st.leader);
+                pd.current_leader.leader_epoch = st.leader_epoch;
                 errors = true;
             }
             Ok(p) => {
                 let budget = w.max_bytes.min(max_bytes.saturating_sub(total));
-                match p.read(w.fetch_offset, budget, total == 0) {
+                match p.read(w.fetch_offset, budget, total == 0, to_log_end) {
                     Ok((records, hw, log_start)) => {
                         pd.high_watermark = hw;
                         pd.last_stable_offset = hw;

@@ -1,5 +1,6 @@
-//! FindCoordinator: this broker coordinates every group (it leads every partition of
-//! `__consumer_offsets`, created on first use). Batched keys from v4 (KIP-699).
+//! FindCoordinator: a group's coordinator is the leader of its `__consumer_offsets`
+//! partition (created on first use) — on a single broker, this broker. Batched keys
+//! from v4 (KIP-699).
 
 use kafka_protocol::error::ResponseError as E;
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
@@ -7,33 +8,70 @@ use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinator
 use kafka_protocol::protocol::StrBytes;
 
 use super::RequestContext;
+use crate::broker::{topic_admin, NewTopic};
+use crate::group::records::partition_for;
+use crate::group::OFFSETS_TOPIC;
 
 const KEY_TYPE_GROUP: i8 = 0;
 
-/// (error code, message) for one key; `None` means this broker coordinates it.
-fn lookup(ctx: &RequestContext<'_>, key: &str, key_type: i8) -> Option<(i16, &'static str)> {
+type Found = Result<(i32, StrBytes, i32), (i16, &'static str)>;
+
+/// The coordinator of one key: (node id, host, port), or (error code, message).
+async fn lookup(ctx: &RequestContext<'_>, key: &str, key_type: i8) -> Found {
     if key_type != KEY_TYPE_GROUP {
         // Transactions and share groups have no coordinator yet.
-        return Some((E::InvalidRequest.code(), "only group coordinators are supported; transactions are not yet"));
+        return Err((E::InvalidRequest.code(), "only group coordinators are supported; transactions are not yet"));
     }
     if key.is_empty() {
-        return Some((E::InvalidRequest.code(), "empty group id"));
+        return Err((E::InvalidRequest.code(), "empty group id"));
     }
-    ctx.broker.groups.offsets_partition(ctx.broker, key).err().map(|code| (code, "the offsets topic is not available"))
+    let broker = ctx.broker;
+    let Some(rm) = broker.cluster() else {
+        let cfg = &broker.config;
+        return match broker.groups.offsets_partition(broker, key) {
+            Ok(_) => Ok((cfg.node_id, StrBytes::from_string(cfg.advertised_host.clone()), cfg.advertised_port)),
+            Err(code) => Err((code, "the offsets topic is not available")),
+        };
+    };
+    if broker.topics.get(OFFSETS_TOPIC).is_none() {
+        let live = rm.controller.image().live_brokers().count() as i32;
+        let wanted = broker.config.get("offsets.topic.replication.factor").and_then(|v| v.parse::<i32>().ok()).unwrap_or(3);
+        let req = NewTopic {
+            name: OFFSETS_TOPIC,
+            partitions: broker.groups.config().offsets_partitions,
+            replication_factor: wanted.min(live).max(1),
+            overrides: broker.groups.offsets_topic_configs(),
+        };
+        match topic_admin::create_topic(broker, req, None, false).await {
+            Ok(_) => {}
+            Err((code, _)) if code == E::TopicAlreadyExists.code() => {}
+            Err((code, message)) => {
+                tracing::warn!(code, %message, "could not create {OFFSETS_TOPIC}");
+                return Err((E::CoordinatorNotAvailable.code(), "the offsets topic is not available"));
+            }
+        }
+    }
+    let image = rm.controller.image();
+    let leader = image.topics.get(OFFSETS_TOPIC).and_then(|t| {
+        let index = partition_for(key, t.partitions.len() as i32);
+        t.partitions.get(index as usize).map(|p| p.leader)
+    });
+    match leader.and_then(|l| image.brokers.get(&l)).filter(|b| !b.fenced) {
+        Some(b) => Ok((b.endpoint.id, StrBytes::from_string(b.endpoint.host.clone()), b.endpoint.port)),
+        None => Err((E::CoordinatorNotAvailable.code(), "the group's offsets partition has no leader")),
+    }
 }
 
 pub async fn handle(ctx: &RequestContext<'_>, req: FindCoordinatorRequest) -> FindCoordinatorResponse {
-    let cfg = &ctx.broker.config;
     let mut resp = FindCoordinatorResponse::default();
-    let host = StrBytes::from_string(cfg.advertised_host.clone());
     if ctx.version < 4 {
-        match lookup(ctx, &req.key, req.key_type) {
-            None => {
-                resp.node_id = BrokerId(cfg.node_id);
+        match lookup(ctx, &req.key, req.key_type).await {
+            Ok((node, host, port)) => {
+                resp.node_id = BrokerId(node);
                 resp.host = host;
-                resp.port = cfg.advertised_port;
+                resp.port = port;
             }
-            Some((code, message)) => {
+            Err((code, message)) => {
                 resp.error_code = code;
                 resp.node_id = BrokerId(-1);
                 resp.port = -1;
@@ -46,13 +84,13 @@ pub async fn handle(ctx: &RequestContext<'_>, req: FindCoordinatorRequest) -> Fi
     }
     for key in req.coordinator_keys {
         let mut c = Coordinator::default();
-        match lookup(ctx, &key, req.key_type) {
-            None => {
-                c.node_id = BrokerId(cfg.node_id);
-                c.host = host.clone();
-                c.port = cfg.advertised_port;
+        match lookup(ctx, &key, req.key_type).await {
+            Ok((node, host, port)) => {
+                c.node_id = BrokerId(node);
+                c.host = host;
+                c.port = port;
             }
-            Some((code, message)) => {
+            Err((code, message)) => {
                 c.error_code = code;
                 c.error_message = Some(StrBytes::from_static_str(message));
                 c.node_id = BrokerId(-1);

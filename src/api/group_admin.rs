@@ -23,6 +23,12 @@ pub async fn describe(ctx: &RequestContext<'_>, req: DescribeGroupsRequest) -> D
     for id in req.groups {
         let mut g = DescribedGroup::default();
         g.authorized_operations = if req.include_authorized_operations && v >= 3 { operations_bits(GROUP_OPERATIONS) } else { OPERATIONS_NOT_REQUESTED };
+        if let Some(code) = ctx.broker.groups.coordinator_error(ctx.broker, &id) {
+            g.error_code = code;
+            g.group_id = id;
+            resp.groups.push(g);
+            continue;
+        }
         match ctx.broker.groups.describe(&id) {
             Some(d) => {
                 g.group_state = StrBytes::from_static_str(d.state.name());
@@ -89,7 +95,10 @@ pub async fn delete(ctx: &RequestContext<'_>, req: DeleteGroupsRequest) -> Delet
     let mut resp = DeleteGroupsResponse::default();
     for id in req.groups_names {
         let mut r = DeletableGroupResult::default();
-        r.error_code = ctx.broker.groups.delete(ctx.broker, &id);
+        r.error_code = match ctx.broker.groups.coordinator_error(ctx.broker, &id) {
+            Some(code) => code,
+            None => ctx.broker.groups.delete(ctx.broker, &id),
+        };
         r.group_id = id;
         resp.results.push(r);
     }

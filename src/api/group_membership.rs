@@ -14,6 +14,13 @@ fn s(v: String) -> StrBytes {
 
 pub async fn join(ctx: &RequestContext<'_>, req: JoinGroupRequest) -> JoinGroupResponse {
     let v = ctx.version;
+    if let Some(code) = ctx.broker.groups.coordinator_error(ctx.broker, &req.group_id) {
+        let mut resp = JoinGroupResponse::default();
+        resp.error_code = code;
+        resp.generation_id = -1;
+        resp.member_id = req.member_id;
+        return resp;
+    }
     let join = JoinRequest {
         group_id: req.group_id.to_string(),
         member_id: req.member_id.to_string(),
@@ -60,6 +67,11 @@ pub async fn join(ctx: &RequestContext<'_>, req: JoinGroupRequest) -> JoinGroupR
 }
 
 pub async fn sync(ctx: &RequestContext<'_>, req: SyncGroupRequest) -> SyncGroupResponse {
+    if let Some(code) = ctx.broker.groups.coordinator_error(ctx.broker, &req.group_id) {
+        let mut resp = SyncGroupResponse::default();
+        resp.error_code = code;
+        return resp;
+    }
     let sync = SyncRequest {
         group_id: req.group_id.to_string(),
         generation: req.generation_id,
@@ -82,6 +94,10 @@ pub async fn sync(ctx: &RequestContext<'_>, req: SyncGroupRequest) -> SyncGroupR
 
 pub async fn heartbeat(ctx: &RequestContext<'_>, req: HeartbeatRequest) -> HeartbeatResponse {
     let mut resp = HeartbeatResponse::default();
+    if let Some(code) = ctx.broker.groups.coordinator_error(ctx.broker, &req.group_id) {
+        resp.error_code = code;
+        return resp;
+    }
     let instance = req.group_instance_id.as_ref().map(|i| i.to_string());
     resp.error_code = ctx.broker.groups.heartbeat(&req.group_id, &req.member_id, instance.as_deref(), req.generation_id);
     resp
@@ -94,7 +110,11 @@ pub async fn leave(ctx: &RequestContext<'_>, req: LeaveGroupRequest) -> LeaveGro
     } else {
         vec![(req.member_id.to_string(), None)]
     };
-    match ctx.broker.groups.leave(ctx.broker, &req.group_id, &leaving) {
+    let result = match ctx.broker.groups.coordinator_error(ctx.broker, &req.group_id) {
+        Some(code) => Err(code),
+        None => ctx.broker.groups.leave(ctx.broker, &req.group_id, &leaving),
+    };
+    match result {
         Err(code) => resp.error_code = code,
         Ok(errors) if ctx.version < 3 => resp.error_code = errors[0],
         Ok(errors) => {

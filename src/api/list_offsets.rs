@@ -5,7 +5,7 @@ use kafka_protocol::error::ResponseError as E;
 use kafka_protocol::messages::list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsTopicResponse};
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
-use super::errors::{leader_epoch_error, log_error_code};
+use super::errors::{leadership_error, log_error_code};
 use super::RequestContext;
 use crate::broker::Partition;
 use crate::log::LogError;
@@ -29,13 +29,13 @@ pub async fn handle(ctx: &RequestContext<'_>, req: ListOffsetsRequest) -> ListOf
             pr.leader_epoch = -1;
             match topic.as_ref().and_then(|t| t.partition(p.partition_index)) {
                 None => pr.error_code = E::UnknownTopicOrPartition.code(),
-                Some(part) if leader_epoch_error(p.current_leader_epoch, part.leader_epoch).is_some() => {
-                    pr.error_code = leader_epoch_error(p.current_leader_epoch, part.leader_epoch).unwrap_or_default();
+                Some(part) if leadership_error(part, p.current_leader_epoch).is_some() => {
+                    pr.error_code = leadership_error(part, p.current_leader_epoch).unwrap_or_default();
                 }
                 Some(part) => match lookup(part, p.timestamp) {
                     Ok(found) => {
                         if ctx.version >= 4 {
-                            pr.leader_epoch = part.leader_epoch;
+                            pr.leader_epoch = part.leader_epoch();
                         }
                         if let Some((offset, timestamp)) = found {
                             pr.offset = offset;
@@ -58,7 +58,8 @@ pub async fn handle(ctx: &RequestContext<'_>, req: ListOffsetsRequest) -> ListOf
 /// (offset, timestamp) for a ListOffsets query; `None` when no record qualifies.
 fn lookup(p: &Partition, timestamp: i64) -> Result<Option<(i64, i64)>, LogError> {
     let log = p.log.read();
-    let hw = log.log_end_offset();
+    // Consumers see up to the high watermark only.
+    let hw = p.high_watermark();
     Ok(match timestamp {
         LATEST => Some((hw, -1)),
         EARLIEST | EARLIEST_LOCAL => Some((log.log_start_offset(), -1)),

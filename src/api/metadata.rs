@@ -11,7 +11,8 @@ use uuid::Uuid;
 
 use super::errors::topic_error_code;
 use super::RequestContext;
-use crate::broker::{Broker, NewTopic, Topic};
+use crate::broker::{topic_admin, Broker, NewTopic, Topic};
+use crate::controller::{MetadataImage, NO_LEADER};
 
 /// Operations everyone may do while Riffle has no ACLs (Kafka's AclOperation codes).
 const TOPIC_OPERATIONS: &[i32] = &[3, 4, 5, 6, 7, 8, 10, 11];
@@ -27,18 +28,30 @@ pub async fn handle(ctx: &RequestContext<'_>, req: MetadataRequest) -> MetadataR
     let broker = ctx.broker;
     let cfg = &broker.config;
     let mut resp = MetadataResponse::default();
-    let mut b = MetadataResponseBroker::default();
-    b.node_id = BrokerId(cfg.node_id);
-    b.host = StrBytes::from_string(cfg.advertised_host.clone());
-    b.port = cfg.advertised_port;
-    if ctx.version >= 1 {
-        b.rack = cfg.rack.clone().map(StrBytes::from_string);
-    }
-    resp.brokers = vec![b];
+    let image = broker.cluster().map(|rm| rm.controller.image());
+    let endpoint = |id: i32, host: &str, port: i32, rack: &Option<String>| {
+        let mut b = MetadataResponseBroker::default();
+        b.node_id = BrokerId(id);
+        b.host = StrBytes::from_string(host.to_string());
+        b.port = port;
+        if ctx.version >= 1 {
+            b.rack = rack.clone().map(StrBytes::from_string);
+        }
+        b
+    };
+    resp.brokers = match &image {
+        // A cluster lists its unfenced brokers, as Kafka does.
+        Some(img) => img.live_brokers().map(|b| endpoint(b.endpoint.id, &b.endpoint.host, b.endpoint.port, &b.endpoint.rack)).collect(),
+        None => vec![endpoint(cfg.node_id, &cfg.advertised_host, cfg.advertised_port, &cfg.rack)],
+    };
     if ctx.version >= 2 {
-        resp.cluster_id = Some(StrBytes::from_string(broker.cluster_id.clone()));
+        resp.cluster_id = Some(StrBytes::from_string(broker.cluster_id()));
     }
-    resp.controller_id = BrokerId(cfg.node_id);
+    // Clients send admin requests to the controller id; any broker forwards them, so
+    // name the active controller when it is a live broker, else this one.
+    let active = broker.cluster().and_then(|rm| rm.controller.active_controller());
+    let active_is_broker = active.is_some_and(|a| image.as_ref().is_some_and(|img| img.is_live(a)));
+    resp.controller_id = BrokerId(if active_is_broker { active.unwrap_or(cfg.node_id) } else { cfg.node_id });
     resp.cluster_authorized_operations = if req.include_cluster_authorized_operations && (8..=10).contains(&ctx.version) {
         operations_bits(CLUSTER_OPERATIONS)
     } else {
@@ -53,15 +66,15 @@ pub async fn handle(ctx: &RequestContext<'_>, req: MetadataRequest) -> MetadataR
         Some(t) => t.is_empty() && ctx.version == 0,
     };
     if all {
-        resp.topics = broker.topics.all().iter().map(|t| describe_topic(t, cfg.node_id, topic_ops, version)).collect();
+        resp.topics = broker.topics.all().iter().map(|t| describe_topic(t, image.as_deref(), cfg.node_id, topic_ops, version)).collect();
         return resp;
     }
     let allow_create = (ctx.version < 4 || req.allow_auto_topic_creation) && cfg.auto_create_topics_enable;
     for wanted in req.topics.unwrap_or_default() {
         let entry = match wanted.name {
-            Some(name) => lookup_or_create(broker, &name, allow_create, topic_ops, version),
+            Some(name) => lookup_or_create(broker, &name, allow_create, topic_ops, version).await,
             None => match broker.topics.get_by_id(&wanted.topic_id) {
-                Some(t) => describe_topic(&t, cfg.node_id, topic_ops, version),
+                Some(t) => describe_topic(&t, image.as_deref(), cfg.node_id, topic_ops, version),
                 None => error_topic(None, wanted.topic_id, ResponseError::UnknownTopicId.code()),
             },
         };
@@ -70,10 +83,14 @@ pub async fn handle(ctx: &RequestContext<'_>, req: MetadataRequest) -> MetadataR
     resp
 }
 
-fn lookup_or_create(broker: &Arc<Broker>, name: &TopicName, allow_create: bool, topic_ops: bool, version: i16) -> MetadataResponseTopic {
+async fn lookup_or_create(broker: &Arc<Broker>, name: &TopicName, allow_create: bool, topic_ops: bool, version: i16) -> MetadataResponseTopic {
     let node_id = broker.config.node_id;
+    let describe = |t: &Topic| {
+        let image = broker.cluster().map(|rm| rm.controller.image());
+        describe_topic(t, image.as_deref(), node_id, topic_ops, version)
+    };
     if let Some(t) = broker.topics.get(name) {
-        return describe_topic(&t, node_id, topic_ops, version);
+        return describe(&t);
     }
     if let Err(e) = crate::broker::topics::validate_name(name) {
         return error_topic(Some(name.clone()), Uuid::nil(), topic_error_code(&e));
@@ -89,16 +106,17 @@ fn lookup_or_create(broker: &Arc<Broker>, name: &TopicName, allow_create: bool, 
         replication_factor: broker.config.default_replication_factor,
         overrides: Default::default(),
     };
-    match broker.topics.create(req) {
-        Ok(t) => describe_topic(&t, node_id, topic_ops, version),
+    match topic_admin::create_topic(broker, req, None, false).await {
+        Ok(Some(t)) => describe(&t),
         // A concurrent request created it first.
-        Err(crate::broker::TopicError::AlreadyExists(_)) => match broker.topics.get(name) {
-            Some(t) => describe_topic(&t, node_id, topic_ops, version),
+        Err((code, _)) if code == ResponseError::TopicAlreadyExists.code() => match broker.topics.get(name) {
+            Some(t) => describe(&t),
             None => error_topic(Some(name.clone()), Uuid::nil(), ResponseError::LeaderNotAvailable.code()),
         },
-        Err(e) => {
-            tracing::debug!(topic = %name.as_str(), error = %e, "auto-creation refused");
-            error_topic(Some(name.clone()), Uuid::nil(), topic_error_code(&e))
+        Ok(None) => error_topic(Some(name.clone()), Uuid::nil(), ResponseError::LeaderNotAvailable.code()),
+        Err((code, message)) => {
+            tracing::debug!(topic = %name.as_str(), code, %message, "auto-creation refused");
+            error_topic(Some(name.clone()), Uuid::nil(), code)
         }
     }
 }
@@ -112,7 +130,9 @@ fn error_topic(name: Option<TopicName>, id: Uuid, code: i16) -> MetadataResponse
     t
 }
 
-pub fn describe_topic(topic: &Topic, node_id: i32, topic_ops: bool, version: i16) -> MetadataResponseTopic {
+/// A topic as Metadata shows it: on a cluster, leaders, replicas and ISRs from the
+/// metadata image; on a single broker, this node for everything.
+pub fn describe_topic(topic: &Topic, image: Option<&MetadataImage>, node_id: i32, topic_ops: bool, version: i16) -> MetadataResponseTopic {
     let mut t = MetadataResponseTopic::default();
     t.name = Some(TopicName(StrBytes::from_string(topic.name.to_string())));
     if version >= 10 {
@@ -122,20 +142,39 @@ pub fn describe_topic(topic: &Topic, node_id: i32, topic_ops: bool, version: i16
         t.is_internal = topic.is_internal();
     }
     t.topic_authorized_operations = if topic_ops { operations_bits(TOPIC_OPERATIONS) } else { OPERATIONS_NOT_REQUESTED };
+    let ids = |v: &[i32]| v.iter().map(|i| BrokerId(*i)).collect::<Vec<_>>();
     t.partitions = topic
         .partitions
         .iter()
         .map(|p| {
             let mut mp = MetadataResponsePartition::default();
             mp.partition_index = p.index;
-            // Single broker: this node leads every partition and is its only replica.
-            let node = BrokerId(node_id);
-            mp.leader_id = node;
-            if version >= 7 {
-                mp.leader_epoch = p.leader_epoch;
+            match image.and_then(|img| img.partition(&topic.name, p.index).map(|pi| (img, pi))) {
+                Some((img, pi)) => {
+                    mp.leader_id = BrokerId(pi.leader);
+                    if pi.leader == NO_LEADER {
+                        mp.error_code = ResponseError::LeaderNotAvailable.code();
+                    }
+                    if version >= 7 {
+                        mp.leader_epoch = pi.leader_epoch;
+                    }
+                    mp.replica_nodes = ids(&pi.replicas);
+                    mp.isr_nodes = ids(&pi.isr);
+                    if version >= 5 {
+                        let offline: Vec<i32> = pi.replicas.iter().copied().filter(|r| !img.is_live(*r)).collect();
+                        mp.offline_replicas = ids(&offline);
+                    }
+                }
+                None => {
+                    let node = BrokerId(node_id);
+                    mp.leader_id = node;
+                    if version >= 7 {
+                        mp.leader_epoch = p.leader_epoch();
+                    }
+                    mp.replica_nodes = vec![node];
+                    mp.isr_nodes = vec![node];
+                }
             }
-            mp.replica_nodes = vec![node];
-            mp.isr_nodes = vec![node];
             mp
         })
         .collect();

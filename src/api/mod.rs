@@ -18,6 +18,7 @@ pub mod init_producer_id;
 pub mod list_offsets;
 pub mod metadata;
 pub mod offsets;
+pub mod offsets_for_leader_epoch;
 pub mod produce;
 
 use std::net::SocketAddr;
@@ -151,6 +152,7 @@ api_table! {
     AlterConfigs => alter_configs::alter: m::AlterConfigsRequest,
     IncrementalAlterConfigs => alter_configs::incremental: m::IncrementalAlterConfigsRequest,
     DeleteRecords => delete_records::handle: m::DeleteRecordsRequest,
+    OffsetForLeaderEpoch => offsets_for_leader_epoch::handle: m::OffsetForLeaderEpochRequest,
 }
 
 /// The supported version range of `api`, if it is supported at all.

@@ -28,7 +28,10 @@ pub async fn commit(ctx: &RequestContext<'_>, req: OffsetCommitRequest) -> Offse
         })
         .collect();
     let instance = req.group_instance_id.as_ref().map(|i| i.to_string());
-    let errors = ctx.broker.groups.commit(ctx.broker, &req.group_id, &req.member_id, instance.as_deref(), req.generation_id_or_member_epoch, offsets);
+    let errors = match ctx.broker.groups.coordinator_error(ctx.broker, &req.group_id) {
+        Some(code) => vec![code; offsets.len()],
+        None => ctx.broker.groups.commit(ctx.broker, &req.group_id, &req.member_id, instance.as_deref(), req.generation_id_or_member_epoch, offsets),
+    };
     let mut codes = errors.into_iter();
     let mut resp = OffsetCommitResponse::default();
     for t in req.topics {
@@ -61,6 +64,10 @@ pub async fn fetch(ctx: &RequestContext<'_>, req: OffsetFetchRequest) -> OffsetF
     let groups = &ctx.broker.groups;
     let mut resp = OffsetFetchResponse::default();
     if v < 8 {
+        if let Some(code) = groups.coordinator_error(ctx.broker, &req.group_id) {
+            resp.error_code = code;
+            return resp;
+        }
         let topics = req.topics.map(|ts| ts.into_iter().map(|t| (t.name.to_string(), t.partition_indexes)).collect());
         let committed: Committed = groups.fetch_offsets(&req.group_id, topics);
         resp.topics = committed
@@ -88,9 +95,15 @@ pub async fn fetch(ctx: &RequestContext<'_>, req: OffsetFetchRequest) -> OffsetF
         return resp;
     }
     for g in req.groups {
+        let mut out = OffsetFetchResponseGroup::default();
+        if let Some(code) = groups.coordinator_error(ctx.broker, &g.group_id) {
+            out.error_code = code;
+            out.group_id = g.group_id;
+            resp.groups.push(out);
+            continue;
+        }
         let topics = g.topics.map(|ts| ts.into_iter().map(|t| (t.name.to_string(), t.partition_indexes)).collect());
         let committed: Committed = groups.fetch_offsets(&g.group_id, topics);
-        let mut out = OffsetFetchResponseGroup::default();
         out.group_id = g.group_id;
         out.topics = committed
             .into_iter()
@@ -119,7 +132,10 @@ pub async fn fetch(ctx: &RequestContext<'_>, req: OffsetFetchRequest) -> OffsetF
 
 pub async fn delete(ctx: &RequestContext<'_>, req: OffsetDeleteRequest) -> OffsetDeleteResponse {
     let partitions: Vec<(String, i32)> = req.topics.iter().flat_map(|t| t.partitions.iter().map(move |p| (t.name.to_string(), p.partition_index))).collect();
-    let (error, codes) = ctx.broker.groups.delete_offsets(ctx.broker, &req.group_id, &partitions);
+    let (error, codes) = match ctx.broker.groups.coordinator_error(ctx.broker, &req.group_id) {
+        Some(code) => (code, Vec::new()),
+        None => ctx.broker.groups.delete_offsets(ctx.broker, &req.group_id, &partitions),
+    };
     let mut resp = OffsetDeleteResponse::default();
     resp.error_code = error;
     if error != 0 {

@@ -2,14 +2,16 @@
 //! the base offset and leader epoch are patched). Records are never decoded.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use kafka_protocol::error::ResponseError as E;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
-use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+use kafka_protocol::messages::{BrokerId, ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
 
-use super::errors::log_error_code;
+use super::errors::{leadership_error, log_error_code};
 use super::RequestContext;
+use crate::broker::partition::AckError;
 use crate::broker::{now_ms, Partition, Topic};
 use crate::log::batch::{self, BatchError};
 use crate::log::LogError;
@@ -19,10 +21,13 @@ const FIRST_TOPIC_ID_VERSION: i16 = 13;
 
 pub async fn handle(ctx: &RequestContext<'_>, req: ProduceRequest) -> Option<ProduceResponse> {
     let acks = req.acks;
+    let timeout_ms = req.timeout_ms;
     let acks_valid = matches!(acks, -1..=1);
     let now = now_ms();
     let mut resp = ProduceResponse::default();
-    for topic_data in req.topic_data {
+    // acks=all: (topic index, partition index, partition, offset the HW must reach, min ISR)
+    let mut waits: Vec<(usize, usize, Arc<Partition>, i64, usize)> = Vec::new();
+    for (ti, topic_data) in req.topic_data.into_iter().enumerate() {
         let topic: Option<Arc<Topic>> = if ctx.version >= FIRST_TOPIC_ID_VERSION {
             ctx.broker.topics.get_by_id(&topic_data.topic_id)
         } else {
@@ -44,11 +49,21 @@ pub async fn handle(ctx: &RequestContext<'_>, req: ProduceRequest) -> Option<Pro
                 match topic.as_ref().map(|t| t.partition(pd.index)) {
                     None => Err((unknown.code(), "unknown topic".to_string())),
                     Some(None) => Err((E::UnknownTopicOrPartition.code(), format!("no partition {}", pd.index))),
+                    Some(Some(p)) if leadership_error(p, -1).is_some() => {
+                        let st = p.state();
+                        pr.current_leader.leader_id = BrokerId(st.leader);
+                        pr.current_leader.leader_epoch = st.leader_epoch;
+                        Err((E::NotLeaderOrFollower.code(), format!("this broker does not lead partition {}", pd.index)))
+                    }
                     Some(Some(p)) => append(p, pd.records.as_ref(), acks, now).map(|info| {
                         pr.base_offset = info.base_offset;
                         pr.log_append_time_ms = info.log_append_time;
                         if ctx.version >= 5 {
                             pr.log_start_offset = p.log_start_offset();
+                        }
+                        if acks == -1 {
+                            let min_isr = p.log.read().config().min_insync_replicas.max(1) as usize;
+                            waits.push((ti, out.partition_responses.len(), p.clone(), info.last_offset + 1, min_isr));
                         }
                     }),
                 }
@@ -63,6 +78,23 @@ pub async fn handle(ctx: &RequestContext<'_>, req: ProduceRequest) -> Option<Pro
             out.partition_responses.push(pr);
         }
         resp.responses.push(out);
+    }
+    // acks=all answers once every in-sync replica has the batch (the high watermark is
+    // past it), or when the request's timeout runs out.
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(timeout_ms.max(0) as u64);
+    for (ti, pi, p, offset, min_isr) in waits {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let code = match p.wait_committed(offset, min_isr, left).await {
+            Ok(()) => continue,
+            Err(AckError::TimedOut) => E::RequestTimedOut,
+            Err(AckError::NotEnoughReplicasAfterAppend) => E::NotEnoughReplicasAfterAppend,
+            Err(AckError::NotLeader) => E::NotLeaderOrFollower,
+        };
+        let pr = &mut resp.responses[ti].partition_responses[pi];
+        pr.error_code = code.code();
+        if ctx.version >= 8 {
+            pr.error_message = Some(StrBytes::from_static_str("the batch was not replicated to the ISR in time"));
+        }
     }
     // acks=0: the client expects no response at all.
     (acks != 0).then_some(resp)
@@ -83,9 +115,9 @@ fn append(p: &Partition, records: Option<&bytes::Bytes>, acks: i16, now: i64) ->
     }
     if acks == -1 {
         let min_isr = p.log.read().config().min_insync_replicas;
-        // One replica: the ISR is this broker alone.
-        if min_isr > 1 {
-            return Err((E::NotEnoughReplicas.code(), format!("min.insync.replicas is {min_isr} but the ISR has 1 replica")));
+        let isr = p.state().isr.len();
+        if (isr as i32) < min_isr {
+            return Err((E::NotEnoughReplicas.code(), format!("min.insync.replicas is {min_isr} but the ISR has {isr} replica(s)")));
         }
     }
     p.append(records, &header, now).map_err(err)

@@ -4,6 +4,7 @@
 pub mod log_manager;
 pub mod meta;
 pub mod partition;
+pub mod topic_admin;
 pub mod topic_id;
 pub mod topics;
 
@@ -22,10 +23,14 @@ pub use topics::{NewTopic, Topic, TopicError, TopicRegistry};
 
 pub struct Broker {
     pub config: Arc<BrokerConfig>,
-    pub cluster_id: String,
+    cluster_id: parking_lot::RwLock<String>,
     pub topics: TopicRegistry,
     pub producer_ids: ProducerIdManager,
     pub groups: GroupCoordinator,
+    /// Set on a node of a cluster: the controller and the replica fetchers.
+    pub replicas: std::sync::OnceLock<crate::replication::ReplicaManager>,
+    /// Differs at every start, so the controller can tell a restarted broker.
+    pub incarnation: String,
     _meta: meta::LogDirMeta,
 }
 
@@ -50,12 +55,39 @@ impl Broker {
         let topics = TopicRegistry::load(&dir, config.clone())?;
         let producer_ids = ProducerIdManager::open(&dir).map_err(dir_err)?;
         let groups = GroupCoordinator::new(GroupConfig::from_broker(&config));
-        let broker = Broker { cluster_id: meta.cluster_id.clone(), config, topics, producer_ids, groups, _meta: meta };
-        let loaded = broker.groups.load(&broker).map_err(OpenError::Groups)?;
+        let broker = Broker {
+            cluster_id: parking_lot::RwLock::new(meta.cluster_id.clone()),
+            config,
+            topics,
+            producer_ids,
+            groups,
+            replicas: std::sync::OnceLock::new(),
+            incarnation: topic_id::to_string(&topic_id::generate()),
+            _meta: meta,
+        };
+        // A cluster node loads groups when it becomes leader of their partition.
+        let loaded = if broker.config.cluster.is_none() { broker.groups.load(&broker).map_err(OpenError::Groups)? } else { 0 };
         if loaded > 0 {
             tracing::info!(groups = loaded, "loaded consumer groups from __consumer_offsets");
         }
         Ok(Arc::new(broker))
+    }
+
+    /// The cluster id: this directory's, or the metadata quorum's on a cluster node.
+    pub fn cluster_id(&self) -> String {
+        self.cluster_id.read().clone()
+    }
+
+    /// Takes the cluster id from the metadata (a cluster's nodes all report the quorum's).
+    pub fn set_cluster_id(&self, id: &str) {
+        if !id.is_empty() && *self.cluster_id.read() != id {
+            *self.cluster_id.write() = id.to_string();
+        }
+    }
+
+    /// The cluster side of this broker, on a node of a cluster.
+    pub fn cluster(&self) -> Option<&crate::replication::ReplicaManager> {
+        self.replicas.get()
     }
 
     /// Clean shutdown: flush logs and write producer snapshots.

@@ -1,31 +1,125 @@
-//! A partition this broker hosts: its log, leader epoch, and the notifier that wakes
-//! long-polling fetches when data arrives.
+//! A partition this broker hosts: its log, its replica state (leader or follower, leader
+//! epoch, ISR), the high watermark, the leader's view of its followers, and the notifier
+//! that wakes long-polling fetches and acks=all produces when the log or the high
+//! watermark moves.
 
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use tokio::sync::Notify;
 
 use crate::log::batch::BatchHeader;
 use crate::log::{AppendInfo, FileSlice, LogError, PartitionLog};
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Leader,
+    Follower,
+    /// Listed in the metadata but not a replica here, or not led by anyone.
+    None,
+}
+
+/// What the metadata says about this partition, as this broker last applied it.
+#[derive(Debug, Clone)]
+pub struct ReplicaState {
+    pub role: Role,
+    pub leader: i32,
+    pub leader_epoch: i32,
+    pub partition_epoch: i32,
+    pub replicas: Vec<i32>,
+    pub isr: Vec<i32>,
+}
+
+impl ReplicaState {
+    /// A partition of a single broker: it leads, alone in the ISR.
+    pub fn sole(node_id: i32) -> Self {
+        ReplicaState { role: Role::Leader, leader: node_id, leader_epoch: 0, partition_epoch: 0, replicas: vec![node_id], isr: vec![node_id] }
+    }
+
+    /// A cluster partition before the metadata is applied: it serves nothing.
+    pub fn unknown() -> Self {
+        ReplicaState { role: Role::None, leader: -1, leader_epoch: -1, partition_epoch: -1, replicas: Vec::new(), isr: Vec::new() }
+    }
+}
+
+/// The leader's view of one follower (Kafka's replica state on the leader).
+#[derive(Debug, Clone, Copy)]
+pub struct FollowerProgress {
+    pub log_end_offset: i64,
+    /// The last time the follower had everything the leader had.
+    pub last_caught_up_ms: i64,
+    last_fetch_ms: i64,
+    /// The leader's log end offset at the follower's previous fetch.
+    last_fetch_leader_leo: i64,
+}
+
 pub struct Partition {
     pub topic: Arc<str>,
     pub index: i32,
-    pub leader_epoch: i32,
     pub log: RwLock<PartitionLog>,
-    appended: Notify,
+    node_id: i32,
+    state: RwLock<ReplicaState>,
+    high_watermark: AtomicI64,
+    followers: Mutex<HashMap<i32, FollowerProgress>>,
+    /// An ISR change sent to the controller and not applied yet.
+    pub isr_change_pending: Mutex<Option<Instant>>,
+    /// A follower must check its log against the leader's before fetching.
+    pub needs_truncation: AtomicBool,
+    /// When this broker last became the leader (ms): followers are judged from then.
+    leader_since_ms: AtomicI64,
+    changed: Notify,
+}
+
+/// Why an acks=all produce did not complete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AckError {
+    TimedOut,
+    /// The batch is committed but the ISR is below `min.insync.replicas`.
+    NotEnoughReplicasAfterAppend,
+    /// Leadership moved while waiting.
+    NotLeader,
 }
 
 impl Partition {
-    pub fn new(topic: Arc<str>, index: i32, log: PartitionLog) -> Self {
-        Partition { topic, index, leader_epoch: 0, log: RwLock::new(log), appended: Notify::new() }
+    pub fn new(topic: Arc<str>, index: i32, log: PartitionLog, node_id: i32, state: ReplicaState) -> Self {
+        let hw = log.log_end_offset();
+        Partition {
+            topic,
+            index,
+            log: RwLock::new(log),
+            node_id,
+            state: RwLock::new(state),
+            high_watermark: AtomicI64::new(hw),
+            followers: Mutex::new(HashMap::new()),
+            isr_change_pending: Mutex::new(None),
+            needs_truncation: AtomicBool::new(false),
+            leader_since_ms: AtomicI64::new(0),
+            changed: Notify::new(),
+        }
     }
 
-    /// The high watermark. With one replica, the ISR is this broker alone, so every
-    /// appended batch is committed at once and the high watermark is the log end offset.
+    pub fn state(&self) -> ReplicaState {
+        self.state.read().clone()
+    }
+
+    pub fn leader_epoch(&self) -> i32 {
+        self.state.read().leader_epoch
+    }
+
+    pub fn is_leader(&self) -> bool {
+        self.state.read().role == Role::Leader
+    }
+
+    /// The high watermark: the offset below which every ISR member has the log.
     pub fn high_watermark(&self) -> i64 {
+        self.high_watermark.load(Ordering::Acquire)
+    }
+
+    pub fn log_end_offset(&self) -> i64 {
         self.log.read().log_end_offset()
     }
 
@@ -33,31 +127,195 @@ impl Partition {
         self.log.read().log_start_offset()
     }
 
-    /// Reads for a consumer, bounded by the high watermark: (records, high watermark,
-    /// log start offset), all under one lock so they agree.
-    pub fn read(&self, offset: i64, max_bytes: usize, min_one: bool) -> Result<(FileSlice, i64, i64), LogError> {
+    /// Sets the high watermark (a follower takes the leader's, bounded by its own log
+    /// end; start-up takes the checkpoint). Wakes waiters when it moves.
+    pub fn set_high_watermark(&self, hw: i64) {
+        let hw = hw.min(self.log_end_offset()).max(self.log_start_offset());
+        if self.high_watermark.swap(hw, Ordering::AcqRel) != hw {
+            self.changed.notify_waiters();
+        }
+    }
+
+    /// Applies a new replica state from the metadata. Becoming leader of a new epoch
+    /// starts the epoch at the log end and forgets the old followers' progress.
+    pub fn set_state(&self, new: ReplicaState) -> Result<(), LogError> {
+        let mut st = self.state.write();
+        let became_leader = new.role == Role::Leader && (st.role != Role::Leader || st.leader_epoch != new.leader_epoch);
+        if became_leader {
+            self.log.write().begin_epoch(new.leader_epoch)?;
+            self.followers.lock().clear();
+            self.leader_since_ms.store(crate::broker::now_ms(), Ordering::Release);
+        }
+        if new.role == Role::Follower && (st.role != Role::Follower || st.leader_epoch != new.leader_epoch) {
+            self.needs_truncation.store(true, Ordering::Release);
+        }
+        let isr_changed = st.isr != new.isr;
+        *st = new;
+        drop(st);
+        if isr_changed {
+            *self.isr_change_pending.lock() = None;
+        }
+        self.maybe_advance_high_watermark();
+        self.changed.notify_waiters();
+        Ok(())
+    }
+
+    /// Reads for a consumer (up to the high watermark) or a follower (up to the log
+    /// end): (records, high watermark, log start offset), read under one lock.
+    pub fn read(&self, offset: i64, max_bytes: usize, min_one: bool, to_log_end: bool) -> Result<(FileSlice, i64, i64), LogError> {
         let log = self.log.read();
-        let hw = log.log_end_offset();
-        let data = log.read(offset, max_bytes, min_one, hw)?;
+        let hw = self.high_watermark();
+        let limit = if to_log_end { log.log_end_offset() } else { hw };
+        let data = log.read(offset, max_bytes, min_one, limit)?;
         Ok((data, hw, log.log_start_offset()))
     }
 
+    /// Appends a client batch (leader only; the caller checked).
     pub fn append(&self, bytes: &Bytes, header: &BatchHeader, now_ms: i64) -> Result<AppendInfo, LogError> {
-        let info = self.log.write().append(bytes, header, self.leader_epoch, now_ms)?;
+        let epoch = self.leader_epoch();
+        let info = self.log.write().append(bytes, header, epoch, now_ms)?;
         if !info.duplicate {
-            self.appended.notify_waiters();
+            self.maybe_advance_high_watermark();
+            self.changed.notify_waiters();
         }
         Ok(info)
     }
 
-    /// A future that completes at the next append. Create it before checking for data so
-    /// that an append in between is not missed.
+    /// Appends batches fetched from the leader, then takes the leader's high watermark
+    /// (bounded by what is here).
+    pub fn append_replicated(&self, records: &[u8], leader_hw: i64, leader_log_start: i64, now_ms: i64) -> Result<(), LogError> {
+        {
+            let mut log = self.log.write();
+            let mut pos = 0;
+            while pos < records.len() {
+                let Some((base, size)) = crate::log::batch::peek_offset_and_size(&records[pos..]) else { break };
+                if pos + size > records.len() {
+                    break; // a partial batch at the end of the response
+                }
+                let end = log.log_end_offset();
+                let h = crate::log::batch::BatchHeader::parse(&records[pos..]).map_err(LogError::Batch)?;
+                if h.last_offset() >= end {
+                    if base < end {
+                        return Err(LogError::OffsetOutOfRange { offset: base, start: log.log_start_offset(), end });
+                    }
+                    log.append_replicated(&records[pos..pos + size], now_ms)?;
+                }
+                pos += size;
+            }
+            if leader_log_start > log.log_start_offset() {
+                let limit = log.log_end_offset();
+                log.advance_log_start(leader_log_start.min(limit), limit)?;
+            }
+        }
+        self.set_high_watermark(leader_hw);
+        self.changed.notify_waiters();
+        Ok(())
+    }
+
+    /// The leader records a follower's fetch: its log end offset is the fetch offset.
+    /// Returns whether the follower should join the ISR now (it has reached the high
+    /// watermark and is not in the ISR).
+    pub fn follower_fetched(&self, replica: i32, fetch_offset: i64, now_ms: i64) -> bool {
+        let leader_leo = self.log_end_offset();
+        {
+            let mut followers = self.followers.lock();
+            let f = followers.entry(replica).or_insert(FollowerProgress {
+                log_end_offset: fetch_offset,
+                last_caught_up_ms: 0,
+                last_fetch_ms: now_ms,
+                last_fetch_leader_leo: leader_leo,
+            });
+            // Kafka's rule: caught up now, or caught up to where the leader was at the
+            // previous fetch (then it was caught up as of that fetch).
+            if fetch_offset >= leader_leo {
+                f.last_caught_up_ms = now_ms;
+            } else if fetch_offset >= f.last_fetch_leader_leo {
+                f.last_caught_up_ms = f.last_caught_up_ms.max(f.last_fetch_ms);
+            }
+            f.log_end_offset = fetch_offset;
+            f.last_fetch_ms = now_ms;
+            f.last_fetch_leader_leo = leader_leo;
+        }
+        self.maybe_advance_high_watermark();
+        let st = self.state.read();
+        st.role == Role::Leader && !st.isr.contains(&replica) && st.replicas.contains(&replica) && fetch_offset >= self.high_watermark()
+    }
+
+    /// ISR members (other than the leader) that have not caught up for `max_lag_ms`.
+    pub fn lagging_followers(&self, now_ms: i64, max_lag_ms: i64) -> Vec<i32> {
+        let led_since_ms = self.leader_since_ms.load(Ordering::Acquire);
+        let st = self.state.read();
+        if st.role != Role::Leader {
+            return Vec::new();
+        }
+        let followers = self.followers.lock();
+        st.isr
+            .iter()
+            .copied()
+            .filter(|r| *r != self.node_id)
+            .filter(|r| {
+                // A follower not heard from since this leadership began is judged from then.
+                let caught_up = followers.get(r).map_or(led_since_ms, |f| f.last_caught_up_ms.max(led_since_ms));
+                now_ms - caught_up > max_lag_ms
+            })
+            .collect()
+    }
+
+    /// Leader: the high watermark is the smallest log end offset over the ISR. A member
+    /// not heard from yet holds it where it is.
+    pub fn maybe_advance_high_watermark(&self) {
+        let st = self.state.read();
+        if st.role != Role::Leader {
+            return;
+        }
+        let mut hw = self.log_end_offset();
+        {
+            let followers = self.followers.lock();
+            for r in st.isr.iter().filter(|r| **r != self.node_id) {
+                match followers.get(r) {
+                    Some(f) => hw = hw.min(f.log_end_offset),
+                    None => return,
+                }
+            }
+        }
+        drop(st);
+        if hw > self.high_watermark() {
+            self.high_watermark.store(hw, Ordering::Release);
+            self.changed.notify_waiters();
+        }
+    }
+
+    /// acks=all: waits until the high watermark reaches `offset` (the batch is on every
+    /// ISR member), then checks the ISR is still at least `min_insync`.
+    pub async fn wait_committed(&self, offset: i64, min_insync: usize, timeout: Duration) -> Result<(), AckError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let notified = self.changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            {
+                let st = self.state.read();
+                if st.role != Role::Leader {
+                    return Err(AckError::NotLeader);
+                }
+                if self.high_watermark() >= offset {
+                    return if st.isr.len() >= min_insync { Ok(()) } else { Err(AckError::NotEnoughReplicasAfterAppend) };
+                }
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return Err(AckError::TimedOut);
+            }
+        }
+    }
+
+    /// A future that completes at the next append or high watermark move. Create it
+    /// before checking for data so that a change in between is not missed.
     pub fn appended(&self) -> tokio::sync::futures::Notified<'_> {
-        self.appended.notified()
+        self.changed.notified()
     }
 
     /// Wakes waiting fetches without data (e.g. at shutdown or deletion).
     pub fn wake(&self) {
-        self.appended.notify_waiters();
+        self.changed.notify_waiters();
     }
 }

@@ -13,7 +13,7 @@ use parking_lot::{Mutex, RwLock};
 use thiserror::Error;
 use uuid::Uuid;
 
-use super::partition::Partition;
+use super::partition::{Partition, ReplicaState};
 use super::{now_ms, topic_id, write_atomically};
 use crate::config::{self, properties, BrokerConfig, ConfigError, TopicConfig, TopicOverrides};
 use crate::log::{LogError, PartitionLog, Shutdown};
@@ -171,7 +171,8 @@ impl TopicRegistry {
             let text = format!("version: 0\ntopic_id: {}\n", topic_id::to_string(&id));
             write_atomically(&meta, text.as_bytes()).map_err(io_at(&meta))?;
         }
-        Ok(Arc::new(Partition::new(name.clone(), index, log)))
+        let state = if self.broker.cluster.is_some() { ReplicaState::unknown() } else { ReplicaState::sole(self.broker.node_id) };
+        Ok(Arc::new(Partition::new(name.clone(), index, log, self.broker.node_id, state)))
     }
 
     fn write_topic_file(&self, topic: &Topic) -> Result<(), TopicError> {
@@ -240,11 +241,41 @@ impl TopicRegistry {
                 fs::remove_dir_all(&dir).map_err(io_at(&dir))?;
             }
         }
-        let topic = self.open_topic(req.name, topic_id::generate(), req.partitions, req.overrides, now_ms(), Shutdown::Unclean)?;
+        self.create_unchecked(req.name, topic_id::generate(), req.partitions, req.overrides)
+    }
+
+    fn create_unchecked(&self, name: &str, id: Uuid, partitions: i32, overrides: TopicOverrides) -> Result<Arc<Topic>, TopicError> {
+        let topic = self.open_topic(name, id, partitions, overrides, now_ms(), Shutdown::Unclean)?;
         self.write_topic_file(&topic)?;
         self.topics.write().insert(topic.name.clone(), topic.clone());
-        tracing::info!(topic = %topic.name, partitions = req.partitions, topic_id = %topic_id::to_string(&topic.id), "created topic");
+        tracing::info!(topic = %topic.name, partitions, topic_id = %topic_id::to_string(&topic.id), "created topic");
         Ok(topic)
+    }
+
+    /// Makes the local topic what the cluster metadata says (created by the controller):
+    /// created with its id, grown, its configs replaced. Validation was the controller's.
+    pub fn ensure(&self, name: &str, id: Uuid, partitions: i32, configs: &TopicOverrides) -> Result<Arc<Topic>, TopicError> {
+        let existing = self.get(name);
+        let topic = match existing {
+            Some(t) if t.id == id => t,
+            _ => {
+                let _guard = self.changes.lock();
+                for index in 0..partitions {
+                    let dir = self.partition_dir(name, index);
+                    if dir.exists() {
+                        fs::remove_dir_all(&dir).map_err(io_at(&dir))?;
+                    }
+                }
+                return self.create_unchecked(name, id, partitions, configs.clone());
+            }
+        };
+        if (topic.partitions.len() as i32) < partitions {
+            self.add_partitions(name, partitions, false)?;
+        }
+        if *topic.overrides.read() != *configs {
+            self.set_overrides(name, configs.clone(), false)?;
+        }
+        Ok(self.get(name).unwrap_or(topic))
     }
 
     /// Deletes a topic: the topic file goes first (the commit point), then partition

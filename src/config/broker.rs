@@ -65,7 +65,33 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
     def("offset.metadata.max.bytes", T::Int, Some("4096"), V::AtLeast(0), "Largest metadata string of a committed offset."),
     def("socket.request.max.bytes", T::Int, Some("104857600"), V::AtLeast(1), "Largest request frame accepted."),
     def("max.connections", T::Int, Some("2147483647"), V::AtLeast(0), "Maximum simultaneous client connections."),
+    def("process.roles", T::List, None, V::None, "broker,controller for a node of a cluster (unset: a single broker without a quorum)."),
+    def("controller.quorum.voters", T::List, None, V::None, "The metadata quorum: id@host:port of every controller."),
+    def("controller.listener.names", T::List, Some("CONTROLLER"), V::None, "Names of the listeners used by the controller."),
+    def("controller.quorum.election.timeout.ms", T::Int, Some("1000"), V::AtLeast(10), "How long a quorum member waits for the leader before starting an election."),
+    def("broker.heartbeat.interval.ms", T::Int, Some("2000"), V::AtLeast(1), "How often a broker heartbeats to the active controller."),
+    def("broker.session.timeout.ms", T::Int, Some("9000"), V::AtLeast(1), "How long a broker may go without a heartbeat before it is fenced."),
+    def("replica.lag.time.max.ms", T::Long, Some("30000"), V::AtLeast(1), "A follower not caught up for this long leaves the ISR."),
+    def("replica.fetch.wait.max.ms", T::Int, Some("500"), V::AtLeast(0), "Longest wait of a follower's fetch."),
+    def("replica.fetch.min.bytes", T::Int, Some("1"), V::AtLeast(0), "Bytes a follower's fetch waits for."),
+    def("replica.fetch.max.bytes", T::Int, Some("1048576"), V::AtLeast(0), "Bytes a follower fetches per partition."),
+    def("replica.fetch.response.max.bytes", T::Int, Some("10485760"), V::AtLeast(0), "Bytes a follower fetches per request."),
+    def("replica.fetch.backoff.ms", T::Int, Some("1000"), V::AtLeast(0), "Pause of a follower after a fetch error."),
+    def("replica.high.watermark.checkpoint.interval.ms", T::Long, Some("5000"), V::AtLeast(1), "How often high watermarks are written to disk."),
+    def("auto.leader.rebalance.enable", T::Boolean, Some("true"), V::None, "Move leaders back to their preferred replicas."),
+    def("leader.imbalance.check.interval.seconds", T::Long, Some("300"), V::AtLeast(1), "How often leader balance is checked."),
 ];
+
+/// A node of a cluster: its roles and the metadata quorum.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterConfig {
+    pub broker: bool,
+    pub controller: bool,
+    /// Voter id → controller listener `host:port`.
+    pub voters: BTreeMap<i32, String>,
+    /// Where this node's controller listens (controllers only).
+    pub controller_listener: Option<SocketAddr>,
+}
 
 /// Where a broker value came from, as DescribeConfigs reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,6 +118,8 @@ pub struct BrokerConfig {
     pub default_replication_factor: i32,
     pub socket_request_max_bytes: usize,
     pub max_connections: usize,
+    /// `None`: a single broker (no `process.roles`), which needs no quorum.
+    pub cluster: Option<ClusterConfig>,
 }
 
 impl BrokerConfig {
@@ -116,11 +144,62 @@ impl BrokerConfig {
         };
 
         let listeners = get("listeners").unwrap_or_default();
-        let listener_uri = listeners.split(',').next().unwrap_or_default().trim().to_string();
-        let listener = parse_listener(&listener_uri).ok_or_else(|| invalid("listeners", &listeners, "expected PLAINTEXT://host:port"))?;
+        let controller_names: Vec<String> = get("controller.listener.names").unwrap_or_default().split(',').map(|n| n.trim().to_ascii_uppercase()).collect();
+        let named: Vec<(String, String)> = listeners
+            .split(',')
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(|l| (l.split_once("://").map(|(n, _)| n.to_ascii_uppercase()).unwrap_or_default(), l.to_string()))
+            .collect();
+        if let Some((n, _)) = named.iter().find(|(n, _)| ["SSL", "SASL_SSL", "SASL_PLAINTEXT"].contains(&n.as_str())) {
+            return Err(invalid("listeners", &listeners, &format!("{n} listeners are not supported (PLAINTEXT only)")));
+        }
+        let controller_uri = named.iter().find(|(n, _)| controller_names.contains(n)).map(|(_, l)| l.clone());
+        let listener_uri = named.iter().find(|(n, _)| !controller_names.contains(n)).map(|(_, l)| l.clone()).unwrap_or_default();
+        let cluster = match get("process.roles") {
+            None => None,
+            Some(roles) => {
+                let roles: Vec<String> = roles.split(',').map(|r| r.trim().to_ascii_lowercase()).filter(|r| !r.is_empty()).collect();
+                if roles.is_empty() || roles.iter().any(|r| r != "broker" && r != "controller") {
+                    return Err(invalid("process.roles", &roles.join(","), "expected broker, controller or broker,controller"));
+                }
+                let voters_text = get("controller.quorum.voters").unwrap_or_default();
+                let mut voters = BTreeMap::new();
+                for v in voters_text.split(',').map(str::trim).filter(|v| !v.is_empty()) {
+                    let parsed = v.split_once('@').and_then(|(id, addr)| Some((id.parse::<i32>().ok()?, split_host_port(addr)?)));
+                    let (id, (host, port)) = parsed.ok_or_else(|| invalid("controller.quorum.voters", &voters_text, "expected id@host:port,..."))?;
+                    voters.insert(id, if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") });
+                }
+                if voters.is_empty() {
+                    return Err(invalid("controller.quorum.voters", &voters_text, "a cluster node needs the quorum's voters"));
+                }
+                let controller = roles.iter().any(|r| r == "controller");
+                let broker = roles.iter().any(|r| r == "broker");
+                let controller_listener = match (&controller_uri, controller) {
+                    (Some(uri), true) => Some(parse_listener(uri).ok_or_else(|| invalid("listeners", &listeners, "expected CONTROLLER://host:port"))?),
+                    (None, true) => return Err(invalid("listeners", &listeners, "a controller needs a listener named in controller.listener.names")),
+                    _ => None,
+                };
+                let node_id = int("node.id") as i32;
+                if controller && !voters.contains_key(&node_id) {
+                    return Err(invalid("controller.quorum.voters", &voters_text, &format!("node.id {node_id} is a controller but not a voter")));
+                }
+                if !controller {
+                    return Err(invalid("process.roles", "broker", "a broker without a controller role is not supported yet: use broker,controller"));
+                }
+                Some(ClusterConfig { broker, controller, voters, controller_listener })
+            }
+        };
+        let listener = if listener_uri.is_empty() && cluster.as_ref().is_some_and(|c| !c.broker) {
+            // A controller-only node serves no clients.
+            "127.0.0.1:0".parse().expect("literal address")
+        } else {
+            parse_listener(&listener_uri).ok_or_else(|| invalid("listeners", &listeners, "expected PLAINTEXT://host:port"))?
+        };
         let advertised = match get("advertised.listeners") {
             Some(a) => {
-                let first = a.split(',').next().unwrap_or_default().trim().to_string();
+                let is_controller = |l: &str| l.split_once("://").is_some_and(|(n, _)| controller_names.contains(&n.to_ascii_uppercase()));
+                let first = a.split(',').map(str::trim).find(|l| !is_controller(l)).unwrap_or_default().to_string();
                 split_host_port(strip_scheme(&first)).ok_or_else(|| invalid("advertised.listeners", &a, "expected PLAINTEXT://host:port"))?
             }
             None => {
@@ -147,6 +226,7 @@ impl BrokerConfig {
             default_replication_factor: int("default.replication.factor") as i32,
             socket_request_max_bytes: int("socket.request.max.bytes") as usize,
             max_connections: int("max.connections") as usize,
+            cluster,
             explicit,
         };
         Ok((cfg, unknown))
@@ -198,11 +278,9 @@ fn split_host_port(s: &str) -> Option<(String, u16)> {
     Some((host.to_string(), port.parse().ok()?))
 }
 
+/// `NAME://host:port`; every listener speaks PLAINTEXT (SSL and SASL are refused above).
 fn parse_listener(uri: &str) -> Option<SocketAddr> {
-    let (scheme, _) = uri.split_once("://")?;
-    if !scheme.eq_ignore_ascii_case("PLAINTEXT") {
-        return None;
-    }
+    uri.split_once("://")?;
     let (host, port) = split_host_port(strip_scheme(uri))?;
     let host = if host.is_empty() { "0.0.0.0".to_string() } else { host };
     let host = if host == "localhost" { "127.0.0.1".to_string() } else { host };

@@ -9,6 +9,6 @@ pub mod def;
 pub mod properties;
 pub mod topic;
 
-pub use broker::BrokerConfig;
+pub use broker::{BrokerConfig, ClusterConfig};
 pub use def::{ConfigDef, ConfigError, ConfigType};
 pub use topic::{TopicConfig, TopicOverrides};

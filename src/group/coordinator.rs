@@ -947,13 +947,10 @@ impl GroupCoordinator {
     pub fn offsets_partition(&self, broker: &Broker, group_id: &str) -> Result<Arc<Partition>, i16> {
         let topic = match broker.topics.get(OFFSETS_TOPIC) {
             Some(t) => t,
+            // A cluster creates it through the controller (FindCoordinator does).
+            None if broker.cluster().is_some() => return Err(code(E::CoordinatorNotAvailable)),
             None => {
-                let overrides = [
-                    ("cleanup.policy".to_string(), "compact".to_string()),
-                    ("segment.bytes".to_string(), self.config.offsets_segment_bytes.clone()),
-                ]
-                .into();
-                let req = NewTopic { name: OFFSETS_TOPIC, partitions: self.config.offsets_partitions, replication_factor: 1, overrides };
+                let req = NewTopic { name: OFFSETS_TOPIC, partitions: self.config.offsets_partitions, replication_factor: 1, overrides: self.offsets_topic_configs() };
                 match broker.topics.create(req) {
                     Ok(t) => t,
                     Err(TopicError::AlreadyExists(_)) => broker.topics.get(OFFSETS_TOPIC).ok_or(code(E::CoordinatorNotAvailable))?,
@@ -965,7 +962,49 @@ impl GroupCoordinator {
             }
         };
         let n = topic.partitions.len() as i32;
-        topic.partition(records::partition_for(group_id, n)).cloned().ok_or(code(E::CoordinatorNotAvailable))
+        let p = topic.partition(records::partition_for(group_id, n)).cloned().ok_or(code(E::CoordinatorNotAvailable))?;
+        // A group belongs to the leader of its partition.
+        if !p.is_leader() {
+            return Err(code(E::NotCoordinator));
+        }
+        Ok(p)
+    }
+
+    /// The configs `__consumer_offsets` is created with.
+    pub fn offsets_topic_configs(&self) -> crate::config::TopicOverrides {
+        [
+            ("cleanup.policy".to_string(), "compact".to_string()),
+            ("segment.bytes".to_string(), self.config.offsets_segment_bytes.clone()),
+        ]
+        .into()
+    }
+
+    /// On a cluster node: the error for a group this broker does not coordinate.
+    pub fn coordinator_error(&self, broker: &Broker, group_id: &str) -> Option<i16> {
+        broker.cluster()?;
+        self.offsets_partition(broker, group_id).err()
+    }
+
+    /// This broker now leads `__consumer_offsets` partition `index`: its groups are
+    /// loaded from the log (Kafka's group loading on leader election).
+    pub fn load_partition(&self, broker: &Broker, index: i32) {
+        match self.load_where(broker, |i| i == index) {
+            Ok(n) => tracing::info!(partition = index, groups = n, "loaded consumer groups: now their coordinator"),
+            Err(e) => tracing::error!(partition = index, error = %e, "could not load consumer groups"),
+        }
+    }
+
+    /// This broker no longer leads `__consumer_offsets` partition `index`: its groups
+    /// are dropped from memory (their members will find the new coordinator).
+    pub fn unload_partition(&self, broker: &Broker, index: i32) {
+        let Some(topic) = broker.topics.get(OFFSETS_TOPIC) else { return };
+        let n = topic.partitions.len() as i32;
+        let mut groups = self.groups.lock();
+        let before = groups.len();
+        groups.retain(|id, _| records::partition_for(id, n) != index);
+        if groups.len() != before {
+            tracing::info!(partition = index, groups = before - groups.len(), "unloaded consumer groups: no longer their coordinator");
+        }
     }
 
     /// Appends records to the group's `__consumer_offsets` partition as one batch.
@@ -987,10 +1026,14 @@ impl GroupCoordinator {
     /// members come back Stable, their members expiring unless they heartbeat within
     /// their session timeout, as in Kafka.
     pub fn load(&self, broker: &Broker) -> Result<usize, String> {
+        self.load_where(broker, |_| true)
+    }
+
+    fn load_where(&self, broker: &Broker, wanted: impl Fn(i32) -> bool) -> Result<usize, String> {
         let Some(topic) = broker.topics.get(OFFSETS_TOPIC) else { return Ok(0) };
         let mut groups: HashMap<String, Group> = HashMap::new();
         let now = now_ms();
-        for p in &topic.partitions {
+        for p in topic.partitions.iter().filter(|p| wanted(p.index)) {
             let log = p.log.read();
             let end = log.log_end_offset();
             let mut next = log.log_start_offset();

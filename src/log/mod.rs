@@ -5,6 +5,7 @@ pub mod batch;
 pub mod cleaner;
 pub mod file_slice;
 pub mod index;
+pub mod leader_epoch;
 pub mod partition_log;
 pub mod segment;
 

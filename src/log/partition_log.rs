@@ -13,6 +13,7 @@ use thiserror::Error;
 use super::batch::{self, BatchError, BatchHeader};
 use super::cleaner;
 use super::file_slice::FileSlice;
+use super::leader_epoch::LeaderEpochCache;
 use super::segment::{self, LogSegment};
 use crate::config::TopicConfig;
 use crate::producer::state::{snapshot, ProducerStateManager, SequenceCheck, SequenceError};
@@ -74,6 +75,8 @@ pub struct PartitionLog {
     /// When tombstones kept by the last clean may go: a pass is due then even if the
     /// log is not dirty.
     tombstone_horizon: Option<i64>,
+    /// First offset of every leader epoch (`leader-epoch-checkpoint`).
+    epochs: LeaderEpochCache,
 }
 
 impl PartitionLog {
@@ -129,7 +132,9 @@ impl PartitionLog {
             unflushed_messages: 0,
             cleaner_checkpoint,
             tombstone_horizon: None,
+            epochs: LeaderEpochCache::open(dir),
         };
+        log.epochs.truncate_from_end(end).at(dir)?;
         log.load_producer_state()?;
         Ok((log, repairs))
     }
@@ -224,6 +229,7 @@ impl PartitionLog {
         }
         let base_offset = self.log_end_offset();
         self.maybe_roll(h.size, base_offset, now_ms)?;
+        self.epochs.assign(leader_epoch, base_offset).at(&self.dir)?;
 
         let mut stored = *h;
         stored.base_offset = base_offset;
@@ -303,6 +309,105 @@ impl PartitionLog {
             }
         }
         Ok(FileSlice::empty())
+    }
+
+    /// Appends a batch fetched from the partition leader, as stored there (offsets and
+    /// leader epoch already assigned). Its CRC is checked; it must start at the log end.
+    pub fn append_replicated(&mut self, bytes: &[u8], now_ms: i64) -> Result<BatchHeader, LogError> {
+        let h = batch::check_stored(bytes)?;
+        let end = self.log_end_offset();
+        if h.base_offset != end {
+            return Err(LogError::Batch(BatchError::Invalid("replicated batch does not start at the log end offset")));
+        }
+        self.maybe_roll(h.size, end, now_ms)?;
+        self.epochs.assign(h.partition_leader_epoch, h.base_offset).at(&self.dir)?;
+        let path = self.active().path().to_path_buf();
+        let interval = self.config.index_interval_bytes;
+        self.active_mut().append(&[&bytes[..h.size]], &h, interval).at(&path)?;
+        self.producers.update(&h);
+        self.unflushed_messages += h.records_count as i64;
+        if self.unflushed_messages >= self.config.flush_messages {
+            self.flush()?;
+        }
+        Ok(h)
+    }
+
+    /// The latest leader epoch written to this log, if any.
+    pub fn latest_epoch(&self) -> Option<i32> {
+        self.epochs.latest_epoch()
+    }
+
+    /// Records that `epoch` starts at the log end (this replica became its leader).
+    pub fn begin_epoch(&mut self, epoch: i32) -> Result<(), LogError> {
+        let end = self.log_end_offset();
+        self.epochs.assign(epoch, end).at(&self.dir)
+    }
+
+    /// OffsetsForLeaderEpoch: the largest epoch ≤ `epoch` and where it ended here.
+    pub fn end_offset_for_epoch(&self, epoch: i32) -> Option<(i32, i64)> {
+        self.epochs.end_offset_for(epoch, self.log_end_offset())
+    }
+
+    /// Removes everything at or after `offset` (a follower dropping what the leader
+    /// does not have). A batch that straddles `offset` goes whole.
+    pub fn truncate_to(&mut self, offset: i64, now_ms: i64) -> Result<(), LogError> {
+        if offset >= self.log_end_offset() {
+            return Ok(());
+        }
+        if offset <= self.log_start_offset {
+            return self.truncate_fully_and_start_at(offset.max(0).min(self.log_start_offset), now_ms);
+        }
+        let base = *self.segments.range(..=offset).next_back().map(|(b, _)| b).expect("offset is above the first segment");
+        let doomed: Vec<i64> = self.segments.range(base + 1..).map(|(b, _)| *b).collect();
+        for b in doomed {
+            if let Some(seg) = self.segments.remove(&b) {
+                for path in [seg.path()].into_iter().chain(seg.index_paths()) {
+                    let _ = fs::remove_file(path);
+                }
+            }
+        }
+        let seg = self.segments.remove(&base).expect("containing segment");
+        let path = seg.path().to_path_buf();
+        let cut = if offset == base { Some(0) } else { seg.position_of(offset, seg.size()).at(&path)? };
+        drop(seg);
+        if let Some(pos) = cut {
+            fs::OpenOptions::new().write(true).open(&path).and_then(|f| f.set_len(pos)).at(&path)?;
+        }
+        let (seg, _) = LogSegment::recover(&self.dir, base, self.config.index_interval_bytes, true, now_ms).at(&path)?;
+        self.segments.insert(base, seg);
+        let end = self.log_end_offset();
+        self.after_truncation(end)?;
+        tracing::info!(dir = %self.dir.display(), offset = end, "truncated log");
+        Ok(())
+    }
+
+    /// Empties the log and starts it again at `offset` (a follower whose leader's log
+    /// starts past everything it has).
+    pub fn truncate_fully_and_start_at(&mut self, offset: i64, now_ms: i64) -> Result<(), LogError> {
+        for (_, seg) in std::mem::take(&mut self.segments) {
+            for path in [seg.path()].into_iter().chain(seg.index_paths()) {
+                let _ = fs::remove_file(path);
+            }
+        }
+        self.segments.insert(offset, LogSegment::create(&self.dir, offset, now_ms).at(&self.dir)?);
+        self.log_start_offset = offset;
+        write_offset_file(&self.dir, LOG_START_FILE, offset).at(&self.dir)?;
+        self.epochs.clear().at(&self.dir)?;
+        self.after_truncation(offset)?;
+        tracing::info!(dir = %self.dir.display(), offset, "emptied log to restart it at an offset");
+        Ok(())
+    }
+
+    fn after_truncation(&mut self, end: i64) -> Result<(), LogError> {
+        self.producers.truncate_to(end);
+        for snap in snapshot::list(&self.dir).at(&self.dir)? {
+            if snap > end {
+                let _ = fs::remove_file(snapshot::path(&self.dir, snap));
+            }
+        }
+        self.epochs.truncate_from_end(end).at(&self.dir)?;
+        self.cleaner_checkpoint = self.cleaner_checkpoint.min(end);
+        Ok(())
     }
 
     /// [`read`](Self::read), copied into memory: for readers other than Fetch.

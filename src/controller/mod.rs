@@ -1,0 +1,307 @@
+//! The controller: a metadata quorum on openraft (the role KRaft plays in Kafka). The
+//! voters (`controller.quorum.voters`) replicate the metadata log; every node applies it
+//! to its [`MetadataImage`]. The active controller (the raft leader) also watches broker
+//! heartbeats, fences brokers silent past `broker.session.timeout.ms`, and moves
+//! leaders back to their preferred replicas (`auto.leader.rebalance.enable`).
+//! Brokers send it metadata writes (topic creation, ISR changes) from any node: a write
+//! reaching a controller that is not active is sent on to the active one.
+
+pub mod command;
+pub mod image;
+pub mod network;
+pub mod placement;
+pub mod store;
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Cursor;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use openraft::error::{ClientWriteError, RaftError};
+use openraft::{BasicNode, Raft};
+use parking_lot::Mutex;
+use thiserror::Error;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+pub use command::{BrokerEndpoint, Command, CommandResult, ElectionDefaults};
+pub use image::{MetadataImage, PartitionImage, TopicImage, NO_LEADER};
+use network::{read_frame, write_frame, RpcClient, RpcRequest, RpcResponse, WriteOutcome};
+
+openraft::declare_raft_types!(
+    /// The metadata quorum's types: records are [`Command`]s.
+    pub TypeConfig:
+        D = Command,
+        R = CommandResult,
+        NodeId = u64,
+        Node = BasicNode,
+);
+
+#[derive(Debug, Error)]
+pub enum ControllerError {
+    #[error("metadata storage: {0}")]
+    Storage(#[from] std::io::Error),
+    #[error("metadata quorum: {0}")]
+    Raft(String),
+    #[error("no active controller answered within {0:?}: {1}")]
+    Unavailable(Duration, String),
+}
+
+/// The controller's settings, from Kafka's broker keys.
+#[derive(Debug, Clone)]
+pub struct ControllerSettings {
+    pub node_id: i32,
+    /// Voter id → controller listener address.
+    pub voters: BTreeMap<u64, String>,
+    pub session_timeout: Duration,
+    pub election_timeout: Duration,
+    pub unclean_default: bool,
+    pub auto_rebalance: bool,
+    pub imbalance_check_interval: Duration,
+}
+
+pub struct Controller {
+    settings: ControllerSettings,
+    raft: Raft<TypeConfig>,
+    image: watch::Receiver<Arc<MetadataImage>>,
+    /// Active controller only: when each broker was last heard from.
+    heartbeats: Mutex<HashMap<i32, Instant>>,
+    /// Idle connections to other controllers, for forwarded writes.
+    clients: Mutex<HashMap<u64, RpcClient>>,
+}
+
+impl Controller {
+    /// Opens the metadata log in `log_dir`, joins the quorum and serves controller RPCs on
+    /// `listener`. On first start the lowest voter id proposes the initial membership.
+    pub async fn start(settings: ControllerSettings, log_dir: &std::path::Path, listener: TcpListener) -> Result<Arc<Controller>, ControllerError> {
+        let log_store = store::LogStore::open(log_dir)?;
+        let (state_machine, image) = store::StateMachine::open(log_dir)?;
+        let et = settings.election_timeout.as_millis() as u64;
+        let config = openraft::Config {
+            cluster_name: "riffle".into(),
+            election_timeout_min: et,
+            election_timeout_max: et * 2,
+            heartbeat_interval: (et / 5).max(20),
+            install_snapshot_timeout: 10_000,
+            ..Default::default()
+        }
+        .validate()
+        .map_err(|e| ControllerError::Raft(e.to_string()))?;
+        let node_id = settings.node_id as u64;
+        let raft = Raft::new(node_id, Arc::new(config), network::Network, log_store, state_machine)
+            .await
+            .map_err(|e| ControllerError::Raft(e.to_string()))?;
+        let controller = Arc::new(Controller { settings, raft, image, heartbeats: Mutex::new(HashMap::new()), clients: Mutex::new(HashMap::new()) });
+        tokio::spawn(serve(listener, controller.clone()));
+        let initialized = controller.raft.is_initialized().await.map_err(|e| ControllerError::Raft(e.to_string()))?;
+        let first = controller.settings.voters.keys().next().copied();
+        if !initialized && first == Some(node_id) {
+            let members: BTreeMap<u64, BasicNode> = controller.settings.voters.iter().map(|(id, addr)| (*id, BasicNode::new(addr))).collect();
+            if let Err(e) = controller.raft.initialize(members).await {
+                tracing::warn!(error = %e, "metadata quorum initialization");
+            }
+        }
+        tokio::spawn(active_controller_duties(controller.clone()));
+        Ok(controller)
+    }
+
+    pub fn node_id(&self) -> i32 {
+        self.settings.node_id
+    }
+
+    /// The current metadata image.
+    pub fn image(&self) -> Arc<MetadataImage> {
+        self.image.borrow().clone()
+    }
+
+    /// Changes of the image, for the broker's replica manager.
+    pub fn subscribe(&self) -> watch::Receiver<Arc<MetadataImage>> {
+        self.image.clone()
+    }
+
+    /// The active controller's node id, if one is known.
+    pub fn active_controller(&self) -> Option<i32> {
+        self.raft.metrics().borrow().current_leader.map(|l| l as i32)
+    }
+
+    pub fn election_defaults(&self) -> ElectionDefaults {
+        ElectionDefaults { unclean: self.settings.unclean_default }
+    }
+
+    /// Commits a record through the active controller and returns its outcome.
+    pub async fn write(&self, cmd: Command, timeout: Duration) -> Result<CommandResult, ControllerError> {
+        self.route(RpcRequest::Write(cmd), timeout).await
+    }
+
+    /// Tells the active controller this broker is alive (registering it if needed).
+    pub async fn heartbeat(&self, endpoint: BrokerEndpoint, timeout: Duration) -> Result<CommandResult, ControllerError> {
+        self.route(RpcRequest::Heartbeat(endpoint), timeout).await
+    }
+
+    /// Sends a write or heartbeat to the active controller — this node when it is the
+    /// one — retrying while the quorum elects one.
+    async fn route(&self, req: RpcRequest, timeout: Duration) -> Result<CommandResult, ControllerError> {
+        let deadline = Instant::now() + timeout;
+        let mut last = String::from("no active controller");
+        let mut hint: Option<u64> = None;
+        loop {
+            let leader = hint.take().or(self.raft.metrics().borrow().current_leader);
+            let outcome = match leader {
+                Some(l) if l == self.settings.node_id as u64 => Some(self.handle_locally(&req).await),
+                Some(l) => match self.settings.voters.get(&l) {
+                    Some(addr) => Some(self.forward(l, addr, &req).await),
+                    None => None,
+                },
+                None => None,
+            };
+            match outcome {
+                Some(WriteOutcome::Done(r)) => return Ok(r),
+                Some(WriteOutcome::NotLeader(h)) => {
+                    hint = h.filter(|h| Some(*h) != leader);
+                    last = format!("node {leader:?} is not the active controller");
+                }
+                Some(WriteOutcome::Failed(e)) => last = e,
+                None => {}
+            }
+            if Instant::now() >= deadline {
+                return Err(ControllerError::Unavailable(timeout, last));
+            }
+            if hint.is_none() {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+
+    async fn forward(&self, id: u64, addr: &str, req: &RpcRequest) -> WriteOutcome {
+        let mut client = self.clients.lock().remove(&id).unwrap_or_else(|| RpcClient::new(addr.to_string()));
+        let result = client.call(req, Duration::from_secs(5)).await;
+        self.clients.lock().insert(id, client);
+        match result {
+            Ok(RpcResponse::Write(o)) => o,
+            Ok(_) => WriteOutcome::Failed("unexpected controller response".into()),
+            Err(e) => WriteOutcome::Failed(format!("controller {id} at {addr}: {e}")),
+        }
+    }
+
+    /// A write or heartbeat arriving at this controller.
+    async fn handle_locally(&self, req: &RpcRequest) -> WriteOutcome {
+        match req {
+            RpcRequest::Write(cmd) => self.commit(cmd.clone()).await,
+            RpcRequest::Heartbeat(ep) => self.on_heartbeat(ep).await,
+            _ => WriteOutcome::Failed("not a write".into()),
+        }
+    }
+
+    async fn commit(&self, cmd: Command) -> WriteOutcome {
+        match self.raft.client_write(cmd).await {
+            Ok(resp) => WriteOutcome::Done(resp.data),
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => WriteOutcome::NotLeader(f.leader_id),
+            Err(e) => WriteOutcome::Failed(e.to_string()),
+        }
+    }
+
+    async fn on_heartbeat(&self, ep: &BrokerEndpoint) -> WriteOutcome {
+        if self.raft.metrics().borrow().current_leader != Some(self.settings.node_id as u64) {
+            return WriteOutcome::NotLeader(self.raft.metrics().borrow().current_leader);
+        }
+        self.heartbeats.lock().insert(ep.id, Instant::now());
+        let image = self.image();
+        let registered = image.brokers.get(&ep.id).is_some_and(|b| !b.fenced && b.endpoint == *ep);
+        if registered {
+            return WriteOutcome::Done(CommandResult::ok());
+        }
+        tracing::info!(broker = ep.id, host = %ep.host, port = ep.port, "registering broker");
+        self.commit(Command::RegisterBroker { broker: ep.clone(), defaults: self.election_defaults() }).await
+    }
+}
+
+/// Accepts controller RPC connections.
+async fn serve(listener: TcpListener, controller: Arc<Controller>) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                let _ = stream.set_nodelay(true);
+                tokio::spawn(connection(stream, peer, controller.clone()));
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "controller accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+async fn connection(mut stream: TcpStream, peer: SocketAddr, controller: Arc<Controller>) {
+    loop {
+        let req: RpcRequest = match read_frame(&mut stream).await {
+            Ok(r) => r,
+            Err(e) => {
+                if e.kind() != std::io::ErrorKind::UnexpectedEof {
+                    tracing::debug!(%peer, error = %e, "closing controller connection");
+                }
+                return;
+            }
+        };
+        let resp = match req {
+            RpcRequest::AppendEntries(r) => RpcResponse::AppendEntries(controller.raft.append_entries(r).await),
+            RpcRequest::Vote(r) => RpcResponse::Vote(controller.raft.vote(r).await),
+            RpcRequest::InstallSnapshot(r) => RpcResponse::InstallSnapshot(controller.raft.install_snapshot(r).await),
+            other => RpcResponse::Write(controller.handle_locally(&other).await),
+        };
+        if let Err(e) = write_frame(&mut stream, &resp).await {
+            tracing::debug!(%peer, error = %e, "controller response failed");
+            return;
+        }
+    }
+}
+
+/// What only the active controller does: set the cluster id, fence silent brokers,
+/// rebalance leaders.
+async fn active_controller_duties(c: Arc<Controller>) {
+    let me = c.settings.node_id as u64;
+    let mut active_since: Option<Instant> = None;
+    let mut last_rebalance = Instant::now();
+    let mut tick = tokio::time::interval(Duration::from_millis(200));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if c.raft.metrics().borrow().current_leader != Some(me) {
+            active_since = None;
+            continue;
+        }
+        let now = Instant::now();
+        let since = *active_since.get_or_insert_with(|| {
+            tracing::info!(node_id = me, "this node is the active controller");
+            now
+        });
+        let image = c.image();
+        if image.cluster_id.is_empty() {
+            let id = crate::broker::topic_id::to_string(&crate::broker::topic_id::generate());
+            let _ = c.commit(Command::InitCluster { cluster_id: id }).await;
+            continue;
+        }
+        // Brokers not heard from since this controller became active get a full session
+        // from then.
+        let silent: Vec<i32> = {
+            let hb = c.heartbeats.lock();
+            image
+                .live_brokers()
+                .map(|b| b.endpoint.id)
+                .filter(|id| now.duration_since(hb.get(id).copied().unwrap_or(since).max(since)) > c.settings.session_timeout)
+                .collect()
+        };
+        for id in silent {
+            tracing::warn!(broker = id, timeout_ms = c.settings.session_timeout.as_millis() as u64, "fencing broker: no heartbeat within its session timeout");
+            let _ = c.commit(Command::FenceBroker { id, defaults: c.election_defaults() }).await;
+        }
+        if c.settings.auto_rebalance && now.duration_since(last_rebalance) >= c.settings.imbalance_check_interval {
+            last_rebalance = now;
+            let moves = image.imbalanced();
+            if !moves.is_empty() {
+                tracing::info!(partitions = moves.len(), "moving leaders back to their preferred replicas");
+                let _ = c.commit(Command::ElectLeaders { unclean: false, partitions: Some(moves), defaults: c.election_defaults() }).await;
+            }
+        }
+    }
+}

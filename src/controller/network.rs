@@ -1,0 +1,163 @@
+//! The controller RPC transport, on the CONTROLLER listener: openraft's messages between
+//! quorum members, plus what brokers send the controller (metadata writes and
+//! heartbeats). A frame is a 4-byte big-endian length and a JSON body; a connection
+//! carries one request at a time.
+
+use std::io;
+use std::time::Duration;
+
+use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable};
+use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
+use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest, VoteResponse};
+use openraft::BasicNode;
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::command::{BrokerEndpoint, Command, CommandResult};
+use super::TypeConfig;
+
+/// Largest controller RPC frame accepted (snapshot chunks are far smaller).
+pub const MAX_FRAME_BYTES: usize = 64 * 1024 * 1024;
+
+#[derive(Debug, Serialize, Deserialize)]
+pub enum RpcRequest {
+    AppendEntries(AppendEntriesRequest<TypeConfig>),
+    Vote(VoteRequest<u64>),
+    InstallSnapshot(InstallSnapshotRequest<TypeConfig>),
+    /// A metadata record to commit (only the active controller takes it).
+    Write(Command),
+    /// A broker is alive; the active controller registers or unfences it as needed.
+    Heartbeat(BrokerEndpoint),
+}
+
+/// How a write or heartbeat sent to a controller went.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum WriteOutcome {
+    Done(CommandResult),
+    /// This controller is not the active one; it names the one it knows, if any.
+    NotLeader(Option<u64>),
+    Failed(String),
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub enum RpcResponse {
+    AppendEntries(Result<AppendEntriesResponse<u64>, RaftError<u64>>),
+    Vote(Result<VoteResponse<u64>, RaftError<u64>>),
+    InstallSnapshot(Result<InstallSnapshotResponse<u64>, RaftError<u64, InstallSnapshotError>>),
+    Write(WriteOutcome),
+}
+
+pub async fn write_frame<T: Serialize>(stream: &mut TcpStream, msg: &T) -> io::Result<()> {
+    let body = serde_json::to_vec(msg).map_err(io::Error::other)?;
+    let mut frame = Vec::with_capacity(4 + body.len());
+    frame.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    frame.extend_from_slice(&body);
+    stream.write_all(&frame).await
+}
+
+pub async fn read_frame<T: for<'de> Deserialize<'de>>(stream: &mut TcpStream) -> io::Result<T> {
+    let mut len = [0u8; 4];
+    stream.read_exact(&mut len).await?;
+    let len = u32::from_be_bytes(len) as usize;
+    if len > MAX_FRAME_BYTES {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, format!("controller frame of {len} bytes is over the limit")));
+    }
+    let mut body = vec![0u8; len];
+    stream.read_exact(&mut body).await?;
+    serde_json::from_slice(&body).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
+/// One connection to a controller, reconnected after any failure.
+pub struct RpcClient {
+    addr: String,
+    stream: Option<TcpStream>,
+}
+
+impl RpcClient {
+    pub fn new(addr: String) -> Self {
+        RpcClient { addr, stream: None }
+    }
+
+    pub async fn call(&mut self, req: &RpcRequest, timeout: Duration) -> io::Result<RpcResponse> {
+        let result = tokio::time::timeout(timeout, async {
+            if self.stream.is_none() {
+                let s = TcpStream::connect(&self.addr).await?;
+                s.set_nodelay(true)?;
+                self.stream = Some(s);
+            }
+            let s = self.stream.as_mut().expect("connected above");
+            write_frame(s, req).await?;
+            read_frame::<RpcResponse>(s).await
+        })
+        .await
+        .unwrap_or_else(|_| Err(io::Error::new(io::ErrorKind::TimedOut, format!("controller RPC to {} timed out", self.addr))));
+        if result.is_err() {
+            self.stream = None;
+        }
+        result
+    }
+}
+
+/// openraft's view of the network: one client per peer.
+pub struct Network;
+
+pub struct PeerConnection {
+    target: u64,
+    client: RpcClient,
+}
+
+impl RaftNetworkFactory<TypeConfig> for Network {
+    type Network = PeerConnection;
+
+    async fn new_client(&mut self, target: u64, node: &BasicNode) -> PeerConnection {
+        PeerConnection { target, client: RpcClient::new(node.addr.clone()) }
+    }
+}
+
+type RpcErr<E = openraft::error::Infallible> = RPCError<u64, BasicNode, RaftError<u64, E>>;
+
+impl PeerConnection {
+    async fn send(&mut self, req: RpcRequest, option: &RPCOption) -> Result<RpcResponse, io::Error> {
+        self.client.call(&req, option.hard_ttl()).await
+    }
+}
+
+fn transport_error<E: std::error::Error>(e: io::Error) -> RPCError<u64, BasicNode, E> {
+    if matches!(e.kind(), io::ErrorKind::ConnectionRefused | io::ErrorKind::TimedOut | io::ErrorKind::NotConnected) {
+        RPCError::Unreachable(Unreachable::new(&e))
+    } else {
+        RPCError::Network(NetworkError::new(&e))
+    }
+}
+
+fn unexpected<E: std::error::Error>() -> RPCError<u64, BasicNode, E> {
+    RPCError::Network(NetworkError::new(&io::Error::other("unexpected controller RPC response")))
+}
+
+impl RaftNetwork<TypeConfig> for PeerConnection {
+    async fn append_entries(&mut self, rpc: AppendEntriesRequest<TypeConfig>, option: RPCOption) -> Result<AppendEntriesResponse<u64>, RpcErr> {
+        match self.send(RpcRequest::AppendEntries(rpc), &option).await.map_err(transport_error)? {
+            RpcResponse::AppendEntries(r) => r.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e))),
+            _ => Err(unexpected()),
+        }
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        rpc: InstallSnapshotRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<InstallSnapshotResponse<u64>, RpcErr<InstallSnapshotError>> {
+        match self.send(RpcRequest::InstallSnapshot(rpc), &option).await.map_err(transport_error)? {
+            RpcResponse::InstallSnapshot(r) => r.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e))),
+            _ => Err(unexpected()),
+        }
+    }
+
+    async fn vote(&mut self, rpc: VoteRequest<u64>, option: RPCOption) -> Result<VoteResponse<u64>, RpcErr> {
+        match self.send(RpcRequest::Vote(rpc), &option).await.map_err(transport_error)? {
+            RpcResponse::Vote(r) => r.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e))),
+            _ => Err(unexpected()),
+        }
+    }
+}
