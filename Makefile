@@ -5,12 +5,13 @@ CARGO   ?= cargo
 BIN     := target/release/riffle
 PYTHON  ?= python3
 
-.PHONY: all build run test test-rust compat deps bench help
+.PHONY: all build run cluster test test-rust compat deps bench help
 
 all: build
 
 help:
 	@echo "make run      build, then start a broker on 127.0.0.1:9092 (data in ./data)"
+	@echo "make cluster  build, then start three brokers on 127.0.0.1:9092-9094 (data in ./data/cluster/N)"
 	@echo "make test     install test dependencies if missing, run every test"
 	@echo "make compat   stock clients against a broker it starts (or BOOTSTRAP=host:port)"
 	@echo "make bench    criterion micro-benchmarks, then the end-to-end load run; figures to BENCHMARKS.md"
@@ -20,6 +21,10 @@ build:
 
 run: build
 	$(BIN) serve --override listeners=PLAINTEXT://127.0.0.1:9092 --override log.dirs=./data $(ARGS)
+
+# Three brokers (each also a controller) on 9092, 9093, 9094; Ctrl-C stops them all.
+cluster: build
+	$(BIN) cluster --brokers 3 --base-port 9092 --data-dir ./data/cluster $(ARGS)
 
 # Unit tests, wire tests (protocol-tests/) and bad-input tests, against real broker
 # processes; the benchmarks are built (not run: nothing here depends on a timing); then

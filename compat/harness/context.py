@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from .broker import Broker
+from .cluster import Cluster
 from .common import Skip, log, unique_topic
 
 
@@ -17,6 +18,7 @@ class Ctx:
         self.broker_bin = broker_bin
         self.workdir = workdir
         self.broker: Broker | None = None  # private broker, when the scenario asked for one
+        self.cluster: Cluster | None = None  # private multi-broker cluster, when asked for one
 
     # ------------------------------------------------------------------
     def topic(self, base: str | None = None) -> str:
@@ -41,6 +43,23 @@ class Ctx:
         log(f"using private broker {self.bootstrap}, data dir {self.broker.data_dir}")
         return self.broker
 
+    def private_cluster(self, overrides: dict[str, str] | None = None, n: int = 3) -> Cluster:
+        """A cluster of ``n`` riffle nodes (broker + controller each) of this
+        scenario's own, started and registered (harness/cluster.py); the
+        scenario may kill, SIGSTOP and restart its nodes. SKIP with
+        --bootstrap. Sets ctx.bootstrap to all nodes' addresses; cleanup()
+        SIGKILLs whatever still runs."""
+        if not self.managed:
+            raise Skip("needs a private multi-broker cluster: not possible with --bootstrap")
+        safe = self.scenario_id.replace("/", "_")
+        d = os.path.join(self.workdir, "brokers", safe, "cluster")
+        self.cluster = Cluster(self.broker_bin, d, n=n, overrides=overrides,
+                               name=f"private cluster for {self.scenario_id}")
+        self.cluster.start()
+        self.bootstrap = self.cluster.bootstrap
+        log(f"using private cluster {self.bootstrap}, node data and logs under {d}")
+        return self.cluster
+
     def expected_broker_address(self):
         """(host, port) that metadata must advertise, when we know it."""
         if self.broker is not None:
@@ -53,3 +72,5 @@ class Ctx:
     def cleanup(self):
         if self.broker is not None:
             self.broker.kill()
+        if self.cluster is not None:
+            self.cluster.kill_all()

@@ -90,7 +90,24 @@ def all_scenarios() -> list[Scenario]:
     S.append(Scenario("confluent-kafka", "crash", "scenarios.crash:crash", managed_only=True, cost=8, timeout=480))
     S.append(Scenario("confluent-kafka", "crash-idempotent", "scenarios.crash:crash_idempotent",
                       managed_only=True, cost=8, timeout=480))
+    S.extend(cluster_scenarios())
     return S
+
+
+def cluster_scenarios() -> list[Scenario]:
+    """Fault injection on a private 3-node cluster (scenarios/cluster.py,
+    harness/cluster.py): SIGKILL / SIGSTOP / restart of nodes under
+    confluent-kafka producers and consumers."""
+    C = "scenarios.cluster"
+    ck = "confluent-kafka"
+    return [
+        Scenario(ck, "cluster-leader-failover", f"{C}:leader_failover", managed_only=True, cost=9, timeout=540),
+        Scenario(ck, "cluster-isr-shrink", f"{C}:isr_shrink", managed_only=True, cost=4, timeout=300),
+        Scenario(ck, "cluster-controller-failover", f"{C}:controller_failover", managed_only=True, cost=4,
+                 timeout=300),
+        Scenario(ck, "cluster-unclean-election", f"{C}:unclean_election", managed_only=True, cost=5, timeout=360),
+        Scenario(ck, "cluster-group-failover", f"{C}:group_failover", managed_only=True, cost=6, timeout=420),
+    ]
 
 
 def log_policy_scenarios() -> list[Scenario]:

@@ -1,4 +1,5 @@
-//! DescribeCluster: this broker as the whole cluster.
+//! DescribeCluster: the brokers of the cluster (a single broker: itself) and the
+//! controller id clients should use.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
@@ -23,13 +24,29 @@ pub async fn handle(ctx: &RequestContext<'_>, req: DescribeClusterRequest) -> De
         return resp;
     }
     resp.cluster_id = StrBytes::from_string(ctx.broker.cluster_id());
-    resp.controller_id = BrokerId(cfg.node_id);
+    resp.controller_id = BrokerId(super::metadata::controller_id(ctx.broker));
     resp.cluster_authorized_operations = i32::MIN;
-    let mut b = DescribeClusterBroker::default();
-    b.broker_id = BrokerId(cfg.node_id);
-    b.host = StrBytes::from_string(cfg.advertised_host.clone());
-    b.port = cfg.advertised_port;
-    b.rack = cfg.rack.clone().map(StrBytes::from_string);
-    resp.brokers = vec![b];
+    let broker = |id: i32, host: &str, port: i32, rack: &Option<String>, fenced: bool| {
+        let mut b = DescribeClusterBroker::default();
+        b.broker_id = BrokerId(id);
+        b.host = StrBytes::from_string(host.to_string());
+        b.port = port;
+        b.rack = rack.clone().map(StrBytes::from_string);
+        b.is_fenced = fenced;
+        b
+    };
+    resp.brokers = match ctx.broker.cluster() {
+        Some(rm) => {
+            let with_fenced = ctx.version >= 2 && req.include_fenced_brokers;
+            rm.controller
+                .image()
+                .brokers
+                .values()
+                .filter(|b| with_fenced || !b.fenced)
+                .map(|b| broker(b.endpoint.id, &b.endpoint.host, b.endpoint.port, &b.endpoint.rack, b.fenced))
+                .collect()
+        }
+        None => vec![broker(cfg.node_id, &cfg.advertised_host, cfg.advertised_port, &cfg.rack, false)],
+    };
     resp
 }

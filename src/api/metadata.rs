@@ -47,11 +47,7 @@ pub async fn handle(ctx: &RequestContext<'_>, req: MetadataRequest) -> MetadataR
     if ctx.version >= 2 {
         resp.cluster_id = Some(StrBytes::from_string(broker.cluster_id()));
     }
-    // Clients send admin requests to the controller id; any broker forwards them, so
-    // name the active controller when it is a live broker, else this one.
-    let active = broker.cluster().and_then(|rm| rm.controller.active_controller());
-    let active_is_broker = active.is_some_and(|a| image.as_ref().is_some_and(|img| img.is_live(a)));
-    resp.controller_id = BrokerId(if active_is_broker { active.unwrap_or(cfg.node_id) } else { cfg.node_id });
+    resp.controller_id = BrokerId(controller_id(broker));
     resp.cluster_authorized_operations = if req.include_cluster_authorized_operations && (8..=10).contains(&ctx.version) {
         operations_bits(CLUSTER_OPERATIONS)
     } else {
@@ -81,6 +77,18 @@ pub async fn handle(ctx: &RequestContext<'_>, req: MetadataRequest) -> MetadataR
         resp.topics.push(entry);
     }
     resp
+}
+
+/// The controller id clients are told. They send admin requests there, and any broker
+/// forwards them, so it is the active controller when that is a live broker, else this
+/// broker.
+pub fn controller_id(broker: &Broker) -> i32 {
+    let me = broker.config.node_id;
+    let Some(rm) = broker.cluster() else { return me };
+    match rm.controller.active_controller() {
+        Some(a) if rm.controller.image().is_live(a) => a,
+        _ => me,
+    }
 }
 
 async fn lookup_or_create(broker: &Arc<Broker>, name: &TopicName, allow_create: bool, topic_ops: bool, version: i16) -> MetadataResponseTopic {

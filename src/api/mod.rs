@@ -9,6 +9,7 @@ pub mod delete_records;
 pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_configs;
+pub mod elect_leaders;
 pub mod errors;
 pub mod fetch;
 pub mod find_coordinator;
@@ -153,6 +154,7 @@ api_table! {
     IncrementalAlterConfigs => alter_configs::incremental: m::IncrementalAlterConfigsRequest,
     DeleteRecords => delete_records::handle: m::DeleteRecordsRequest,
     OffsetForLeaderEpoch => offsets_for_leader_epoch::handle: m::OffsetForLeaderEpochRequest,
+    ElectLeaders => elect_leaders::handle: m::ElectLeadersRequest,
 }
 
 /// The supported version range of `api`, if it is supported at all.

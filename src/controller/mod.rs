@@ -89,9 +89,17 @@ impl Controller {
         .validate()
         .map_err(|e| ControllerError::Raft(e.to_string()))?;
         let node_id = settings.node_id as u64;
+        let committed = log_store.committed_index();
+        let applied = state_machine.clone();
         let raft = Raft::new(node_id, Arc::new(config), network::Network, log_store, state_machine)
             .await
             .map_err(|e| ControllerError::Raft(e.to_string()))?;
+        // The image must hold everything committed before the last stop before the broker
+        // acts on it: an image still replaying would look like deleted topics.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while committed.is_some() && applied.last_applied_index() < committed && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         let controller = Arc::new(Controller { settings, raft, image, heartbeats: Mutex::new(HashMap::new()), clients: Mutex::new(HashMap::new()) });
         tokio::spawn(serve(listener, controller.clone()));
         let initialized = controller.raft.is_initialized().await.map_err(|e| ControllerError::Raft(e.to_string()))?;

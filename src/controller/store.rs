@@ -121,6 +121,13 @@ impl LogStore {
     }
 }
 
+impl LogStore {
+    /// The committed log index recorded before the last stop.
+    pub fn committed_index(&self) -> Option<u64> {
+        self.inner.lock().committed.map(|c| c.index)
+    }
+}
+
 impl LogInner {
     fn write_ops(&mut self, ops: &[LogOp]) -> io::Result<()> {
         let mut buf = Vec::new();
@@ -285,6 +292,11 @@ impl StateMachine {
         }
         let (tx, rx) = watch::channel(Arc::new(state.image.clone()));
         Ok((StateMachine { dir, state: Arc::new(Mutex::new(state)), image_tx: Arc::new(tx) }, rx))
+    }
+
+    /// The index of the last record applied to the image.
+    pub fn last_applied_index(&self) -> Option<u64> {
+        self.state.lock().last_applied.map(|l| l.index)
     }
 
     fn publish(&self, image: &MetadataImage) {

@@ -192,6 +192,10 @@ pub fn request_isr_change(broker: &Arc<Broker>, p: &Arc<Partition>, isr: Vec<i32
 /// this broker follows.
 fn apply_image(broker: &Arc<Broker>, image: &MetadataImage) {
     let me = broker.config.node_id;
+    if image.cluster_id.is_empty() {
+        // Nothing committed yet (a new quorum): no reason to touch local topics.
+        return;
+    }
     broker.set_cluster_id(&image.cluster_id);
     for local in broker.topics.all() {
         if image.topics.get(&*local.name).is_none_or(|t| t.id != local.id) {

@@ -1,0 +1,376 @@
+"""A multi-broker riffle cluster for the fault-injection scenarios.
+
+Every node is a broker and a controller (``process.roles=broker,controller``,
+riffle has no broker-only nodes): node ids 1..n, a client (PLAINTEXT) and a
+controller listener each on a port picked free up front, all of them voters of
+the metadata quorum (``controller.quorum.voters``), so the quorum needs a
+majority of the nodes up. A node keeps its ports and data directory across
+restarts.
+
+Metadata is read with a fresh confluent-kafka AdminClient bootstrapped to
+ONE node (a live, not SIGSTOPped one unless ``via`` says which), so
+"metadata from node X" really is node X's view; ``list_topics`` gives the live
+(unfenced) brokers, the controller id and per partition leader, replicas and
+ISR (a partition without leader: leader -1, LEADER_NOT_AVAILABLE).
+
+Nodes must be started (and restarted) from the scenario's main thread: they
+get PDEATHSIG, which fires when the spawning thread ends.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import time
+from dataclasses import dataclass, field
+
+from .broker import Broker
+from .common import CheckFailed, check, log, wait_until
+
+# what every cluster node gets unless the scenario overrides it
+CLUSTER_DEFAULTS = {
+    "auto.create.topics.enable": "false",
+    "num.partitions": "1",
+    "default.replication.factor": "3",
+    "offsets.topic.replication.factor": "3",
+    "offsets.topic.num.partitions": "10",
+    "broker.heartbeat.interval.ms": "500",
+    "broker.session.timeout.ms": "3000",
+    "group.initial.rebalance.delay.ms": "500",
+    "group.min.session.timeout.ms": "1000",
+}
+
+
+def free_ports(k: int) -> list[int]:
+    """k distinct free ports (all bound at once, so none is picked twice)."""
+    socks = []
+    try:
+        for _ in range(k):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+class ClusterNode(Broker):
+    """One node: a Broker whose command line carries the cluster settings."""
+
+    def __init__(self, binary: str, node_id: int, data_dir: str, log_path: str, *, port: int,
+                 controller_port: int, voters: str, overrides: dict[str, str]):
+        super().__init__(binary, data_dir, log_path, port=port, overrides=overrides, name=f"node {node_id}")
+        self.node_id = node_id
+        self.controller_port = controller_port
+        self.voters = voters
+        self.paused = False  # SIGSTOPped
+        self.started_at = 0.0
+
+    def start(self, timeout: float = 60.0):
+        self.started_at = time.monotonic()
+        super().start(timeout)
+
+    def argv(self):
+        base = {
+            "node.id": str(self.node_id),
+            "process.roles": "broker,controller",
+            "listeners": f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
+            "controller.quorum.voters": self.voters,
+            "log.dirs": self.data_dir,
+        }
+        args = [self.binary, "serve"]
+        for k, v in {**base, **self.overrides}.items():
+            args += ["--override", f"{k}={v}"]
+        return args
+
+    @property
+    def pid(self):
+        return self.proc.pid if self.proc is not None else None
+
+
+@dataclass
+class PartitionMd:
+    leader: int
+    replicas: list[int]
+    isr: list[int]
+    error: str | None  # KafkaError name, e.g. LEADER_NOT_AVAILABLE
+
+
+@dataclass
+class ClusterMd:
+    via: int                                  # node asked
+    controller: int                           # -1: none known
+    brokers: dict[int, tuple[str, int]]       # live (unfenced) brokers
+    topics: dict[str, dict[int, PartitionMd]] = field(default_factory=dict)
+    topic_errors: dict[str, str] = field(default_factory=dict)
+
+    def partition(self, topic: str, partition: int) -> PartitionMd | None:
+        return self.topics.get(topic, {}).get(partition)
+
+    def describe(self, topic: str | None = None) -> str:
+        lines = [f"via node {self.via}: controller {self.controller}, brokers {sorted(self.brokers)}"]
+        for t in ([topic] if topic else sorted(self.topics)):
+            if t in self.topic_errors:
+                lines.append(f"  {t}: {self.topic_errors[t]}")
+            for p, pm in sorted(self.topics.get(t, {}).items()):
+                lines.append(f"  {t}[{p}] leader {pm.leader} replicas {pm.replicas} isr {pm.isr}"
+                             + (f" {pm.error}" if pm.error else ""))
+        return "\n".join(lines)
+
+
+class Cluster:
+    """n riffle nodes (broker + controller each) under ``workdir``:
+    ``node<i>/data`` and ``node<i>.log``."""
+
+    def __init__(self, binary: str, workdir: str, n: int = 3, overrides: dict[str, str] | None = None,
+                 name: str = "cluster"):
+        self.binary = binary
+        self.workdir = workdir
+        self.n = n
+        self.name = name
+        self.overrides = {**CLUSTER_DEFAULTS, **(overrides or {})}
+        os.makedirs(workdir, exist_ok=True)
+        ports = free_ports(2 * n)
+        client_ports, controller_ports = ports[:n], ports[n:]
+        voters = ",".join(f"{i + 1}@127.0.0.1:{controller_ports[i]}" for i in range(n))
+        self.nodes: dict[int, ClusterNode] = {}
+        for i in range(n):
+            nid = i + 1
+            self.nodes[nid] = ClusterNode(binary, nid, os.path.join(workdir, f"node{nid}", "data"),
+                                          os.path.join(workdir, f"node{nid}.log"), port=client_ports[i],
+                                          controller_port=controller_ports[i], voters=voters,
+                                          overrides=self.overrides)
+
+    # ------------------------------------------------------------------ processes
+    @property
+    def bootstrap(self) -> str:
+        return ",".join(nd.bootstrap for nd in self.nodes.values())
+
+    @property
+    def live_bootstrap(self) -> str:
+        """Addresses of the running, not SIGSTOPped nodes only (a stopped node
+        accepts TCP connections but never answers, which stalls a client's
+        first requests)."""
+        return ",".join(self.nodes[i].bootstrap for i in self.live())
+
+    def node(self, i: int) -> ClusterNode:
+        return self.nodes[i]
+
+    def ids(self) -> list[int]:
+        return sorted(self.nodes)
+
+    def live(self) -> list[int]:
+        """Nodes whose process runs and is not SIGSTOPped."""
+        return [i for i, nd in sorted(self.nodes.items()) if nd.alive() and not nd.paused]
+
+    def start(self, timeout: float = 60.0):
+        for nd in self.nodes.values():
+            nd.start()
+        log(f"{self.name}: {self.n} nodes started, bootstrap {self.bootstrap}; logs "
+            + ", ".join(nd.log_path for nd in self.nodes.values()))
+        self.wait_brokers(set(self.nodes), timeout, "all nodes registered at start")
+        md = wait_until(lambda: (lambda m: m if m.controller > 0 else None)(self.metadata()), timeout,
+                        f"{self.name}: an active controller")
+        log(f"{self.name} ready: {md.describe()}")
+        return md
+
+    def kill(self, i: int):
+        """SIGKILL node i (also when it is SIGSTOPped)."""
+        nd = self.nodes[i]
+        check(nd.alive(), f"node {i} is not running, cannot SIGKILL it")
+        nd.kill()
+        nd.paused = False
+
+    def restart(self, i: int, wait: bool = True, timeout: float = 60.0):
+        """Start node i again (after a kill or stop), same ports and data dir;
+        with ``wait``, until another node's metadata lists it as a live broker."""
+        nd = self.nodes[i]
+        if nd.alive():
+            nd.stop()
+        nd.paused = False
+        nd.start()
+        if wait:
+            self.wait_brokers({i}, timeout, f"node {i} registered again after its restart", exclude=i)
+
+    def sigstop(self, i: int):
+        nd = self.nodes[i]
+        check(nd.alive(), f"node {i} is not running, cannot SIGSTOP it")
+        os.kill(nd.pid, signal.SIGSTOP)
+        nd.paused = True
+        log(f"node {i} SIGSTOPped (pid {nd.pid})")
+
+    def sigcont(self, i: int):
+        nd = self.nodes[i]
+        if nd.alive():
+            os.kill(nd.pid, signal.SIGCONT)
+            log(f"node {i} SIGCONTed (pid {nd.pid})")
+        nd.paused = False
+
+    def stop(self, timeout: float = 30.0):
+        """Clean stop of every running node, one after the other (SIGTERM:
+        controlled shutdown, up to 3 s of it); each must exit 0 within
+        ``timeout``. Paused nodes get SIGCONT first.
+
+        The order is fixed so that the result does not depend on chance: the
+        other nodes in id order, the active controller last. The last node
+        then has no quorum left, so its controlled shutdown must give up (after
+        its 3 s) and still exit 0. Every node is stopped even if one fails."""
+        for i in self.ids():
+            if self.nodes[i].paused:
+                self.sigcont(i)
+        running = [i for i in self.ids() if self.nodes[i].alive()]
+        ctl = -1
+        try:
+            ctl = self.metadata().controller if running else -1
+        except Exception as e:  # noqa: BLE001 - order by id then
+            log(f"{self.name}: no metadata before the stop ({e!r}); stopping in id order")
+        order = [i for i in running if i != ctl] + [i for i in running if i == ctl]
+        log(f"{self.name}: stopping nodes {order} (active controller: {ctl})")
+        errors = []
+        for i in order:
+            nd = self.nodes[i]
+            t0 = time.monotonic()
+            try:
+                nd.stop(timeout)
+            except CheckFailed as e:
+                first = str(e).splitlines()[0].removesuffix("; log tail:")
+                errors.append(f"node {i}{' (the active controller, stopped last)' if i == ctl else ''}: "
+                              f"{first}; log: {nd.log_path}; its last riffle lines:\n"
+                              + self.riffle_lines(i, 6))
+                log(f"{self.name}: {str(e)[:2000]}")
+            else:
+                log(f"node {i} stopped cleanly in {time.monotonic() - t0:.1f}s")
+        if errors:
+            raise CheckFailed(f"{self.name}: clean stop (SIGTERM) failed:\n  - " + "\n  - ".join(errors))
+
+    def kill_all(self):
+        """Cleanup path: SIGKILL whatever still runs (never fails)."""
+        for nd in self.nodes.values():
+            try:
+                nd.kill()
+            except Exception:  # noqa: BLE001
+                pass
+            nd.paused = False
+
+    def check_verify_logs(self):
+        """``riffle verify-logs`` on every node's data dir (nodes must be stopped)."""
+        for nd in self.nodes.values():
+            nd.check_verify_logs()
+
+    def riffle_lines(self, i: int, n: int = 10) -> str:
+        """The last n lines of node i's log written by riffle itself (not by
+        openraft, whose retries drown everything else while a peer is down)."""
+        try:
+            with open(self.nodes[i].log_path, "rb") as f:
+                lines = f.read().decode("utf-8", "replace").splitlines()
+        except OSError:
+            return "(no log)"
+        mine = [ln for ln in lines if " riffle" in ln or ln.startswith("=====")]
+        return "\n".join("      " + ln[:300] for ln in mine[-n:])
+
+    def log_tails(self, n: int = 15) -> str:
+        return "\n".join(f"--- {nd.name} ({nd.log_path}):\n{nd.log_tail(n)}" for nd in self.nodes.values())
+
+    # ------------------------------------------------------------------ metadata
+    def admin(self, via: int | None = None, **extra):
+        from confluent_kafka.admin import AdminClient
+        bs = self.nodes[via].bootstrap if via is not None else self.live_bootstrap
+        conf = {"bootstrap.servers": bs, "broker.address.family": "v4", "socket.timeout.ms": 10000}
+        conf.update(extra)
+        return AdminClient(conf)
+
+    def _pick(self, via, exclude=None) -> int:
+        """The node to ask: ``via``, else the live node running the longest
+        (a node that has just restarted may still serve an old metadata image,
+        which could satisfy a wait for an earlier state)."""
+        if via is not None:
+            return via
+        cands = [i for i in self.live() if i != exclude]
+        check(cands, f"{self.name}: no running node to ask for metadata")
+        return min(cands, key=lambda i: (self.nodes[i].started_at, i))
+
+    def metadata(self, topic: str | None = None, via: int | None = None, timeout: float = 10.0,
+                 exclude: int | None = None) -> ClusterMd:
+        """Metadata as node ``via`` answers it (default: the live node other
+        than ``exclude`` running the longest)."""
+        node = self._pick(via, exclude)
+        a = self.admin(node)
+        md = a.list_topics(topic, timeout=timeout)
+        out = ClusterMd(via=node, controller=md.controller_id,
+                        brokers={b.id: (b.host, b.port) for b in md.brokers.values()})
+        for name, t in md.topics.items():
+            if t.error is not None and not t.partitions:
+                out.topic_errors[name] = t.error.name()
+                continue
+            out.topics[name] = {p.id: PartitionMd(leader=p.leader, replicas=list(p.replicas), isr=list(p.isrs),
+                                                  error=p.error.name() if p.error is not None else None)
+                                for p in t.partitions.values()}
+        return out
+
+    def leader(self, topic: str, partition: int, via: int | None = None) -> int:
+        pm = self.metadata(topic, via).partition(topic, partition)
+        return pm.leader if pm is not None else -1
+
+    def isr(self, topic: str, partition: int, via: int | None = None) -> list[int]:
+        pm = self.metadata(topic, via).partition(topic, partition)
+        return sorted(pm.isr) if pm is not None else []
+
+    def replicas(self, topic: str, partition: int, via: int | None = None) -> list[int]:
+        pm = self.metadata(topic, via).partition(topic, partition)
+        return list(pm.replicas) if pm is not None else []
+
+    def controller_id(self, via: int | None = None) -> int:
+        return self.metadata(via=via).controller
+
+    def broker_ids(self, via: int | None = None) -> set[int]:
+        return set(self.metadata(via=via).brokers)
+
+    def wait_brokers(self, want: set[int], timeout: float, what: str, exclude: int | None = None):
+        """Until metadata lists every broker in ``want`` as live."""
+        def ok():
+            md = self.metadata(exclude=exclude)
+            return md if want <= set(md.brokers) else None
+        return wait_until(ok, timeout, f"{self.name}: {what} (brokers {sorted(want)} in metadata)")
+
+    # ------------------------------------------------------------------ topics
+    def create_topic(self, topic: str, partitions: int = 1, replication_factor: int = 3,
+                     config: dict[str, str] | None = None, replica_assignment: list[list[int]] | None = None,
+                     timeout: float = 60.0, full_isr: bool = True):
+        """CreateTopics through confluent-kafka's AdminClient, then wait until
+        every partition has a leader (and, with ``full_isr``, all its replicas
+        in the ISR)."""
+        import confluent_kafka
+        from confluent_kafka.admin import NewTopic
+        if replica_assignment is not None:
+            # confluent-kafka 2.16 refuses the default num_partitions (-1) with an assignment
+            partitions = len(replica_assignment)
+            nt = NewTopic(topic, num_partitions=partitions, replica_assignment=replica_assignment,
+                          config=dict(config or {}))
+        else:
+            nt = NewTopic(topic, num_partitions=partitions, replication_factor=replication_factor,
+                          config=dict(config or {}))
+        a = self.admin()  # referenced until the result is in: a destroyed client fails its futures
+        fs = a.create_topics([nt], operation_timeout=30, request_timeout=30)
+        try:
+            fs[topic].result(timeout=60)
+        except confluent_kafka.KafkaException as e:
+            raise CheckFailed(f"create_topics({topic!r}, partitions={partitions}, rf={replication_factor}, "
+                              f"assignment={replica_assignment}, config={config}) failed: {e}") from None
+
+        def ready():
+            md = self.metadata(topic)
+            parts = md.topics.get(topic, {})
+            if len(parts) != partitions:
+                return None
+            for pm in parts.values():
+                if pm.leader < 0 or pm.error is not None:
+                    return None
+                if full_isr and sorted(pm.isr) != sorted(pm.replicas):
+                    return None
+            return md
+        md = wait_until(ready, timeout, f"topic {topic}: {partitions} partitions with leaders"
+                                        + (" and full ISRs" if full_isr else ""))
+        log(f"created {md.describe(topic)}")
+        return md

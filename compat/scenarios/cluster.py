@@ -1,0 +1,731 @@
+"""Fault injection on a real 3-node riffle cluster (harness/cluster.py) with
+real confluent-kafka clients: leader failover under an idempotent producer,
+ISR shrink and NOT_ENOUGH_REPLICAS, controller failover, unclean leader
+election, group coordinator failover.
+
+Every wait is a condition polled with a deadline. Durations (leadership
+moves, controller failover) are measured and reported in the note, never
+asserted. Each scenario ends with a clean SIGTERM stop of every node (exit 0)
+and ``riffle verify-logs`` on every node's data directory.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from types import SimpleNamespace
+
+import confluent_kafka as ckl
+from confluent_kafka import ConsumerGroupTopicPartitions
+
+from harness.clients import get_client
+from harness.clients.confluent import _TS_TYPES, _base_conf
+from harness.common import CheckFailed, Msg, Record, check, log, make_messages, verify_records, wait_until
+
+
+# --------------------------------------------------------------------------
+# helpers
+
+
+def _finish(cl, note: str) -> str:
+    """Clean stop of all nodes (SIGTERM, exit 0), then verify-logs on every
+    node (also when the stop failed: a node that hung was SIGKILLed)."""
+    problems = []
+    try:
+        cl.stop()
+    except CheckFailed as e:
+        problems.append(str(e))
+    for nd in cl.nodes.values():
+        nd.kill()  # no-op unless a stop failed
+        rc, out = nd.verify_logs()
+        tail = "\n".join(out.splitlines()[-10:])
+        if rc != 0:
+            problems.append(f"riffle verify-logs --log-dirs {nd.data_dir} exited {rc}:\n{tail}")
+        else:
+            log(f"verify-logs node {nd.node_id} OK: {tail[-200:]}")
+    if problems:
+        raise CheckFailed("\n".join(problems) + f"\n(every check before the final stop passed: {note})")
+    return note
+
+
+def _producer(bootstrap: str, **conf):
+    c = _base_conf(bootstrap)
+    c.update({"acks": "all", "linger.ms": 5, "message.timeout.ms": 60_000})
+    c.update(conf)
+    return ckl.Producer(c)
+
+
+def _produce(bootstrap: str, topic: str, msgs: list[Msg], *, partition: int | None = None, timeout: float = 120,
+             **conf) -> tuple[dict[bytes, tuple[int, int]], dict[bytes, str]]:
+    """Produce ``msgs``; returns (acknowledged value -> (partition, offset),
+    failed value -> error name). Every message gets a delivery report."""
+    p = _producer(bootstrap, **conf)
+    acked: dict[bytes, tuple[int, int]] = {}
+    failed: dict[bytes, str] = {}
+
+    def on_delivery(err, m):
+        if err is None:
+            acked[m.value()] = (m.partition(), m.offset())
+        else:
+            failed[m.value()] = err.name()
+
+    kw = {} if partition is None else {"partition": partition}
+    for m in msgs:
+        while True:
+            try:
+                p.produce(topic, key=m.key, value=m.value, headers=m.headers or None, timestamp=m.timestamp or 0,
+                          on_delivery=on_delivery, **kw)
+                break
+            except BufferError:
+                p.poll(0.1)
+        p.poll(0)
+    left = p.flush(timeout)
+    check(left == 0, f"{left} messages to {topic} got no delivery report within {timeout}s")
+    return acked, failed
+
+
+def _msgs(tag: str, n: int, nkeys: int = 10, start: int = 0) -> list[Msg]:
+    return make_messages(tag, n, nkeys, start=start)
+
+
+def _read(ctx, topic, timeout=120, bootstrap=None) -> list[Record]:
+    """Everything from the beginning to the high watermarks (assigned, no group)."""
+    return get_client("confluent-kafka").read_all(SimpleNamespace(bootstrap=bootstrap or ctx.bootstrap), topic,
+                                                  timeout=timeout)
+
+
+def _read_group(ctx, topic: str, group: str, timeout: float = 180) -> list[Record]:
+    """A consumer of a fresh group (subscribe, auto.offset.reset=earliest)
+    reads until its position reaches the high watermark of every partition."""
+    ck = get_client("confluent-kafka")
+    wm = ck.watermarks(ctx, topic)
+    log(f"group read of {topic} by {group}: watermarks {wm}")
+    conf = _base_conf(ctx.bootstrap)
+    conf.update({"group.id": group, "auto.offset.reset": "earliest", "enable.auto.commit": False,
+                 "check.crcs": True, "fetch.wait.max.ms": 100, "session.timeout.ms": 10_000,
+                 "heartbeat.interval.ms": 1000})
+    c = ckl.Consumer(conf)
+    records: list[Record] = []
+    pos = {p: lo for p, (lo, hi) in wm.items()}
+    try:
+        c.subscribe([topic])
+        deadline = time.monotonic() + timeout
+        while any(pos[p] < wm[p][1] for p in wm):
+            if time.monotonic() > deadline:
+                raise CheckFailed(f"group consumer: timed out after {timeout}s reading {topic}: positions {pos}, "
+                                  f"high watermarks { {p: h for p, (_, h) in wm.items()} }")
+            for m in c.consume(1000, timeout=0.5):
+                err = m.error()
+                if err is not None:
+                    if err.code() == ckl.KafkaError._PARTITION_EOF:
+                        continue
+                    if m.topic() == topic or err.fatal():
+                        raise CheckFailed(f"group consumer error on {m.topic()} [{m.partition()}]: {err}")
+                    log(f"group consumer: ignoring non-partition error: {err}")
+                    continue
+                tstype, ts = m.timestamp()
+                records.append(Record(partition=m.partition(), offset=m.offset(), key=m.key(), value=m.value(),
+                                      headers=list(m.headers() or []), timestamp=ts, ts_type=_TS_TYPES.get(tstype)))
+                pos[m.partition()] = max(pos[m.partition()], m.offset() + 1)
+    finally:
+        c.close()
+    return records
+
+
+def _wait_isr(cl, topic: str, partitions: int, want, timeout: float, what: str, via=None):
+    """Until ``want(isr, pm)`` holds for every partition of ``topic``."""
+    def ok():
+        md = cl.metadata(topic, via=via)
+        parts = md.topics.get(topic, {})
+        if len(parts) != partitions:
+            return None
+        return md if all(want(sorted(pm.isr), pm) for pm in parts.values()) else None
+    md = wait_until(ok, timeout, f"{topic}: {what}")
+    log(f"{what}: {md.describe(topic)}")
+    return md
+
+
+# --------------------------------------------------------------------------
+# a. leader failover under an idempotent producer
+
+FAILOVER_MESSAGES = 100_000
+FAILOVER_KEYS = 500
+FAILOVER_PARTITIONS = 6
+
+
+def leader_failover(ctx):
+    """RF=3, 6 partitions, min.insync.replicas=2. An idempotent acks=all
+    producer sends 100,000 keyed messages; after ~30% are acknowledged the
+    leader of partition 0 is SIGKILLed, and restarted once ~60% are
+    acknowledged and a new leader took over. Every message must be
+    acknowledged; a fresh group reads each exactly once, at its acknowledged
+    offset, per-key order intact, offsets contiguous; the restarted broker
+    gets back into every ISR."""
+    cl = ctx.private_cluster()
+    topic = ctx.topic("cluster.failover")
+    cl.create_topic(topic, FAILOVER_PARTITIONS, 3, {"min.insync.replicas": "2"})
+    victim = cl.leader(topic, 0)
+    check(victim in cl.nodes, f"partition 0 has no leader: {cl.metadata(topic).describe(topic)}")
+    msgs = make_messages("failover", FAILOVER_MESSAGES, FAILOVER_KEYS)
+    log(f"victim: node {victim} (leader of partition 0)")
+
+    acked: dict[bytes, tuple[int, int]] = {}
+    failed: list[str] = []
+
+    def on_delivery(err, m):
+        if err is None:
+            acked[m.value()] = (m.partition(), m.offset())
+        else:
+            failed.append(f"{m.value()[:40]!r}: {err}")
+
+    p = _producer(ctx.bootstrap, **{"enable.idempotence": True, "acks": "all", "message.timeout.ms": 300_000,
+                                    "linger.ms": 5})
+    moved: dict = {}
+
+    def watch_leader(t_kill):
+        """Time from the kill until another node's metadata names a new leader of partition 0."""
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and "at" not in moved:
+            try:
+                pm = cl.metadata(topic, exclude=victim).partition(topic, 0)
+                if pm is not None and pm.leader >= 0 and pm.leader != victim:
+                    moved.update(at=time.monotonic() - t_kill, leader=pm.leader, isr=sorted(pm.isr))
+                    return
+            except Exception as e:  # noqa: BLE001 - retried
+                moved["last_error"] = repr(e)
+            time.sleep(0.1)
+
+    kill_at, restart_at = int(FAILOVER_MESSAGES * 0.3), int(FAILOVER_MESSAGES * 0.6)
+    t_kill = None
+    watcher = None
+    restarted = False
+    i = 0
+    deadline = time.monotonic() + 360
+    while i < len(msgs):
+        check(time.monotonic() < deadline, f"produced {i}, acknowledged {len(acked)} of {len(msgs)} "
+                                           f"after 360s; failures {failed[:3]}")
+        if i - len(acked) - len(failed) < 5_000:  # bounded backlog: production spreads over the run
+            m = msgs[i]
+            try:
+                p.produce(topic, key=m.key, value=m.value, headers=m.headers, timestamp=m.timestamp,
+                          on_delivery=on_delivery)
+                i += 1
+            except BufferError:
+                p.poll(0.05)
+            p.poll(0)
+        else:
+            p.poll(0.05)
+        if t_kill is None and len(acked) >= kill_at:
+            cl.kill(victim)
+            t_kill = time.monotonic()
+            log(f"SIGKILLed node {victim} (leader of p0) with {len(acked)} acknowledged, {i} produced")
+            watcher = threading.Thread(target=watch_leader, args=(t_kill,), daemon=True)
+            watcher.start()
+        if t_kill is not None and not restarted and len(acked) >= restart_at and "at" in moved:
+            cl.restart(victim, wait=False)  # main thread: PDEATHSIG
+            restarted = True
+            log(f"restarted node {victim} with {len(acked)} acknowledged, {i} produced; p0 moved to "
+                f"{moved['leader']} after {moved['at']:.1f}s")
+    left = p.flush(300)
+    check(left == 0, f"{left} messages neither acknowledged nor failed 300s after the last produce")
+    check(not failed, f"{len(failed)} of {len(msgs)} messages failed (the producer must ride out the failover): "
+                      f"{failed[:5]}")
+    check(len(acked) == len(msgs), f"{len(acked)} acknowledged of {len(msgs)}")
+    watcher.join(130)
+    check("at" in moved, f"metadata never showed a new leader for partition 0 after the kill of node {victim} "
+                         f"({moved.get('last_error')})")
+    if not restarted:
+        cl.restart(victim, wait=False)
+        log(f"restarted node {victim} after the producer finished")
+    cl.wait_brokers({victim}, 60, f"node {victim} registered again", exclude=victim)
+
+    records = _read_group(ctx, topic, f"compat-cluster-failover-{uuid.uuid4().hex[:8]}")
+    summary = verify_records(records, msgs, partitions=FAILOVER_PARTITIONS,
+                             contiguous_from={pp: 0 for pp in range(FAILOVER_PARTITIONS)},
+                             delivered=acked, partition_send_order=True)
+    log(f"read back: {summary}")
+    t0 = time.monotonic()
+    _wait_isr(cl, topic, FAILOVER_PARTITIONS, lambda isr, pm: victim in isr, 120,
+              f"restarted node {victim} back in every ISR")
+    note = (f"p0 leader {victim} SIGKILLed at {kill_at} acked: new leader {moved['leader']} in metadata after "
+            f"{moved['at']:.1f}s; {len(acked)} acked, 0 failed, read back exactly once; node {victim} back in all "
+            f"ISRs {time.monotonic() - t0:.1f}s after the read")
+    log(note)
+    return _finish(cl, note)
+
+
+# --------------------------------------------------------------------------
+# b. ISR shrink, NOT_ENOUGH_REPLICAS
+
+
+def isr_shrink(ctx):
+    """replica.lag.time.max.ms=3000, broker.session.timeout.ms=60000 (a
+    SIGSTOPped broker is not fenced, it leaves ISRs by lag only).
+
+    Topic T3: RF=3, min.insync.replicas=2, replicas [L, f1, f2]. Topic T2:
+    RF=2 on [L, f1], min.insync.replicas=2. SIGSTOP f1: T3's ISR becomes
+    [L, f2] and acks=all still works; T2's ISR becomes [L] and acks=all is
+    refused with NOT_ENOUGH_REPLICAS (nothing appended), acks=1 works.
+
+    Then SIGSTOP f2 as well. Every node is a controller, so 2 of 3 voters are
+    gone: no quorum, and an ISR change needs the controller (AlterPartition),
+    so T3's ISR cannot shrink to [L] (as in Kafka/KRaft) and stays [L, f2];
+    an acks=all produce to T3 must not be acknowledged (f2 never has it).
+
+    SIGCONT both: the ISRs are full again, acks=all works on both topics,
+    everything acknowledged is readable, nothing refused with
+    NOT_ENOUGH_REPLICAS is."""
+    cl = ctx.private_cluster({"replica.lag.time.max.ms": "3000", "broker.session.timeout.ms": "60000"})
+    t3 = ctx.topic("cluster.isr3")
+    cl.create_topic(t3, 1, 3, {"min.insync.replicas": "2"})
+    pm = cl.metadata(t3).partition(t3, 0)
+    L = pm.leader
+    f1, f2 = [r for r in pm.replicas if r != L]
+    t2 = ctx.topic("cluster.isr2")
+    cl.create_topic(t2, config={"min.insync.replicas": "2"}, replica_assignment=[[L, f1]])
+    check(cl.leader(t2, 0) == L, f"{t2} (assignment [[{L}, {f1}]]) leader is not {L}: "
+                                 f"{cl.metadata(t2).describe(t2)}")
+    log(f"leader {L}, followers {f1} (stopped first) and {f2}")
+    sent = {t3: [], t2: []}
+    acked = {t3: {}, t2: {}}
+    refused: dict[bytes, str] = {}
+    n = [0]
+
+    def batch(topic, count, **conf):
+        ms = make_messages(f"isr-{topic[-13:]}", count, 5, start=n[0])
+        n[0] += count
+        sent[topic] += ms
+        a, f = _produce(cl.live_bootstrap, topic, ms, **conf)  # not via a SIGSTOPped node
+        acked[topic].update(a)
+        return a, f
+
+    strict = {"message.timeout.ms": 5000, "retries": 0}  # an error reaches the delivery report at once
+    for t in (t3, t2):
+        a, f = batch(t, 20)
+        check(not f and len(a) == 20, f"acks=all to {t} with a full ISR: {len(a)} acked, failed {f}")
+
+    # 1. f1 stopped: T3 ISR [L, f2] (>= min.insync 2): acks=all works; T2 ISR [L] < 2: NOT_ENOUGH_REPLICAS
+    cl.sigstop(f1)
+    _wait_isr(cl, t3, 1, lambda isr, pm: isr == sorted([L, f2]), 60, f"ISR without the stopped node {f1}",
+              via=L)
+    _wait_isr(cl, t2, 1, lambda isr, pm: isr == [L], 60, f"ISR shrunk to the leader {L}", via=L)
+    a, f = batch(t3, 20, acks="all", **{"message.timeout.ms": 30_000})
+    check(not f and len(a) == 20, f"acks=all to {t3} with ISR [{L}, {f2}] (min.insync.replicas=2): "
+                                  f"{len(a)} acked, failed {sorted(set(f.values()))}")
+    a, f = batch(t2, 10, acks="all", **strict)
+    errs = sorted(set(f.values()))
+    check(not a and len(f) == 10 and errs == ["NOT_ENOUGH_REPLICAS"],
+          f"acks=all to {t2} with ISR [{L}] and min.insync.replicas=2: expected NOT_ENOUGH_REPLICAS for all 10, "
+          f"got {len(a)} acknowledged, errors {errs}")
+    refused.update(f)
+    a, f = batch(t2, 10, acks="1", **strict)
+    check(not f and len(a) == 10, f"acks=1 to {t2} with ISR [{L}]: {len(a)} acked, failed {f}")
+
+    # 2. f2 stopped too: no quorum, no ISR change; acks=all to T3 must not be acknowledged
+    cl.sigstop(f2)
+    t_stop = time.monotonic()
+    a, f = batch(t3, 5, acks="all", **{"message.timeout.ms": 8000})
+    check(not a and len(f) == 5, f"acks=all to {t3} with both followers stopped: {len(a)} acknowledged "
+                                 f"(only the leader can have them), errors {sorted(set(f.values()))}")
+    timed_out = set(f)  # may or may not be in the log later: a timeout is not a refusal
+    no_quorum_errors = sorted(set(f.values()))
+    log(f"acks=all with both followers stopped: {no_quorum_errors}")
+    # the ISR change to [L] needs a controller quorum, which is gone: the leader must not have applied it
+    wait_until(lambda: time.monotonic() - t_stop > 2 * 3.0, 30, "twice replica.lag.time.max.ms since the stop")
+    md = cl.metadata(t3, via=L)
+    check(sorted(md.partition(t3, 0).isr) == sorted([L, f2]),
+          f"with 2 of 3 controllers stopped (no quorum) the ISR of {t3} changed anyway: {md.describe(t3)}")
+
+    # 3. both back: full ISRs, acks=all works everywhere
+    cl.sigcont(f1)
+    cl.sigcont(f2)
+    _wait_isr(cl, t3, 1, lambda isr, pm: len(isr) == 3, 90, "ISR full again after SIGCONT")
+    _wait_isr(cl, t2, 1, lambda isr, pm: len(isr) == 2, 90, "ISR full again after SIGCONT")
+    for t in (t3, t2):
+        a, f = batch(t, 20, acks="all", **{"message.timeout.ms": 30_000})
+        check(not f and len(a) == 20, f"acks=all to {t} after SIGCONT: {len(a)} acked, failed {f}")
+
+    for t in (t3, t2):
+        recs = _read(ctx, t)
+        at = {(r.partition, r.offset): r.value for r in recs}
+        values = [r.value for r in recs]
+        lost = [(v, po) for v, po in acked[t].items() if at.get(po) != v]
+        check(not lost, f"{t}: {len(lost)} acknowledged messages not at their offset, e.g. {lost[:2]}")
+        check(len(values) == len(set(values)), f"{t}: duplicated records")
+        sent_values = {m.value for m in sent[t]}
+        check(all(v in sent_values for v in values), f"{t}: records that were never sent")
+        back = [v for v in values if v in refused]
+        check(not back, f"{t}: {len(back)} records refused with NOT_ENOUGH_REPLICAS are in the log "
+                        f"(must not be appended), e.g. {[v[:40] for v in back[:2]]}")
+        extra = [v for v in values if v not in acked[t]]
+        check(all(v in timed_out for v in extra), f"{t}: unacknowledged records in the log that did not time out")
+        offs = sorted(r.offset for r in recs)
+        check(offs == list(range(len(offs))), f"{t}: offsets not contiguous from 0: {offs[:5]}...{offs[-5:]}")
+    note = (f"leader {L}: ISR {L},{f2} after SIGSTOP {f1} (acks=all ok), [{L}] for RF=2 -> NOT_ENOUGH_REPLICAS; "
+            f"no quorum with {f2} stopped too: ISR unchanged, acks=all not acknowledged "
+            f"({', '.join(no_quorum_errors)}); full ISRs after SIGCONT, all acknowledged records readable")
+    log(note)
+    return _finish(cl, note)
+
+
+# --------------------------------------------------------------------------
+# c. controller failover
+
+
+def controller_failover(ctx):
+    """SIGKILL the active controller: another node becomes controller
+    (metadata from a surviving node), then CreateTopics (RF=2), produce and
+    consume work; the killed node restarts and rejoins (3 brokers)."""
+    cl = ctx.private_cluster()
+    md = cl.metadata()
+    old = md.controller
+    check(old in cl.nodes, f"metadata names no controller among the nodes: {md.describe()}")
+    for i in cl.ids():
+        c_i = cl.controller_id(via=i)
+        check(c_i == old, f"node {i} names controller {c_i}, node {md.via} names {old}")
+    cl.kill(old)
+    t0 = time.monotonic()
+
+    def new_controller():
+        m = cl.metadata()
+        return m if m.controller >= 0 and m.controller != old else None
+    md2 = wait_until(new_controller, 60, f"a controller other than the killed node {old} in metadata")
+    failover = time.monotonic() - t0
+    check(md2.controller in cl.live(), f"metadata names controller {md2.controller}, which is not running")
+    log(f"controller {old} -> {md2.controller} after {failover:.1f}s")
+    t1 = time.monotonic()
+    wait_until(lambda: old not in cl.broker_ids(), 60, f"the killed node {old} fenced (gone from metadata)")
+    fenced = failover + time.monotonic() - t1
+
+    topic = ctx.topic("cluster.afterfailover")
+    cl.create_topic(topic, 3, 2, full_isr=False)
+    msgs = _msgs("ctlfail", 3000, 30)
+    acked, failed = _produce(ctx.bootstrap, topic, msgs, **{"enable.idempotence": True})
+    check(not failed and len(acked) == len(msgs), f"produce after the controller failover: {len(acked)} acked, "
+                                                  f"failed {sorted(set(failed.values()))}")
+    recs = _read(ctx, topic)
+    verify_records(recs, msgs, partitions=3, contiguous_from={p: 0 for p in range(3)}, delivered=acked,
+                   partition_send_order=True)
+    replicas = {p: sorted(pm.replicas) for p, pm in cl.metadata(topic).topics[topic].items()}
+    check(all(len(r) == 2 for r in replicas.values()) and all(old not in r for r in replicas.values()),
+          f"new topic's replicas {replicas}: expected 2 live brokers each (the killed node {old} is fenced)")
+
+    cl.restart(old)
+    cl.wait_brokers(set(cl.ids()), 60, "all 3 brokers after the restart")
+    wait_until(lambda: (lambda m: m if set(m.brokers) == set(cl.ids()) and m.controller in cl.nodes else None)(
+        cl.metadata(via=old)), 60, f"the restarted node {old} serving metadata with 3 brokers and a controller")
+    log(f"node {old} rejoined: {cl.metadata(via=old).describe()}")
+
+    # every node serves idempotent producers: one producer bootstrapped to each
+    # node (so each gets its producer id from that node), same partitions
+    more: list[Msg] = []
+    for k, i in enumerate(cl.ids()):
+        ms = _msgs(f"ctlfail-via{i}", 300, 30, start=3000 + 300 * k)
+        more += ms
+        try:
+            a2, f2 = _produce(cl.node(i).bootstrap, topic, ms, **{"enable.idempotence": True})
+        except ckl.KafkaException as e:
+            raise CheckFailed(f"idempotent producer bootstrapped to node {i} (after producers bootstrapped to "
+                              f"{cl.ids()[:k] or 'no other node'}; each gets its producer id from its bootstrap "
+                              f"node): fatal error {e}") from None
+        check(not f2 and len(a2) == len(ms), f"idempotent producer via node {i}: failed "
+                                              f"{sorted(set(f2.values()))}")
+        acked.update(a2)
+    try:
+        verify_records(_read(ctx, topic), msgs + more, partitions=3, contiguous_from={p: 0 for p in range(3)},
+                       delivered=acked)
+    except CheckFailed as e:
+        raise CheckFailed(f"after idempotent producers bootstrapped to nodes {cl.ids()} (one after the other, "
+                          f"300 messages each, all acknowledged): {e}") from None
+    note = (f"controller {old} SIGKILLed: node {md2.controller} controller in metadata after {failover:.1f}s, "
+            f"{old} fenced after {fenced:.1f}s; RF=2 topic created, 3000 messages produced and read; "
+            f"{old} rejoined; 3 idempotent producers, one per node, all read back")
+    log(note)
+    return _finish(cl, note)
+
+
+# --------------------------------------------------------------------------
+# d. unclean leader election
+
+
+def unclean_election(ctx):
+    """Two RF=2 topics on the same brokers [a, b] (manual assignment), one
+    with unclean.leader.election.enable=false, one with =true.
+    M0 (acks=all) reaches both replicas; b is SIGKILLed and leaves the ISRs;
+    M1 (acks=1, ISR [a]) is only on a; a is SIGKILLed, b restarted.
+
+    unclean=false: no leader while a is down (leader -1, produce fails);
+    a restarts: a leads, M0 + M1 intact.
+    unclean=true: b is elected from outside the ISR, M1 is lost (b serves
+    M0 + what is produced to it, M2, at M1's offsets); when a comes back it
+    truncates to b's log: with a leading again (b stopped with SIGTERM), the
+    topic reads exactly M0 + M2 too."""
+    cl = ctx.private_cluster({"replica.lag.time.max.ms": "2000", "broker.session.timeout.ms": "3000",
+                              "auto.leader.rebalance.enable": "false"})
+    ctl = cl.controller_id()
+    a, b = [i for i in cl.ids() if i != ctl][:2]
+    log(f"replicas [a={a}, b={b}], node {ctl} (the controller) holds neither")
+    clean, unclean = ctx.topic("cluster.clean"), ctx.topic("cluster.unclean")
+    cl.create_topic(clean, config={"unclean.leader.election.enable": "false"}, replica_assignment=[[a, b]])
+    cl.create_topic(unclean, config={"unclean.leader.election.enable": "true"}, replica_assignment=[[a, b]])
+    for t in (clean, unclean):
+        check(cl.leader(t, 0) == a, f"{t}: leader is not the first replica {a}: {cl.metadata(t).describe(t)}")
+    tags = {clean: "cln", unclean: "unc"}
+    m0 = {t: _msgs(f"M0-{tags[t]}", 100, 5) for t in (clean, unclean)}
+    m1 = {t: _msgs(f"M1-{tags[t]}", 50, 5, start=100) for t in (clean, unclean)}
+    acked = {}
+    for t in (clean, unclean):
+        acked[t], f = _produce(ctx.bootstrap, t, m0[t], acks="all")
+        check(not f, f"M0 to {t}: {f}")
+    for t in (clean, unclean):
+        _wait_isr(cl, t, 1, lambda isr, pm: isr == sorted([a, b]), 30, "M0 replicated, ISR [a, b]")
+        wm = get_client("confluent-kafka").watermarks(ctx, t)
+        check(wm == {0: (0, 100)}, f"{t}: watermarks {wm} after M0")
+
+    cl.kill(b)
+    for t in (clean, unclean):
+        _wait_isr(cl, t, 1, lambda isr, pm: isr == [a], 60, f"ISR [a={a}] after SIGKILL of b={b}")
+    for t in (clean, unclean):
+        acked1, f = _produce(ctx.bootstrap, t, m1[t], acks="1")
+        check(not f and len(acked1) == 50, f"M1 (acks=1) to {t} with ISR [{a}]: failed {f}")
+        check(sorted(o for _, o in acked1.values()) == list(range(100, 150)),
+              f"M1 offsets {sorted(o for _, o in acked1.values())[:3]}..., expected 100..149")
+        acked[t].update(acked1)
+
+    cl.kill(a)
+    cl.restart(b, wait=False)
+    log(f"a={a} SIGKILLed, b={b} restarted; waiting for a to be fenced and b registered")
+    md = wait_until(lambda: (lambda m: m if a not in m.brokers and b in m.brokers else None)(cl.metadata()), 90,
+                    f"a={a} fenced and b={b} registered (metadata)")
+    md_u = wait_until(lambda: (lambda m: m if m.partition(unclean, 0) and m.partition(unclean, 0).leader == b
+                                         else None)(cl.metadata(unclean)), 60,
+                      f"{unclean} (unclean.leader.election.enable=true): b={b} elected leader from outside the ISR")
+    log(f"unclean election: {md_u.describe(unclean)}")
+    md_c = cl.metadata(clean)
+    pc = md_c.partition(clean, 0)
+    check(pc is not None and pc.leader == -1,
+          f"{clean} (unclean.leader.election.enable=false) with its only ISR member a={a} fenced must have no "
+          f"leader; metadata: {md_c.describe(clean)}")
+    log(f"clean topic offline: {md_c.describe(clean)}")
+    _, f = _produce(ctx.bootstrap, clean, _msgs("offline", 3, 3, start=900), acks="1",
+                    **{"message.timeout.ms": 5000}, timeout=60)
+    check(len(f) == 3, f"produce to {clean} without a leader was acknowledged ({3 - len(f)} of 3)")
+    log(f"produce to the offline topic failed as expected: {sorted(set(f.values()))}")
+    md_c = cl.metadata(clean)
+    check(md_c.partition(clean, 0).leader == -1, f"{clean} got a leader while a={a} is down: "
+                                                 f"{md_c.describe(clean)}")
+
+    m2 = _msgs("M2-unc", 40, 5, start=200)
+    acked2, f = _produce(ctx.bootstrap, unclean, m2, acks="1")
+    check(not f and len(acked2) == 40, f"produce to {unclean} led by b={b}: failed {f}")
+    offs2 = sorted(o for _, o in acked2.values())
+    check(offs2 == list(range(100, 140)), f"M2 on b={b} got offsets {offs2[:3]}..{offs2[-1:]}, expected 100..139 "
+                                          f"(b's log ended with M0)")
+    expect_unclean = m0[unclean] + m2
+    delivered_u = {v: po for v, po in acked[unclean].items() if v in {m.value for m in m0[unclean]}}
+    delivered_u.update(acked2)
+    verify_records(_read(ctx, unclean), expect_unclean, partitions=1, contiguous_from={0: 0},
+                   delivered=delivered_u)
+    log(f"{unclean} led by b={b}: M0 + M2, M1 lost (as documented for unclean election)")
+
+    cl.restart(a)
+    _wait_isr(cl, clean, 1, lambda isr, pm: pm.leader == a, 60, f"clean topic back online, led by a={a}")
+    verify_records(_read(ctx, clean), m0[clean] + m1[clean], partitions=1, contiguous_from={0: 0},
+                   delivered=acked[clean])
+    log(f"{clean}: M0 + M1 intact after a={a} came back")
+    for t in (clean, unclean):
+        _wait_isr(cl, t, 1, lambda isr, pm: isr == sorted([a, b]), 90, "both replicas in the ISR again")
+    check(cl.leader(unclean, 0) == b, f"{unclean}: leadership left b={b}: {cl.metadata(unclean).describe(unclean)}")
+    verify_records(_read(ctx, unclean), expect_unclean, partitions=1, contiguous_from={0: 0},
+                   delivered=delivered_u)
+
+    # a must have truncated M1: make a the leader (controlled shutdown of b) and read from it
+    cl.node(b).stop()
+    for t in (clean, unclean):
+        _wait_isr(cl, t, 1, lambda isr, pm: pm.leader == a, 60, f"a={a} leads after b={b} stopped (SIGTERM)")
+    verify_records(_read(ctx, unclean), expect_unclean, partitions=1, contiguous_from={0: 0},
+                   delivered=delivered_u)
+    verify_records(_read(ctx, clean), m0[clean] + m1[clean], partitions=1, contiguous_from={0: 0},
+                   delivered=acked[clean])
+    log(f"read from a={a}: {unclean} holds M0 + M2 (M1 truncated), {clean} M0 + M1")
+    cl.restart(b)
+    for t in (clean, unclean):
+        _wait_isr(cl, t, 1, lambda isr, pm: isr == sorted([a, b]), 90, "b back in the ISR")
+    note = (f"unclean=false: offline (leader -1, produce failed) while a={a} down, M0+M1 intact after; "
+            f"unclean=true: b={b} elected, 50 acks=1 messages (M1) lost, a truncated to b's log")
+    log(note)
+    return _finish(cl, note)
+
+
+# --------------------------------------------------------------------------
+# e. group coordinator failover
+
+
+def group_failover(ctx):
+    """A consumer group member (enable.auto.commit=False, synchronous commit
+    after each processed batch) reads a 3-partition RF=3 topic while a
+    producer keeps producing. The group's coordinator (leader of its
+    __consumer_offsets partition) is SIGKILLed: the consumer keeps consuming
+    and its commits succeed again through the new coordinator. At the end
+    every produced message was consumed at least once and the committed
+    offsets equal the high watermarks."""
+    cl = ctx.private_cluster()
+    topic = ctx.topic("cluster.group")
+    cl.create_topic(topic, 3, 3)
+    group = f"compat-cluster-group-{uuid.uuid4().hex[:8]}"
+
+    stop = threading.Event()
+    prod = {"acked": set(), "failed": [], "n": 0}
+
+    def producer():
+        p = _producer(ctx.bootstrap, **{"enable.idempotence": True, "message.timeout.ms": 300_000})
+
+        def dr(err, m):
+            if err is None:
+                prod["acked"].add(m.value())
+            else:
+                prod["failed"].append(f"{m.value()[:30]!r}: {err}")
+        while not stop.is_set():
+            for _ in range(20):
+                v = f"grp|{prod['n']:08d}|".encode() + b"x" * 50
+                try:
+                    p.produce(topic, key=f"k{prod['n'] % 50}".encode(), value=v, on_delivery=dr)
+                    prod["n"] += 1
+                except BufferError:
+                    p.poll(0.1)
+            p.poll(0)
+            time.sleep(0.01)  # pacing (~2,000 messages/s), not a synchronisation
+        prod["left"] = p.flush(300)
+
+    pt = threading.Thread(target=producer, daemon=True)
+    pt.start()
+
+    conf = _base_conf(ctx.bootstrap)
+    conf.update({"group.id": group, "auto.offset.reset": "earliest", "enable.auto.commit": False,
+                 "session.timeout.ms": 6000, "heartbeat.interval.ms": 500, "fetch.wait.max.ms": 100})
+    c = ckl.Consumer(conf)
+    assigned: set[int] = set()
+
+    def on_assign(cons, parts):
+        assigned.update(tp.partition for tp in parts)
+        log(f"assigned {[tp.partition for tp in parts]}")
+
+    def on_revoke(cons, parts):
+        assigned.difference_update(tp.partition for tp in parts)
+        log(f"revoked {[tp.partition for tp in parts]}")
+
+    c.subscribe([topic], on_assign=on_assign, on_revoke=on_revoke)
+    consumed: dict[bytes, int] = {}
+    nxt: dict[int, int] = {}         # partition -> next offset to commit (processed)
+    committed: dict[int, int] = {}   # acknowledged by the coordinator
+    commits = {"ok": 0, "failed": 0, "ok_after_kill": 0, "errors": []}
+    state = {"victim": None, "t_kill": None, "new_coord": None, "t_new": None}
+    admin = cl.admin()
+
+    def coordinator():
+        a_ = cl.admin()
+        return a_.describe_consumer_groups([group], request_timeout=10)[group].result(timeout=15)
+
+    def commit():
+        offs = [ckl.TopicPartition(topic, p_, o) for p_, o in nxt.items()
+                if p_ in assigned and committed.get(p_) != o]
+        if not offs:
+            return
+        try:
+            res = c.commit(offsets=offs, asynchronous=False)
+            bad = [tp for tp in res or [] if tp.error is not None]
+            if bad:
+                raise ckl.KafkaException(bad[0].error)
+            for tp in offs:
+                committed[tp.partition] = tp.offset
+            commits["ok"] += 1
+            if state["t_kill"] is not None:
+                commits["ok_after_kill"] += 1
+        except ckl.KafkaException as e:
+            commits["failed"] += 1
+            commits["errors"].append(str(e.args[0]) if e.args else repr(e))
+            log(f"commit failed (retried with the next batch): {e}")
+
+    def consume_round():
+        for m in c.consume(500, timeout=0.3):
+            err = m.error()
+            if err is not None:
+                if err.code() == ckl.KafkaError._PARTITION_EOF:
+                    continue
+                if err.fatal():
+                    raise CheckFailed(f"fatal consumer error: {err}")
+                log(f"consumer error (non-fatal): {err}")
+                continue
+            consumed[m.value()] = consumed.get(m.value(), 0) + 1
+            nxt[m.partition()] = max(nxt.get(m.partition(), 0), m.offset() + 1)
+        commit()
+
+    deadline = time.monotonic() + 240
+    try:
+        # phase 1: a working group member with commits
+        while len(consumed) < 3000 or commits["ok"] < 3:
+            check(time.monotonic() < deadline, f"no progress before the kill: consumed {len(consumed)}, "
+                                               f"commits {commits}")
+            consume_round()
+        g = coordinator()
+        victim = g.coordinator.id
+        check(victim in cl.nodes, f"describe_consumer_groups coordinator {g.coordinator} is not a node")
+        log(f"group {group}: state {g.state}, coordinator node {victim}, {len(g.members)} member(s); "
+            f"consumed {len(consumed)}, {commits['ok']} commits")
+        cl.kill(victim)
+        state.update(victim=victim, t_kill=time.monotonic())
+        consumed_at_kill = len(consumed)
+        # phase 2: the member keeps consuming and committing through the new coordinator
+        last_check = 0.0
+        while (commits["ok_after_kill"] < 5 or state["new_coord"] is None
+               or len(consumed) < consumed_at_kill + 5000):
+            check(time.monotonic() < deadline,
+                  f"after SIGKILL of the coordinator {victim}: consumed {len(consumed) - consumed_at_kill} more, "
+                  f"{commits['ok_after_kill']} successful commits, new coordinator {state['new_coord']}; "
+                  f"last commit errors {commits['errors'][-3:]}")
+            consume_round()
+            if state["new_coord"] is None and commits["ok_after_kill"] and time.monotonic() - last_check > 1:
+                last_check = time.monotonic()
+                try:
+                    cid = coordinator().coordinator.id
+                    if cid != victim:
+                        state.update(new_coord=cid, t_new=time.monotonic() - state["t_kill"])
+                        log(f"new coordinator: node {cid}")
+                except Exception as e:  # noqa: BLE001 - retried
+                    log(f"describe group: {e}")
+        # phase 3: stop producing, drain, final commit
+        stop.set()
+        pt.join(320)
+        check(not pt.is_alive() and prod.get("left") == 0, f"producer did not drain: {prod.get('left')} left")
+        check(not prod["failed"], f"{len(prod['failed'])} produce failures: {prod['failed'][:3]}")
+        wm = get_client("confluent-kafka").watermarks(ctx, topic)
+        want = {p_: hi for p_, (_, hi) in wm.items()}
+        log(f"producer done: {len(prod['acked'])} acked; high watermarks {want}")
+        while not (all(nxt.get(p_, 0) >= hi for p_, hi in want.items())
+                   and all(committed.get(p_, 0) == hi for p_, hi in want.items() if hi > 0)):
+            check(time.monotonic() < deadline + 60,
+                  f"consumer did not reach/commit the high watermarks {want}: processed {nxt}, committed {committed}")
+            consume_round()
+    finally:
+        stop.set()
+        c.close()
+    missing = [v for v in prod["acked"] if v not in consumed]
+    check(not missing, f"{len(missing)} of {len(prod['acked'])} acknowledged messages never consumed, "
+                       f"e.g. {sorted(missing)[:3]}")
+    extra = [v for v in consumed if v not in prod["acked"]]
+    check(not extra, f"{len(extra)} consumed messages were never acknowledged to the producer")
+    dups = sum(n - 1 for n in consumed.values())
+    res = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)], request_timeout=15)
+    offs = res[group].result(timeout=30)
+    got = {tp.partition: tp.offset for tp in offs.topic_partitions if tp.topic == topic}
+    check(got == want, f"committed offsets {got} != high watermarks {want}")
+    victim = state["victim"]
+    cl.restart(victim)
+    _wait_isr(cl, topic, 3, lambda isr, pm: victim in isr, 90, f"restarted node {victim} back in the ISRs")
+    note = (f"coordinator {victim} SIGKILLed after {consumed_at_kill} consumed: new coordinator "
+            f"{state['new_coord']} (commit working again) {state['t_new']:.1f}s later; "
+            f"{len(prod['acked'])} produced, all consumed ({dups} re-reads), {commits['ok']} commits "
+            f"({commits['failed']} failed during the failover), committed = high watermarks")
+    log(note)
+    return _finish(cl, note)
