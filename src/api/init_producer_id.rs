@@ -5,7 +5,11 @@
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 
+use std::time::Duration;
+
 use super::RequestContext;
+use crate::controller::image::PRODUCER_ID_BLOCK;
+use crate::controller::Command;
 
 pub async fn handle(ctx: &RequestContext<'_>, req: InitProducerIdRequest) -> InitProducerIdResponse {
     let mut resp = InitProducerIdResponse::default();
@@ -21,15 +25,39 @@ pub async fn handle(ctx: &RequestContext<'_>, req: InitProducerIdRequest) -> Ini
     }
     // Like Kafka, an idempotent producer always gets a fresh id (epoch 0), also when it
     // re-initialises after an error with its old id and epoch (KIP-360).
-    match ctx.broker.producer_ids.next_id() {
+    let id = match ctx.broker.cluster() {
+        None => ctx.broker.producer_ids.next_id().map_err(|e| {
+            tracing::error!(error = %e, "could not reserve producer ids");
+            ResponseError::KafkaStorageError.code()
+        }),
+        Some(rm) => cluster_id(ctx, rm).await,
+    };
+    match id {
         Ok(id) => {
             resp.producer_id = ProducerId(id);
             resp.producer_epoch = 0;
         }
-        Err(e) => {
-            tracing::error!(error = %e, "could not reserve producer ids");
-            resp.error_code = ResponseError::KafkaStorageError.code();
-        }
+        Err(code) => resp.error_code = code,
     }
     resp
+}
+
+/// The next id of this broker's block, reserving a new block through the controller
+/// when it is used up.
+async fn cluster_id(ctx: &RequestContext<'_>, rm: &crate::replication::ReplicaManager) -> Result<i64, i16> {
+    let ids = &ctx.broker.cluster_producer_ids;
+    loop {
+        if let Some(id) = ids.take() {
+            return Ok(id);
+        }
+        let cmd = Command::AllocateProducerIds { broker: ctx.broker.config.node_id };
+        match rm.controller.write(cmd, Duration::from_secs(10)).await {
+            Ok(r) if r.is_ok() => ids.install(r.value, PRODUCER_ID_BLOCK),
+            Ok(r) => return Err(r.error_code),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not reserve producer ids");
+                return Err(ResponseError::CoordinatorNotAvailable.code());
+            }
+        }
+    }
 }

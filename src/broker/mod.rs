@@ -26,6 +26,8 @@ pub struct Broker {
     cluster_id: parking_lot::RwLock<String>,
     pub topics: TopicRegistry,
     pub producer_ids: ProducerIdManager,
+    /// On a cluster node, producer ids come from blocks the controller reserves.
+    pub cluster_producer_ids: crate::producer::id_manager::ClusterProducerIds,
     pub groups: GroupCoordinator,
     /// Set on a node of a cluster: the controller and the replica fetchers.
     pub replicas: std::sync::OnceLock<crate::replication::ReplicaManager>,
@@ -60,6 +62,7 @@ impl Broker {
             config,
             topics,
             producer_ids,
+            cluster_producer_ids: Default::default(),
             groups,
             replicas: std::sync::OnceLock::new(),
             incarnation: topic_id::to_string(&topic_id::generate()),

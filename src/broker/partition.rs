@@ -319,3 +319,73 @@ impl Partition {
         self.changed.notify_waiters();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::TopicConfig;
+    use crate::log::batch::tests::make_batch;
+
+    fn leader_of_three(dir: &std::path::Path) -> Partition {
+        let (log, _) = PartitionLog::open(dir, TopicConfig::default(), 0).unwrap();
+        let state = ReplicaState { role: Role::Leader, leader: 1, leader_epoch: 3, partition_epoch: 0, replicas: vec![1, 2, 3], isr: vec![1, 2, 3] };
+        let p = Partition::new(Arc::from("t"), 0, log, 1, ReplicaState::unknown());
+        p.set_state(state).unwrap();
+        p
+    }
+
+    fn append(p: &Partition, count: i32) -> AppendInfo {
+        let b = Bytes::from(make_batch(count, 10, None));
+        let h = crate::log::batch::validate(&b).unwrap();
+        p.append(&b, &h, 1_700_000_000_000).unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_high_watermark_is_the_smallest_log_end_over_the_isr() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = leader_of_three(dir.path());
+        let info = append(&p, 5);
+        assert_eq!((p.log_end_offset(), p.high_watermark()), (5, 0), "followers not heard from hold it");
+        assert!(!p.follower_fetched(2, 5, 10));
+        assert_eq!(p.high_watermark(), 0);
+        assert!(!p.follower_fetched(3, 3, 10));
+        assert_eq!(p.high_watermark(), 3);
+        // acks=all waits for the last member; with min.insync.replicas 2 of 3 it is fine.
+        let waiting = p.wait_committed(info.last_offset + 1, 2, Duration::from_secs(5));
+        p.follower_fetched(3, 5, 20);
+        assert_eq!(waiting.await, Ok(()));
+        assert_eq!(p.high_watermark(), 5);
+        // Consumers read only up to it.
+        append(&p, 1);
+        let (data, hw, _) = p.read(5, 1 << 20, true, false).unwrap();
+        assert_eq!((data.len(), hw), (0, 5));
+        assert!(!p.read(5, 1 << 20, true, true).unwrap().0.is_empty());
+        // A timed-out wait and an ISR below min.insync.replicas are told apart.
+        assert_eq!(p.wait_committed(6, 2, Duration::from_millis(20)).await, Err(AckError::TimedOut));
+        let mut st = p.state();
+        st.isr = vec![1];
+        st.partition_epoch += 1;
+        p.set_state(st).unwrap();
+        assert_eq!(p.high_watermark(), 6);
+        assert_eq!(p.wait_committed(6, 2, Duration::from_millis(20)).await, Err(AckError::NotEnoughReplicasAfterAppend));
+    }
+
+    #[test]
+    fn a_follower_that_stops_fetching_lags_and_one_that_catches_up_rejoins() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = leader_of_three(dir.path());
+        let since = p.leader_since_ms.load(Ordering::Acquire);
+        append(&p, 5);
+        p.follower_fetched(2, 5, since + 100);
+        p.follower_fetched(3, 0, since + 100);
+        p.follower_fetched(2, 5, since + 900);
+        // 3 never had everything since this leadership began; 2 keeps fetching to the end.
+        assert_eq!(p.lagging_followers(since + 1000, 500), vec![3]);
+        assert!(p.lagging_followers(since + 400, 500).is_empty());
+        let mut st = p.state();
+        st.isr = vec![1, 2];
+        p.set_state(st).unwrap();
+        // Back at the high watermark: it asks to rejoin.
+        assert!(p.follower_fetched(3, 5, since + 2000));
+    }
+}

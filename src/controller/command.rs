@@ -51,6 +51,9 @@ pub enum Command {
     SetTopicConfigs { name: String, configs: BTreeMap<String, String>, validate_only: bool },
     /// A partition leader asks for a new ISR (Kafka's AlterPartition).
     AlterPartition { topic: String, partition: i32, leader: i32, leader_epoch: i32, partition_epoch: i32, isr: Vec<i32> },
+    /// A broker reserves a block of producer ids (Kafka's AllocateProducerIds): ids are
+    /// unique across the cluster. The result's `value` is the block's first id.
+    AllocateProducerIds { broker: i32 },
     /// ElectLeaders: preferred (the first replica) or unclean; `None` is every partition.
     ElectLeaders { unclean: bool, partitions: Option<Vec<(String, i32)>>, defaults: ElectionDefaults },
 }
@@ -62,6 +65,8 @@ pub struct CommandResult {
     pub message: Option<String>,
     /// ElectLeaders: per partition (topic, partition, error code).
     pub partitions: Vec<(String, i32, i16)>,
+    /// AllocateProducerIds: the first id of the block.
+    pub value: i64,
 }
 
 impl CommandResult {
@@ -70,7 +75,7 @@ impl CommandResult {
     }
 
     pub fn error(code: i16, message: impl Into<String>) -> Self {
-        CommandResult { error_code: code, message: Some(message.into()), partitions: Vec::new() }
+        CommandResult { error_code: code, message: Some(message.into()), ..Default::default() }
     }
 
     pub fn is_ok(&self) -> bool {

@@ -15,6 +15,8 @@ use crate::broker::topics::{validate_name, MAX_PARTITIONS};
 
 /// No leader: the partition is offline.
 pub const NO_LEADER: i32 = -1;
+/// Producer ids a broker reserves at a time.
+pub const PRODUCER_ID_BLOCK: i64 = 1000;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BrokerRegistration {
@@ -49,6 +51,8 @@ pub struct MetadataImage {
     pub topics: BTreeMap<String, TopicImage>,
     /// Rotates the first replica of each new topic.
     pub placement_counter: u64,
+    /// The first producer id not yet handed to a broker.
+    pub next_producer_id: i64,
 }
 
 fn fail(e: E, message: impl Into<String>) -> CommandResult {
@@ -122,6 +126,11 @@ impl MetadataImage {
                 self.alter_partition(topic, *partition, *leader, *leader_epoch, *partition_epoch, isr)
             }
             Command::ElectLeaders { unclean, partitions, defaults } => self.elect_leaders(*unclean, partitions.as_deref(), *defaults),
+            Command::AllocateProducerIds { .. } => {
+                let start = self.next_producer_id;
+                self.next_producer_id += PRODUCER_ID_BLOCK;
+                CommandResult { value: start, ..CommandResult::ok() }
+            }
         }
     }
 

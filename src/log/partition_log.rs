@@ -680,6 +680,66 @@ mod tests {
     }
 
     #[test]
+    fn a_follower_copies_batches_as_stored_and_truncates_where_told() {
+        let now = 1_700_000_000_000;
+        let leader_dir = tempfile::tempdir().unwrap();
+        let (mut leader, _) = PartitionLog::open(leader_dir.path(), small_segments(), now).unwrap();
+        for i in 0..60 {
+            let (b, h) = batch(2, Some((7, 0, i * 2)));
+            leader.append(&b, &h, if i < 30 { 1 } else { 4 }, now).unwrap();
+        }
+        assert_eq!(leader.end_offset_for_epoch(1), Some((1, 60)));
+        assert_eq!(leader.end_offset_for_epoch(3), Some((1, 60)));
+        assert_eq!(leader.end_offset_for_epoch(4), Some((4, 120)));
+        let dir = tempfile::tempdir().unwrap();
+        let (mut follower, _) = PartitionLog::open(dir.path(), small_segments(), now).unwrap();
+        let mut next = 0;
+        while next < leader.log_end_offset() {
+            let data = leader.read_bytes(next, 1000, true, i64::MAX).unwrap();
+            let mut pos = 0;
+            while pos < data.len() {
+                let h = follower.append_replicated(&data[pos..], now).unwrap();
+                pos += h.size;
+                next = h.next_offset();
+            }
+        }
+        assert_eq!(follower.log_end_offset(), 120);
+        assert_eq!(follower.epochs.entries(), leader.epochs.entries());
+        // Not at the log end: refused.
+        let again = leader.read_bytes(0, 1000, true, i64::MAX).unwrap();
+        assert!(follower.append_replicated(&again, now).is_err());
+        // Truncation inside an earlier segment: whole batches go, later segments too.
+        follower.truncate_to(51, now).unwrap();
+        assert_eq!(follower.log_end_offset(), 50);
+        assert_eq!(follower.epochs.entries(), &[(1, 0)]);
+        assert!(matches!(follower.read(51, 100, true, i64::MAX), Err(LogError::OffsetOutOfRange { .. })));
+        // The producer's state went back with the log: its next batch continues at 50.
+        let (b, h) = batch(2, Some((7, 0, 50)));
+        assert_eq!(follower.append(&b, &h, 5, now).unwrap().base_offset, 50);
+        drop(follower);
+        let (follower, _) = PartitionLog::open(dir.path(), small_segments(), now).unwrap();
+        assert_eq!(follower.log_end_offset(), 52);
+        assert_eq!(follower.epochs.entries(), &[(1, 0), (5, 50)]);
+        assert!(verify_dir(dir.path()).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_follower_behind_the_leaders_log_start_starts_over_there() {
+        let now = 1_700_000_000_000;
+        let dir = tempfile::tempdir().unwrap();
+        let (mut log, _) = PartitionLog::open(dir.path(), small_segments(), now).unwrap();
+        for _ in 0..10 {
+            let (b, h) = batch(2, None);
+            log.append(&b, &h, 0, now).unwrap();
+        }
+        log.truncate_fully_and_start_at(500, now).unwrap();
+        assert_eq!((log.log_start_offset(), log.log_end_offset()), (500, 500));
+        drop(log);
+        let (log, _) = PartitionLog::open(dir.path(), small_segments(), now).unwrap();
+        assert_eq!((log.log_start_offset(), log.log_end_offset()), (500, 500));
+    }
+
+    #[test]
     fn appends_roll_and_survive_reopen() {
         let dir = tempfile::tempdir().unwrap();
         let now = 1_700_000_000_000;

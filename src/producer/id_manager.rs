@@ -46,6 +46,29 @@ impl ProducerIdManager {
     }
 }
 
+/// A cluster node's producer ids: blocks reserved through the controller (unique across
+/// the cluster), handed out until used up.
+#[derive(Default)]
+pub struct ClusterProducerIds {
+    /// (next id, end of the block)
+    block: Mutex<(i64, i64)>,
+}
+
+impl ClusterProducerIds {
+    /// The next id of the current block, if any is left.
+    pub fn take(&self) -> Option<i64> {
+        let mut b = self.block.lock();
+        (b.0 < b.1).then(|| {
+            b.0 += 1;
+            b.0 - 1
+        })
+    }
+
+    pub fn install(&self, start: i64, len: i64) {
+        *self.block.lock() = (start, start + len);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
