@@ -111,12 +111,18 @@ async fn serve(mut config: BrokerConfig) -> Result<()> {
         None => None,
     };
     let broker = Broker::open(config).context("opening the broker")?;
-    if let (Some(cluster), Some(cl)) = (broker.config.cluster.clone(), controller_listener) {
+    if let Some(cluster) = broker.config.cluster.clone() {
         let settings = controller_settings(&broker.config, &cluster);
-        let controller = riffle::controller::Controller::start(settings, &broker.config.log_dir, cl).await.context("starting the controller")?;
+        let controller = match controller_listener {
+            Some(cl) => riffle::controller::Controller::start(settings, &broker.config.log_dir, cl).await.context("starting the controller")?,
+            // A broker without the controller role follows the quorum's metadata.
+            None => riffle::controller::Controller::connect(settings),
+        };
         let rm = riffle::replication::ReplicaManager::new(controller, riffle::replication::ReplicationConfig::from_broker(&broker.config));
         let _ = broker.replicas.set(rm);
-        riffle::replication::start(&broker);
+        if cluster.broker {
+            riffle::replication::start(&broker);
+        }
     }
     tracing::info!(
         listener = %listener.local_addr()?,
@@ -138,8 +144,15 @@ async fn serve(mut config: BrokerConfig) -> Result<()> {
     riffle::group::GroupCoordinator::start(&broker);
     riffle::broker::log_manager::start(&broker);
     riffle::broker::log_manager::start_cleaner(&broker);
-    riffle::net::serve(listener, broker.clone(), shutdown).await;
-    if let Some(rm) = broker.cluster() {
+    let serves_clients = broker.config.cluster.as_ref().is_none_or(|c| c.broker);
+    if serves_clients {
+        riffle::net::serve(listener, broker.clone(), shutdown).await;
+    } else {
+        // A controller-only node: the quorum runs until the signal; no client listener.
+        drop(listener);
+        shutdown.await;
+    }
+    if let Some(rm) = broker.cluster().filter(|_| serves_clients) {
         // Controlled shutdown: leaderships move to other in-sync replicas first.
         tracing::info!("shutting down: handing over leaderships");
         let cmd = riffle::controller::Command::FenceBroker { id: broker.config.node_id, defaults: rm.controller.election_defaults() };

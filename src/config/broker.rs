@@ -184,9 +184,6 @@ impl BrokerConfig {
                 if controller && !voters.contains_key(&node_id) {
                     return Err(invalid("controller.quorum.voters", &voters_text, &format!("node.id {node_id} is a controller but not a voter")));
                 }
-                if !controller {
-                    return Err(invalid("process.roles", "broker", "a broker without a controller role is not supported yet: use broker,controller"));
-                }
                 Some(ClusterConfig { broker, controller, voters, controller_listener })
             }
         };

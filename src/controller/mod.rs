@@ -61,10 +61,20 @@ pub struct ControllerSettings {
     pub imbalance_check_interval: Duration,
 }
 
+/// A quorum member's own state: its raft node and state machine.
+struct Quorum {
+    raft: Raft<TypeConfig>,
+    state_machine: store::StateMachine,
+}
+
+/// The controller side of a node. On a voter it runs the quorum; on a broker without
+/// the controller role it is a client of the quorum that follows the metadata image.
 pub struct Controller {
     settings: ControllerSettings,
-    raft: Raft<TypeConfig>,
+    quorum: Option<Quorum>,
     image: watch::Receiver<Arc<MetadataImage>>,
+    /// Broker-only nodes: the active controller last heard of (-1: none).
+    known_leader: std::sync::atomic::AtomicI64,
     /// Active controller only: when each broker was last heard from.
     heartbeats: Mutex<HashMap<i32, Instant>>,
     /// Idle connections to other controllers, for forwarded writes.
@@ -91,7 +101,7 @@ impl Controller {
         let node_id = settings.node_id as u64;
         let committed = log_store.committed_index();
         let applied = state_machine.clone();
-        let raft = Raft::new(node_id, Arc::new(config), network::Network, log_store, state_machine)
+        let raft = Raft::new(node_id, Arc::new(config), network::Network, log_store, state_machine.clone())
             .await
             .map_err(|e| ControllerError::Raft(e.to_string()))?;
         // The image must hold everything committed before the last stop before the broker
@@ -100,18 +110,50 @@ impl Controller {
         while committed.is_some() && applied.last_applied_index() < committed && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        let controller = Arc::new(Controller { settings, raft, image, heartbeats: Mutex::new(HashMap::new()), clients: Mutex::new(HashMap::new()) });
+        let controller = Arc::new(Controller {
+            settings,
+            quorum: Some(Quorum { raft: raft.clone(), state_machine }),
+            image,
+            known_leader: (-1).into(),
+            heartbeats: Mutex::new(HashMap::new()),
+            clients: Mutex::new(HashMap::new()),
+        });
         tokio::spawn(serve(listener, controller.clone()));
-        let initialized = controller.raft.is_initialized().await.map_err(|e| ControllerError::Raft(e.to_string()))?;
+        let initialized = raft.is_initialized().await.map_err(|e| ControllerError::Raft(e.to_string()))?;
         let first = controller.settings.voters.keys().next().copied();
         if !initialized && first == Some(node_id) {
             let members: BTreeMap<u64, BasicNode> = controller.settings.voters.iter().map(|(id, addr)| (*id, BasicNode::new(addr))).collect();
-            if let Err(e) = controller.raft.initialize(members).await {
+            if let Err(e) = raft.initialize(members).await {
                 tracing::warn!(error = %e, "metadata quorum initialization");
             }
         }
         tokio::spawn(active_controller_duties(controller.clone()));
         Ok(controller)
+    }
+
+    /// A broker without the controller role: follows the image the quorum publishes
+    /// (fetched from the active controller) and sends its writes there.
+    pub fn connect(settings: ControllerSettings) -> Arc<Controller> {
+        let (tx, image) = watch::channel(Arc::new(MetadataImage::default()));
+        let controller = Arc::new(Controller {
+            settings,
+            quorum: None,
+            image,
+            known_leader: (-1).into(),
+            heartbeats: Mutex::new(HashMap::new()),
+            clients: Mutex::new(HashMap::new()),
+        });
+        tokio::spawn(follow_image(controller.clone(), tx));
+        controller
+    }
+
+    /// The raft leader as this quorum member sees it.
+    fn raft_leader(&self) -> Option<u64> {
+        self.quorum.as_ref().and_then(|q| q.raft.metrics().borrow().current_leader)
+    }
+
+    fn is_active(&self) -> bool {
+        self.raft_leader() == Some(self.settings.node_id as u64)
     }
 
     pub fn node_id(&self) -> i32 {
@@ -130,7 +172,10 @@ impl Controller {
 
     /// The active controller's node id, if one is known.
     pub fn active_controller(&self) -> Option<i32> {
-        self.raft.metrics().borrow().current_leader.map(|l| l as i32)
+        match &self.quorum {
+            Some(_) => self.raft_leader().map(|l| l as i32),
+            None => Some(self.known_leader.load(std::sync::atomic::Ordering::Relaxed) as i32).filter(|l| *l >= 0),
+        }
     }
 
     pub fn election_defaults(&self) -> ElectionDefaults {
@@ -153,10 +198,14 @@ impl Controller {
         let deadline = Instant::now() + timeout;
         let mut last = String::from("no active controller");
         let mut hint: Option<u64> = None;
+        let mut attempt = 0usize;
         loop {
-            let leader = hint.take().or(self.raft.metrics().borrow().current_leader);
+            // A broker-only node tries the voters in turn until one names the leader.
+            let fallback = || self.settings.voters.keys().nth(attempt % self.settings.voters.len().max(1)).copied();
+            let leader = hint.take().or(self.raft_leader()).or(self.active_controller().map(|l| l as u64)).or_else(|| self.quorum.is_none().then(fallback).flatten());
+            attempt += 1;
             let outcome = match leader {
-                Some(l) if l == self.settings.node_id as u64 => Some(self.handle_locally(&req).await),
+                Some(l) if l == self.settings.node_id as u64 && self.quorum.is_some() => Some(self.handle_locally(&req).await),
                 Some(l) => match self.settings.voters.get(&l) {
                     Some(addr) => Some(self.forward(l, addr, &req).await),
                     None => None,
@@ -164,12 +213,21 @@ impl Controller {
                 None => None,
             };
             match outcome {
-                Some(WriteOutcome::Done(r)) => return Ok(r),
+                Some(WriteOutcome::Done(r)) => {
+                    if let Some(l) = leader {
+                        self.known_leader.store(l as i64, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    return Ok(r);
+                }
                 Some(WriteOutcome::NotLeader(h)) => {
                     hint = h.filter(|h| Some(*h) != leader);
+                    self.known_leader.store(hint.map_or(-1, |h| h as i64), std::sync::atomic::Ordering::Relaxed);
                     last = format!("node {leader:?} is not the active controller");
                 }
-                Some(WriteOutcome::Failed(e)) => last = e,
+                Some(WriteOutcome::Failed(e)) => {
+                    self.known_leader.store(-1, std::sync::atomic::Ordering::Relaxed);
+                    last = e;
+                }
                 None => {}
             }
             if Instant::now() >= deadline {
@@ -201,8 +259,25 @@ impl Controller {
         }
     }
 
+    /// FetchImage: the image once it is past `after` (waiting up to a second for it).
+    async fn image_after(&self, after: u64) -> RpcResponse {
+        let Some(q) = &self.quorum else { return RpcResponse::Image(None) };
+        let mut rx = self.image.clone();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+        loop {
+            let index = q.state_machine.last_applied_index().unwrap_or(0);
+            if index > after {
+                return RpcResponse::Image(Some((index, (*rx.borrow_and_update().clone()).clone())));
+            }
+            if tokio::time::timeout_at(deadline, rx.changed()).await.is_err() {
+                return RpcResponse::Image(None);
+            }
+        }
+    }
+
     async fn commit(&self, cmd: Command) -> WriteOutcome {
-        match self.raft.client_write(cmd).await {
+        let Some(q) = &self.quorum else { return WriteOutcome::Failed("not a controller".into()) };
+        match q.raft.client_write(cmd).await {
             Ok(resp) => WriteOutcome::Done(resp.data),
             Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => WriteOutcome::NotLeader(f.leader_id),
             Err(e) => WriteOutcome::Failed(e.to_string()),
@@ -210,8 +285,8 @@ impl Controller {
     }
 
     async fn on_heartbeat(&self, ep: &BrokerEndpoint) -> WriteOutcome {
-        if self.raft.metrics().borrow().current_leader != Some(self.settings.node_id as u64) {
-            return WriteOutcome::NotLeader(self.raft.metrics().borrow().current_leader);
+        if !self.is_active() {
+            return WriteOutcome::NotLeader(self.raft_leader());
         }
         self.heartbeats.lock().insert(ep.id, Instant::now());
         let image = self.image();
@@ -251,15 +326,48 @@ async fn connection(mut stream: TcpStream, peer: SocketAddr, controller: Arc<Con
                 return;
             }
         };
+        let Some(q) = &controller.quorum else { return };
         let resp = match req {
-            RpcRequest::AppendEntries(r) => RpcResponse::AppendEntries(controller.raft.append_entries(r).await),
-            RpcRequest::Vote(r) => RpcResponse::Vote(controller.raft.vote(r).await),
-            RpcRequest::InstallSnapshot(r) => RpcResponse::InstallSnapshot(controller.raft.install_snapshot(r).await),
+            RpcRequest::AppendEntries(r) => RpcResponse::AppendEntries(q.raft.append_entries(r).await),
+            RpcRequest::Vote(r) => RpcResponse::Vote(q.raft.vote(r).await),
+            RpcRequest::InstallSnapshot(r) => RpcResponse::InstallSnapshot(q.raft.install_snapshot(r).await),
+            RpcRequest::FetchImage { after } => controller.image_after(after).await,
             other => RpcResponse::Write(controller.handle_locally(&other).await),
         };
         if let Err(e) = write_frame(&mut stream, &resp).await {
             tracing::debug!(%peer, error = %e, "controller response failed");
             return;
+        }
+    }
+}
+
+/// A broker-only node: fetches each new image from the quorum (any voter answers with
+/// what it has applied; the active one is asked first).
+async fn follow_image(c: Arc<Controller>, tx: watch::Sender<Arc<MetadataImage>>) {
+    let mut after = 0u64;
+    let mut attempt = 0usize;
+    let mut clients: HashMap<u64, RpcClient> = HashMap::new();
+    loop {
+        let voters: Vec<(u64, String)> = c.settings.voters.iter().map(|(i, a)| (*i, a.clone())).collect();
+        let (id, addr) = match c.active_controller() {
+            Some(l) => match c.settings.voters.get(&(l as u64)) {
+                Some(a) => (l as u64, a.clone()),
+                None => voters[attempt % voters.len()].clone(),
+            },
+            None => voters[attempt % voters.len()].clone(),
+        };
+        let client = clients.entry(id).or_insert_with(|| RpcClient::new(addr.clone()));
+        match client.call(&RpcRequest::FetchImage { after }, Duration::from_secs(5)).await {
+            Ok(RpcResponse::Image(Some((index, image)))) => {
+                after = index;
+                tx.send_replace(Arc::new(image));
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::debug!(controller = id, %addr, error = %e, "cannot fetch metadata");
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
         }
     }
 }
@@ -274,7 +382,7 @@ async fn active_controller_duties(c: Arc<Controller>) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        if c.raft.metrics().borrow().current_leader != Some(me) {
+        if !c.is_active() {
             active_since = None;
             continue;
         }

@@ -29,6 +29,9 @@ pub enum RpcRequest {
     Write(Command),
     /// A broker is alive; the active controller registers or unfences it as needed.
     Heartbeat(BrokerEndpoint),
+    /// A broker without the controller role follows the metadata: the image once its
+    /// applied index is past `after`.
+    FetchImage { after: u64 },
 }
 
 /// How a write or heartbeat sent to a controller went.
@@ -46,6 +49,8 @@ pub enum RpcResponse {
     Vote(Result<VoteResponse<u64>, RaftError<u64>>),
     InstallSnapshot(Result<InstallSnapshotResponse<u64>, RaftError<u64, InstallSnapshotError>>),
     Write(WriteOutcome),
+    /// (applied index, image), or `None` when nothing newer came within the wait.
+    Image(Option<(u64, super::image::MetadataImage)>),
 }
 
 pub async fn write_frame<T: Serialize>(stream: &mut TcpStream, msg: &T) -> io::Result<()> {
