@@ -6,6 +6,7 @@ use kafka_protocol::messages::offset_fetch_response::{
     OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions, OffsetFetchResponseTopic, OffsetFetchResponseTopics,
 };
 use kafka_protocol::messages::*;
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::protocol::StrBytes;
 
 use super::RequestContext;
@@ -28,10 +29,22 @@ pub async fn commit(ctx: &RequestContext<'_>, req: OffsetCommitRequest) -> Offse
         })
         .collect();
     let instance = req.group_instance_id.as_ref().map(|i| i.to_string());
-    let errors = match ctx.broker.groups.coordinator_error(ctx.broker, &req.group_id) {
+    let mut errors = match ctx.broker.groups.coordinator_error(ctx.broker, &req.group_id) {
         Some(code) => vec![code; offsets.len()],
         None => ctx.broker.groups.commit(ctx.broker, &req.group_id, &req.member_id, instance.as_deref(), req.generation_id_or_member_epoch, offsets),
     };
+    // On a cluster a commit is answered once the followers of the group's partition have
+    // it (acks=all for __consumer_offsets), so a coordinator failover never loses it.
+    if ctx.broker.cluster().is_some() && errors.iter().any(|e| *e == 0) {
+        if let Ok(p) = ctx.broker.groups.offsets_partition(ctx.broker, &req.group_id) {
+            let end = p.log_end_offset();
+            if p.wait_committed(end, 1, COMMIT_TIMEOUT).await.is_err() {
+                for e in errors.iter_mut().filter(|e| **e == 0) {
+                    *e = ResponseError::RequestTimedOut.code();
+                }
+            }
+        }
+    }
     let mut codes = errors.into_iter();
     let mut resp = OffsetCommitResponse::default();
     for t in req.topics {
@@ -47,6 +60,9 @@ pub async fn commit(ctx: &RequestContext<'_>, req: OffsetCommitRequest) -> Offse
     }
     resp
 }
+
+/// Kafka's `offsets.commit.timeout.ms` default.
+const COMMIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 type Committed = Vec<(String, Vec<(i32, Option<CommittedOffset>)>)>;
 
