@@ -155,6 +155,7 @@ async fn serve(mut config: BrokerConfig) -> Result<()> {
     if let Some(rm) = broker.cluster().filter(|_| serves_clients) {
         // Controlled shutdown: leaderships move to other in-sync replicas first.
         tracing::info!("shutting down: handing over leaderships");
+        broker.stopping.store(true, std::sync::atomic::Ordering::Release);
         let cmd = riffle::controller::Command::FenceBroker { id: broker.config.node_id, defaults: rm.controller.election_defaults() };
         if let Err(e) = rm.controller.write(cmd, std::time::Duration::from_secs(3)).await {
             tracing::warn!(error = %e, "controlled shutdown: could not hand over leaderships");

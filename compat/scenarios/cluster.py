@@ -11,6 +11,8 @@ and ``riffle verify-logs`` on every node's data directory.
 
 from __future__ import annotations
 
+import logging
+import re
 import threading
 import time
 import uuid
@@ -83,6 +85,48 @@ def _produce(bootstrap: str, topic: str, msgs: list[Msg], *, partition: int | No
     left = p.flush(timeout)
     check(left == 0, f"{left} messages to {topic} got no delivery report within {timeout}s")
     return acked, failed
+
+
+class _PidLog(logging.Handler):
+    """Collects librdkafka's ``debug=eos`` lines: which broker an idempotent
+    producer asked for its producer id, and the id (and epoch) it got."""
+
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.asked: list[str] = []
+        self.got: list[tuple[int, int]] = []
+
+    def emit(self, record):
+        msg = record.getMessage()
+        m = re.search(r"(\S+): Acquiring ProducerId", msg)
+        if m:
+            self.asked.append(m.group(1))
+        m = re.search(r"Acquired PID\{Id:(\d+),Epoch:(\d+)\}", msg)
+        if m:
+            self.got.append((int(m.group(1)), int(m.group(2))))
+
+
+def _produce_idempotent(bootstrap: str, topic: str, msgs: list[Msg], timeout: float = 120):
+    """Idempotent acks=all produce; returns (acked, failed, pid, node, fatal):
+    the producer id and epoch it got, the node id that handed it out, and a
+    fatal producer error (or None)."""
+    h = _PidLog()
+    lg = logging.getLogger(f"rdkafka.{uuid.uuid4().hex}")
+    lg.propagate = False
+    lg.setLevel(logging.DEBUG)
+    lg.addHandler(h)
+    fatal = None
+    acked, failed = {}, {}
+    try:
+        acked, failed = _produce(bootstrap, topic, msgs, timeout=timeout,
+                                 **{"enable.idempotence": True, "debug": "eos", "logger": lg})
+    except ckl.KafkaException as e:
+        fatal = str(e)
+    node = None
+    if h.asked:
+        tail = h.asked[-1].rsplit("/", 1)[-1]
+        node = int(tail) if tail.isdigit() else h.asked[-1]
+    return acked, failed, (h.got[-1] if h.got else None), node, fatal
 
 
 def _msgs(tag: str, n: int, nkeys: int = 10, start: int = 0) -> list[Msg]:
@@ -232,6 +276,7 @@ def leader_failover(ctx):
     check(not failed, f"{len(failed)} of {len(msgs)} messages failed (the producer must ride out the failover): "
                       f"{failed[:5]}")
     check(len(acked) == len(msgs), f"{len(acked)} acknowledged of {len(msgs)}")
+    check(watcher is not None, f"the kill point ({kill_at} acknowledged) was never reached")
     watcher.join(130)
     check("at" in moved, f"metadata never showed a new leader for partition 0 after the kill of node {victim} "
                          f"({moved.get('last_error')})")
@@ -401,9 +446,12 @@ def controller_failover(ctx):
     topic = ctx.topic("cluster.afterfailover")
     cl.create_topic(topic, 3, 2, full_isr=False)
     msgs = _msgs("ctlfail", 3000, 30)
-    acked, failed = _produce(ctx.bootstrap, topic, msgs, **{"enable.idempotence": True})
-    check(not failed and len(acked) == len(msgs), f"produce after the controller failover: {len(acked)} acked, "
-                                                  f"failed {sorted(set(failed.values()))}")
+    acked, failed, pid0, node0, fatal = _produce_idempotent(ctx.bootstrap, topic, msgs)
+    check(fatal is None and not failed and len(acked) == len(msgs),
+          f"idempotent produce after the controller failover: {len(acked)} acked, failed "
+          f"{sorted(set(failed.values()))}, fatal error {fatal}")
+    pids = [("producer 0 (3000 messages)", pid0, node0)]
+    log(f"producer 0 got producer id {pid0} from node {node0}")
     recs = _read(ctx, topic)
     verify_records(recs, msgs, partitions=3, contiguous_from={p: 0 for p in range(3)}, delivered=acked,
                    partition_send_order=True)
@@ -417,30 +465,45 @@ def controller_failover(ctx):
         cl.metadata(via=old)), 60, f"the restarted node {old} serving metadata with 3 brokers and a controller")
     log(f"node {old} rejoined: {cl.metadata(via=old).describe()}")
 
-    # every node serves idempotent producers: one producer bootstrapped to each
-    # node (so each gets its producer id from that node), same partitions
+    # more idempotent producers, one after the other, bootstrapped to each node
+    # in turn; librdkafka asks any broker that is up for its producer id, so
+    # they get them from different nodes: every id must be unique in the cluster
     more: list[Msg] = []
-    for k, i in enumerate(cl.ids()):
-        ms = _msgs(f"ctlfail-via{i}", 300, 30, start=3000 + 300 * k)
+    problems = []
+    for k in range(1, 7):
+        i = cl.ids()[(k - 1) % len(cl.ids())]
+        ms = _msgs(f"ctlfail-p{k}", 150, 30, start=3000 + 150 * (k - 1))
+        a2, f2, pid, node, fatal = _produce_idempotent(cl.node(i).bootstrap, topic, ms)
+        label = f"producer {k} (bootstrapped to node {i})"
+        pids.append((label, pid, node))
+        log(f"{label} got producer id {pid} from node {node}: {len(a2)} acked, failed "
+            f"{sorted(set(f2.values()))}, fatal {fatal}")
+        if fatal is not None:
+            problems.append(f"{label}, producer id {pid} from node {node}: fatal error {fatal}")
+            continue
+        if f2 or len(a2) != len(ms):
+            problems.append(f"{label}: {len(a2)} of {len(ms)} acked, failed {sorted(set(f2.values()))}")
         more += ms
-        try:
-            a2, f2 = _produce(cl.node(i).bootstrap, topic, ms, **{"enable.idempotence": True})
-        except ckl.KafkaException as e:
-            raise CheckFailed(f"idempotent producer bootstrapped to node {i} (after producers bootstrapped to "
-                              f"{cl.ids()[:k] or 'no other node'}; each gets its producer id from its bootstrap "
-                              f"node): fatal error {e}") from None
-        check(not f2 and len(a2) == len(ms), f"idempotent producer via node {i}: failed "
-                                              f"{sorted(set(f2.values()))}")
         acked.update(a2)
+    by_pid: dict = {}
+    for label, pid, node in pids:
+        by_pid.setdefault(pid, []).append(f"{label} from node {node}")
+    dup = {pid: who for pid, who in by_pid.items() if pid is not None and len(who) > 1}
+    if dup:
+        problems.append("the same producer id (id, epoch) was handed out to several producers: " + "; ".join(
+            f"{pid}: {', '.join(who)}" for pid, who in sorted(dup.items())))
     try:
         verify_records(_read(ctx, topic), msgs + more, partitions=3, contiguous_from={p: 0 for p in range(3)},
                        delivered=acked)
     except CheckFailed as e:
-        raise CheckFailed(f"after idempotent producers bootstrapped to nodes {cl.ids()} (one after the other, "
-                          f"300 messages each, all acknowledged): {e}") from None
+        problems.append(f"read back after the idempotent producers (messages of producers with a fatal error "
+                        f"left out): {e}")
+    check(not problems, f"{len(problems)} problem(s) with idempotent producers after the failover and "
+                        f"rejoin:\n  - " + "\n  - ".join(problems))
     note = (f"controller {old} SIGKILLed: node {md2.controller} controller in metadata after {failover:.1f}s, "
             f"{old} fenced after {fenced:.1f}s; RF=2 topic created, 3000 messages produced and read; "
-            f"{old} rejoined; 3 idempotent producers, one per node, all read back")
+            f"{old} rejoined; 7 idempotent producers got distinct producer ids "
+            f"({sorted({n for _, _, n in pids if n is not None})} handed them out), all read back")
     log(note)
     return _finish(cl, note)
 

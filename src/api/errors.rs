@@ -17,6 +17,7 @@ pub fn log_error_code(e: &LogError) -> i16 {
         LogError::Sequence(SequenceError::InvalidEpoch { .. }) => E::InvalidProducerEpoch,
         LogError::Sequence(SequenceError::OutOfOrder { .. }) => E::OutOfOrderSequenceNumber,
         LogError::OffsetOutOfRange { .. } => E::OffsetOutOfRange,
+        LogError::NotLeader => E::NotLeaderOrFollower,
     }
     .code()
 }
@@ -46,9 +47,9 @@ pub fn leader_epoch_error(requested: i32, current: i32) -> Option<i16> {
 
 /// Client requests to a partition this broker does not lead get NOT_LEADER_OR_FOLLOWER
 /// (the client then refreshes its metadata); a stale or future leader epoch is fenced.
+/// The epoch is checked first, as Kafka does: a client with a newer epoch retries
+/// (UNKNOWN_LEADER_EPOCH) without refreshing its metadata.
 pub fn leadership_error(p: &crate::broker::Partition, requested_epoch: i32) -> Option<i16> {
-    if !p.is_leader() {
-        return Some(E::NotLeaderOrFollower.code());
-    }
-    leader_epoch_error(requested_epoch, p.leader_epoch())
+    let st = p.state();
+    leader_epoch_error(requested_epoch, st.leader_epoch).or_else(|| (st.role != crate::broker::partition::Role::Leader).then(|| E::NotLeaderOrFollower.code()))
 }

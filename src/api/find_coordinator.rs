@@ -36,10 +36,14 @@ async fn lookup(ctx: &RequestContext<'_>, key: &str, key_type: i8) -> Found {
     if broker.topics.get(OFFSETS_TOPIC).is_none() {
         let live = rm.controller.image().live_brokers().count() as i32;
         let wanted = broker.config.get("offsets.topic.replication.factor").and_then(|v| v.parse::<i32>().ok()).unwrap_or(3);
+        // As Kafka: not created under-replicated; groups wait until enough brokers are up.
+        if live < wanted {
+            return Err((E::CoordinatorNotAvailable.code(), "fewer live brokers than offsets.topic.replication.factor"));
+        }
         let req = NewTopic {
             name: OFFSETS_TOPIC,
             partitions: broker.groups.config().offsets_partitions,
-            replication_factor: wanted.min(live).max(1),
+            replication_factor: wanted,
             overrides: broker.groups.offsets_topic_configs(),
         };
         match topic_admin::create_topic(broker, req, None, false).await {

@@ -37,8 +37,8 @@ pub async fn commit(ctx: &RequestContext<'_>, req: OffsetCommitRequest) -> Offse
     // it (acks=all for __consumer_offsets), so a coordinator failover never loses it.
     if ctx.broker.cluster().is_some() && errors.iter().any(|e| *e == 0) {
         if let Ok(p) = ctx.broker.groups.offsets_partition(ctx.broker, &req.group_id) {
-            let end = p.log_end_offset();
-            if p.wait_committed(end, 1, COMMIT_TIMEOUT).await.is_err() {
+            let (end, epoch) = (p.log_end_offset(), p.leader_epoch());
+            if p.wait_committed(end, epoch, 1, COMMIT_TIMEOUT).await.is_err() {
                 for e in errors.iter_mut().filter(|e| **e == 0) {
                     *e = ResponseError::RequestTimedOut.code();
                 }

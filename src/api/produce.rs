@@ -25,8 +25,9 @@ pub async fn handle(ctx: &RequestContext<'_>, req: ProduceRequest) -> Option<Pro
     let acks_valid = matches!(acks, -1..=1);
     let now = now_ms();
     let mut resp = ProduceResponse::default();
-    // acks=all: (topic index, partition index, partition, offset the HW must reach, min ISR)
-    let mut waits: Vec<(usize, usize, Arc<Partition>, i64, usize)> = Vec::new();
+    // acks=all: (topic index, partition index, partition, offset the HW must reach, the
+    // leader epoch it was written in, min ISR)
+    let mut waits: Vec<(usize, usize, Arc<Partition>, i64, i32, usize)> = Vec::new();
     for (ti, topic_data) in req.topic_data.into_iter().enumerate() {
         let topic: Option<Arc<Topic>> = if ctx.version >= FIRST_TOPIC_ID_VERSION {
             ctx.broker.topics.get_by_id(&topic_data.topic_id)
@@ -55,7 +56,7 @@ pub async fn handle(ctx: &RequestContext<'_>, req: ProduceRequest) -> Option<Pro
                         pr.current_leader.leader_epoch = st.leader_epoch;
                         Err((E::NotLeaderOrFollower.code(), format!("this broker does not lead partition {}", pd.index)))
                     }
-                    Some(Some(p)) => append(p, pd.records.as_ref(), acks, now).map(|info| {
+                    Some(Some(p)) => append(p, pd.records.as_ref(), acks, now).map(|(info, epoch)| {
                         pr.base_offset = info.base_offset;
                         pr.log_append_time_ms = info.log_append_time;
                         if ctx.version >= 5 {
@@ -63,7 +64,7 @@ pub async fn handle(ctx: &RequestContext<'_>, req: ProduceRequest) -> Option<Pro
                         }
                         if acks == -1 {
                             let min_isr = p.log.read().config().min_insync_replicas.max(1) as usize;
-                            waits.push((ti, out.partition_responses.len(), p.clone(), info.last_offset + 1, min_isr));
+                            waits.push((ti, out.partition_responses.len(), p.clone(), info.last_offset + 1, epoch, min_isr));
                         }
                     }),
                 }
@@ -82,9 +83,9 @@ pub async fn handle(ctx: &RequestContext<'_>, req: ProduceRequest) -> Option<Pro
     // acks=all answers once every in-sync replica has the batch (the high watermark is
     // past it), or when the request's timeout runs out.
     let deadline = tokio::time::Instant::now() + Duration::from_millis(timeout_ms.max(0) as u64);
-    for (ti, pi, p, offset, min_isr) in waits {
+    for (ti, pi, p, offset, epoch, min_isr) in waits {
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        let code = match p.wait_committed(offset, min_isr, left).await {
+        let code = match p.wait_committed(offset, epoch, min_isr, left).await {
             Ok(()) => continue,
             Err(AckError::TimedOut) => E::RequestTimedOut,
             Err(AckError::NotEnoughReplicasAfterAppend) => E::NotEnoughReplicasAfterAppend,
@@ -100,7 +101,7 @@ pub async fn handle(ctx: &RequestContext<'_>, req: ProduceRequest) -> Option<Pro
     (acks != 0).then_some(resp)
 }
 
-fn append(p: &Partition, records: Option<&bytes::Bytes>, acks: i16, now: i64) -> Result<crate::log::AppendInfo, (i16, String)> {
+fn append(p: &Partition, records: Option<&bytes::Bytes>, acks: i16, now: i64) -> Result<(crate::log::AppendInfo, i32), (i16, String)> {
     let err = |e: LogError| (log_error_code(&e), e.to_string());
     let invalid = |msg: &str| (E::InvalidRecord.code(), msg.to_string());
     let records = records.filter(|r| !r.is_empty()).ok_or_else(|| invalid("a produce request must carry one record batch per partition"))?;

@@ -11,7 +11,8 @@ pub fn retention_pass(broker: &Broker) {
     let now = now_ms();
     for topic in broker.topics.all() {
         for p in &topic.partitions {
-            let result = p.log.write().apply_retention(now);
+            let hw = p.high_watermark();
+            let result = p.log.write().apply_retention(now, hw);
             match result {
                 Ok((0, _)) => {}
                 Ok((segments, bytes)) => tracing::info!(topic = %topic.name, partition = p.index, segments, bytes, "retention deleted segments"),

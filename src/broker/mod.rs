@@ -33,6 +33,9 @@ pub struct Broker {
     pub replicas: std::sync::OnceLock<crate::replication::ReplicaManager>,
     /// Differs at every start, so the controller can tell a restarted broker.
     pub incarnation: String,
+    /// Set at a controlled shutdown: heartbeats stop, so the broker is not registered
+    /// again while it hands its leaderships over.
+    pub stopping: std::sync::atomic::AtomicBool,
     _meta: meta::LogDirMeta,
 }
 
@@ -66,6 +69,7 @@ impl Broker {
             groups,
             replicas: std::sync::OnceLock::new(),
             incarnation: topic_id::to_string(&topic_id::generate()),
+            stopping: Default::default(),
             _meta: meta,
         };
         // A cluster node loads groups when it becomes leader of their partition.

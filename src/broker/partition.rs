@@ -65,8 +65,13 @@ pub struct Partition {
     state: RwLock<ReplicaState>,
     high_watermark: AtomicI64,
     followers: Mutex<HashMap<i32, FollowerProgress>>,
-    /// An ISR change sent to the controller and not applied yet.
-    pub isr_change_pending: Mutex<Option<Instant>>,
+    /// An ISR change sent to the controller and not applied yet: when, and the ISR asked
+    /// for. Until it is applied the high watermark counts the asked-for members too
+    /// (Kafka's maximal ISR), so a replica being added never misses a committed batch.
+    pub isr_change_pending: Mutex<Option<(Instant, Vec<i32>)>>,
+    /// The log end offset when this broker's current leadership began: a follower joins
+    /// the ISR only once it has everything before it.
+    epoch_start_offset: AtomicI64,
     /// A follower must check its log against the leader's before fetching.
     pub needs_truncation: AtomicBool,
     /// When this broker last became the leader (ms): followers are judged from then.
@@ -98,6 +103,7 @@ impl Partition {
             isr_change_pending: Mutex::new(None),
             needs_truncation: AtomicBool::new(false),
             leader_since_ms: AtomicI64::new(0),
+            epoch_start_offset: AtomicI64::new(0),
             changed: Notify::new(),
         }
     }
@@ -142,7 +148,10 @@ impl Partition {
         let mut st = self.state.write();
         let became_leader = new.role == Role::Leader && (st.role != Role::Leader || st.leader_epoch != new.leader_epoch);
         if became_leader {
-            self.log.write().begin_epoch(new.leader_epoch)?;
+            let mut log = self.log.write();
+            log.begin_epoch(new.leader_epoch)?;
+            self.epoch_start_offset.store(log.log_end_offset(), Ordering::Release);
+            drop(log);
             self.followers.lock().clear();
             self.leader_since_ms.store(crate::broker::now_ms(), Ordering::Release);
         }
@@ -170,34 +179,43 @@ impl Partition {
         Ok((data, hw, log.log_start_offset()))
     }
 
-    /// Appends a client batch (leader only; the caller checked).
-    pub fn append(&self, bytes: &Bytes, header: &BatchHeader, now_ms: i64) -> Result<AppendInfo, LogError> {
-        let epoch = self.leader_epoch();
-        let info = self.log.write().append(bytes, header, epoch, now_ms)?;
-        if !info.duplicate {
+    /// Appends a client batch as the leader, stamped with the current leader epoch; the
+    /// role is checked under the same lock, so a batch never lands after leadership
+    /// moved. Returns where it landed and the epoch it was written in.
+    pub fn append(&self, bytes: &Bytes, header: &BatchHeader, now_ms: i64) -> Result<(AppendInfo, i32), LogError> {
+        let info = {
+            let st = self.state.read();
+            if st.role != Role::Leader {
+                return Err(LogError::NotLeader);
+            }
+            (self.log.write().append(bytes, header, st.leader_epoch, now_ms)?, st.leader_epoch)
+        };
+        if !info.0.duplicate {
             self.maybe_advance_high_watermark();
             self.changed.notify_waiters();
         }
         Ok(info)
     }
 
-    /// Appends batches fetched from the leader, then takes the leader's high watermark
-    /// (bounded by what is here).
-    pub fn append_replicated(&self, records: &[u8], leader_hw: i64, leader_log_start: i64, now_ms: i64) -> Result<(), LogError> {
+    /// Appends batches fetched from the leader (while this broker still follows it at
+    /// `epoch`), then takes the leader's high watermark (bounded by what is here).
+    pub fn append_replicated(&self, epoch: i32, records: &[u8], leader_hw: i64, leader_log_start: i64, now_ms: i64) -> Result<(), LogError> {
+        let st = self.state.read();
+        if st.role != Role::Follower || st.leader_epoch != epoch {
+            return Ok(());
+        }
         {
             let mut log = self.log.write();
             let mut pos = 0;
             while pos < records.len() {
-                let Some((base, size)) = crate::log::batch::peek_offset_and_size(&records[pos..]) else { break };
-                if pos + size > records.len() {
+                let Some((_, size)) = crate::log::batch::peek_offset_and_size(&records[pos..]) else { break };
+                if size < crate::log::batch::HEADER_SIZE || pos + size > records.len() {
                     break; // a partial batch at the end of the response
                 }
-                let end = log.log_end_offset();
                 let h = crate::log::batch::BatchHeader::parse(&records[pos..]).map_err(LogError::Batch)?;
-                if h.last_offset() >= end {
-                    if base < end {
-                        return Err(LogError::OffsetOutOfRange { offset: base, start: log.log_start_offset(), end });
-                    }
+                // Batches the log already has are skipped; a compacted leader log has gaps,
+                // so a batch may start past the log end.
+                if h.last_offset() >= log.log_end_offset() {
                     log.append_replicated(&records[pos..pos + size], now_ms)?;
                 }
                 pos += size;
@@ -208,7 +226,34 @@ impl Partition {
             }
         }
         self.set_high_watermark(leader_hw);
+        drop(st);
         self.changed.notify_waiters();
+        Ok(())
+    }
+
+    /// Truncates this follower's log to `offset` (while it still follows at `epoch`);
+    /// `done` clears the need to check the log against the leader.
+    pub fn truncate_as_follower(&self, epoch: i32, offset: i64, now_ms: i64, done: bool) -> Result<(), LogError> {
+        let st = self.state.read();
+        if st.role != Role::Follower || st.leader_epoch != epoch {
+            return Ok(());
+        }
+        self.log.write().truncate_to(offset, now_ms)?;
+        self.set_high_watermark(self.high_watermark());
+        if done {
+            self.needs_truncation.store(false, Ordering::Release);
+        }
+        Ok(())
+    }
+
+    /// Empties this follower's log and starts it at the leader's log start offset.
+    pub fn restart_as_follower(&self, epoch: i32, offset: i64, now_ms: i64) -> Result<(), LogError> {
+        let st = self.state.read();
+        if st.role != Role::Follower || st.leader_epoch != epoch {
+            return Ok(());
+        }
+        self.log.write().truncate_fully_and_start_at(offset, now_ms)?;
+        self.high_watermark.store(offset, Ordering::Release);
         Ok(())
     }
 
@@ -216,6 +261,9 @@ impl Partition {
     /// Returns whether the follower should join the ISR now (it has reached the high
     /// watermark and is not in the ISR).
     pub fn follower_fetched(&self, replica: i32, fetch_offset: i64, now_ms: i64) -> bool {
+        if !self.state.read().replicas.contains(&replica) {
+            return false;
+        }
         let leader_leo = self.log_end_offset();
         {
             let mut followers = self.followers.lock();
@@ -238,7 +286,8 @@ impl Partition {
         }
         self.maybe_advance_high_watermark();
         let st = self.state.read();
-        st.role == Role::Leader && !st.isr.contains(&replica) && st.replicas.contains(&replica) && fetch_offset >= self.high_watermark()
+        let caught_up = fetch_offset >= self.high_watermark() && fetch_offset >= self.epoch_start_offset.load(Ordering::Acquire);
+        st.role == Role::Leader && !st.isr.contains(&replica) && caught_up
     }
 
     /// ISR members (other than the leader) that have not caught up for `max_lag_ms`.
@@ -269,9 +318,13 @@ impl Partition {
             return;
         }
         let mut hw = self.log_end_offset();
+        let mut members = st.isr.clone();
+        if let Some((_, asked)) = &*self.isr_change_pending.lock() {
+            members.extend(asked.iter().filter(|r| !st.isr.contains(r)));
+        }
         {
             let followers = self.followers.lock();
-            for r in st.isr.iter().filter(|r| **r != self.node_id) {
+            for r in members.iter().filter(|r| **r != self.node_id) {
                 match followers.get(r) {
                     Some(f) => hw = hw.min(f.log_end_offset),
                     None => return,
@@ -287,7 +340,7 @@ impl Partition {
 
     /// acks=all: waits until the high watermark reaches `offset` (the batch is on every
     /// ISR member), then checks the ISR is still at least `min_insync`.
-    pub async fn wait_committed(&self, offset: i64, min_insync: usize, timeout: Duration) -> Result<(), AckError> {
+    pub async fn wait_committed(&self, offset: i64, epoch: i32, min_insync: usize, timeout: Duration) -> Result<(), AckError> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let notified = self.changed.notified();
@@ -295,7 +348,8 @@ impl Partition {
             notified.as_mut().enable();
             {
                 let st = self.state.read();
-                if st.role != Role::Leader {
+                // Leadership lost (even if regained since): the batch may be truncated.
+                if st.role != Role::Leader || st.leader_epoch != epoch {
                     return Err(AckError::NotLeader);
                 }
                 if self.high_watermark() >= offset {
@@ -337,7 +391,7 @@ mod tests {
     fn append(p: &Partition, count: i32) -> AppendInfo {
         let b = Bytes::from(make_batch(count, 10, None));
         let h = crate::log::batch::validate(&b).unwrap();
-        p.append(&b, &h, 1_700_000_000_000).unwrap()
+        p.append(&b, &h, 1_700_000_000_000).unwrap().0
     }
 
     #[tokio::test]
@@ -351,7 +405,7 @@ mod tests {
         assert!(!p.follower_fetched(3, 3, 10));
         assert_eq!(p.high_watermark(), 3);
         // acks=all waits for the last member; with min.insync.replicas 2 of 3 it is fine.
-        let waiting = p.wait_committed(info.last_offset + 1, 2, Duration::from_secs(5));
+        let waiting = p.wait_committed(info.last_offset + 1, 3, 2, Duration::from_secs(5));
         p.follower_fetched(3, 5, 20);
         assert_eq!(waiting.await, Ok(()));
         assert_eq!(p.high_watermark(), 5);
@@ -361,13 +415,13 @@ mod tests {
         assert_eq!((data.len(), hw), (0, 5));
         assert!(!p.read(5, 1 << 20, true, true).unwrap().0.is_empty());
         // A timed-out wait and an ISR below min.insync.replicas are told apart.
-        assert_eq!(p.wait_committed(6, 2, Duration::from_millis(20)).await, Err(AckError::TimedOut));
+        assert_eq!(p.wait_committed(6, 3, 2, Duration::from_millis(20)).await, Err(AckError::TimedOut));
         let mut st = p.state();
         st.isr = vec![1];
         st.partition_epoch += 1;
         p.set_state(st).unwrap();
         assert_eq!(p.high_watermark(), 6);
-        assert_eq!(p.wait_committed(6, 2, Duration::from_millis(20)).await, Err(AckError::NotEnoughReplicasAfterAppend));
+        assert_eq!(p.wait_committed(6, 3, 2, Duration::from_millis(20)).await, Err(AckError::NotEnoughReplicasAfterAppend));
     }
 
     #[test]

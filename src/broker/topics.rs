@@ -22,6 +22,8 @@ const TOPICS_DIR: &str = "riffle-topics";
 const MAX_NAME_LEN: usize = 249;
 /// Kafka's marker of a clean shutdown in a log directory.
 const CLEAN_SHUTDOWN_FILE: &str = ".kafka_cleanshutdown";
+/// Kafka's high-watermark checkpoint in a log directory (cluster nodes).
+const HW_CHECKPOINT_FILE: &str = "replication-offset-checkpoint";
 /// An upper bound on partitions per topic, so one request cannot exhaust file handles.
 pub const MAX_PARTITIONS: i32 = 10_000;
 
@@ -144,7 +146,45 @@ impl TopicRegistry {
             let topic = registry.open_topic(name, id, count, overrides, now, shutdown)?;
             registry.topics.write().insert(topic.name.clone(), topic);
         }
+        if registry.broker.cluster.is_some() {
+            // A replica's high watermark is only what it last knew to be committed (never
+            // its log end): a restarted leader must not expose what followers lack.
+            let hws = registry.read_hw_checkpoint();
+            for topic in registry.all() {
+                for p in &topic.partitions {
+                    p.set_high_watermark(hws.get(&(topic.name.to_string(), p.index)).copied().unwrap_or(0));
+                }
+            }
+        }
         Ok(registry)
+    }
+
+    fn read_hw_checkpoint(&self) -> HashMap<(String, i32), i64> {
+        let text = fs::read_to_string(self.log_dir.join(HW_CHECKPOINT_FILE)).unwrap_or_default();
+        let mut lines = text.lines();
+        if lines.next().map(str::trim) != Some("0") {
+            return HashMap::new();
+        }
+        let count: usize = lines.next().and_then(|l| l.trim().parse().ok()).unwrap_or(0);
+        lines
+            .take(count)
+            .filter_map(|l| {
+                let mut it = l.split_whitespace();
+                Some(((it.next()?.to_string(), it.next()?.parse().ok()?), it.next()?.parse().ok()?))
+            })
+            .collect()
+    }
+
+    /// Writes every partition's high watermark (Kafka's `replication-offset-checkpoint`).
+    pub fn write_hw_checkpoint(&self) -> io::Result<()> {
+        let mut lines = Vec::new();
+        for topic in self.all() {
+            for p in &topic.partitions {
+                lines.push(format!("{} {} {}", topic.name, p.index, p.high_watermark()));
+            }
+        }
+        let text = format!("0\n{}\n{}", lines.len(), lines.iter().map(|l| format!("{l}\n")).collect::<String>());
+        write_atomically(&self.log_dir.join(HW_CHECKPOINT_FILE), text.as_bytes())
     }
 
     fn partition_dir(&self, topic: &str, index: i32) -> PathBuf {
@@ -372,6 +412,11 @@ impl TopicRegistry {
                     clean = false;
                     tracing::error!(topic = %topic.name, partition = p.index, error = %e, "failed to close log");
                 }
+            }
+        }
+        if self.broker.cluster.is_some() {
+            if let Err(e) = self.write_hw_checkpoint() {
+                tracing::warn!(error = %e, "could not write the high-watermark checkpoint");
             }
         }
         let marker = self.log_dir.join(CLEAN_SHUTDOWN_FILE);

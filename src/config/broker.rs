@@ -58,7 +58,7 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
     def("group.max.session.timeout.ms", T::Int, Some("1800000"), V::AtLeast(0), "Largest session timeout a member may ask for."),
     def("group.max.size", T::Int, Some("2147483647"), V::AtLeast(1), "Maximum members in one group."),
     def("offsets.topic.num.partitions", T::Int, Some("50"), V::AtLeast(1), "Partitions of __consumer_offsets (fixed once it exists)."),
-    def("offsets.topic.replication.factor", T::Short, Some("3"), V::AtLeast(1), "Replication factor of __consumer_offsets (capped at the live brokers)."),
+    def("offsets.topic.replication.factor", T::Short, Some("3"), V::AtLeast(1), "Replication factor of __consumer_offsets (a single broker: 1; a cluster waits for this many live brokers)."),
     def("offsets.topic.segment.bytes", T::Int, Some("104857600"), V::AtLeast(1), "Segment size of __consumer_offsets."),
     def("offsets.retention.minutes", T::Int, Some("10080"), V::AtLeast(1), "How long offsets of an empty group are kept."),
     def("offsets.retention.check.interval.ms", T::Long, Some("600000"), V::AtLeast(1), "How often expired offsets are removed."),

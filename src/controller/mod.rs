@@ -204,10 +204,14 @@ impl Controller {
             let fallback = || self.settings.voters.keys().nth(attempt % self.settings.voters.len().max(1)).copied();
             let leader = hint.take().or(self.raft_leader()).or(self.active_controller().map(|l| l as u64)).or_else(|| self.quorum.is_none().then(fallback).flatten());
             attempt += 1;
+            // openraft waits for a quorum without limit: bound every attempt by the deadline.
+            let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(10));
             let outcome = match leader {
-                Some(l) if l == self.settings.node_id as u64 && self.quorum.is_some() => Some(self.handle_locally(&req).await),
+                Some(l) if l == self.settings.node_id as u64 && self.quorum.is_some() => {
+                    Some(tokio::time::timeout(left, self.handle_locally(&req)).await.unwrap_or_else(|_| WriteOutcome::Failed("no quorum answered in time".into())))
+                }
                 Some(l) => match self.settings.voters.get(&l) {
-                    Some(addr) => Some(self.forward(l, addr, &req).await),
+                    Some(addr) => Some(self.forward(l, addr, &req, left).await),
                     None => None,
                 },
                 None => None,
@@ -239,9 +243,9 @@ impl Controller {
         }
     }
 
-    async fn forward(&self, id: u64, addr: &str, req: &RpcRequest) -> WriteOutcome {
+    async fn forward(&self, id: u64, addr: &str, req: &RpcRequest, timeout: Duration) -> WriteOutcome {
         let mut client = self.clients.lock().remove(&id).unwrap_or_else(|| RpcClient::new(addr.to_string()));
-        let result = client.call(req, Duration::from_secs(5)).await;
+        let result = client.call(req, timeout.min(Duration::from_secs(5))).await;
         self.clients.lock().insert(id, client);
         match result {
             Ok(RpcResponse::Write(o)) => o,
@@ -262,6 +266,16 @@ impl Controller {
     /// FetchImage: the image once it is past `after` (waiting up to a second for it).
     async fn image_after(&self, after: u64) -> RpcResponse {
         let Some(q) = &self.quorum else { return RpcResponse::Image(None) };
+        // Only the active controller answers: another voter may not have applied
+        // everything committed, and an image missing a topic reads as its deletion.
+        if !self.is_active() {
+            return RpcResponse::Write(WriteOutcome::NotLeader(self.raft_leader()));
+        }
+        // A newly elected controller may still be applying what earlier ones committed.
+        match tokio::time::timeout(Duration::from_secs(2), q.raft.ensure_linearizable()).await {
+            Ok(Ok(_)) => {}
+            _ => return RpcResponse::Write(WriteOutcome::NotLeader(self.raft_leader())),
+        }
         let mut rx = self.image.clone();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
         loop {
@@ -277,7 +291,10 @@ impl Controller {
 
     async fn commit(&self, cmd: Command) -> WriteOutcome {
         let Some(q) = &self.quorum else { return WriteOutcome::Failed("not a controller".into()) };
-        match q.raft.client_write(cmd).await {
+        let Ok(result) = tokio::time::timeout(Duration::from_secs(10), q.raft.client_write(cmd)).await else {
+            return WriteOutcome::Failed("no quorum answered in time".into());
+        };
+        match result {
             Ok(resp) => WriteOutcome::Done(resp.data),
             Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => WriteOutcome::NotLeader(f.leader_id),
             Err(e) => WriteOutcome::Failed(e.to_string()),
@@ -332,7 +349,11 @@ async fn connection(mut stream: TcpStream, peer: SocketAddr, controller: Arc<Con
             RpcRequest::Vote(r) => RpcResponse::Vote(q.raft.vote(r).await),
             RpcRequest::InstallSnapshot(r) => RpcResponse::InstallSnapshot(q.raft.install_snapshot(r).await),
             RpcRequest::FetchImage { after } => controller.image_after(after).await,
-            other => RpcResponse::Write(controller.handle_locally(&other).await),
+            other => RpcResponse::Write(
+                tokio::time::timeout(Duration::from_secs(5), controller.handle_locally(&other))
+                    .await
+                    .unwrap_or_else(|_| WriteOutcome::Failed("no quorum answered in time".into())),
+            ),
         };
         if let Err(e) = write_frame(&mut stream, &resp).await {
             tracing::debug!(%peer, error = %e, "controller response failed");
@@ -361,6 +382,13 @@ async fn follow_image(c: Arc<Controller>, tx: watch::Sender<Arc<MetadataImage>>)
             Ok(RpcResponse::Image(Some((index, image)))) => {
                 after = index;
                 tx.send_replace(Arc::new(image));
+            }
+            Ok(RpcResponse::Write(WriteOutcome::NotLeader(hint))) => {
+                c.known_leader.store(hint.map_or(-1, |h| h as i64), std::sync::atomic::Ordering::Relaxed);
+                if hint.is_none() {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
             }
             Ok(_) => {}
             Err(e) => {

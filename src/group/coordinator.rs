@@ -111,6 +111,9 @@ enum Reply<T> {
 pub struct GroupCoordinator {
     config: GroupConfig,
     groups: Mutex<HashMap<String, Arc<Mutex<Group>>>>,
+    /// `__consumer_offsets` partitions whose groups are being loaded (this broker just
+    /// became their leader): their groups get COORDINATOR_LOAD_IN_PROGRESS meanwhile.
+    loading: Mutex<std::collections::HashSet<i32>>,
     epochs: AtomicU64,
 }
 
@@ -137,7 +140,7 @@ fn session(m: &Member) -> Duration {
 
 impl GroupCoordinator {
     pub fn new(config: GroupConfig) -> Self {
-        GroupCoordinator { config, groups: Mutex::new(HashMap::new()), epochs: AtomicU64::new(1) }
+        GroupCoordinator { config, groups: Mutex::new(HashMap::new()), loading: Mutex::new(Default::default()), epochs: AtomicU64::new(1) }
     }
 
     pub fn config(&self) -> &GroupConfig {
@@ -962,10 +965,14 @@ impl GroupCoordinator {
             }
         };
         let n = topic.partitions.len() as i32;
-        let p = topic.partition(records::partition_for(group_id, n)).cloned().ok_or(code(E::CoordinatorNotAvailable))?;
-        // A group belongs to the leader of its partition.
+        let index = records::partition_for(group_id, n);
+        let p = topic.partition(index).cloned().ok_or(code(E::CoordinatorNotAvailable))?;
+        // A group belongs to the leader of its partition, once its groups are loaded.
         if !p.is_leader() {
             return Err(code(E::NotCoordinator));
+        }
+        if self.loading.lock().contains(&index) {
+            return Err(code(E::CoordinatorLoadInProgress));
         }
         Ok(p)
     }
@@ -992,6 +999,12 @@ impl GroupCoordinator {
             Ok(n) => tracing::info!(partition = index, groups = n, "loaded consumer groups: now their coordinator"),
             Err(e) => tracing::error!(partition = index, error = %e, "could not load consumer groups"),
         }
+        self.loading.lock().remove(&index);
+    }
+
+    /// Marks partition `index` as loading, before this broker starts to lead it.
+    pub fn begin_loading(&self, index: i32) {
+        self.loading.lock().insert(index);
     }
 
     /// This broker no longer leads `__consumer_offsets` partition `index`: its groups

@@ -48,13 +48,17 @@ impl LeaderEpochCache {
         self.flush()
     }
 
-    /// OffsetsForLeaderEpoch: the largest epoch ≤ `epoch` known here and the offset where
-    /// it ended (the start of the next epoch, or the log end offset for the latest).
-    /// `None` when every known epoch is larger (or nothing is known).
+    /// OffsetsForLeaderEpoch, as Kafka's LeaderEpochFileCache answers it: for the latest
+    /// epoch, the log end offset; otherwise the largest epoch ≤ `epoch` known here (or
+    /// `epoch` itself when all known ones are larger) and the start of the next larger
+    /// epoch. `None` (UNDEFINED) for an epoch past the latest, or when nothing is known.
     pub fn end_offset_for(&self, epoch: i32, log_end_offset: i64) -> Option<(i32, i64)> {
-        let i = self.entries.iter().rposition(|e| e.0 <= epoch)?;
-        let end = self.entries.get(i + 1).map_or(log_end_offset, |next| next.1);
-        Some((self.entries[i].0, end))
+        if self.latest_epoch() == Some(epoch) {
+            return Some((epoch, log_end_offset));
+        }
+        let higher = self.entries.iter().find(|e| e.0 > epoch)?;
+        let floor = self.entries.iter().rev().find(|e| e.0 <= epoch).map_or(epoch, |e| e.0);
+        Some((floor, higher.1))
     }
 
     /// Forgets epochs that start at or after `offset` (the log was truncated there).
@@ -113,7 +117,8 @@ mod tests {
         assert_eq!(c.end_offset_for(0, 200), Some((0, 100)));
         assert_eq!(c.end_offset_for(1, 200), Some((0, 100)));
         assert_eq!(c.end_offset_for(3, 200), Some((3, 200)));
-        assert_eq!(c.end_offset_for(9, 200), Some((3, 200)));
+        assert_eq!(c.end_offset_for(9, 200), None, "past the latest epoch: undefined");
+        assert_eq!(c.end_offset_for(-1, 200), Some((-1, 0)), "below every epoch: where the first starts");
         let c2 = LeaderEpochCache::open(dir.path());
         assert_eq!(c2.entries(), &[(0, 0), (2, 100), (3, 150)]);
         assert_eq!(fs::read_to_string(dir.path().join(CHECKPOINT_FILE)).unwrap(), "0\n3\n0 0\n2 100\n3 150\n");

@@ -32,6 +32,9 @@ pub enum LogError {
     Sequence(#[from] SequenceError),
     #[error("offset {offset} is outside the log [{start}, {end}]")]
     OffsetOutOfRange { offset: i64, start: i64, end: i64 },
+    /// Leadership moved away before the append (replication state, not the log's).
+    #[error("this broker no longer leads the partition")]
+    NotLeader,
 }
 
 trait IoContext<T> {
@@ -316,10 +319,12 @@ impl PartitionLog {
     pub fn append_replicated(&mut self, bytes: &[u8], now_ms: i64) -> Result<BatchHeader, LogError> {
         let h = batch::check_stored(bytes)?;
         let end = self.log_end_offset();
-        if h.base_offset != end {
-            return Err(LogError::Batch(BatchError::Invalid("replicated batch does not start at the log end offset")));
+        // A compacted leader log has gaps, so a batch may start past the log end; never
+        // before it.
+        if h.base_offset < end {
+            return Err(LogError::Batch(BatchError::Invalid("replicated batch starts before the log end offset")));
         }
-        self.maybe_roll(h.size, end, now_ms)?;
+        self.maybe_roll(h.size, h.base_offset, now_ms)?;
         self.epochs.assign(h.partition_leader_epoch, h.base_offset).at(&self.dir)?;
         let path = self.active().path().to_path_buf();
         let interval = self.config.index_interval_bytes;
@@ -398,13 +403,17 @@ impl PartitionLog {
         Ok(())
     }
 
+    /// Brings the rest of the log's state back to `end`: producer state is rebuilt from
+    /// the newest snapshot at or below it and the batch headers after (as Kafka does), so
+    /// producers and epochs known only from removed batches are forgotten.
     fn after_truncation(&mut self, end: i64) -> Result<(), LogError> {
-        self.producers.truncate_to(end);
         for snap in snapshot::list(&self.dir).at(&self.dir)? {
-            if snap > end {
+            if snap > end || end == self.log_start_offset {
                 let _ = fs::remove_file(snapshot::path(&self.dir, snap));
             }
         }
+        self.producers = ProducerStateManager::default();
+        self.load_producer_state()?;
         self.epochs.truncate_from_end(end).at(&self.dir)?;
         self.cleaner_checkpoint = self.cleaner_checkpoint.min(end);
         Ok(())
@@ -466,10 +475,18 @@ impl PartitionLog {
     /// Deletes non-active segments that retention lets go: older than `retention.ms`
     /// (by their largest timestamp), beyond `retention.bytes`, or wholly below the log
     /// start offset. Returns how many segments and bytes went.
-    pub fn apply_retention(&mut self, now_ms: i64) -> Result<(usize, u64), LogError> {
+    pub fn apply_retention(&mut self, now_ms: i64, high_watermark: i64) -> Result<(usize, u64), LogError> {
         let before = (self.segments.len(), self.size_bytes());
         if self.config.cleanup_delete {
-            let sealed: Vec<(i64, i64, u64)> = self.segments.values().take(self.segments.len() - 1).map(|s| (s.base_offset, s.largest_timestamp(), s.size())).collect();
+            // Only segments wholly below the high watermark may go, as in Kafka: the rest
+            // may not be on every in-sync replica yet.
+            let sealed: Vec<(i64, i64, u64)> = self
+                .segments
+                .values()
+                .take(self.segments.len() - 1)
+                .take_while(|s| s.next_offset() <= high_watermark)
+                .map(|s| (s.base_offset, s.largest_timestamp(), s.size()))
+                .collect();
             let mut doomed = 0;
             // Kafka deletes a prefix: the oldest segments, up to the first one to keep.
             if self.config.retention_ms >= 0 {
@@ -485,7 +502,7 @@ impl PartitionLog {
                 doomed = doomed.max(by_size.count());
             }
             if doomed > 0 {
-                let next_start = sealed.get(doomed).map_or(self.log_end_offset(), |s| s.0).min(self.active().base_offset);
+                let next_start = self.segments.values().nth(doomed).map_or(self.log_end_offset(), |s| s.base_offset).min(self.active().base_offset);
                 let start = self.log_start_offset.max(next_start);
                 self.log_start_offset = start;
                 write_offset_file(&self.dir, LOG_START_FILE, start).at(&self.dir)?;
@@ -724,6 +741,24 @@ mod tests {
     }
 
     #[test]
+    fn a_follower_takes_a_compacted_leaders_gaps() {
+        let now = 1_700_000_000_000;
+        let dir = tempfile::tempdir().unwrap();
+        let (mut log, _) = PartitionLog::open(dir.path(), small_segments(), now).unwrap();
+        let mut stored = make_batch(3, 20, None);
+        batch::assign_offsets(&mut stored, 0, 2);
+        log.append_replicated(&stored, now).unwrap();
+        // The cleaner removed offsets 3..9 on the leader.
+        batch::assign_offsets(&mut stored, 10, 2);
+        log.append_replicated(&stored, now).unwrap();
+        assert_eq!(log.log_end_offset(), 13);
+        batch::assign_offsets(&mut stored, 11, 2);
+        assert!(log.append_replicated(&stored, now).is_err(), "a batch before the log end");
+        let h = BatchHeader::parse(&log.read_bytes(5, 1 << 20, true, 13).unwrap()).unwrap();
+        assert_eq!(h.base_offset, 10);
+    }
+
+    #[test]
     fn a_follower_behind_the_leaders_log_start_starts_over_there() {
         let now = 1_700_000_000_000;
         let dir = tempfile::tempdir().unwrap();
@@ -894,18 +929,18 @@ mod tests {
         let files = |d: &Path| fs::read_dir(d).unwrap().filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "log")).count();
 
         // Young segments stay.
-        assert_eq!(log.apply_retention(now + 1_000).unwrap().0, 0);
+        assert_eq!(log.apply_retention(now + 1_000, i64::MAX).unwrap().0, 0);
         // By size, as Kafka: the oldest segments go while the log stays at or above
         // retention.bytes without them (6 x ~270 bytes against 600: three go).
         log.set_config(TopicConfig { retention_bytes: 600, ..cfg.clone() });
-        let (gone, _) = log.apply_retention(now).unwrap();
+        let (gone, _) = log.apply_retention(now, i64::MAX).unwrap();
         assert_eq!(gone, 3);
         assert_eq!(log.log_start_offset(), 3);
         assert_eq!(files(dir.path()), 3, "files are really removed");
         assert!(matches!(log.read(2, 100, true, 6), Err(LogError::OffsetOutOfRange { .. })));
         // By time: every sealed segment is older than retention.ms; the active one stays.
         log.set_config(TopicConfig { retention_ms: 1_000, ..cfg.clone() });
-        assert_eq!(log.apply_retention(now + 10_000).unwrap().0, 2);
+        assert_eq!(log.apply_retention(now + 10_000, i64::MAX).unwrap().0, 2);
         assert_eq!((log.segment_count(), log.log_start_offset()), (1, 5));
         // DeleteRecords: the start moves inside the active segment, and survives reopen.
         assert!(log.advance_log_start(7, 6).is_err(), "not past the high watermark");

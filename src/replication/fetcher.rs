@@ -27,15 +27,22 @@ const EPOCH_VERSION: i16 = 4;
 /// OffsetsForLeaderEpoch's "no such epoch".
 const UNDEFINED: i64 = -1;
 
-fn followed(broker: &Broker, leader: i32) -> Vec<Arc<Partition>> {
+/// A partition followed from the leader, with the leader epoch it was followed at: a
+/// result is applied only if the partition still follows that leader at that epoch.
+struct Followed {
+    p: Arc<Partition>,
+    epoch: i32,
+}
+
+fn followed(broker: &Broker, leader: i32) -> Vec<Followed> {
     broker
         .topics
         .all()
         .iter()
         .flat_map(|t| t.partitions.iter().cloned())
-        .filter(|p| {
+        .filter_map(|p| {
             let st = p.state();
-            st.role == Role::Follower && st.leader == leader
+            (st.role == Role::Follower && st.leader == leader).then_some(Followed { p, epoch: st.leader_epoch })
         })
         .collect()
 }
@@ -44,13 +51,17 @@ pub async fn run(broker: Arc<Broker>, leader: i32, _stop: watch::Receiver<bool>)
     let Some(rm) = broker.replicas.get() else { return };
     let cfg = rm.config.clone();
     let me = broker.config.node_id;
+    let mut images = rm.controller.subscribe();
     let mut client: Option<LeaderClient> = None;
     tracing::info!(leader, "starting replica fetcher");
     loop {
         let parts = followed(&broker, leader);
         if parts.is_empty() {
-            tracing::info!(leader, "stopping replica fetcher: nothing left to follow");
-            return;
+            // Idle until the metadata changes (the fetcher for a leader lives as long as
+            // the broker, so a partition that starts following it is never missed).
+            client = None;
+            let _ = tokio::time::timeout(Duration::from_secs(1), images.changed()).await;
+            continue;
         }
         let image = rm.controller.image();
         let Some(addr) = image.brokers.get(&leader).filter(|b| !b.fenced).map(|b| format!("{}:{}", b.endpoint.host, b.endpoint.port)) else {
@@ -70,61 +81,64 @@ pub async fn run(broker: Arc<Broker>, leader: i32, _stop: watch::Receiver<bool>)
         let c = client.as_mut().expect("connected above");
         // Partitions that must first find where they diverge from the leader do that;
         // the others fetch meanwhile.
-        let result = if parts.iter().any(|p| p.needs_truncation.load(Ordering::Acquire)) {
-            truncate(c, me, &parts).await
-        } else {
-            Ok(())
-        };
-        let ready: Vec<Arc<Partition>> = parts.into_iter().filter(|p| !p.needs_truncation.load(Ordering::Acquire)).collect();
-        let result = match result {
-            Ok(()) if !ready.is_empty() => fetch(c, me, &ready, &cfg).await,
-            Ok(()) => {
-                // Every partition waits for the leader to know its epoch.
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                Ok(())
+        let (todo, ready): (Vec<Followed>, Vec<Followed>) = parts.into_iter().partition(|f| f.p.needs_truncation.load(Ordering::Acquire));
+        let mut result = if todo.is_empty() { Ok(false) } else { truncate(c, me, &todo).await };
+        if result.is_ok() && !ready.is_empty() {
+            result = fetch(c, me, &ready, &cfg).await;
+        } else if ready.is_empty() {
+            // Every partition waits for the leader to know its epoch.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        match result {
+            Ok(false) => {}
+            Ok(true) => tokio::time::sleep(cfg.fetch_backoff).await,
+            Err(e) => {
+                tracing::debug!(leader, error = %e, "replica fetch failed");
+                client = None;
+                tokio::time::sleep(cfg.fetch_backoff).await;
             }
-            err => err,
-        };
-        if let Err(e) = result {
-            tracing::debug!(leader, error = %e, "replica fetch failed");
-            client = None;
-            tokio::time::sleep(cfg.fetch_backoff).await;
         }
     }
 }
 
-type TopicParts<'a> = BTreeMap<Arc<str>, Vec<&'a Arc<Partition>>>;
+type TopicParts<'a> = BTreeMap<Arc<str>, Vec<&'a Followed>>;
 
-fn by_topic(parts: &[Arc<Partition>]) -> TopicParts<'_> {
+fn by_topic(parts: &[Followed]) -> TopicParts<'_> {
     let mut out: TopicParts = BTreeMap::new();
-    for p in parts {
-        out.entry(p.topic.clone()).or_default().push(p);
+    for f in parts {
+        out.entry(f.p.topic.clone()).or_default().push(f);
     }
     out
 }
 
-fn find<'a>(parts: &'a [Arc<Partition>], topic: &str, index: i32) -> Option<&'a Arc<Partition>> {
-    parts.iter().find(|p| &*p.topic == topic && p.index == index)
+fn find<'a>(parts: &'a [Followed], topic: &str, index: i32) -> Option<&'a Followed> {
+    parts.iter().find(|f| &*f.p.topic == topic && f.p.index == index)
 }
 
 /// Asks the leader where each partition's latest local epoch ended there, and truncates
-/// what the leader does not have (Kafka's follower truncation by leader epoch).
-async fn truncate(c: &mut LeaderClient, me: i32, parts: &[Arc<Partition>]) -> std::io::Result<()> {
-    let todo: Vec<Arc<Partition>> = parts.iter().filter(|p| p.needs_truncation.load(Ordering::Acquire)).cloned().collect();
+/// what the leader does not have (Kafka's follower truncation by leader epoch). A
+/// partition whose answer was for an older epoch asks again with its new latest epoch.
+/// Returns whether anything failed (the caller backs off).
+async fn truncate(c: &mut LeaderClient, me: i32, todo: &[Followed]) -> std::io::Result<bool> {
     let mut req = OffsetForLeaderEpochRequest::default();
     req.replica_id = BrokerId(me);
-    let mut no_epoch = Vec::new();
-    for (topic, ps) in by_topic(&todo) {
+    let mut asked: BTreeMap<(Arc<str>, i32), i32> = BTreeMap::new();
+    let now = now_ms();
+    for (topic, fs) in by_topic(todo) {
         let mut t = OffsetForLeaderTopic::default();
         t.topic = TopicName(StrBytes::from_string(topic.to_string()));
-        for p in ps {
-            let Some(epoch) = p.log.read().latest_epoch() else {
-                no_epoch.push(p.clone());
+        for f in fs {
+            let latest = f.p.log.read().latest_epoch();
+            let Some(epoch) = latest else {
+                // Nothing written under any epoch: keep only what was committed.
+                let hw = f.p.high_watermark();
+                f.p.truncate_as_follower(f.epoch, hw, now, true).map_err(std::io::Error::other)?;
                 continue;
             };
+            asked.insert((topic.clone(), f.p.index), epoch);
             let mut op = OffsetForLeaderPartition::default();
-            op.partition = p.index;
-            op.current_leader_epoch = p.leader_epoch();
+            op.partition = f.p.index;
+            op.current_leader_epoch = f.epoch;
             op.leader_epoch = epoch;
             t.partitions.push(op);
         }
@@ -132,61 +146,63 @@ async fn truncate(c: &mut LeaderClient, me: i32, parts: &[Arc<Partition>]) -> st
             req.topics.push(t);
         }
     }
-    // Nothing written under any epoch: keep only what was committed.
-    for p in no_epoch {
-        let hw = p.high_watermark();
-        p.log.write().truncate_to(hw, now_ms()).map_err(std::io::Error::other)?;
-        p.needs_truncation.store(false, Ordering::Release);
-    }
     if req.topics.is_empty() {
-        return Ok(());
+        return Ok(false);
     }
     let resp = c.call(EPOCH_VERSION, &req, Duration::from_secs(10)).await?;
+    let mut failed = false;
     for t in resp.topics {
         for r in t.partitions {
-            let Some(p) = find(&todo, &t.topic, r.partition) else { continue };
+            let Some(f) = find(todo, &t.topic, r.partition) else { continue };
             if r.error_code != 0 {
                 // Not (yet) the leader for the epoch we know: the metadata will catch up.
-                tracing::debug!(topic = %p.topic, partition = p.index, code = r.error_code, "leader refused OffsetsForLeaderEpoch");
+                tracing::debug!(topic = %f.p.topic, partition = f.p.index, code = r.error_code, "leader refused OffsetsForLeaderEpoch");
+                failed = true;
                 continue;
             }
-            let mut log = p.log.write();
-            let leo = log.log_end_offset();
-            let to = if r.end_offset == UNDEFINED {
-                p.high_watermark()
-            } else if Some(r.leader_epoch) == log.latest_epoch() {
-                r.end_offset.min(leo)
-            } else {
-                // The leader knows an older epoch only: cut at the end of that epoch here too.
-                let local = log.end_offset_for_epoch(r.leader_epoch).map_or(r.end_offset, |(_, o)| o);
-                r.end_offset.min(local).min(leo)
+            let sent = asked.get(&(f.p.topic.clone(), f.p.index)).copied();
+            let (to, done) = {
+                let log = f.p.log.read();
+                let leo = log.log_end_offset();
+                if r.end_offset == UNDEFINED {
+                    // The leader has no epoch at or below ours: keep what was committed.
+                    (f.p.high_watermark().min(leo), true)
+                } else if Some(r.leader_epoch) == sent {
+                    (r.end_offset.min(leo), true)
+                } else {
+                    // The leader's epoch there is older than ours: cut at the end of that
+                    // epoch here too, then ask again with what is now our latest epoch.
+                    let local = log.end_offset_for_epoch(r.leader_epoch).map_or(r.end_offset, |(_, o)| o);
+                    (r.end_offset.min(local).min(leo), false)
+                }
             };
+            let leo = f.p.log_end_offset();
             if to < leo {
-                tracing::info!(topic = %p.topic, partition = p.index, from = leo, to, "truncating to the leader's log");
+                tracing::info!(topic = %f.p.topic, partition = f.p.index, from = leo, to, "truncating to the leader's log");
             }
-            log.truncate_to(to, now_ms()).map_err(std::io::Error::other)?;
-            drop(log);
-            p.needs_truncation.store(false, Ordering::Release);
+            f.p.truncate_as_follower(f.epoch, to, now, done).map_err(std::io::Error::other)?;
         }
     }
-    Ok(())
+    Ok(failed)
 }
 
-async fn fetch(c: &mut LeaderClient, me: i32, parts: &[Arc<Partition>], cfg: &super::ReplicationConfig) -> std::io::Result<()> {
+/// One fetch from the leader for the partitions that are ready. Returns whether any
+/// partition failed (the caller backs off).
+async fn fetch(c: &mut LeaderClient, me: i32, parts: &[Followed], cfg: &super::ReplicationConfig) -> std::io::Result<bool> {
     let mut req = FetchRequest::default();
     req.replica_id = BrokerId(me);
     req.max_wait_ms = cfg.fetch_wait_max_ms;
     req.min_bytes = cfg.fetch_min_bytes;
     req.max_bytes = cfg.fetch_response_max_bytes;
     req.session_epoch = -1;
-    for (topic, ps) in by_topic(parts) {
+    for (topic, fs) in by_topic(parts) {
         let mut t = FetchTopic::default();
         t.topic = TopicName(StrBytes::from_string(topic.to_string()));
-        for p in ps {
-            let log = p.log.read();
+        for f in fs {
+            let log = f.p.log.read();
             let mut fp = FetchPartition::default();
-            fp.partition = p.index;
-            fp.current_leader_epoch = p.leader_epoch();
+            fp.partition = f.p.index;
+            fp.current_leader_epoch = f.epoch;
             fp.fetch_offset = log.log_end_offset();
             fp.last_fetched_epoch = log.latest_epoch().unwrap_or(-1);
             fp.log_start_offset = log.log_start_offset();
@@ -201,33 +217,34 @@ async fn fetch(c: &mut LeaderClient, me: i32, parts: &[Arc<Partition>], cfg: &su
         return Err(std::io::Error::other(format!("fetch error {}", resp.error_code)));
     }
     let now = now_ms();
+    let mut failed = false;
     for t in resp.responses {
         for pd in t.partitions {
-            let Some(p) = find(parts, &t.topic, pd.partition_index) else { continue };
+            let Some(f) = find(parts, &t.topic, pd.partition_index) else { continue };
             match pd.error_code {
                 0 => {
                     let records = pd.records.unwrap_or_default();
-                    if let Err(e) = p.append_replicated(&records, pd.high_watermark, pd.log_start_offset, now) {
-                        tracing::warn!(topic = %p.topic, partition = p.index, error = %e, "could not append fetched batches; checking the log against the leader");
-                        p.needs_truncation.store(true, Ordering::Release);
+                    if let Err(e) = f.p.append_replicated(f.epoch, &records, pd.high_watermark, pd.log_start_offset, now) {
+                        tracing::warn!(topic = %f.p.topic, partition = f.p.index, error = %e, "could not append fetched batches; checking the log against the leader");
+                        f.p.needs_truncation.store(true, Ordering::Release);
+                        failed = true;
                     }
                 }
                 code if code == E::OffsetOutOfRange.code() => {
-                    let leo = p.log_end_offset();
-                    if pd.log_start_offset > leo {
+                    if pd.log_start_offset > f.p.log_end_offset() {
                         // Everything here is below the leader's log start: start again there.
-                        p.log.write().truncate_fully_and_start_at(pd.log_start_offset, now).map_err(std::io::Error::other)?;
+                        f.p.restart_as_follower(f.epoch, pd.log_start_offset, now).map_err(std::io::Error::other)?;
                     } else {
-                        p.needs_truncation.store(true, Ordering::Release);
+                        f.p.needs_truncation.store(true, Ordering::Release);
                     }
                 }
                 code => {
                     // Not leader, fenced or unknown epoch: the metadata will catch up.
-                    tracing::debug!(topic = %p.topic, partition = p.index, code, "leader refused the fetch");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    tracing::debug!(topic = %f.p.topic, partition = f.p.index, code, "leader refused the fetch");
+                    failed = true;
                 }
             }
         }
     }
-    Ok(())
+    Ok(failed)
 }

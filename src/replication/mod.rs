@@ -99,6 +99,21 @@ pub fn start(broker: &Arc<Broker>) {
     if b_is_broker(broker) {
         tokio::spawn(heartbeats(broker.clone()));
         tokio::spawn(isr_shrink(broker.clone()));
+        tokio::spawn(hw_checkpoints(broker.clone()));
+    }
+}
+
+/// Writes the high watermarks every `replica.high.watermark.checkpoint.interval.ms`.
+async fn hw_checkpoints(broker: Arc<Broker>) {
+    let ms = broker.config.get("replica.high.watermark.checkpoint.interval.ms").and_then(|v| v.parse::<u64>().ok()).unwrap_or(5000);
+    let mut tick = tokio::time::interval(Duration::from_millis(ms.max(10)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let b = broker.clone();
+        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || b.topics.write_hw_checkpoint()).await {
+            tracing::warn!(error = %e, "could not write the high-watermark checkpoint");
+        }
     }
 }
 
@@ -119,6 +134,9 @@ async fn heartbeats(broker: Arc<Broker>) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
+        if broker.stopping.load(std::sync::atomic::Ordering::Acquire) {
+            return;
+        }
         match rm.controller.heartbeat(me.clone(), rm.config.heartbeat_interval.max(Duration::from_secs(2))).await {
             Ok(r) if !r.is_ok() => tracing::warn!(code = r.error_code, message = ?r.message, "broker registration refused"),
             Ok(_) => {}
@@ -156,10 +174,10 @@ pub fn request_isr_change(broker: &Arc<Broker>, p: &Arc<Partition>, isr: Vec<i32
     let Some(rm) = broker.replicas.get() else { return };
     {
         let mut pending = p.isr_change_pending.lock();
-        if pending.is_some_and(|at| at.elapsed() < Duration::from_secs(5)) {
+        if pending.as_ref().is_some_and(|(at, _)| at.elapsed() < Duration::from_secs(5)) {
             return;
         }
-        *pending = Some(std::time::Instant::now());
+        *pending = Some((std::time::Instant::now(), isr.clone()));
     }
     let st = p.state();
     let cmd = Command::AlterPartition {
@@ -197,6 +215,10 @@ fn apply_image(broker: &Arc<Broker>, image: &MetadataImage) {
         return;
     }
     broker.set_cluster_id(&image.cluster_id);
+    // Until the controller has this process's registration (a restart fences the old one
+    // first, moving its leaderships away), the image's view of this broker is stale: it
+    // leads and follows nothing.
+    let registered = image.brokers.get(&me).is_some_and(|b| !b.fenced && b.endpoint.incarnation == broker.incarnation);
     for local in broker.topics.all() {
         if image.topics.get(&*local.name).is_none_or(|t| t.id != local.id) {
             if let Err(e) = broker.topics.delete(&local.name) {
@@ -216,7 +238,9 @@ fn apply_image(broker: &Arc<Broker>, image: &MetadataImage) {
         };
         for (i, pi) in t.partitions.iter().enumerate() {
             let Some(p) = topic.partition(i as i32) else { continue };
-            let role = if pi.leader == me {
+            let role = if !registered {
+                Role::None
+            } else if pi.leader == me {
                 Role::Leader
             } else if pi.replicas.contains(&me) && pi.leader >= 0 {
                 Role::Follower
@@ -230,6 +254,9 @@ fn apply_image(broker: &Arc<Broker>, image: &MetadataImage) {
                     tracing::info!(topic = %name, partition = i, role = ?new.role, leader = new.leader, leader_epoch = new.leader_epoch, isr = ?new.isr, "partition state changed");
                 }
                 let (was, now) = (cur.role == Role::Leader, new.role == Role::Leader);
+                if name == OFFSETS_TOPIC && now && !was {
+                    broker.groups.begin_loading(i as i32);
+                }
                 if let Err(e) = p.set_state(new) {
                     tracing::error!(topic = %name, partition = i, error = %e, "could not change partition state");
                 }
