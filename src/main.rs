@@ -122,6 +122,7 @@ async fn serve(mut config: BrokerConfig) -> Result<()> {
         let _ = broker.replicas.set(rm);
         if cluster.broker {
             riffle::replication::start(&broker);
+            riffle::replication::wait_until_registered(&broker).await;
         }
     }
     tracing::info!(

@@ -54,11 +54,17 @@ pub struct ReplicaManager {
     fetchers: Mutex<HashMap<i32, watch::Sender<bool>>>,
     /// Bumped after each image is applied locally, for requests waiting on their change.
     applied: watch::Sender<u64>,
+    /// Whether the last image applied here had this broker registered.
+    registered: std::sync::atomic::AtomicBool,
 }
 
 impl ReplicaManager {
     pub fn new(controller: Arc<Controller>, config: ReplicationConfig) -> Self {
-        ReplicaManager { controller, config, fetchers: Mutex::new(HashMap::new()), applied: watch::channel(0).0 }
+        ReplicaManager { controller, config, fetchers: Mutex::new(HashMap::new()), applied: watch::channel(0).0, registered: Default::default() }
+    }
+
+    fn applied_image_registered(&self) -> bool {
+        self.registered.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// Waits until `done` holds for the broker after an image has been applied, or the
@@ -114,6 +120,22 @@ async fn hw_checkpoints(broker: Arc<Broker>) {
         if let Ok(Err(e)) = tokio::task::spawn_blocking(move || b.topics.write_hw_checkpoint()).await {
             tracing::warn!(error = %e, "could not write the high-watermark checkpoint");
         }
+    }
+}
+
+/// Whether the applied image has this process's registration, unfenced.
+fn registered(broker: &Broker, image: &MetadataImage) -> bool {
+    image.brokers.get(&broker.config.node_id).is_some_and(|b| !b.fenced && b.endpoint.incarnation == broker.incarnation)
+}
+
+/// Waits until the controller has registered this broker (this incarnation, unfenced)
+/// and the image saying so has been applied here. As a Kafka broker, it serves clients
+/// only then: before, its metadata and partition roles are stale.
+pub async fn wait_until_registered(broker: &Arc<Broker>) {
+    let Some(rm) = broker.replicas.get() else { return };
+    let started = std::time::Instant::now();
+    while !rm.wait_applied(Duration::from_secs(10), || registered(broker, &rm.controller.image()) && rm.applied_image_registered()).await {
+        tracing::warn!(waited_s = started.elapsed().as_secs(), "waiting for the controller to register this broker (is a quorum of controllers up?)");
     }
 }
 
@@ -218,7 +240,7 @@ fn apply_image(broker: &Arc<Broker>, image: &MetadataImage) {
     // Until the controller has this process's registration (a restart fences the old one
     // first, moving its leaderships away), the image's view of this broker is stale: it
     // leads and follows nothing.
-    let registered = image.brokers.get(&me).is_some_and(|b| !b.fenced && b.endpoint.incarnation == broker.incarnation);
+    let registered = registered(broker, image);
     for local in broker.topics.all() {
         if image.topics.get(&*local.name).is_none_or(|t| t.id != local.id) {
             if let Err(e) = broker.topics.delete(&local.name) {
@@ -272,6 +294,7 @@ fn apply_image(broker: &Arc<Broker>, image: &MetadataImage) {
         }
     }
     if let Some(rm) = broker.replicas.get() {
+        rm.registered.store(registered, std::sync::atomic::Ordering::Release);
         let leaders: Vec<i32> = broker
             .topics
             .all()
