@@ -302,4 +302,36 @@ mod tests {
         let (_, unknown) = BrokerConfig::from_map([("bogus.key".to_string(), "1".to_string())].into()).unwrap();
         assert_eq!(unknown, vec!["bogus.key"]);
     }
+
+    #[test]
+    fn cluster_nodes_name_their_roles_listeners_and_voters() {
+        let map = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_, _>>();
+        let voters = "1@127.0.0.1:19092,2@127.0.0.1:19093,3@[::1]:19094";
+        let (c, _) = BrokerConfig::from_map(map(&[
+            ("node.id", "2"),
+            ("process.roles", "broker,controller"),
+            ("listeners", "CONTROLLER://127.0.0.1:19093,PLAINTEXT://127.0.0.1:9093"),
+            ("controller.quorum.voters", voters),
+        ]))
+        .unwrap();
+        assert_eq!(c.listener.to_string(), "127.0.0.1:9093");
+        assert_eq!(c.advertised_port, 9093);
+        let cluster = c.cluster.unwrap();
+        assert!(cluster.broker && cluster.controller);
+        assert_eq!(cluster.controller_listener.unwrap().to_string(), "127.0.0.1:19093");
+        assert_eq!(cluster.voters[&3], "[::1]:19094");
+        // A broker-only node needs no controller listener; a controller must be a voter.
+        let (c, _) = BrokerConfig::from_map(map(&[("node.id", "4"), ("process.roles", "broker"), ("controller.quorum.voters", voters)])).unwrap();
+        assert!(c.cluster.is_some_and(|c| c.broker && !c.controller));
+        for bad in [
+            vec![("node.id", "4"), ("process.roles", "controller"), ("listeners", "CONTROLLER://127.0.0.1:1"), ("controller.quorum.voters", voters)],
+            vec![("process.roles", "broker,controller"), ("listeners", "PLAINTEXT://127.0.0.1:1"), ("controller.quorum.voters", voters)],
+            vec![("process.roles", "broker"), ("controller.quorum.voters", "nonsense")],
+            vec![("process.roles", "zookeeper"), ("controller.quorum.voters", voters)],
+            vec![("listeners", "SSL://127.0.0.1:9093")],
+        ] {
+            assert!(BrokerConfig::from_map(map(&bad)).is_err(), "{bad:?}");
+        }
+        assert!(BrokerConfig::default().cluster.is_none());
+    }
 }
