@@ -50,7 +50,7 @@ def free_port():
 class Broker:
     """One `riffle serve` process on 127.0.0.1, stopped with SIGTERM (a clean stop)."""
 
-    def __init__(self, binary, data, port=None, overrides=()):
+    def __init__(self, binary, data, port=None, overrides=(), wait=True):
         self.port = port or free_port()
         args = [binary, "serve",
                 "--override", f"listeners=PLAINTEXT://127.0.0.1:{self.port}",
@@ -63,6 +63,10 @@ class Broker:
         self.ready = threading.Event()
         self.log_tail = []
         threading.Thread(target=self._drain, daemon=True).start()
+        if wait:
+            self.wait_ready()
+
+    def wait_ready(self):
         if not self.ready.wait(60):
             self.kill()
             raise RuntimeError("broker did not start:\n" + "\n".join(self.log_tail[-20:]))
@@ -322,7 +326,10 @@ class Cluster:
                          f"listeners=PLAINTEXT://127.0.0.1:{ports[i]},CONTROLLER://127.0.0.1:{ports[n + i]}",
                          f"controller.quorum.voters={voters}", f"default.replication.factor={n}",
                          "min.insync.replicas=2"]
-            self.nodes.append(Broker(binary, data / str(i + 1), ports[i], overrides))
+            # A cluster broker serves once the quorum has registered it: start all first.
+            self.nodes.append(Broker(binary, data / str(i + 1), ports[i], overrides, wait=False))
+        for b in self.nodes:
+            b.wait_ready()
         deadline = time.monotonic() + 60
         while brokers_registered(self.nodes[0].port) < n:
             if time.monotonic() > deadline:
