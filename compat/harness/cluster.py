@@ -1,17 +1,30 @@
 """A multi-broker riffle cluster for the fault-injection scenarios.
 
-Every node is a broker and a controller (``process.roles=broker,controller``,
-riffle has no broker-only nodes): node ids 1..n, a client (PLAINTEXT) and a
-controller listener each on a port picked free up front, all of them voters of
-the metadata quorum (``controller.quorum.voters``), so the quorum needs a
-majority of the nodes up. A node keeps its ports and data directory across
-restarts.
+Two layouts:
+
+* combined (the default): every node is a broker and a controller
+  (``process.roles=broker,controller``): node ids 1..n, a client (PLAINTEXT)
+  and a controller listener each on a port picked free up front, all of them
+  voters of the metadata quorum (``controller.quorum.voters``), so the quorum
+  needs a majority of the nodes up;
+* separate roles (``controllers=c``): c controller-only nodes
+  (``process.roles=controller``, ids 1..c, the voters, a CONTROLLER listener
+  and no client listener at all) and n broker-only nodes
+  (``process.roles=broker``, ids 101..100+n, a PLAINTEXT listener only). The
+  brokers can then all be stopped or paused without touching the quorum.
+
+A node keeps its ports and data directory across restarts. ``nodes`` holds
+the nodes that serve clients (all of them when combined, the brokers when
+separate); ``controllers`` the controller-only nodes (empty when combined).
+kill / sigstop / sigcont / restart / stop_node take any node id.
 
 Metadata is read with a fresh confluent-kafka AdminClient bootstrapped to
-ONE node (a live, not SIGSTOPped one unless ``via`` says which), so
+ONE broker (a live, not SIGSTOPped one unless ``via`` says which), so
 "metadata from node X" really is node X's view; ``list_topics`` gives the live
 (unfenced) brokers, the controller id and per partition leader, replicas and
-ISR (a partition without leader: leader -1, LEADER_NOT_AVAILABLE).
+ISR (a partition without leader: leader -1, LEADER_NOT_AVAILABLE). With
+separate roles the controller id a broker reports is itself (clients cannot
+reach a controller-only node; any broker forwards admin requests).
 
 Nodes must be started (and restarted) from the scenario's main thread: they
 get PDEATHSIG, which fires when the spawning thread ends.
@@ -57,26 +70,69 @@ def free_ports(k: int) -> list[int]:
 
 
 class ClusterNode(Broker):
-    """One node: a Broker whose command line carries the cluster settings."""
+    """One node: a Broker whose command line carries the cluster settings.
+
+    ``roles`` is ``broker,controller`` (client and controller listener),
+    ``broker`` (client listener only) or ``controller`` (controller listener
+    only; ``port`` is then the controller port, there is no client port)."""
 
     def __init__(self, binary: str, node_id: int, data_dir: str, log_path: str, *, port: int,
-                 controller_port: int, voters: str, overrides: dict[str, str]):
-        super().__init__(binary, data_dir, log_path, port=port, overrides=overrides, name=f"node {node_id}")
+                 controller_port: int | None, voters: str, overrides: dict[str, str],
+                 roles: str = "broker,controller", name: str | None = None):
+        super().__init__(binary, data_dir, log_path, port=port, overrides=overrides,
+                         name=name or f"node {node_id}")
         self.node_id = node_id
         self.controller_port = controller_port
         self.voters = voters
+        self.roles = roles
         self.paused = False  # SIGSTOPped
         self.started_at = 0.0
+        self.log_offset = 0  # size of the log file before the current start
+
+    @property
+    def is_broker(self) -> bool:
+        return "broker" in self.roles.split(",")
 
     def start(self, timeout: float = 60.0):
+        """Spawn the process and wait until its first listener is bound (a
+        cluster broker binds its port at once and serves only once it is
+        registered; connections wait in the backlog until then)."""
         self.started_at = time.monotonic()
+        try:
+            self.log_offset = os.path.getsize(self.log_path)
+        except OSError:
+            self.log_offset = 0
         super().start(timeout)
 
+    def logged_since_start(self, needle: str) -> bool:
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(self.log_offset)
+                return needle.encode() in f.read()
+        except OSError:
+            return False
+
+    def wait_started(self, timeout: float = 60.0):
+        """Until the process (still running) has logged "broker started" since
+        its last start: for a controller-only node, its quorum member is up."""
+        def ok():
+            if not self.alive():
+                rc = self.proc.returncode if self.proc else None
+                raise CheckFailed(f"{self.name} exited with code {rc} during startup; log tail:\n{self.log_tail()}")
+            return self.logged_since_start("broker started")
+        wait_until(ok, timeout, f"{self.name}: \"broker started\" in {self.log_path}")
+
     def argv(self):
+        if self.roles == "controller":
+            listeners = f"CONTROLLER://127.0.0.1:{self.port}"
+        elif self.roles == "broker":
+            listeners = f"PLAINTEXT://127.0.0.1:{self.port}"
+        else:
+            listeners = f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}"
         base = {
             "node.id": str(self.node_id),
-            "process.roles": "broker,controller",
-            "listeners": f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
+            "process.roles": self.roles,
+            "listeners": listeners,
             "controller.quorum.voters": self.voters,
             "log.dirs": self.data_dir,
         }
@@ -121,27 +177,52 @@ class ClusterMd:
 
 
 class Cluster:
-    """n riffle nodes (broker + controller each) under ``workdir``:
-    ``node<i>/data`` and ``node<i>.log``."""
+    """n riffle nodes under ``workdir``. Combined (default, ``controllers=0``):
+    broker + controller each, ids 1..n, ``node<i>/data`` and ``node<i>.log``.
+    Separate roles (``controllers=c``): controller-only nodes 1..c
+    (``controller<i>/data``, ``controller<i>.log``) and broker-only nodes
+    101..100+n (``broker<i>/data``, ``broker<i>.log``)."""
+
+    BROKER_ID_BASE = 100  # broker-only node ids: 101, 102, ...
 
     def __init__(self, binary: str, workdir: str, n: int = 3, overrides: dict[str, str] | None = None,
-                 name: str = "cluster"):
+                 name: str = "cluster", controllers: int = 0):
         self.binary = binary
         self.workdir = workdir
         self.n = n
         self.name = name
+        self.separate = controllers > 0
         self.overrides = {**CLUSTER_DEFAULTS, **(overrides or {})}
         os.makedirs(workdir, exist_ok=True)
-        ports = free_ports(2 * n)
-        client_ports, controller_ports = ports[:n], ports[n:]
-        voters = ",".join(f"{i + 1}@127.0.0.1:{controller_ports[i]}" for i in range(n))
-        self.nodes: dict[int, ClusterNode] = {}
+        self.nodes: dict[int, ClusterNode] = {}        # the nodes serving clients
+        self.controllers: dict[int, ClusterNode] = {}  # controller-only nodes (separate roles)
+        if not self.separate:
+            ports = free_ports(2 * n)
+            client_ports, controller_ports = ports[:n], ports[n:]
+            voters = ",".join(f"{i + 1}@127.0.0.1:{controller_ports[i]}" for i in range(n))
+            for i in range(n):
+                nid = i + 1
+                self.nodes[nid] = ClusterNode(binary, nid, os.path.join(workdir, f"node{nid}", "data"),
+                                              os.path.join(workdir, f"node{nid}.log"), port=client_ports[i],
+                                              controller_port=controller_ports[i], voters=voters,
+                                              overrides=self.overrides)
+            return
+        ports = free_ports(controllers + n)
+        controller_ports, client_ports = ports[:controllers], ports[controllers:]
+        voters = ",".join(f"{i + 1}@127.0.0.1:{controller_ports[i]}" for i in range(controllers))
+        for i in range(controllers):
+            cid = i + 1
+            self.controllers[cid] = ClusterNode(binary, cid, os.path.join(workdir, f"controller{cid}", "data"),
+                                                os.path.join(workdir, f"controller{cid}.log"),
+                                                port=controller_ports[i], controller_port=controller_ports[i],
+                                                voters=voters, overrides=self.overrides, roles="controller",
+                                                name=f"controller {cid}")
         for i in range(n):
-            nid = i + 1
-            self.nodes[nid] = ClusterNode(binary, nid, os.path.join(workdir, f"node{nid}", "data"),
-                                          os.path.join(workdir, f"node{nid}.log"), port=client_ports[i],
-                                          controller_port=controller_ports[i], voters=voters,
-                                          overrides=self.overrides)
+            bid = self.BROKER_ID_BASE + i + 1
+            self.nodes[bid] = ClusterNode(binary, bid, os.path.join(workdir, f"broker{bid}", "data"),
+                                          os.path.join(workdir, f"broker{bid}.log"), port=client_ports[i],
+                                          controller_port=None, voters=voters, overrides=self.overrides,
+                                          roles="broker", name=f"broker {bid}")
 
     # ------------------------------------------------------------------ processes
     @property
@@ -150,27 +231,55 @@ class Cluster:
 
     @property
     def live_bootstrap(self) -> str:
-        """Addresses of the running, not SIGSTOPped nodes only (a stopped node
-        accepts TCP connections but never answers, which stalls a client's
-        first requests)."""
+        """Addresses of the running, not SIGSTOPped brokers only (a stopped
+        node accepts TCP connections but never answers, which stalls a
+        client's first requests)."""
         return ",".join(self.nodes[i].bootstrap for i in self.live())
 
     def node(self, i: int) -> ClusterNode:
-        return self.nodes[i]
+        """Any node, broker or controller-only."""
+        nd = self.nodes.get(i) or self.controllers.get(i)
+        check(nd is not None, f"{self.name}: no node {i} (brokers {self.ids()}, "
+                              f"controller-only nodes {self.controller_ids()})")
+        return nd
+
+    def all_nodes(self) -> list[ClusterNode]:
+        """Every process of the cluster: brokers, then controller-only nodes."""
+        return [self.nodes[i] for i in self.ids()] + [self.controllers[i] for i in self.controller_ids()]
 
     def ids(self) -> list[int]:
+        """The nodes serving clients (brokers)."""
         return sorted(self.nodes)
 
+    def controller_ids(self) -> list[int]:
+        """The controller-only nodes (empty in the combined layout)."""
+        return sorted(self.controllers)
+
     def live(self) -> list[int]:
-        """Nodes whose process runs and is not SIGSTOPped."""
+        """Brokers whose process runs and is not SIGSTOPped."""
         return [i for i, nd in sorted(self.nodes.items()) if nd.alive() and not nd.paused]
 
+    def live_controllers(self) -> list[int]:
+        """Controller-only nodes whose process runs and is not SIGSTOPped."""
+        return [i for i, nd in sorted(self.controllers.items()) if nd.alive() and not nd.paused]
+
     def start(self, timeout: float = 60.0):
-        for nd in self.nodes.values():
+        """Start every process first (a broker serves only once the quorum
+        has registered it), then wait: controller-only nodes until they log
+        "broker started", then until metadata lists every broker."""
+        first = [self.controllers[i] for i in self.controller_ids()]  # separate roles: controllers first
+        for nd in first + [self.nodes[i] for i in self.ids()]:
             nd.start()
-        log(f"{self.name}: {self.n} nodes started, bootstrap {self.bootstrap}; logs "
-            + ", ".join(nd.log_path for nd in self.nodes.values()))
-        self.wait_brokers(set(self.nodes), timeout, "all nodes registered at start")
+        if self.separate:
+            log(f"{self.name}: {len(self.controllers)} controller-only nodes {self.controller_ids()} and "
+                f"{self.n} broker-only nodes {self.ids()} started, bootstrap {self.bootstrap}; logs "
+                + ", ".join(nd.log_path for nd in self.all_nodes()))
+            for nd in self.controllers.values():
+                nd.wait_started(timeout)
+        else:
+            log(f"{self.name}: {self.n} nodes started, bootstrap {self.bootstrap}; logs "
+                + ", ".join(nd.log_path for nd in self.nodes.values()))
+        self.wait_brokers(set(self.nodes), timeout, "all brokers registered at start")
         md = wait_until(lambda: (lambda m: m if m.controller > 0 else None)(self.metadata()), timeout,
                         f"{self.name}: an active controller")
         log(f"{self.name} ready: {md.describe()}")
@@ -178,34 +287,45 @@ class Cluster:
 
     def kill(self, i: int):
         """SIGKILL node i (also when it is SIGSTOPped)."""
-        nd = self.nodes[i]
+        nd = self.node(i)
         check(nd.alive(), f"node {i} is not running, cannot SIGKILL it")
         nd.kill()
         nd.paused = False
 
+    def stop_node(self, i: int, timeout: float = 30.0):
+        """Clean stop (SIGTERM, exit 0) of node i; SIGCONT first if paused."""
+        nd = self.node(i)
+        if nd.paused:
+            self.sigcont(i)
+        nd.stop(timeout)
+
     def restart(self, i: int, wait: bool = True, timeout: float = 60.0):
         """Start node i again (after a kill or stop), same ports and data dir;
-        with ``wait``, until another node's metadata lists it as a live broker."""
-        nd = self.nodes[i]
+        with ``wait``: a broker until another broker's metadata lists it as
+        live, a controller-only node until it logs "broker started"."""
+        nd = self.node(i)
         if nd.alive():
             nd.stop()
         nd.paused = False
         nd.start()
         if wait:
-            self.wait_brokers({i}, timeout, f"node {i} registered again after its restart", exclude=i)
+            if nd.is_broker:
+                self.wait_brokers({i}, timeout, f"node {i} registered again after its restart", exclude=i)
+            else:
+                nd.wait_started(timeout)
 
     def sigstop(self, i: int):
-        nd = self.nodes[i]
+        nd = self.node(i)
         check(nd.alive(), f"node {i} is not running, cannot SIGSTOP it")
         os.kill(nd.pid, signal.SIGSTOP)
         nd.paused = True
-        log(f"node {i} SIGSTOPped (pid {nd.pid})")
+        log(f"{nd.name} SIGSTOPped (pid {nd.pid})")
 
     def sigcont(self, i: int):
-        nd = self.nodes[i]
+        nd = self.node(i)
         if nd.alive():
             os.kill(nd.pid, signal.SIGCONT)
-            log(f"node {i} SIGCONTed (pid {nd.pid})")
+            log(f"{nd.name} SIGCONTed (pid {nd.pid})")
         nd.paused = False
 
     def stop(self, timeout: float = 30.0):
@@ -213,41 +333,49 @@ class Cluster:
         controlled shutdown, up to 3 s of it); each must exit 0 within
         ``timeout``. Paused nodes get SIGCONT first.
 
-        The order is fixed so that the result does not depend on chance: the
-        other nodes in id order, the active controller last. The last node
-        then has no quorum left, so its controlled shutdown must give up (after
-        its 3 s) and still exit 0. Every node is stopped even if one fails."""
-        for i in self.ids():
-            if self.nodes[i].paused:
-                self.sigcont(i)
+        The order is fixed so that the result does not depend on chance.
+        Combined: the other nodes in id order, the active controller last. The
+        last node then has no quorum left, so its controlled shutdown must
+        give up (after its 3 s) and still exit 0. Separate roles: the brokers
+        in id order (their controlled shutdowns have the quorum), then the
+        controller-only nodes in id order. Every node is stopped even if one
+        fails."""
+        for nd in self.all_nodes():
+            if nd.paused:
+                self.sigcont(nd.node_id)
         running = [i for i in self.ids() if self.nodes[i].alive()]
         ctl = -1
-        try:
-            ctl = self.metadata().controller if running else -1
-        except Exception as e:  # noqa: BLE001 - order by id then
-            log(f"{self.name}: no metadata before the stop ({e!r}); stopping in id order")
+        if not self.separate:
+            try:
+                ctl = self.metadata().controller if running else -1
+            except Exception as e:  # noqa: BLE001 - order by id then
+                log(f"{self.name}: no metadata before the stop ({e!r}); stopping in id order")
         order = [i for i in running if i != ctl] + [i for i in running if i == ctl]
-        log(f"{self.name}: stopping nodes {order} (active controller: {ctl})")
+        order += [i for i in self.controller_ids() if self.controllers[i].alive()]
+        if self.separate:
+            log(f"{self.name}: stopping brokers, then controller-only nodes: {order}")
+        else:
+            log(f"{self.name}: stopping nodes {order} (active controller: {ctl})")
         errors = []
         for i in order:
-            nd = self.nodes[i]
+            nd = self.node(i)
             t0 = time.monotonic()
             try:
                 nd.stop(timeout)
             except CheckFailed as e:
                 first = str(e).splitlines()[0].removesuffix("; log tail:")
-                errors.append(f"node {i}{' (the active controller, stopped last)' if i == ctl else ''}: "
+                errors.append(f"{nd.name}{' (the active controller, stopped last)' if i == ctl else ''}: "
                               f"{first}; log: {nd.log_path}; its last riffle lines:\n"
                               + self.riffle_lines(i, 6))
                 log(f"{self.name}: {str(e)[:2000]}")
             else:
-                log(f"node {i} stopped cleanly in {time.monotonic() - t0:.1f}s")
+                log(f"{nd.name} stopped cleanly in {time.monotonic() - t0:.1f}s")
         if errors:
             raise CheckFailed(f"{self.name}: clean stop (SIGTERM) failed:\n  - " + "\n  - ".join(errors))
 
     def kill_all(self):
         """Cleanup path: SIGKILL whatever still runs (never fails)."""
-        for nd in self.nodes.values():
+        for nd in self.all_nodes():
             try:
                 nd.kill()
             except Exception:  # noqa: BLE001
@@ -256,14 +384,14 @@ class Cluster:
 
     def check_verify_logs(self):
         """``riffle verify-logs`` on every node's data dir (nodes must be stopped)."""
-        for nd in self.nodes.values():
+        for nd in self.all_nodes():
             nd.check_verify_logs()
 
     def riffle_lines(self, i: int, n: int = 10) -> str:
         """The last n lines of node i's log written by riffle itself (not by
         openraft, whose retries drown everything else while a peer is down)."""
         try:
-            with open(self.nodes[i].log_path, "rb") as f:
+            with open(self.node(i).log_path, "rb") as f:
                 lines = f.read().decode("utf-8", "replace").splitlines()
         except OSError:
             return "(no log)"
@@ -271,7 +399,7 @@ class Cluster:
         return "\n".join("      " + ln[:300] for ln in mine[-n:])
 
     def log_tails(self, n: int = 15) -> str:
-        return "\n".join(f"--- {nd.name} ({nd.log_path}):\n{nd.log_tail(n)}" for nd in self.nodes.values())
+        return "\n".join(f"--- {nd.name} ({nd.log_path}):\n{nd.log_tail(n)}" for nd in self.all_nodes())
 
     # ------------------------------------------------------------------ metadata
     def admin(self, via: int | None = None, **extra):

@@ -43,18 +43,19 @@ class Ctx:
         log(f"using private broker {self.bootstrap}, data dir {self.broker.data_dir}")
         return self.broker
 
-    def private_cluster(self, overrides: dict[str, str] | None = None, n: int = 3) -> Cluster:
-        """A cluster of ``n`` riffle nodes (broker + controller each) of this
-        scenario's own, started and registered (harness/cluster.py); the
-        scenario may kill, SIGSTOP and restart its nodes. SKIP with
-        --bootstrap. Sets ctx.bootstrap to all nodes' addresses; cleanup()
-        SIGKILLs whatever still runs."""
+    def private_cluster(self, overrides: dict[str, str] | None = None, n: int = 3, controllers: int = 0) -> Cluster:
+        """A cluster of ``n`` riffle nodes of this scenario's own, started and
+        registered (harness/cluster.py): broker + controller each, or, with
+        ``controllers=c``, c controller-only nodes (the quorum's voters) and
+        ``n`` broker-only nodes. The scenario may kill, SIGSTOP and restart its
+        nodes. SKIP with --bootstrap. Sets ctx.bootstrap to all brokers'
+        addresses; cleanup() SIGKILLs whatever still runs."""
         if not self.managed:
             raise Skip("needs a private multi-broker cluster: not possible with --bootstrap")
         safe = self.scenario_id.replace("/", "_")
         d = os.path.join(self.workdir, "brokers", safe, "cluster")
         self.cluster = Cluster(self.broker_bin, d, n=n, overrides=overrides,
-                               name=f"private cluster for {self.scenario_id}")
+                               name=f"private cluster for {self.scenario_id}", controllers=controllers)
         self.cluster.start()
         self.bootstrap = self.cluster.bootstrap
         log(f"using private cluster {self.bootstrap}, node data and logs under {d}")

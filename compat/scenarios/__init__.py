@@ -103,6 +103,8 @@ def cluster_scenarios() -> list[Scenario]:
     return [
         Scenario(ck, "cluster-leader-failover", f"{C}:leader_failover", managed_only=True, cost=9, timeout=540),
         Scenario(ck, "cluster-isr-shrink", f"{C}:isr_shrink", managed_only=True, cost=4, timeout=300),
+        Scenario(ck, "cluster-isr-shrink-separate-roles", f"{C}:isr_shrink_separate_roles", managed_only=True,
+                 cost=4, timeout=300),
         Scenario(ck, "cluster-controller-failover", f"{C}:controller_failover", managed_only=True, cost=4,
                  timeout=300),
         Scenario(ck, "cluster-unclean-election", f"{C}:unclean_election", managed_only=True, cost=5, timeout=360),

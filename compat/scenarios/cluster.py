@@ -1,7 +1,8 @@
 """Fault injection on a real 3-node riffle cluster (harness/cluster.py) with
 real confluent-kafka clients: leader failover under an idempotent producer,
-ISR shrink and NOT_ENOUGH_REPLICAS, controller failover, unclean leader
-election, group coordinator failover.
+ISR shrink and NOT_ENOUGH_REPLICAS (also with 3 controller-only nodes beside
+3 broker-only ones), controller failover, unclean leader election, group
+coordinator failover.
 
 Every wait is a condition polled with a deadline. Durations (leadership
 moves, controller failover) are measured and reported in the note, never
@@ -32,20 +33,21 @@ from harness.common import CheckFailed, Msg, Record, check, log, make_messages, 
 
 def _finish(cl, note: str) -> str:
     """Clean stop of all nodes (SIGTERM, exit 0), then verify-logs on every
-    node (also when the stop failed: a node that hung was SIGKILLed)."""
+    node's data dir, controller-only nodes included (also when the stop
+    failed: a node that hung was SIGKILLed)."""
     problems = []
     try:
         cl.stop()
     except CheckFailed as e:
         problems.append(str(e))
-    for nd in cl.nodes.values():
+    for nd in cl.all_nodes():  # brokers, then controller-only nodes (separate roles)
         nd.kill()  # no-op unless a stop failed
         rc, out = nd.verify_logs()
         tail = "\n".join(out.splitlines()[-10:])
         if rc != 0:
             problems.append(f"riffle verify-logs --log-dirs {nd.data_dir} exited {rc}:\n{tail}")
         else:
-            log(f"verify-logs node {nd.node_id} OK: {tail[-200:]}")
+            log(f"verify-logs {nd.name} OK: {tail[-200:]}")
     if problems:
         raise CheckFailed("\n".join(problems) + f"\n(every check before the final stop passed: {note})")
     return note
@@ -320,7 +322,8 @@ def isr_shrink(ctx):
 
     SIGCONT both: the ISRs are full again, acks=all works on both topics,
     everything acknowledged is readable, nothing refused with
-    NOT_ENOUGH_REPLICAS is."""
+    NOT_ENOUGH_REPLICAS is. (isr_shrink_separate_roles shrinks an RF=3 ISR
+    to the leader alone, with the quorum on separate controller nodes.)"""
     cl = ctx.private_cluster({"replica.lag.time.max.ms": "3000", "broker.session.timeout.ms": "60000"})
     t3 = ctx.topic("cluster.isr3")
     cl.create_topic(t3, 1, 3, {"min.insync.replicas": "2"})
@@ -410,6 +413,131 @@ def isr_shrink(ctx):
     note = (f"leader {L}: ISR {L},{f2} after SIGSTOP {f1} (acks=all ok), [{L}] for RF=2 -> NOT_ENOUGH_REPLICAS; "
             f"no quorum with {f2} stopped too: ISR unchanged, acks=all not acknowledged "
             f"({', '.join(no_quorum_errors)}); full ISRs after SIGCONT, all acknowledged records readable")
+    log(note)
+    return _finish(cl, note)
+
+
+# --------------------------------------------------------------------------
+# b'. ISR shrink to the leader alone: controllers separate from the brokers
+
+
+def isr_shrink_separate_roles(ctx):
+    """3 controller-only nodes (the quorum's voters) and 3 broker-only nodes;
+    replica.lag.time.max.ms=3000, broker.session.timeout.ms=60000 (a
+    SIGSTOPped broker is not fenced, it leaves the ISR by lag only). Stopping
+    brokers leaves the quorum whole, so, unlike cluster-isr-shrink (where
+    every node is a voter), the ISR can shrink to the leader alone.
+
+    RF=3, 1 partition, min.insync.replicas=2, replicas [L, f1, f2]. SIGSTOP
+    f1: the ISR becomes [L, f2] and acks=all works. SIGSTOP f2: the ISR
+    becomes [L], acks=all is refused with NOT_ENOUGH_REPLICAS (nothing
+    appended), acks=1 works. SIGCONT both: they catch up and rejoin the ISR,
+    acks=all works again, and everything acknowledged is read back exactly
+    once at its acknowledged offset, nothing refused, offsets contiguous.
+    The note gives the times from each SIGSTOP to the shrink seen in
+    metadata and from the SIGCONT to each follower back in the ISR."""
+    lag_ms, session_ms = 3000, 60_000
+    cl = ctx.private_cluster({"replica.lag.time.max.ms": str(lag_ms), "broker.session.timeout.ms": str(session_ms)},
+                             controllers=3)
+    topic = ctx.topic("cluster.isrsep")
+    cl.create_topic(topic, 1, 3, {"min.insync.replicas": "2"})
+    pm = cl.metadata(topic).partition(topic, 0)
+    L = pm.leader
+    check(L in cl.nodes and sorted(pm.replicas) == cl.ids(),
+          f"{topic}: expected a leader and replicas on the 3 brokers {cl.ids()}: {cl.metadata(topic).describe(topic)}")
+    f1, f2 = [r for r in pm.replicas if r != L]
+    log(f"leader {L}, followers {f1} (stopped first) and {f2}; controller-only nodes {cl.controller_ids()}")
+    sent: list[Msg] = []
+    acked: dict[bytes, tuple[int, int]] = {}
+    refused: dict[bytes, str] = {}
+    n = [0]
+
+    def batch(count, **conf):
+        ms = make_messages("isrsep", count, 5, start=n[0])
+        n[0] += count
+        sent.extend(ms)
+        a, f = _produce(cl.live_bootstrap, topic, ms, **conf)  # never via a SIGSTOPped broker
+        acked.update(a)
+        return a, f
+
+    stopped_at: dict[int, float] = {}
+
+    def wait_shrink(want: list[int], what: str) -> float:
+        """Until L's metadata shows ISR ``want`` with L still leading; the
+        stopped brokers must still be registered (not fenced) unless the
+        session timeout has passed: the shrink is by lag."""
+        last = max(stopped_at.values())
+        md = _wait_isr(cl, topic, 1, lambda isr, pm: isr == sorted(want) and pm.leader == L, 60, what, via=L)
+        now = time.monotonic()
+        took = now - last
+        fenced = [i for i, t in stopped_at.items() if i not in md.brokers and now - t < session_ms / 1000]
+        check(not fenced, f"stopped broker(s) {fenced} gone from metadata (fenced) before "
+                          f"broker.session.timeout.ms={session_ms}: {md.describe(topic)}")
+        return took
+
+    strict = {"message.timeout.ms": 5000, "retries": 0}  # an error reaches the delivery report at once
+    a, f = batch(20)
+    check(not f and len(a) == 20, f"acks=all with the full ISR: {len(a)} acked, failed {f}")
+
+    # 1. f1 stopped: ISR [L, f2] (= min.insync.replicas): acks=all works
+    cl.sigstop(f1)
+    stopped_at[f1] = time.monotonic()
+    shrink1 = wait_shrink([L, f2], f"ISR without the stopped broker {f1}")
+    log(f"ISR [{L}, {f2}] {shrink1:.1f}s after SIGSTOP of {f1}")
+    a, f = batch(20, acks="all", **{"message.timeout.ms": 30_000})
+    check(not f and len(a) == 20, f"acks=all with ISR [{L}, {f2}] (min.insync.replicas=2): {len(a)} acked, "
+                                  f"failed {sorted(set(f.values()))}")
+
+    # 2. f2 stopped too: ISR [L] < min.insync.replicas: NOT_ENOUGH_REPLICAS, acks=1 works
+    cl.sigstop(f2)
+    stopped_at[f2] = time.monotonic()
+    shrink2 = wait_shrink([L], f"ISR shrunk to the leader {L}")
+    log(f"ISR [{L}] {shrink2:.1f}s after SIGSTOP of {f2}")
+    a, f = batch(10, acks="all", **strict)
+    errs = sorted(set(f.values()))
+    check(not a and len(f) == 10 and errs == ["NOT_ENOUGH_REPLICAS"],
+          f"acks=all with ISR [{L}] and min.insync.replicas=2: expected NOT_ENOUGH_REPLICAS for all 10, got "
+          f"{len(a)} acknowledged, errors {errs} for {len(f)}")
+    refused.update(f)
+    a, f = batch(10, acks="1", **strict)
+    check(not f and len(a) == 10, f"acks=1 with ISR [{L}]: {len(a)} acked, failed {sorted(set(f.values()))}")
+
+    # 3. both back: they catch up and rejoin; acks=all works again
+    cl.sigcont(f1)
+    cl.sigcont(f2)
+    t_cont = time.monotonic()
+    rejoined: dict[int, float] = {}
+
+    def full():
+        md = cl.metadata(topic, via=L)
+        pm = md.partition(topic, 0)
+        if pm is None:
+            return None
+        for i in (f1, f2):
+            if i in pm.isr and i not in rejoined:
+                rejoined[i] = time.monotonic() - t_cont
+        return md if sorted(pm.isr) == cl.ids() else None
+    md = wait_until(full, 90, f"{topic}: {f1} and {f2} back in the ISR after SIGCONT")
+    log(f"ISR full again: {md.describe(topic)}; rejoined after "
+        + ", ".join(f"{i}: {t:.1f}s" for i, t in sorted(rejoined.items())))
+    a, f = batch(20, acks="all", **{"message.timeout.ms": 30_000})
+    check(not f and len(a) == 20, f"acks=all after SIGCONT: {len(a)} acked, failed {sorted(set(f.values()))}")
+
+    # 4. read back: every acknowledged record once, at its offset; nothing refused
+    recs = _read(ctx, topic)
+    back = [r for r in recs if r.value in refused]
+    check(not back, f"{len(back)} records refused with NOT_ENOUGH_REPLICAS are in the log (must not be appended), "
+                    f"e.g. {[(r.offset, r.value[:40]) for r in back[:2]]}")
+    check(all(m.value in acked or m.value in refused for m in sent),
+          "test bug: a message neither acknowledged nor refused")
+    summary = verify_records(recs, [m for m in sent if m.value in acked], partitions=1, contiguous_from={0: 0},
+                             delivered=acked)
+    log(f"read back: {summary}")
+    note = (f"controllers {cl.controller_ids()}, brokers {cl.ids()}, leader {L}: ISR [{L}, {f2}] {shrink1:.1f}s after "
+            f"SIGSTOP {f1} (acks=all ok); ISR [{L}] {shrink2:.1f}s after SIGSTOP {f2}: acks=all -> "
+            f"NOT_ENOUGH_REPLICAS (10 refused, none in the log), acks=1 ok; after SIGCONT "
+            + ", ".join(f"{i} back in the ISR after {t:.1f}s" for i, t in sorted(rejoined.items()))
+            + f"; {len(acked)} acknowledged records read back exactly once at their offsets")
     log(note)
     return _finish(cl, note)
 
