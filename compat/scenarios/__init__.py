@@ -109,6 +109,8 @@ def cluster_scenarios() -> list[Scenario]:
                  timeout=300),
         Scenario(ck, "cluster-unclean-election", f"{C}:unclean_election", managed_only=True, cost=5, timeout=360),
         Scenario(ck, "cluster-group-failover", f"{C}:group_failover", managed_only=True, cost=6, timeout=420),
+        Scenario(ck, "cluster-preferred-election", f"{C}:preferred_election", managed_only=True, cost=3, timeout=300),
+        Scenario(ck, "cluster-leader-rebalance", f"{C}:leader_rebalance", managed_only=True, cost=3, timeout=300),
     ]
 
 

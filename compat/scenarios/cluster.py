@@ -920,3 +920,80 @@ def group_failover(ctx):
             f"({commits['failed']} failed during the failover), committed = high watermarks")
     log(note)
     return _finish(cl, note)
+
+
+# --------------------------------------------------------------------------
+# f. Preferred-leader election: the ElectLeaders API and the automatic rebalance
+
+
+def _leader_moves_away_and_back(ctx, overrides, elect):
+    """Topic RF=3, 3 partitions; the preferred (first) replica X of partition 0 is
+    stopped cleanly (its leadership moves), restarted, and back in the ISR while
+    another replica still leads; then ``elect(cl, topic)`` runs and partition 0 must be
+    led by X again, with every acknowledged message still readable. Returns (cluster,
+    topic, seconds from X's return to the ISR until it leads again)."""
+    cl = ctx.private_cluster(overrides)
+    topic = ctx.topic("cluster.preferred")
+    cl.create_topic(topic, partitions=3, replication_factor=3)
+    preferred = cl.metadata(topic).partition(topic, 0).replicas[0]
+    check(cl.leader(topic, 0) == preferred, f"{topic}[0] is not led by its first replica {preferred}")
+    before = _msgs("before", 300)
+    acked, failed = _produce(ctx.bootstrap, topic, before, acks="all")
+    check(not failed and len(acked) == len(before), f"produce before the stop: failed {list(failed.items())[:3]}")
+    cl.stop_node(preferred)
+    wait_until(lambda: cl.leader(topic, 0, via=next(i for i in cl.nodes if i != preferred)) not in (-1, preferred), 60,
+               f"{topic}[0] led by another replica after node {preferred} stopped")
+    after = _msgs("after", 300)
+    acked2, failed = _produce(ctx.bootstrap, topic, after, acks="all")
+    check(not failed and len(acked2) == len(after), f"produce while node {preferred} is down: failed {list(failed.items())[:3]}")
+    cl.restart(preferred)
+    _wait_isr(cl, topic, 3, lambda isr, pm: preferred in isr, 120, f"node {preferred} back in every ISR")
+    t0 = time.monotonic()
+    elect(cl, topic)
+    wait_until(lambda: cl.leader(topic, 0) == preferred, 60, f"{topic}[0] led by its preferred replica {preferred} again")
+    took = time.monotonic() - t0
+    records = _read(ctx, topic)
+    got = {r.value for r in records}
+    missing = [m for m in before + after if m.value not in got]
+    check(not missing, f"{len(missing)} acknowledged messages missing after the election, e.g. {missing[:2]}")
+    check(len(records) == len(got), "duplicated records after the election")
+    return cl, topic, preferred, took
+
+
+def preferred_election(ctx):
+    """ElectLeaders (preferred) through confluent-kafka's AdminClient.elect_leaders
+    moves partition 0 back to its first replica once that replica is in sync again
+    (auto.leader.rebalance.enable=false); asking again is ELECTION_NOT_NEEDED."""
+    from confluent_kafka import ElectionType, TopicPartition
+    from confluent_kafka.admin import AdminClient
+
+    def elect(cl, topic):
+        pm = cl.metadata(topic).partition(topic, 0)
+        check(pm.leader != pm.replicas[0], f"{topic}[0] is led by its first replica before the election "
+                                           f"(auto.leader.rebalance.enable is off): nothing to test")
+        admin = AdminClient({"bootstrap.servers": ctx.bootstrap, "broker.address.family": "v4"})
+        result = admin.elect_leaders(ElectionType.PREFERRED, [TopicPartition(topic, 0)]).result(timeout=60)
+        err = result.get(TopicPartition(topic, 0))
+        check(err is None, f"ElectLeaders (preferred) for {topic}[0]: {err}")
+
+    cl, topic, preferred, took = _leader_moves_away_and_back(ctx, {"auto.leader.rebalance.enable": "false"}, elect)
+    from confluent_kafka import ElectionType, TopicPartition
+    from confluent_kafka.admin import AdminClient
+    admin = AdminClient({"bootstrap.servers": ctx.bootstrap, "broker.address.family": "v4"})
+    again = admin.elect_leaders(ElectionType.PREFERRED, [TopicPartition(topic, 0)]).result(timeout=60)
+    err = again.get(TopicPartition(topic, 0))
+    check(err is not None and err.code() == ckl.KafkaError.ELECTION_NOT_NEEDED,
+          f"a second preferred election for {topic}[0]: {err}, expected ELECTION_NOT_NEEDED")
+    return _finish(cl, f"node {preferred} led {topic}[0] again {took:.1f}s after ElectLeaders; a second call: "
+                       f"ELECTION_NOT_NEEDED")
+
+
+def leader_rebalance(ctx):
+    """auto.leader.rebalance.enable with leader.imbalance.check.interval.seconds=1: the
+    controller moves partition 0 back to its first replica by itself once it is in
+    sync again."""
+    cl, topic, preferred, took = _leader_moves_away_and_back(
+        ctx, {"auto.leader.rebalance.enable": "true", "leader.imbalance.check.interval.seconds": "1"},
+        lambda cl, topic: None)
+    return _finish(cl, f"node {preferred} led {topic}[0] again {took:.1f}s after it rejoined the ISR "
+                       f"(automatic rebalance)")
