@@ -546,6 +546,31 @@ def isr_shrink_separate_roles(ctx):
 # c. controller failover
 
 
+def _other_clients_see_the_cluster(ctx, cl):
+    """kcat -L lists the three brokers and, per partition, leader, replicas and ISR;
+    kafka-python gets INVALID_REPLICATION_FACTOR for more replicas than live brokers."""
+    import subprocess
+    from kafka.admin import KafkaAdminClient, NewTopic as KpNewTopic
+    from kafka.errors import InvalidReplicationFactorError
+    topic = ctx.topic("cluster.kcat")
+    cl.create_topic(topic, partitions=2, replication_factor=3)
+    out = subprocess.run(["kcat", "-b", ctx.bootstrap, "-L", "-t", topic], capture_output=True, text=True,
+                         timeout=30).stdout
+    check(re.search(r"^ 3 brokers:", out, re.M) is not None, f"kcat -L does not list 3 brokers:\n{out}")
+    parts = re.findall(r"partition (\d+), leader (\d+), replicas: ([\d,]+), isrs: ([\d,]+)", out)
+    check(len(parts) == 2 and all(len(r.split(",")) == 3 and len(i.split(",")) == 3 for _, _, r, i in parts),
+          f"kcat -L: expected 2 partitions with 3 replicas and 3 in sync:\n{out}")
+    admin = KafkaAdminClient(bootstrap_servers=ctx.bootstrap.split(","), request_timeout_ms=30_000)
+    try:
+        try:
+            admin.create_topics([KpNewTopic(ctx.topic("cluster.rf4"), 1, 4)])
+            raise CheckFailed("kafka-python: replication factor 4 on 3 brokers was accepted")
+        except InvalidReplicationFactorError:
+            pass
+    finally:
+        admin.close()
+
+
 def controller_failover(ctx):
     """SIGKILL the active controller: another node becomes controller
     (metadata from a surviving node), then CreateTopics (RF=2), produce and
@@ -557,6 +582,7 @@ def controller_failover(ctx):
     for i in cl.ids():
         c_i = cl.controller_id(via=i)
         check(c_i == old, f"node {i} names controller {c_i}, node {md.via} names {old}")
+    _other_clients_see_the_cluster(ctx, cl)
     cl.kill(old)
     t0 = time.monotonic()
 

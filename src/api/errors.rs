@@ -50,6 +50,6 @@ pub fn leader_epoch_error(requested: i32, current: i32) -> Option<i16> {
 /// The epoch is checked first, as Kafka does: a client with a newer epoch retries
 /// (UNKNOWN_LEADER_EPOCH) without refreshing its metadata.
 pub fn leadership_error(p: &crate::broker::Partition, requested_epoch: i32) -> Option<i16> {
-    let st = p.state();
-    leader_epoch_error(requested_epoch, st.leader_epoch).or_else(|| (st.role != crate::broker::partition::Role::Leader).then(|| E::NotLeaderOrFollower.code()))
+    let (role, epoch) = p.role_and_epoch();
+    leader_epoch_error(requested_epoch, epoch).or_else(|| (role != crate::broker::partition::Role::Leader).then(|| E::NotLeaderOrFollower.code()))
 }

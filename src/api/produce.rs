@@ -116,7 +116,7 @@ fn append(p: &Partition, records: Option<&bytes::Bytes>, acks: i16, now: i64) ->
     }
     if acks == -1 {
         let min_isr = p.log.read().config().min_insync_replicas;
-        let isr = p.state().isr.len();
+        let isr = p.isr_len();
         if (isr as i32) < min_isr {
             return Err((E::NotEnoughReplicas.code(), format!("min.insync.replicas is {min_isr} but the ISR has {isr} replica(s)")));
         }

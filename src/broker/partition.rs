@@ -116,6 +116,17 @@ impl Partition {
         self.state.read().leader_epoch
     }
 
+    /// (role, leader epoch) without copying the replica lists: the per-request check of
+    /// Produce and Fetch.
+    pub fn role_and_epoch(&self) -> (Role, i32) {
+        let st = self.state.read();
+        (st.role, st.leader_epoch)
+    }
+
+    pub fn isr_len(&self) -> usize {
+        self.state.read().isr.len()
+    }
+
     pub fn is_leader(&self) -> bool {
         self.state.read().role == Role::Leader
     }

@@ -38,6 +38,14 @@ fn refused(r: &CommandResult) -> Failure {
     (r.error_code, r.message.clone().unwrap_or_default())
 }
 
+fn outcome(r: CommandResult) -> Result<(), Failure> {
+    if r.is_ok() {
+        Ok(())
+    } else {
+        Err(refused(&r))
+    }
+}
+
 /// Creates a topic (or only checks that it could be, with `validate_only`). Returns the
 /// topic once it exists here.
 pub async fn create_topic(broker: &Arc<Broker>, req: NewTopic<'_>, assignment: Option<Vec<Vec<i32>>>, validate_only: bool) -> Result<Option<Arc<Topic>>, Failure> {
@@ -72,11 +80,7 @@ pub async fn delete_topic(broker: &Arc<Broker>, name: &str) -> Result<(), Failur
         return broker.topics.delete(name).map(|_| ()).map_err(local);
     }
     let r = commit(broker, Command::DeleteTopic { name: name.to_string() }, || broker.topics.get(name).is_none()).await?;
-    if r.is_ok() {
-        Ok(())
-    } else {
-        Err(refused(&r))
-    }
+    outcome(r)
 }
 
 pub async fn add_partitions(broker: &Arc<Broker>, name: &str, count: i32, validate_only: bool) -> Result<(), Failure> {
@@ -85,11 +89,7 @@ pub async fn add_partitions(broker: &Arc<Broker>, name: &str, count: i32, valida
     }
     let cmd = Command::CreatePartitions { name: name.to_string(), count, validate_only };
     let r = commit(broker, cmd, || validate_only || broker.topics.get(name).is_some_and(|t| t.partitions.len() as i32 >= count)).await?;
-    if r.is_ok() {
-        Ok(())
-    } else {
-        Err(refused(&r))
-    }
+    outcome(r)
 }
 
 pub async fn set_topic_configs(broker: &Arc<Broker>, name: &str, overrides: TopicOverrides, validate_only: bool) -> Result<(), Failure> {
@@ -99,10 +99,6 @@ pub async fn set_topic_configs(broker: &Arc<Broker>, name: &str, overrides: Topi
     let want = overrides.clone();
     let cmd = Command::SetTopicConfigs { name: name.to_string(), configs: overrides, validate_only };
     let r = commit(broker, cmd, || validate_only || broker.topics.get(name).is_some_and(|t| *t.overrides.read() == want)).await?;
-    if r.is_ok() {
-        Ok(())
-    } else {
-        Err(refused(&r))
-    }
+    outcome(r)
 }
 
