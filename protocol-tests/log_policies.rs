@@ -209,5 +209,7 @@ fn the_broker_compacts_in_the_background() {
     };
     let before = size(&dir);
     eventually("the cleaner shrinks the log", || size(&dir) < before / 2);
-    assert!(std::fs::read_to_string(dir.join("cleaner-offset-checkpoint")).is_ok());
+    // The checkpoint is written after the cleaned segments are swapped in, so it can
+    // trail the shrink by a moment.
+    eventually("the cleaner checkpoints its progress", || dir.join("cleaner-offset-checkpoint").exists());
 }
