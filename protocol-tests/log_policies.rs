@@ -40,6 +40,25 @@ fn create(c: &mut Client, topic: &str, partitions: i32, configs: &[(&str, &str)]
     assert_eq!(c.call(7, &req).topics[0].error_code, 0);
 }
 
+/// AlterConfigs (v2): replaces the topic's overrides with `configs`.
+fn alter_configs(c: &mut Client, topic: &str, configs: &[(&str, &str)]) -> i16 {
+    let mut r = AlterConfigsResource::default();
+    r.resource_type = 2;
+    r.resource_name = s(topic);
+    r.configs = configs
+        .iter()
+        .map(|(k, v)| {
+            let mut cfg = AlterableConfig::default();
+            cfg.name = s(k);
+            cfg.value = Some(s(v));
+            cfg
+        })
+        .collect();
+    let mut req = AlterConfigsRequest::default();
+    req.resources = vec![r];
+    c.call(2, &req).responses[0].error_code
+}
+
 fn produce(c: &mut Client, topic: &str, partition: i32, records: bytes::Bytes) -> i16 {
     let mut p = PartitionProduceData::default();
     p.index = partition;
@@ -110,18 +129,7 @@ fn partitions_grow_and_configs_change_live() {
 
     // AlterConfigs replaces the overrides; the value shows as DYNAMIC_TOPIC_CONFIG and
     // acts at once: a batch over the new max.message.bytes is refused.
-    let alter = |c: &mut Client, key: &str, value: &str| {
-        let mut cfg = AlterableConfig::default();
-        cfg.name = s(key);
-        cfg.value = Some(s(value));
-        let mut r = AlterConfigsResource::default();
-        r.resource_type = 2;
-        r.resource_name = s("grow");
-        r.configs = vec![cfg];
-        let mut req = AlterConfigsRequest::default();
-        req.resources = vec![r];
-        c.call(2, &req).responses[0].error_code
-    };
+    let alter = |c: &mut Client, key: &str, value: &str| alter_configs(c, "grow", &[(key, value)]);
     assert_eq!(alter(&mut c, "max.message.bytes", "200"), 0);
     assert_eq!(config(&mut c, "grow", "max.message.bytes"), (Some("200".into()), 1));
     assert_eq!(produce(&mut c, "grow", 0, record_batch(&[&[b'x'; 500]], None)), 10, "MESSAGE_TOO_LARGE");
@@ -176,19 +184,7 @@ fn delete_records_and_time_retention() {
     assert_eq!(log_files(&dir), 3, "segments wholly below the start are removed");
 
     // Time retention through a live config change: all sealed segments go.
-    let mut cfg = alter_configs_request::AlterableConfig::default();
-    cfg.name = s("retention.ms");
-    cfg.value = Some(s("1"));
-    let mut seg = alter_configs_request::AlterableConfig::default();
-    seg.name = s("segment.bytes");
-    seg.value = Some(s("300"));
-    let mut r = AlterConfigsResource::default();
-    r.resource_type = 2;
-    r.resource_name = s("old");
-    r.configs = vec![cfg, seg];
-    let mut req = AlterConfigsRequest::default();
-    req.resources = vec![r];
-    assert_eq!(c.call(2, &req).responses[0].error_code, 0);
+    assert_eq!(alter_configs(&mut c, "old", &[("retention.ms", "1"), ("segment.bytes", "300")]), 0);
     eventually("retention deletes the old segments", || log_files(&dir) == 1);
     assert_eq!(earliest(&mut c, "old"), 4);
 }
@@ -197,7 +193,9 @@ fn delete_records_and_time_retention() {
 fn the_broker_compacts_in_the_background() {
     let b = Broker::start(&["log.cleaner.backoff.ms=100"]);
     let mut c = b.client();
-    create(&mut c, "compacted", 1, &[("cleanup.policy", "compact"), ("segment.bytes", "2000"), ("min.cleanable.dirty.ratio", "0.01")]);
+    // Written under the delete policy, then switched to compact, so the size measured
+    // below is the uncleaned log's.
+    create(&mut c, "compacted", 1, &[("segment.bytes", "2000")]);
     for round in 0..40 {
         let v = format!("value-{round}");
         // record_batch keys its records k0, k1, ...: three keys, overwritten each round.
@@ -208,6 +206,7 @@ fn the_broker_compacts_in_the_background() {
         std::fs::read_dir(d).unwrap().flatten().filter(|e| e.path().extension().is_some_and(|x| x == "log")).map(|e| e.metadata().unwrap().len()).sum()
     };
     let before = size(&dir);
+    assert_eq!(alter_configs(&mut c, "compacted", &[("cleanup.policy", "compact"), ("segment.bytes", "2000"), ("min.cleanable.dirty.ratio", "0.01")]), 0);
     eventually("the cleaner shrinks the log", || size(&dir) < before / 2);
     // The checkpoint is written after the cleaned segments are swapped in, so it can
     // trail the shrink by a moment.

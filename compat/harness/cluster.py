@@ -487,8 +487,8 @@ class Cluster:
             raise CheckFailed(f"create_topics({topic!r}, partitions={partitions}, rf={replication_factor}, "
                               f"assignment={replica_assignment}, config={config}) failed: {e}") from None
 
-        def ready():
-            md = self.metadata(topic)
+        def ready_via(node):
+            md = self.metadata(topic, via=node)
             parts = md.topics.get(topic, {})
             if len(parts) != partitions:
                 return None
@@ -498,6 +498,12 @@ class Cluster:
                 if full_isr and sorted(pm.isr) != sorted(pm.replicas):
                     return None
             return md
+
+        def ready():
+            # Every running node, not one: a client may ask any of them next, and a
+            # node lists the topic only once it has applied the controller's record.
+            mds = [ready_via(i) for i in self.live()]
+            return mds[0] if mds and all(mds) else None
         md = wait_until(ready, timeout, f"topic {topic}: {partitions} partitions with leaders"
                                         + (" and full ISRs" if full_isr else ""))
         log(f"created {md.describe(topic)}")

@@ -138,6 +138,10 @@ class Member:
 
     def _waiter(self):
         rc = self.proc.wait()
+        # Whoever waits for the exit reads the records next: take in all the
+        # output the process wrote first.
+        for t in self._readers:
+            t.join(10)
         with self.cond:
             self.exit_code = rc
             self.events.append({"ev": "exit", "rc": rc, "t": time.time()})
@@ -149,11 +153,14 @@ class Member:
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd, env=env,
                                      preexec_fn=_preexec)
-        threading.Thread(target=self._reader, args=(self.proc.stdout, stdout_parse), daemon=True).start()
+        out = threading.Thread(target=self._reader, args=(self.proc.stdout, stdout_parse), daemon=True)
         if stderr_parse is None:
-            threading.Thread(target=self._stderr_reader, args=(self.proc.stderr,), daemon=True).start()
+            err = threading.Thread(target=self._stderr_reader, args=(self.proc.stderr,), daemon=True)
         else:
-            threading.Thread(target=self._reader, args=(self.proc.stderr, stderr_parse), daemon=True).start()
+            err = threading.Thread(target=self._reader, args=(self.proc.stderr, stderr_parse), daemon=True)
+        self._readers = [out, err]
+        for t in self._readers:
+            t.start()
         threading.Thread(target=self._waiter, daemon=True).start()
 
     def wait(self, pred, timeout, what):

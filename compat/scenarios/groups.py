@@ -198,7 +198,16 @@ def failover(ctx, kinds, victim=0):
         if prod.done.is_set():
             log("note: the producer had already finished at the kill (slow machine?)")
         v.kill()
+        # A commit the victim sent just before the kill may still be in the broker's
+        # socket buffer: read until two answers half a second apart agree (the
+        # survivors cannot take over before the session timeout, seconds away).
         c_kill = committed(ctx.bootstrap, group, topic, range(6), a)
+        for _ in range(10):
+            time.sleep(0.5)
+            again = committed(ctx.bootstrap, group, topic, range(6), a)
+            if again == c_kill:
+                break
+            c_kill = again
         t_kill_query = time.time()
         v_reads = _by_partition(v.records)
         log(f"killed {v.name} (partitions {victim_parts}) after {len(v.records)} records; committed then: {c_kill}")

@@ -38,8 +38,7 @@ pub async fn handle(ctx: &RequestContext<'_>, req: DescribeClusterRequest) -> De
     resp.brokers = match ctx.broker.cluster() {
         Some(rm) => {
             let with_fenced = ctx.version >= 2 && req.include_fenced_brokers;
-            rm.controller
-                .image()
+            rm.image()
                 .brokers
                 .values()
                 .filter(|b| with_fenced || !b.fenced)

@@ -34,7 +34,7 @@ async fn lookup(ctx: &RequestContext<'_>, key: &str, key_type: i8) -> Found {
         };
     };
     if broker.topics.get(OFFSETS_TOPIC).is_none() {
-        let live = rm.controller.image().live_brokers().count() as i32;
+        let live = rm.image().live_brokers().count() as i32;
         let wanted = broker.config.get("offsets.topic.replication.factor").and_then(|v| v.parse::<i32>().ok()).unwrap_or(3);
         // As Kafka: not created under-replicated; groups wait until enough brokers are up.
         if live < wanted {
@@ -55,7 +55,7 @@ async fn lookup(ctx: &RequestContext<'_>, key: &str, key_type: i8) -> Found {
             }
         }
     }
-    let image = rm.controller.image();
+    let image = rm.image();
     let leader = image.topics.get(OFFSETS_TOPIC).and_then(|t| {
         let index = partition_for(key, t.partitions.len() as i32);
         t.partitions.get(index as usize).map(|p| p.leader)

@@ -28,7 +28,7 @@ pub async fn handle(ctx: &RequestContext<'_>, req: MetadataRequest) -> MetadataR
     let broker = ctx.broker;
     let cfg = &broker.config;
     let mut resp = MetadataResponse::default();
-    let image = broker.cluster().map(|rm| rm.controller.image());
+    let image = broker.cluster().map(|rm| rm.image());
     let endpoint = |id: i32, host: &str, port: i32, rack: &Option<String>| {
         let mut b = MetadataResponseBroker::default();
         b.node_id = BrokerId(id);
@@ -86,7 +86,7 @@ pub fn controller_id(broker: &Broker) -> i32 {
     let me = broker.config.node_id;
     let Some(rm) = broker.cluster() else { return me };
     match rm.controller.active_controller() {
-        Some(a) if rm.controller.image().is_live(a) => a,
+        Some(a) if rm.image().is_live(a) => a,
         _ => me,
     }
 }
@@ -94,7 +94,7 @@ pub fn controller_id(broker: &Broker) -> i32 {
 async fn lookup_or_create(broker: &Arc<Broker>, name: &TopicName, allow_create: bool, topic_ops: bool, version: i16) -> MetadataResponseTopic {
     let node_id = broker.config.node_id;
     let describe = |t: &Topic| {
-        let image = broker.cluster().map(|rm| rm.controller.image());
+        let image = broker.cluster().map(|rm| rm.image());
         describe_topic(t, image.as_deref(), node_id, topic_ops, version)
     };
     if let Some(t) = broker.topics.get(name) {

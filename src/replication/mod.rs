@@ -52,19 +52,21 @@ pub struct ReplicaManager {
     pub config: ReplicationConfig,
     /// Leader id → its fetcher's stop signal.
     fetchers: Mutex<HashMap<i32, watch::Sender<bool>>>,
-    /// Bumped after each image is applied locally, for requests waiting on their change.
-    applied: watch::Sender<u64>,
-    /// Whether the last image applied here had this broker registered.
-    registered: std::sync::atomic::AtomicBool,
+    /// The image last applied to the local partitions. Client-facing metadata is built
+    /// from it rather than from the controller's newest image, so what a client is told
+    /// (leader, ISR) never runs ahead of what this broker enforces. Requests waiting for
+    /// their change to take effect here wait on it.
+    applied: watch::Sender<Arc<MetadataImage>>,
 }
 
 impl ReplicaManager {
     pub fn new(controller: Arc<Controller>, config: ReplicationConfig) -> Self {
-        ReplicaManager { controller, config, fetchers: Mutex::new(HashMap::new()), applied: watch::channel(0).0, registered: Default::default() }
+        ReplicaManager { controller, config, fetchers: Mutex::new(HashMap::new()), applied: watch::channel(Arc::default()).0 }
     }
 
-    fn applied_image_registered(&self) -> bool {
-        self.registered.load(std::sync::atomic::Ordering::Acquire)
+    /// The metadata image as this broker has applied it.
+    pub fn image(&self) -> Arc<MetadataImage> {
+        self.applied.borrow().clone()
     }
 
     /// Waits until `done` holds for the broker after an image has been applied, or the
@@ -92,10 +94,11 @@ pub fn start(broker: &Arc<Broker>) {
         loop {
             let image = images.borrow_and_update().clone();
             let b2 = b.clone();
+            let applying = image.clone();
             // Opening and deleting logs is blocking I/O.
-            let _ = tokio::task::spawn_blocking(move || apply_image(&b2, &image)).await;
+            let _ = tokio::task::spawn_blocking(move || apply_image(&b2, &applying)).await;
             if let Some(rm) = b.replicas.get() {
-                rm.applied.send_modify(|v| *v += 1);
+                rm.applied.send_replace(image);
             }
             if images.changed().await.is_err() {
                 return;
@@ -134,7 +137,7 @@ fn registered(broker: &Broker, image: &MetadataImage) -> bool {
 pub async fn wait_until_registered(broker: &Arc<Broker>) {
     let Some(rm) = broker.replicas.get() else { return };
     let started = std::time::Instant::now();
-    while !rm.wait_applied(Duration::from_secs(10), || registered(broker, &rm.controller.image()) && rm.applied_image_registered()).await {
+    while !rm.wait_applied(Duration::from_secs(10), || registered(broker, &rm.image())).await {
         tracing::warn!(waited_s = started.elapsed().as_secs(), "waiting for the controller to register this broker (is a quorum of controllers up?)");
     }
 }
@@ -294,7 +297,6 @@ fn apply_image(broker: &Arc<Broker>, image: &MetadataImage) {
         }
     }
     if let Some(rm) = broker.replicas.get() {
-        rm.registered.store(registered, std::sync::atomic::Ordering::Release);
         let leaders: Vec<i32> = broker
             .topics
             .all()
