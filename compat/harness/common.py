@@ -38,6 +38,25 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
+class Deliveries:
+    """A confluent-kafka producer's delivery reports (pass it as ``on_delivery``):
+    acknowledged value -> (partition, offset), failed value -> error name."""
+
+    def __init__(self):
+        self.acked: dict[bytes, tuple[int, int]] = {}
+        self.failed: dict[bytes, str] = {}
+
+    def __call__(self, err, m):
+        if err is None:
+            self.acked[m.value()] = (m.partition(), m.offset())
+        else:
+            self.failed[m.value()] = err.name()
+
+    def failures(self, n: int = 3, since: int = 0) -> list[str]:
+        """The first ``n`` failures from the ``since``-th on, for messages."""
+        return [f"{v[:40]!r}: {e}" for v, e in list(self.failed.items())[since:since + n]]
+
+
 def wait_until(fn, timeout, what, interval=0.2):
     """Poll fn() until it returns a truthy value; return that value.
 

@@ -24,7 +24,7 @@ from confluent_kafka import ConsumerGroupTopicPartitions
 
 from harness.clients import get_client
 from harness.clients.confluent import _TS_TYPES, _base_conf
-from harness.common import CheckFailed, Msg, Record, check, log, make_messages, verify_records, wait_until
+from harness.common import CheckFailed, Deliveries, Msg, Record, check, log, make_messages, verify_records, wait_until
 
 
 # --------------------------------------------------------------------------
@@ -61,32 +61,26 @@ def _producer(bootstrap: str, **conf):
 
 
 def _produce(bootstrap: str, topic: str, msgs: list[Msg], *, partition: int | None = None, timeout: float = 120,
-             **conf) -> tuple[dict[bytes, tuple[int, int]], dict[bytes, str]]:
-    """Produce ``msgs``; returns (acknowledged value -> (partition, offset),
-    failed value -> error name). Every message gets a delivery report."""
-    p = _producer(bootstrap, **conf)
-    acked: dict[bytes, tuple[int, int]] = {}
-    failed: dict[bytes, str] = {}
-
-    def on_delivery(err, m):
-        if err is None:
-            acked[m.value()] = (m.partition(), m.offset())
-        else:
-            failed[m.value()] = err.name()
+             producer=None, **conf) -> tuple[dict[bytes, tuple[int, int]], dict[bytes, str]]:
+    """Produce ``msgs`` (with ``producer``, else a new one); returns (acknowledged
+    value -> (partition, offset), failed value -> error name). Every message gets a
+    delivery report."""
+    p = producer or _producer(bootstrap, **conf)
+    deliveries = Deliveries()
 
     kw = {} if partition is None else {"partition": partition}
     for m in msgs:
         while True:
             try:
                 p.produce(topic, key=m.key, value=m.value, headers=m.headers or None, timestamp=m.timestamp or 0,
-                          on_delivery=on_delivery, **kw)
+                          on_delivery=deliveries, **kw)
                 break
             except BufferError:
                 p.poll(0.1)
         p.poll(0)
     left = p.flush(timeout)
     check(left == 0, f"{left} messages to {topic} got no delivery report within {timeout}s")
-    return acked, failed
+    return deliveries.acked, deliveries.failed
 
 
 class _PidLog(logging.Handler):
@@ -216,14 +210,8 @@ def leader_failover(ctx):
     msgs = make_messages("failover", FAILOVER_MESSAGES, FAILOVER_KEYS)
     log(f"victim: node {victim} (leader of partition 0)")
 
-    acked: dict[bytes, tuple[int, int]] = {}
-    failed: list[str] = []
-
-    def on_delivery(err, m):
-        if err is None:
-            acked[m.value()] = (m.partition(), m.offset())
-        else:
-            failed.append(f"{m.value()[:40]!r}: {err}")
+    deliveries = Deliveries()
+    acked, failed = deliveries.acked, deliveries.failed
 
     p = _producer(ctx.bootstrap, **{"enable.idempotence": True, "acks": "all", "message.timeout.ms": 300_000,
                                     "linger.ms": 5})
@@ -250,12 +238,12 @@ def leader_failover(ctx):
     deadline = time.monotonic() + 360
     while i < len(msgs):
         check(time.monotonic() < deadline, f"produced {i}, acknowledged {len(acked)} of {len(msgs)} "
-                                           f"after 360s; failures {failed[:3]}")
+                                           f"after 360s; failures {deliveries.failures()}")
         if i - len(acked) - len(failed) < 5_000:  # bounded backlog: production spreads over the run
             m = msgs[i]
             try:
                 p.produce(topic, key=m.key, value=m.value, headers=m.headers, timestamp=m.timestamp,
-                          on_delivery=on_delivery)
+                          on_delivery=deliveries)
                 i += 1
             except BufferError:
                 p.poll(0.05)
@@ -276,7 +264,7 @@ def leader_failover(ctx):
     left = p.flush(300)
     check(left == 0, f"{left} messages neither acknowledged nor failed 300s after the last produce")
     check(not failed, f"{len(failed)} of {len(msgs)} messages failed (the producer must ride out the failover): "
-                      f"{failed[:5]}")
+                      f"{deliveries.failures(5)}")
     check(len(acked) == len(msgs), f"{len(acked)} acknowledged of {len(msgs)}")
     check(watcher is not None, f"the kill point ({kill_at} acknowledged) was never reached")
     watcher.join(130)
@@ -643,6 +631,9 @@ def controller_failover(ctx):
     by_pid: dict = {}
     for label, pid, node in pids:
         by_pid.setdefault(pid, []).append(f"{label} from node {node}")
+    unknown = [label for label, pid, _ in pids if pid is None]
+    if unknown:
+        problems.append(f"no producer id seen in librdkafka's eos log for {', '.join(unknown)}")
     dup = {pid: who for pid, who in by_pid.items() if pid is not None and len(who) > 1}
     if dup:
         problems.append("the same producer id (id, epoch) was handed out to several producers: " + "; ".join(
@@ -714,8 +705,8 @@ def unclean_election(ctx):
     cl.kill(a)
     cl.restart(b, wait=False)
     log(f"a={a} SIGKILLed, b={b} restarted; waiting for a to be fenced and b registered")
-    md = wait_until(lambda: (lambda m: m if a not in m.brokers and b in m.brokers else None)(cl.metadata()), 90,
-                    f"a={a} fenced and b={b} registered (metadata)")
+    wait_until(lambda: (lambda m: a not in m.brokers and b in m.brokers)(cl.metadata()), 90,
+               f"a={a} fenced and b={b} registered (metadata)")
     md_u = wait_until(lambda: (lambda m: m if m.partition(unclean, 0) and m.partition(unclean, 0).leader == b
                                          else None)(cl.metadata(unclean)), 60,
                       f"{unclean} (unclean.leader.election.enable=true): b={b} elected leader from outside the ISR")
@@ -964,6 +955,10 @@ def _leader_moves_away_and_back(ctx, overrides, elect):
     cl.create_topic(topic, partitions=3, replication_factor=3)
     preferred = cl.metadata(topic).partition(topic, 0).replicas[0]
     check(cl.leader(topic, 0) == preferred, f"{topic}[0] is not led by its first replica {preferred}")
+    # One producer lives through the whole move: its metadata names the old leader, so
+    # after the election its first batch for partition 0 gets NOT_LEADER_OR_FOLLOWER
+    # and it must refresh metadata and find the new leader (no periodic refresh helps).
+    moving = _producer(ctx.bootstrap, **{"topic.metadata.refresh.interval.ms": 600_000})
     before = _msgs("before", 300)
     acked, failed = _produce(ctx.bootstrap, topic, before, acks="all")
     check(not failed and len(acked) == len(before), f"produce before the stop: failed {list(failed.items())[:3]}")
@@ -975,13 +970,23 @@ def _leader_moves_away_and_back(ctx, overrides, elect):
     check(not failed and len(acked2) == len(after), f"produce while node {preferred} is down: failed {list(failed.items())[:3]}")
     cl.restart(preferred)
     _wait_isr(cl, topic, 3, lambda isr, pm: preferred in isr, 120, f"node {preferred} back in every ISR")
+    warm = _msgs("warm", 20)
+    acked3, failed = _produce(ctx.bootstrap, topic, warm, partition=0, producer=moving)
+    check(not failed and all(p == 0 for p, _ in acked3.values()), f"produce to the old leader: failed {list(failed.items())[:3]}")
     t0 = time.monotonic()
     elect(cl, topic)
     wait_until(lambda: cl.leader(topic, 0) == preferred, 60, f"{topic}[0] led by its preferred replica {preferred} again")
     took = time.monotonic() - t0
+    moved = _msgs("moved", 50)
+    acked4, failed = _produce(ctx.bootstrap, topic, moved, partition=0, producer=moving)
+    check(not failed and len(acked4) == len(moved),
+          f"produce with metadata naming the old leader: {len(acked4)} acked, failed {list(failed.items())[:3]}")
     records = _read(ctx, topic)
     got = {r.value for r in records}
-    missing = [m for m in before + after if m.value not in got]
+    at = {(r.partition, r.offset): r.value for r in records}
+    lost = [v for v, po in {**acked3, **acked4}.items() if at.get(po) != v]
+    check(not lost, f"{len(lost)} records acknowledged around the election are not at their offsets, e.g. {lost[:2]}")
+    missing = [m for m in before + after + warm + moved if m.value not in got]
     check(not missing, f"{len(missing)} acknowledged messages missing after the election, e.g. {missing[:2]}")
     check(len(records) == len(got), "duplicated records after the election")
     return cl, topic, preferred, took
@@ -992,23 +997,22 @@ def preferred_election(ctx):
     moves partition 0 back to its first replica once that replica is in sync again
     (auto.leader.rebalance.enable=false); asking again is ELECTION_NOT_NEEDED."""
     from confluent_kafka import ElectionType, TopicPartition
-    from confluent_kafka.admin import AdminClient
+
+    def elect_preferred(cl, topic):
+        """AdminClient.elect_leaders(PREFERRED) for partition 0: its error, or None."""
+        admin = cl.admin()  # referenced until the result is in
+        result = admin.elect_leaders(ElectionType.PREFERRED, [TopicPartition(topic, 0)]).result(timeout=60)
+        return result.get(TopicPartition(topic, 0))
 
     def elect(cl, topic):
         pm = cl.metadata(topic).partition(topic, 0)
         check(pm.leader != pm.replicas[0], f"{topic}[0] is led by its first replica before the election "
                                            f"(auto.leader.rebalance.enable is off): nothing to test")
-        admin = AdminClient({"bootstrap.servers": ctx.bootstrap, "broker.address.family": "v4"})
-        result = admin.elect_leaders(ElectionType.PREFERRED, [TopicPartition(topic, 0)]).result(timeout=60)
-        err = result.get(TopicPartition(topic, 0))
+        err = elect_preferred(cl, topic)
         check(err is None, f"ElectLeaders (preferred) for {topic}[0]: {err}")
 
     cl, topic, preferred, took = _leader_moves_away_and_back(ctx, {"auto.leader.rebalance.enable": "false"}, elect)
-    from confluent_kafka import ElectionType, TopicPartition
-    from confluent_kafka.admin import AdminClient
-    admin = AdminClient({"bootstrap.servers": ctx.bootstrap, "broker.address.family": "v4"})
-    again = admin.elect_leaders(ElectionType.PREFERRED, [TopicPartition(topic, 0)]).result(timeout=60)
-    err = again.get(TopicPartition(topic, 0))
+    err = elect_preferred(cl, topic)
     check(err is not None and err.code() == ckl.KafkaError.ELECTION_NOT_NEEDED,
           f"a second preferred election for {topic}[0]: {err}, expected ELECTION_NOT_NEEDED")
     return _finish(cl, f"node {preferred} led {topic}[0] again {took:.1f}s after ElectLeaders; a second call: "

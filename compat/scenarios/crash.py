@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 from harness.clients import get_client
-from harness.common import CheckFailed, check, log
+from harness.common import CheckFailed, Deliveries, check, log
 
 KILLS = 3                    # SIGKILL + restart rounds
 KILL_AFTER_ACKED = 30_000    # acknowledged messages before the kills (spread over the rounds)
@@ -27,14 +27,8 @@ def crash(ctx, idempotent=False, graceful=False):
                       "confluent.crash-idempotent" if idempotent else "confluent.crash")
     ck.create_topic(ctx, topic, PARTITIONS)
 
-    acked: dict[bytes, tuple[int, int]] = {}
-    failed: list[str] = []
-
-    def on_delivery(err, m):
-        if err is None:
-            acked[m.value()] = (m.partition(), m.offset())
-        else:
-            failed.append(f"{m.value()[:16]!r}: {err}")
+    deliveries = Deliveries()
+    acked, failed = deliveries.acked, deliveries.failed
 
     p = ck.producer(ctx, idempotent=idempotent, extra={"linger.ms": 2, "message.timeout.ms": 90_000,
                                                       "retry.backoff.ms": 50})
@@ -44,7 +38,7 @@ def crash(ctx, idempotent=False, graceful=False):
         nonlocal n
         while True:
             try:
-                p.produce(topic, key=f"k{n % 97}".encode(), value=_value(n), on_delivery=on_delivery)
+                p.produce(topic, key=f"k{n % 97}".encode(), value=_value(n), on_delivery=deliveries)
                 n += 1
                 break
             except BufferError:
@@ -61,7 +55,7 @@ def crash(ctx, idempotent=False, graceful=False):
         while len(acked) < target:
             if time.monotonic() > deadline:
                 raise CheckFailed(f"round {round_}: only {len(acked)} of {n} messages acknowledged after 120s; "
-                                  f"failures: {failed[:3]}")
+                                  f"failures: {deliveries.failures()}")
             produce_one()
             if n - len(acked) - len(failed) > 5_000:   # bound the backlog
                 p.poll(0.01)
@@ -89,7 +83,7 @@ def crash(ctx, idempotent=False, graceful=False):
     left = p.flush(120)
     check(left == 0, f"{left} post-restart messages not acknowledged within 120s")
     check(len(failed) == failed_before,
-          f"{len(failed) - failed_before} messages produced after the restart failed: {failed[failed_before:][:3]}")
+          f"{len(failed) - failed_before} messages produced after the restart failed: {deliveries.failures(since=failed_before)}")
     check(len(acked) == acked_before + AFTER_RESTART, "not all post-restart messages were acknowledged")
 
     records = ck.read_all(ctx, topic, timeout=120)

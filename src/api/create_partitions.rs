@@ -14,16 +14,17 @@ pub async fn handle(ctx: &RequestContext<'_>, req: CreatePartitionsRequest) -> C
     for t in req.topics {
         let mut out = CreatePartitionsTopicResult::default();
         let current = ctx.broker.topics.get(&t.name).map(|topic| topic.partitions.len() as i32).unwrap_or(0);
-        // Manual assignments name replicas for the new partitions only; here every
-        // replica is this broker.
+        // Manual assignments name replicas for the new partitions only. A cluster's
+        // controller checks them against its brokers; a single broker is every replica.
         let single = ctx.broker.cluster().is_none();
         let bad_assignment = t.assignments.as_ref().is_some_and(|a| {
             a.len() as i32 != t.count - current || a.iter().any(|r| r.broker_ids.is_empty() || single && r.broker_ids.iter().any(|b| b.0 != node))
         });
+        let assignment = t.assignments.map(|a| a.into_iter().map(|r| r.broker_ids.into_iter().map(|b| b.0).collect()).collect());
         let result = if bad_assignment {
-            Err((E::InvalidReplicaAssignment.code(), format!("assignments must list [{node}] for each of the {} new partitions", t.count - current)))
+            Err((E::InvalidReplicaAssignment.code(), format!("assignments must name replicas for each of the {} new partitions", t.count - current)))
         } else {
-            topic_admin::add_partitions(ctx.broker, &t.name, t.count, req.validate_only).await
+            topic_admin::add_partitions(ctx.broker, &t.name, t.count, assignment, req.validate_only).await
         };
         if let Err((code, message)) = result {
             out.error_code = code;

@@ -35,13 +35,10 @@ pub async fn handle(ctx: &RequestContext<'_>, req: DeleteTopicsRequest) -> Delet
                 if ctx.version >= 6 {
                     out.topic_id = topic.id;
                 }
-                match topic_admin::delete_topic(ctx.broker, &topic.name).await {
-                    Ok(()) => ctx.broker.groups.on_topic_deleted(ctx.broker, &topic.name),
-                    Err((code, message)) => {
-                        out.error_code = code;
-                        if ctx.version >= 5 {
-                            out.error_message = Some(StrBytes::from_string(message));
-                        }
+                if let Err((code, message)) = topic_admin::delete_topic(ctx.broker, &topic.name).await {
+                    out.error_code = code;
+                    if ctx.version >= 5 {
+                        out.error_message = Some(StrBytes::from_string(message));
                     }
                 }
             }

@@ -148,13 +148,14 @@ fn read_all(wanted: &[Wanted], max_bytes: usize, read_committed: bool, to_log_en
         pd.preferred_read_replica = BrokerId(-1);
         pd.aborted_transactions = read_committed.then(Vec::new);
         pd.records = Some(Bytes::new());
+        let refused = w.partition.as_ref().ok().and_then(|p| leadership_error(p, w.current_leader_epoch));
         match &w.partition {
             Err(code) => {
                 pd.error_code = *code;
                 errors = true;
             }
-            Ok(p) if leadership_error(p, w.current_leader_epoch).is_some() => {
-                pd.error_code = leadership_error(p, w.current_leader_epoch).unwrap_or_default();
+            Ok(p) if refused.is_some() => {
+                pd.error_code = refused.unwrap_or_default();
                 // Where the version has it, a hint of the current leader (KIP-951).
                 let st = p.state();
                 pd.current_leader.leader_id = BrokerId(st.leader);

@@ -27,11 +27,11 @@ pub async fn handle(ctx: &RequestContext<'_>, req: ListOffsetsRequest) -> ListOf
             pr.timestamp = -1;
             pr.offset = -1;
             pr.leader_epoch = -1;
-            match topic.as_ref().and_then(|t| t.partition(p.partition_index)) {
+            let part = topic.as_ref().and_then(|t| t.partition(p.partition_index));
+            let refused = part.and_then(|part| leadership_error(part, p.current_leader_epoch));
+            match part {
                 None => pr.error_code = E::UnknownTopicOrPartition.code(),
-                Some(part) if leadership_error(part, p.current_leader_epoch).is_some() => {
-                    pr.error_code = leadership_error(part, p.current_leader_epoch).unwrap_or_default();
-                }
+                Some(_) if refused.is_some() => pr.error_code = refused.unwrap_or_default(),
                 Some(part) => match lookup(part, p.timestamp) {
                     Ok(found) => {
                         if ctx.version >= 4 {

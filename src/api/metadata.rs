@@ -173,6 +173,12 @@ pub fn describe_topic(topic: &Topic, image: Option<&MetadataImage>, node_id: i32
                         mp.offline_replicas = ids(&offline);
                     }
                 }
+                // A cluster topic this broker has opened but whose record it has not
+                // finished applying: no leader to name yet.
+                None if image.is_some() => {
+                    mp.leader_id = BrokerId(NO_LEADER);
+                    mp.error_code = ResponseError::LeaderNotAvailable.code();
+                }
                 None => {
                     let node = BrokerId(node_id);
                     mp.leader_id = node;

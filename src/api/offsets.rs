@@ -81,7 +81,32 @@ pub async fn fetch(ctx: &RequestContext<'_>, req: OffsetFetchRequest) -> OffsetF
     let mut resp = OffsetFetchResponse::default();
     if v < 8 {
         if let Some(code) = groups.coordinator_error(ctx.broker, &req.group_id) {
-            resp.error_code = code;
+            if v >= 2 {
+                resp.error_code = code;
+            } else {
+                // v0-1 have no top-level error: each requested partition carries it.
+                resp.topics = req
+                    .topics
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|t| {
+                        let mut rt = OffsetFetchResponseTopic::default();
+                        rt.name = t.name;
+                        rt.partitions = t
+                            .partition_indexes
+                            .into_iter()
+                            .map(|p| {
+                                let mut r = OffsetFetchResponsePartition::default();
+                                r.partition_index = p;
+                                r.committed_offset = -1;
+                                r.error_code = code;
+                                r
+                            })
+                            .collect();
+                        rt
+                    })
+                    .collect();
+            }
             return resp;
         }
         let topics = req.topics.map(|ts| ts.into_iter().map(|t| (t.name.to_string(), t.partition_indexes)).collect());

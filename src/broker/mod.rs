@@ -97,6 +97,15 @@ impl Broker {
         self.replicas.get()
     }
 
+    /// Deletes a topic's logs here and, as Kafka's coordinators do, the committed offsets
+    /// of groups this broker coordinates, so a re-created topic starts fresh. On a cluster
+    /// every node runs it when it applies the deletion.
+    pub fn delete_topic_locally(&self, name: &str) -> Result<(), TopicError> {
+        self.topics.delete(name)?;
+        self.groups.on_topic_deleted(self, name);
+        Ok(())
+    }
+
     /// Clean shutdown: flush logs and write producer snapshots.
     pub fn shutdown(&self) {
         self.topics.close_all();

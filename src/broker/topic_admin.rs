@@ -77,17 +77,19 @@ pub async fn create_topic(broker: &Arc<Broker>, req: NewTopic<'_>, assignment: O
 
 pub async fn delete_topic(broker: &Arc<Broker>, name: &str) -> Result<(), Failure> {
     if broker.cluster().is_none() {
-        return broker.topics.delete(name).map(|_| ()).map_err(local);
+        return broker.delete_topic_locally(name).map_err(local);
     }
     let r = commit(broker, Command::DeleteTopic { name: name.to_string() }, || broker.topics.get(name).is_none()).await?;
     outcome(r)
 }
 
-pub async fn add_partitions(broker: &Arc<Broker>, name: &str, count: i32, validate_only: bool) -> Result<(), Failure> {
+/// Grows a topic to `count` partitions; `assignment` names the new partitions' replicas
+/// (on a single broker the handler has checked it names only this broker).
+pub async fn add_partitions(broker: &Arc<Broker>, name: &str, count: i32, assignment: Option<Vec<Vec<i32>>>, validate_only: bool) -> Result<(), Failure> {
     if broker.cluster().is_none() {
         return broker.topics.add_partitions(name, count, validate_only).map_err(local);
     }
-    let cmd = Command::CreatePartitions { name: name.to_string(), count, validate_only };
+    let cmd = Command::CreatePartitions { name: name.to_string(), count, assignment, validate_only };
     let r = commit(broker, cmd, || validate_only || broker.topics.get(name).is_some_and(|t| t.partitions.len() as i32 >= count)).await?;
     outcome(r)
 }

@@ -47,7 +47,14 @@ pub enum Command {
         validate_only: bool,
     },
     DeleteTopic { name: String },
-    CreatePartitions { name: String, count: i32, validate_only: bool },
+    CreatePartitions {
+        name: String,
+        count: i32,
+        /// Explicit replicas for the new partitions only (CreatePartitions' `assignments`).
+        #[serde(default)]
+        assignment: Option<Vec<Vec<i32>>>,
+        validate_only: bool,
+    },
     SetTopicConfigs { name: String, configs: BTreeMap<String, String>, validate_only: bool },
     /// A partition leader asks for a new ISR (Kafka's AlterPartition).
     AlterPartition { topic: String, partition: i32, leader: i32, leader_epoch: i32, partition_epoch: i32, isr: Vec<i32> },

@@ -109,7 +109,9 @@ impl MetadataImage {
                 Some(_) => CommandResult::ok(),
                 None => fail(E::UnknownTopicOrPartition, format!("topic '{name}' does not exist")),
             },
-            Command::CreatePartitions { name, count, validate_only } => self.create_partitions(name, *count, *validate_only),
+            Command::CreatePartitions { name, count, assignment, validate_only } => {
+                self.create_partitions(name, *count, assignment.as_deref(), *validate_only)
+            }
             Command::SetTopicConfigs { name, configs, validate_only } => {
                 let Some(topic) = self.topics.get_mut(name) else {
                     return fail(E::UnknownTopicOrPartition, format!("topic '{name}' does not exist"));
@@ -201,7 +203,7 @@ impl MetadataImage {
         PartitionImage { replicas, isr, leader, leader_epoch: 0, partition_epoch: 0 }
     }
 
-    fn create_partitions(&mut self, name: &str, count: i32, validate_only: bool) -> CommandResult {
+    fn create_partitions(&mut self, name: &str, count: i32, assignment: Option<&[Vec<i32>]>, validate_only: bool) -> CommandResult {
         let Some(topic) = self.topics.get(name) else {
             return fail(E::UnknownTopicOrPartition, format!("topic '{name}' does not exist"));
         };
@@ -213,10 +215,26 @@ impl MetadataImage {
             return fail(E::InvalidPartitions, format!("number of partitions {count} is invalid (1..={MAX_PARTITIONS})"));
         }
         let rf = topic.partitions[0].replicas.len() as i32;
-        let live: Vec<placement::Candidate> = self.live_brokers().map(|b| (b.endpoint.id, b.endpoint.rack.clone())).collect();
-        let added = match placement::assign(&live, current, count - current, rf, self.placement_counter) {
-            Ok(a) => a,
-            Err(msg) => return fail(E::InvalidReplicationFactor, msg),
+        let added = match assignment {
+            Some(a) => {
+                if a.len() as i32 != count - current {
+                    return fail(E::InvalidReplicaAssignment, format!("{} assignments for {} new partitions", a.len(), count - current));
+                }
+                if let Err(e) = self.check_assignment(a) {
+                    return e;
+                }
+                if a[0].len() as i32 != rf {
+                    return fail(E::InvalidReplicaAssignment, format!("the topic's replication factor is {rf}, the assignment's {}", a[0].len()));
+                }
+                a.to_vec()
+            }
+            None => {
+                let live: Vec<placement::Candidate> = self.live_brokers().map(|b| (b.endpoint.id, b.endpoint.rack.clone())).collect();
+                match placement::assign(&live, current, count - current, rf, self.placement_counter) {
+                    Ok(a) => a,
+                    Err(msg) => return fail(E::InvalidReplicationFactor, msg),
+                }
+            }
         };
         if validate_only {
             return CommandResult::ok();
@@ -418,6 +436,24 @@ mod tests {
         img.apply(&Command::FenceBroker { id: 3, defaults: Default::default() });
         assert_eq!(create(&mut img, "u", 1, 3).error_code, E::InvalidReplicationFactor.code());
         assert!(create(&mut img, "u", 1, 2).is_ok());
+    }
+
+    #[test]
+    fn added_partitions_take_an_explicit_assignment_or_are_placed() {
+        let mut img = cluster(3);
+        create(&mut img, "t", 1, 2);
+        let grow = |img: &mut MetadataImage, count: i32, assignment: Option<Vec<Vec<i32>>>| {
+            img.apply(&Command::CreatePartitions { name: "t".into(), count, assignment, validate_only: false }).error_code
+        };
+        let bad = E::InvalidReplicaAssignment.code();
+        assert_eq!(grow(&mut img, 2, Some(vec![vec![3]])), bad, "replication factor differs from the topic's");
+        assert_eq!(grow(&mut img, 2, Some(vec![vec![3, 9]])), bad, "broker 9 is not registered");
+        assert_eq!(grow(&mut img, 3, Some(vec![vec![3, 1]])), bad, "one assignment for two new partitions");
+        assert_eq!(grow(&mut img, 2, Some(vec![vec![3, 1]])), 0);
+        let p1 = img.partition("t", 1).unwrap();
+        assert_eq!((p1.replicas.clone(), p1.leader), (vec![3, 1], 3));
+        assert_eq!(grow(&mut img, 3, None), 0);
+        assert_eq!(img.partition("t", 2).unwrap().replicas.len(), 2);
     }
 
     #[test]

@@ -11,9 +11,10 @@ use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest, VoteResponse};
 use openraft::BasicNode;
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
+use crate::net::frame::FrameError;
 use super::command::{BrokerEndpoint, Command, CommandResult};
 use super::TypeConfig;
 
@@ -62,14 +63,11 @@ pub async fn write_frame<T: Serialize>(stream: &mut TcpStream, msg: &T) -> io::R
 }
 
 pub async fn read_frame<T: for<'de> Deserialize<'de>>(stream: &mut TcpStream) -> io::Result<T> {
-    let mut len = [0u8; 4];
-    stream.read_exact(&mut len).await?;
-    let len = u32::from_be_bytes(len) as usize;
-    if len > MAX_FRAME_BYTES {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, format!("controller frame of {len} bytes is over the limit")));
-    }
-    let mut body = vec![0u8; len];
-    stream.read_exact(&mut body).await?;
+    let body = crate::net::frame::read_frame(stream, MAX_FRAME_BYTES).await.map_err(|e| match e {
+        FrameError::Closed => io::Error::from(io::ErrorKind::UnexpectedEof),
+        FrameError::Io(e) => e,
+        e => io::Error::new(io::ErrorKind::InvalidData, e),
+    })?;
     serde_json::from_slice(&body).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 

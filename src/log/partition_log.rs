@@ -357,7 +357,11 @@ impl PartitionLog {
     /// does not have). A batch that straddles `offset` goes whole.
     pub fn truncate_to(&mut self, offset: i64, now_ms: i64) -> Result<(), LogError> {
         if offset >= self.log_end_offset() {
-            return Ok(());
+            // Nothing to cut, but an epoch this replica began as leader without writing
+            // anything may sit at the log end; as Kafka, drop it, or the follower would
+            // keep asking the leader about an epoch the leader never had.
+            let end = self.log_end_offset();
+            return self.epochs.truncate_from_end(end).at(&self.dir);
         }
         if offset <= self.log_start_offset {
             return self.truncate_fully_and_start_at(offset.max(0).min(self.log_start_offset), now_ms);
@@ -366,9 +370,7 @@ impl PartitionLog {
         let doomed: Vec<i64> = self.segments.range(base + 1..).map(|(b, _)| *b).collect();
         for b in doomed {
             if let Some(seg) = self.segments.remove(&b) {
-                for path in [seg.path()].into_iter().chain(seg.index_paths()) {
-                    let _ = fs::remove_file(path);
-                }
+                remove_segment_files(&seg)?;
             }
         }
         let seg = self.segments.remove(&base).expect("containing segment");
@@ -390,9 +392,7 @@ impl PartitionLog {
     /// starts past everything it has).
     pub fn truncate_fully_and_start_at(&mut self, offset: i64, now_ms: i64) -> Result<(), LogError> {
         for (_, seg) in std::mem::take(&mut self.segments) {
-            for path in [seg.path()].into_iter().chain(seg.index_paths()) {
-                let _ = fs::remove_file(path);
-            }
+            remove_segment_files(&seg)?;
         }
         self.segments.insert(offset, LogSegment::create(&self.dir, offset, now_ms).at(&self.dir)?);
         self.log_start_offset = offset;
@@ -634,6 +634,19 @@ const LOG_START_FILE: &str = "log-start-offset";
 /// The first offset the cleaner has not cleaned.
 const CLEANER_CHECKPOINT_FILE: &str = "cleaner-offset-checkpoint";
 
+/// Removes a truncated segment's files. A failure is an error, not a warning: a
+/// segment left behind would come back at the next start with records the leader
+/// does not have.
+fn remove_segment_files(seg: &LogSegment) -> Result<(), LogError> {
+    for path in [seg.path()].into_iter().chain(seg.index_paths()) {
+        match fs::remove_file(path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e).at(path),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 fn read_offset_file(dir: &Path, name: &str) -> Option<i64> {
     fs::read_to_string(dir.join(name)).ok()?.trim().parse().ok()
 }
@@ -738,6 +751,22 @@ mod tests {
         assert_eq!(follower.log_end_offset(), 52);
         assert_eq!(follower.epochs.entries(), &[(1, 0), (5, 50)]);
         assert!(verify_dir(dir.path()).unwrap().is_empty());
+    }
+
+    #[test]
+    fn truncating_at_the_log_end_drops_an_epoch_that_wrote_nothing() {
+        // A replica led epoch 1 without writing, then follows a leader that never had
+        // epoch 1: the empty entry must go, or the follower asks about it forever.
+        let now = 1_700_000_000_000;
+        let dir = tempfile::tempdir().unwrap();
+        let (mut log, _) = PartitionLog::open(dir.path(), small_segments(), now).unwrap();
+        let (b, h) = batch(2, None);
+        log.append(&b, &h, 0, now).unwrap();
+        log.begin_epoch(1).unwrap();
+        assert_eq!(log.epochs.entries(), &[(0, 0), (1, 2)]);
+        log.truncate_to(2, now).unwrap();
+        assert_eq!(log.epochs.entries(), &[(0, 0)]);
+        assert_eq!(log.log_end_offset(), 2);
     }
 
     #[test]

@@ -122,7 +122,6 @@ fn find<'a>(parts: &'a [Followed], topic: &str, index: i32) -> Option<&'a Follow
 async fn truncate(c: &mut LeaderClient, me: i32, todo: &[Followed]) -> std::io::Result<bool> {
     let mut req = OffsetForLeaderEpochRequest::default();
     req.replica_id = BrokerId(me);
-    let mut asked: BTreeMap<(Arc<str>, i32), i32> = BTreeMap::new();
     let now = now_ms();
     for (topic, fs) in by_topic(todo) {
         let mut t = OffsetForLeaderTopic::default();
@@ -135,7 +134,6 @@ async fn truncate(c: &mut LeaderClient, me: i32, todo: &[Followed]) -> std::io::
                 f.p.truncate_as_follower(f.epoch, hw, now, true).map_err(std::io::Error::other)?;
                 continue;
             };
-            asked.insert((topic.clone(), f.p.index), epoch);
             let mut op = OffsetForLeaderPartition::default();
             op.partition = f.p.index;
             op.current_leader_epoch = f.epoch;
@@ -160,20 +158,22 @@ async fn truncate(c: &mut LeaderClient, me: i32, todo: &[Followed]) -> std::io::
                 failed = true;
                 continue;
             }
-            let sent = asked.get(&(f.p.topic.clone(), f.p.index)).copied();
+            // As Kafka's follower: compare the leader's answer with our own view of the
+            // epoch it names.
             let (to, done) = {
                 let log = f.p.log.read();
                 let leo = log.log_end_offset();
                 if r.end_offset == UNDEFINED {
                     // The leader has no epoch at or below ours: keep what was committed.
                     (f.p.high_watermark().min(leo), true)
-                } else if Some(r.leader_epoch) == sent {
-                    (r.end_offset.min(leo), true)
                 } else {
-                    // The leader's epoch there is older than ours: cut at the end of that
-                    // epoch here too, then ask again with what is now our latest epoch.
-                    let local = log.end_offset_for_epoch(r.leader_epoch).map_or(r.end_offset, |(_, o)| o);
-                    (r.end_offset.min(local).min(leo), false)
+                    match log.end_offset_for_epoch(r.leader_epoch) {
+                        // We do not know the leader's epoch: cut where our largest epoch
+                        // below it ended, then ask again with our new latest epoch.
+                        Some((ours, end)) if ours != r.leader_epoch => (end.min(leo), false),
+                        Some((_, end)) => (r.end_offset.min(end).min(leo), true),
+                        None => (r.end_offset.min(leo), true),
+                    }
                 }
             };
             let leo = f.p.log_end_offset();

@@ -4,12 +4,12 @@
 use std::io;
 use std::time::Duration;
 
-use bytes::Bytes;
 use kafka_protocol::protocol::Request;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use crate::admin::client::{decode_response, encode_request};
+use crate::net::frame::read_frame;
 
 /// Largest response accepted from a leader.
 const MAX_RESPONSE_BYTES: usize = 256 * 1024 * 1024;
@@ -36,13 +36,7 @@ impl LeaderClient {
             out.extend_from_slice(&(body.len() as i32).to_be_bytes());
             out.extend_from_slice(&body);
             self.stream.write_all(&out).await?;
-            let len = self.stream.read_i32().await?;
-            if len < 0 || len as usize > MAX_RESPONSE_BYTES {
-                return Err(io::Error::new(io::ErrorKind::InvalidData, format!("response frame of {len} bytes")));
-            }
-            let mut buf = vec![0u8; len as usize];
-            self.stream.read_exact(&mut buf).await?;
-            Ok(Bytes::from(buf))
+            read_frame(&mut self.stream, MAX_RESPONSE_BYTES).await.map_err(io::Error::other)
         })
         .await
         .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "leader did not answer in time"))??;

@@ -246,7 +246,7 @@ fn apply_image(broker: &Arc<Broker>, image: &MetadataImage) {
     let registered = registered(broker, image);
     for local in broker.topics.all() {
         if image.topics.get(&*local.name).is_none_or(|t| t.id != local.id) {
-            if let Err(e) = broker.topics.delete(&local.name) {
+            if let Err(e) = broker.delete_topic_locally(&local.name) {
                 tracing::warn!(topic = %local.name, error = %e, "could not delete a topic the metadata no longer has");
             }
         }

@@ -8,7 +8,7 @@ import uuid
 import confluent_kafka as ck
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, ResourceType
 
-from ..common import CheckFailed, Record, check, log, wait_until
+from ..common import CheckFailed, Deliveries, Record, check, log, wait_until
 from .base import Client
 
 _TS_TYPES = {ck.TIMESTAMP_CREATE_TIME: "create", ck.TIMESTAMP_LOG_APPEND_TIME: "logappend"}
@@ -118,21 +118,14 @@ class Confluent(Client):
 
     def produce(self, ctx, topic, msgs, *, compression=None, idempotent=False, timeout=120):
         p = self.producer(ctx, compression=compression, idempotent=idempotent)
-        delivered: dict[bytes, tuple[int, int]] = {}
-        errors = []
-
-        def on_delivery(err, m):
-            if err is not None:
-                errors.append(f"{err} (value {m.value()[:40]!r})")
-            else:
-                delivered[m.value()] = (m.partition(), m.offset())
+        d = Deliveries()
 
         deadline = time.monotonic() + timeout
         for m in msgs:
             while True:
                 try:
                     p.produce(topic, key=m.key, value=m.value, headers=m.headers or None,
-                              timestamp=m.timestamp or 0, on_delivery=on_delivery)
+                              timestamp=m.timestamp or 0, on_delivery=d)
                     break
                 except BufferError:
                     p.poll(0.1)
@@ -140,9 +133,9 @@ class Confluent(Client):
             p.poll(0)
         left = p.flush(max(1.0, deadline - time.monotonic()))
         check(left == 0, f"{left} messages still unacknowledged after {timeout}s (flush)")
-        check(not errors, f"{len(errors)} delivery failures, first: {errors[:3]}")
-        check(len(delivered) == len(msgs), f"{len(delivered)} delivery reports for {len(msgs)} messages")
-        return delivered
+        check(not d.failed, f"{len(d.failed)} delivery failures, first: {d.failures()}")
+        check(len(d.acked) == len(msgs), f"{len(d.acked)} delivery reports for {len(msgs)} messages")
+        return d.acked
 
     # -- consume -------------------------------------------------------
     def consumer(self, ctx, extra=None):
