@@ -10,3 +10,4 @@ pub mod log;
 pub mod net;
 pub mod producer;
 pub mod replication;
+pub mod wire;

@@ -73,6 +73,10 @@ impl Broker {
         Client::connect(self.addr)
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Whether the process is still running (it must never die on bad input).
     pub fn alive(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))

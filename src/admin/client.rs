@@ -6,8 +6,8 @@ use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use kafka_protocol::messages::{RequestHeader, ResponseHeader};
-use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
+use kafka_protocol::messages::RequestHeader;
+use kafka_protocol::protocol::{Encodable, HeaderVersion, Request, StrBytes};
 use thiserror::Error;
 
 #[derive(Debug, Error)]
@@ -98,12 +98,12 @@ pub fn encode_request<R: Request>(correlation_id: i32, client_id: &'static str, 
 /// Decodes a response frame (without its length prefix) for request type `R`, checking
 /// its correlation id and that nothing is left over.
 pub fn decode_response<R: Request>(correlation_id: i32, version: i16, mut frame: Bytes) -> Result<R::Response, ClientError> {
-    let err = |e: anyhow::Error| ClientError::Protocol(e.to_string());
-    let header = ResponseHeader::decode(&mut frame, R::Response::header_version(version)).map_err(err)?;
+    let wire = |e: crate::wire::WireError| ClientError::Protocol(e.to_string());
+    let header = crate::wire::decode_response_header(&mut frame, R::Response::header_version(version)).map_err(wire)?;
     if header.correlation_id != correlation_id {
         return Err(ClientError::Protocol(format!("correlation id {} for request {correlation_id}", header.correlation_id)));
     }
-    let resp = R::Response::decode(&mut frame, version).map_err(err)?;
+    let resp = crate::wire::decode_response::<R>(&mut frame, version).map_err(wire)?;
     if !frame.is_empty() {
         return Err(ClientError::Protocol(format!("{} bytes after the response", frame.len())));
     }

@@ -22,13 +22,26 @@ pub async fn handle(ctx: &RequestContext<'_>, req: CreateTopicsRequest) -> Creat
     for t in &req.topics {
         *counts.entry(t.name.to_string()).or_default() += 1;
     }
+    // Kafka counts what the request would create before anything else, on raw numbers.
+    let total: i64 = req
+        .topics
+        .iter()
+        .map(|t| match (t.assignments.is_empty(), t.num_partitions) {
+            (false, _) => t.assignments.len() as i64,
+            (true, -1) => broker.config.num_partitions as i64,
+            (true, n) => n.max(0) as i64,
+        })
+        .sum();
+    let too_many = total > topic_admin::MAX_PARTITIONS_PER_BATCH;
     let mut resp = CreateTopicsResponse::default();
     for t in req.topics {
         let mut out = CreatableTopicResult::default();
         out.name = t.name.clone();
         out.num_partitions = -1;
         out.replication_factor = -1;
-        let result = if counts[t.name.as_str()] > 1 {
+        let result = if too_many {
+            Err((E::PolicyViolation.code(), "Excessively large number of partitions per request.".to_string()))
+        } else if counts[t.name.as_str()] > 1 {
             Err((E::InvalidRequest.code(), "topic named more than once in the request".to_string()))
         } else {
             create_one(broker, &t, req.validate_only).await

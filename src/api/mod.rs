@@ -27,7 +27,7 @@ use std::sync::Arc;
 
 use bytes::{BufMut, Bytes};
 use kafka_protocol::messages::{self as m, ApiKey, RequestHeader, ResponseHeader};
-use kafka_protocol::protocol::{Decodable, Encodable, Message, Request, VersionRange};
+use kafka_protocol::protocol::{Encodable, Message, Request, VersionRange};
 use thiserror::Error;
 
 use crate::broker::Broker;
@@ -46,7 +46,7 @@ pub enum RequestError {
     #[error("{api:?} v{version} is not supported (supported {range})")]
     UnsupportedVersion { api: ApiKey, version: i16, range: VersionRange },
     #[error("malformed {api:?} v{version} request: {source}")]
-    Malformed { api: ApiKey, version: i16, source: anyhow::Error },
+    Malformed { api: ApiKey, version: i16, source: crate::wire::WireError },
     #[error("could not encode {api:?} v{version} response: {source}")]
     Encode { api: ApiKey, version: i16, source: anyhow::Error },
 }
@@ -117,7 +117,7 @@ macro_rules! api_table {
             let version = ctx.version;
             match api {
                 $(ApiKey::$key => {
-                    let req = <$req>::decode(body, version).map_err(|source| RequestError::Malformed { api, version, source })?;
+                    let req = crate::wire::decode_request::<$req>(body, version).map_err(|source| RequestError::Malformed { api, version, source })?;
                     let reply: Option<Reply<<$req as Request>::Response>> = $handler(ctx, req).await.into_reply();
                     reply.map(|r| encode_frame(api, version, ctx.header.correlation_id, r)).transpose()
                 })*
@@ -182,7 +182,7 @@ pub async fn handle_frame(broker: &Arc<Broker>, peer: SocketAddr, frame: Bytes) 
         return Err(RequestError::UnsupportedVersion { api, version, range });
     }
     let mut body = frame;
-    let header = RequestHeader::decode(&mut body, api.request_header_version(version))
+    let header = crate::wire::decode_request_header(&mut body, api.request_header_version(version))
         .map_err(|source| RequestError::Malformed { api, version, source })?;
     let ctx = RequestContext { broker, peer, header: &header, version };
     dispatch(&ctx, api, &mut body).await

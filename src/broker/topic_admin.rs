@@ -17,6 +17,10 @@ use crate::controller::{Command, CommandResult};
 /// A Kafka error code and message.
 pub type Failure = (i16, String);
 
+/// The most partitions one CreateTopics or CreatePartitions request may add, as Kafka's
+/// controller limits them (larger requests have exhausted its memory).
+pub const MAX_PARTITIONS_PER_BATCH: i64 = 10_000;
+
 /// How long a change may take to be committed and applied here.
 const APPLY_TIMEOUT: Duration = Duration::from_secs(30);
 

@@ -64,6 +64,7 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
     def("offsets.retention.check.interval.ms", T::Long, Some("600000"), V::AtLeast(1), "How often expired offsets are removed."),
     def("offset.metadata.max.bytes", T::Int, Some("4096"), V::AtLeast(0), "Largest metadata string of a committed offset."),
     def("socket.request.max.bytes", T::Int, Some("104857600"), V::AtLeast(1), "Largest request frame accepted."),
+    def("queued.max.request.bytes", T::Long, Some("-1"), V::None, "Bytes of requests read but not yet answered, across all connections, before no more are read (-1: no limit)."),
     def("max.connections", T::Int, Some("2147483647"), V::AtLeast(0), "Maximum simultaneous client connections."),
     def("process.roles", T::List, None, V::None, "broker,controller for a node of a cluster (unset: a single broker without a quorum)."),
     def("controller.quorum.voters", T::List, None, V::None, "The metadata quorum: id@host:port of every controller."),
@@ -117,6 +118,8 @@ pub struct BrokerConfig {
     pub num_partitions: i32,
     pub default_replication_factor: i32,
     pub socket_request_max_bytes: usize,
+    /// `queued.max.request.bytes`; `None` (-1 or 0) is no limit, as in Kafka.
+    pub queued_max_request_bytes: Option<usize>,
     pub max_connections: usize,
     /// `None`: a single broker (no `process.roles`), which needs no quorum.
     pub cluster: Option<ClusterConfig>,
@@ -222,6 +225,7 @@ impl BrokerConfig {
             num_partitions: int("num.partitions") as i32,
             default_replication_factor: int("default.replication.factor") as i32,
             socket_request_max_bytes: int("socket.request.max.bytes") as usize,
+            queued_max_request_bytes: usize::try_from(int("queued.max.request.bytes")).ok().filter(|n| *n > 0),
             max_connections: int("max.connections") as usize,
             cluster,
             explicit,

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use indexmap::IndexMap;
 use kafka_protocol::error::ResponseError as E;
-use kafka_protocol::records::{Compression, RecordBatchDecoder};
+use kafka_protocol::records::Compression;
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
@@ -24,6 +24,7 @@ use super::records::{self, CommittedOffset, OffsetsRecord};
 use crate::broker::{now_ms, Broker, NewTopic, Partition, TopicError};
 use crate::config::BrokerConfig;
 use crate::log::batch;
+use crate::log::records::{raw_records, split_batches};
 
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
 
@@ -1051,13 +1052,18 @@ impl GroupCoordinator {
             let end = log.log_end_offset();
             let mut next = log.log_start_offset();
             while next < end {
-                let mut data = log.read_bytes(next, 1 << 20, true, end).map_err(|e| e.to_string())?;
+                let data = log.read_bytes(next, 1 << 20, true, end).map_err(|e| e.to_string())?;
                 if data.is_empty() {
                     break;
                 }
-                for set in RecordBatchDecoder::decode_all(&mut data).map_err(|e| format!("{OFFSETS_TOPIC}-{}: {e}", p.index))? {
-                    for r in set.records {
-                        next = next.max(r.offset + 1);
+                for batch in split_batches(data) {
+                    let (h, bytes) = batch.map_err(|e| format!("{OFFSETS_TOPIC}-{}: {e}", p.index))?;
+                    next = next.max(h.next_offset());
+                    if h.is_control() {
+                        continue;
+                    }
+                    let (_, recs) = raw_records(&h, &bytes).map_err(|e| format!("{OFFSETS_TOPIC}-{}: {e}", p.index))?;
+                    for r in recs {
                         let Some(key) = r.key else { continue };
                         match records::decode(key, r.value) {
                             Ok(rec) => apply(&mut groups, rec, now),

@@ -215,14 +215,14 @@ pub fn set_log_append_time(b: &mut [u8], now_ms: i64) {
 }
 
 /// The (offset, timestamp) of each record of a stored batch, decompressing it if needed;
-/// `None` if it cannot be decoded. Only ListOffsets-by-timestamp uses this, never the
+/// `None` if it cannot be read. Only ListOffsets-by-timestamp uses this, never the
 /// produce or fetch path.
 pub fn record_timestamps(b: &[u8]) -> Option<Vec<(i64, i64)>> {
     let h = BatchHeader::parse(b).ok()?;
-    let mut bytes = bytes::Bytes::copy_from_slice(b.get(..h.size)?);
-    let set = kafka_protocol::records::RecordBatchDecoder::decode(&mut bytes).ok()?;
+    let bytes = bytes::Bytes::copy_from_slice(b.get(..h.size)?);
+    let (_, records) = super::records::raw_records(&h, &bytes).ok()?;
     let log_append = h.attributes & TIMESTAMP_TYPE_LOG_APPEND != 0;
-    Some(set.records.iter().map(|r| (r.offset, if log_append { h.max_timestamp } else { r.timestamp })).collect())
+    Some(records.iter().map(|r| (r.offset, if log_append { h.max_timestamp } else { r.timestamp })).collect())
 }
 
 /// Encodes (key, value) records, all with `timestamp`, as one v2 batch with base offset

@@ -23,10 +23,10 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use kafka_protocol::records::{Record, RecordBatchDecoder};
 use memmap2::Mmap;
 
 use super::batch::{self, BatchHeader};
+use super::records::{raw_records, RawRecord};
 use super::segment::{self, LogSegment};
 
 /// Cleaner settings, from Kafka's broker keys.
@@ -103,81 +103,8 @@ fn batches(path: &Path) -> io::Result<Vec<(BatchHeader, Bytes)>> {
     Ok(out)
 }
 
-fn decode(bytes: &Bytes) -> io::Result<Vec<Record>> {
-    let mut b = bytes.clone();
-    Ok(RecordBatchDecoder::decode(&mut b).map_err(|e| io::Error::other(e.to_string()))?.records)
-}
-
-/// One record of a batch, located in the batch's (decompressed) records payload.
-struct RawRecord {
-    offset: i64,
-    key: Option<Bytes>,
-    value_is_null: bool,
-    /// The record's bytes, length prefix included, within the payload.
-    span: std::ops::Range<usize>,
-}
-
-/// Reads a zig-zag varint, checking bounds.
-fn varint(b: &[u8], pos: &mut usize) -> io::Result<i64> {
-    let mut z: u64 = 0;
-    for shift in (0..64).step_by(7) {
-        let byte = *b.get(*pos).ok_or_else(|| io::Error::other("truncated varint"))?;
-        *pos += 1;
-        z |= ((byte & 0x7f) as u64) << shift;
-        if byte & 0x80 == 0 {
-            return Ok((z >> 1) as i64 ^ -((z & 1) as i64));
-        }
-    }
-    Err(io::Error::other("varint too long"))
-}
-
 fn codec_error(e: anyhow::Error) -> io::Error {
     io::Error::other(e.to_string())
-}
-
-/// The batch's records payload, decompressed.
-fn payload(h: &BatchHeader, bytes: &Bytes) -> io::Result<Bytes> {
-    use kafka_protocol::compression::{Decompressor, Gzip, Lz4, Snappy, Zstd};
-    let mut p = bytes.slice(batch::HEADER_SIZE..h.size);
-    let take = |b: &mut Bytes| Ok(std::mem::take(b));
-    match h.compression() {
-        0 => Ok(p),
-        1 => Gzip::decompress(&mut p, take).map_err(codec_error),
-        2 => Snappy::decompress(&mut p, take).map_err(codec_error),
-        3 => Lz4::decompress(&mut p, take).map_err(codec_error),
-        4 => Zstd::decompress(&mut p, take).map_err(codec_error),
-        c => Err(io::Error::other(format!("unknown codec {c}"))),
-    }
-}
-
-/// Locates every record of a batch without re-encoding anything.
-fn raw_records(h: &BatchHeader, bytes: &Bytes) -> io::Result<(Bytes, Vec<RawRecord>)> {
-    let p = payload(h, bytes)?;
-    let mut out = Vec::with_capacity(h.records_count.max(0) as usize);
-    let mut pos = 0usize;
-    while pos < p.len() {
-        let start = pos;
-        let len = usize::try_from(varint(&p, &mut pos)?).map_err(|_| io::Error::other("negative record length"))?;
-        let end = pos.checked_add(len).filter(|e| *e <= p.len()).ok_or_else(|| io::Error::other("record past the batch end"))?;
-        pos += 1; // attributes
-        let _timestamp_delta = varint(&p, &mut pos)?;
-        let offset_delta = varint(&p, &mut pos)?;
-        let key_len = varint(&p, &mut pos)?;
-        let key = if key_len < 0 {
-            None
-        } else {
-            let k = pos..pos + key_len as usize;
-            pos = k.end;
-            Some(p.slice(k))
-        };
-        let value_len = varint(&p, &mut pos)?;
-        if pos > end {
-            return Err(io::Error::other("record fields past its length"));
-        }
-        out.push(RawRecord { offset: h.base_offset + offset_delta, key, value_is_null: value_len < 0, span: start..end });
-        pos = end;
-    }
-    Ok((p, out))
 }
 
 /// A batch holding only `kept`, byte for byte as they were: the header keeps its base
@@ -245,7 +172,7 @@ fn build_offset_map(plan: &CleanPlan, cfg: &CleanerConfig, throttle: &mut Thrott
             if h.next_offset() <= plan.first_dirty {
                 continue;
             }
-            let records = decode(&bytes)?;
+            let (_, records) = raw_records(&h, &bytes)?;
             let new_keys = records.iter().filter(|r| r.key.as_ref().is_some_and(|k| !map.contains_key(&key_hash(k)))).count();
             if map.len() + new_keys > capacity {
                 // Full: clean up to here; the rest waits for the next pass.
@@ -295,7 +222,7 @@ fn rewrite_segment(seg: &SegmentInfo, map: &HashMap<u128, i64>, map_end: i64, pl
                 }
                 // The newest record of its key; a tombstone goes once every consumer
                 // has had delete.retention.ms to see it.
-                if r.value_is_null {
+                if r.value.is_none() {
                     if tombstones_expired {
                         return false;
                     }
@@ -392,7 +319,8 @@ pub fn recover_dir(dir: &Path, index_interval: u64, now_ms: i64) -> io::Result<V
 /// Checks every record of a batch has a key (compacted topics refuse keyless records).
 /// Decodes the batch: only compacted topics pay for this, as in Kafka.
 pub fn all_records_keyed(bytes: &Bytes) -> bool {
-    decode(bytes).is_ok_and(|rs| rs.iter().all(|r| r.key.is_some()))
+    let Ok(h) = batch::BatchHeader::parse(bytes) else { return false };
+    raw_records(&h, bytes).is_ok_and(|(_, rs)| rs.iter().all(|r| r.key.is_some()))
 }
 
 #[cfg(test)]
@@ -400,7 +328,7 @@ mod tests {
     use super::*;
     use crate::config::TopicConfig;
     use crate::log::PartitionLog;
-    use kafka_protocol::records::Compression;
+    use kafka_protocol::records::{Compression, RecordBatchDecoder};
 
     const NOW: i64 = 1_700_000_000_000;
 

@@ -7,6 +7,7 @@ pub mod file_slice;
 pub mod index;
 pub mod leader_epoch;
 pub mod partition_log;
+pub mod records;
 pub mod segment;
 
 pub use file_slice::FileSlice;

@@ -10,21 +10,30 @@ use std::sync::Arc;
 use tokio::io::BufReader;
 use tokio::net::TcpStream;
 
-use super::frame::{read_frame, FrameError};
+use super::frame::{read_body, read_length, FrameError};
+use super::memory_pool::MemoryPool;
 use super::outbox::Outbox;
 use crate::api;
 use crate::broker::Broker;
 
 const BUFFER_BYTES: usize = 64 * 1024;
 
-pub async fn serve(stream: TcpStream, peer: SocketAddr, broker: Arc<Broker>) {
+pub async fn serve(stream: TcpStream, peer: SocketAddr, broker: Arc<Broker>, pool: MemoryPool) {
     let _ = stream.set_nodelay(true);
     let max = broker.config.socket_request_max_bytes;
     let (r, w) = stream.into_split();
     let mut reader = BufReader::with_capacity(BUFFER_BYTES, r);
     let mut outbox = Outbox::default();
     loop {
-        let frame = match read_frame(&mut reader, max).await {
+        // The frame's bytes are held in the request memory pool until it is answered.
+        let frame = match read_length(&mut reader, max).await {
+            Ok(len) => {
+                let reservation = pool.reserve(len).await;
+                read_body(&mut reader, len).await.map(|f| (f, reservation))
+            }
+            Err(e) => Err(e),
+        };
+        let (frame, reservation) = match frame {
             Ok(f) => f,
             Err(FrameError::Closed) => {
                 tracing::debug!(%peer, "connection closed by client");
@@ -48,6 +57,7 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, broker: Arc<Broker>) {
                 handling.await
             }
         };
+        drop(reservation);
         match result {
             Ok(Some(response)) => outbox.push(response),
             Ok(None) => {}

@@ -24,6 +24,12 @@ const READ_CHUNK: usize = 1 << 20;
 
 /// Reads one frame body. The length is checked before anything is allocated for it.
 pub async fn read_frame<R: AsyncRead + Unpin>(r: &mut R, max: usize) -> Result<Bytes, FrameError> {
+    let len = read_length(r, max).await?;
+    read_body(r, len).await
+}
+
+/// Reads a frame's length prefix and checks it against `max`.
+pub async fn read_length<R: AsyncRead + Unpin>(r: &mut R, max: usize) -> Result<usize, FrameError> {
     let len = match r.read_i32().await {
         Ok(n) => n,
         Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Err(FrameError::Closed),
@@ -36,6 +42,12 @@ pub async fn read_frame<R: AsyncRead + Unpin>(r: &mut R, max: usize) -> Result<B
     if len > max {
         return Err(FrameError::TooLarge { len, max });
     }
+    Ok(len)
+}
+
+/// Reads a frame body of `len` bytes (already checked), growing memory only as bytes
+/// arrive.
+pub async fn read_body<R: AsyncRead + Unpin>(r: &mut R, len: usize) -> Result<Bytes, FrameError> {
     let mut buf = BytesMut::with_capacity(len.min(READ_CHUNK));
     while buf.len() < len {
         if buf.capacity() == buf.len() {

@@ -2,6 +2,7 @@
 
 pub mod connection;
 pub mod frame;
+pub mod memory_pool;
 pub mod outbox;
 pub mod response;
 pub mod server;

@@ -6,12 +6,14 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
+use super::memory_pool::MemoryPool;
 use crate::broker::Broker;
 
 /// Serves `listener` until `shutdown` completes. Open connections are dropped with the
 /// runtime; the caller then shuts the broker down (flushes logs).
 pub async fn serve(listener: TcpListener, broker: Arc<Broker>, shutdown: impl Future<Output = ()>) {
     let limit = Arc::new(Semaphore::new(broker.config.max_connections.min(Semaphore::MAX_PERMITS)));
+    let pool = MemoryPool::new(broker.config.queued_max_request_bytes);
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -30,8 +32,9 @@ pub async fn serve(listener: TcpListener, broker: Arc<Broker>, shutdown: impl Fu
                     continue;
                 };
                 let broker = broker.clone();
+                let pool = pool.clone();
                 tokio::spawn(async move {
-                    super::connection::serve(stream, peer, broker).await;
+                    super::connection::serve(stream, peer, broker, pool).await;
                     drop(permit);
                 });
             }
