@@ -190,6 +190,10 @@ pub fn check_stored(b: &[u8]) -> Result<BatchHeader, BatchError> {
     if h.magic != 2 {
         return Err(BatchError::Corrupt("stored batch is not magic v2"));
     }
+    // Offsets a broker assigned: never negative, never past what an i64 can count.
+    if h.base_offset < 0 || h.last_offset_delta < 0 || h.base_offset > i64::MAX - i32::MAX as i64 - 1 {
+        return Err(BatchError::Corrupt("stored batch has impossible offsets"));
+    }
     let computed = compute_crc(&b[..h.size]);
     if computed != h.crc {
         return Err(BatchError::Crc { stored: h.crc, computed });

@@ -669,7 +669,7 @@ pub fn verify_dir(dir: &Path) -> io::Result<Vec<String>> {
     let mut expected: Option<i64> = None;
     for (i, base) in bases.iter().enumerate() {
         let path = segment::log_path(dir, *base);
-        let scan = segment::scan_file(&path)?;
+        let scan = segment::scan_file(&path, *base)?;
         let len = fs::metadata(&path)?.len();
         if let Some(err) = scan.error {
             problems.push(format!("{}: {err}", path.display()));
@@ -707,6 +707,24 @@ mod tests {
 
     fn small_segments() -> TopicConfig {
         TopicConfig { segment_bytes: 4096, index_interval_bytes: 512, ..TopicConfig::default() }
+    }
+
+    /// Found by the segment_recovery fuzzer: a batch whose (CRC-free) base offset lies
+    /// below its segment's base once panicked the open; it is a corrupt tail now.
+    #[test]
+    fn a_batch_below_its_segment_base_is_truncated_at_open() {
+        let now = 1_700_000_000_000;
+        for bad_base in [-62i64, 5, i64::MAX - 3] {
+            let dir = tempfile::tempdir().unwrap();
+            let (mut b, _) = batch(3, None);
+            let mut bytes = b.to_vec();
+            bytes[..8].copy_from_slice(&bad_base.to_be_bytes());
+            b = Bytes::from(bytes);
+            std::fs::write(segment::log_path(dir.path(), 10), &b).unwrap();
+            let (log, repairs) = PartitionLog::open(dir.path(), TopicConfig::default(), now).unwrap();
+            assert_eq!(log.log_end_offset(), 10, "base {bad_base}");
+            assert!(repairs.iter().any(|r| r.contains("truncated")), "{repairs:?}");
+        }
     }
 
     #[test]

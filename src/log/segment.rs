@@ -59,7 +59,7 @@ pub struct ScanResult {
 }
 
 /// Walks every batch of a `.log` file, checking each one's length, magic and CRC.
-pub fn scan_file(path: &Path) -> io::Result<ScanResult> {
+pub fn scan_file(path: &Path, base_offset: i64) -> io::Result<ScanResult> {
     let file = File::open(path)?;
     let len = file.metadata()?.len();
     let mut result = ScanResult { valid_bytes: 0, batches: Vec::new(), error: None };
@@ -70,15 +70,21 @@ pub fn scan_file(path: &Path) -> io::Result<ScanResult> {
     // partition is not yet open for writes).
     let map = unsafe { Mmap::map(&file)? };
     let mut pos = 0usize;
-    let mut expected_offset: Option<i64> = None;
+    // Offsets never go below the segment's base nor backwards, and stay within what a
+    // 4-byte relative offset in the index can address.
+    let mut expected_offset = base_offset;
     while pos < map.len() {
         match batch::check_stored(&map[pos..]) {
-            Ok(h) if expected_offset.is_some_and(|e| h.base_offset < e) => {
+            Ok(h) if h.base_offset < expected_offset => {
                 result.error = Some(format!("offset {} goes backwards at position {pos}", h.base_offset));
                 break;
             }
+            Ok(h) if h.last_offset() - base_offset > i32::MAX as i64 => {
+                result.error = Some(format!("offset {} is too far past the segment base at position {pos}", h.last_offset()));
+                break;
+            }
             Ok(h) => {
-                expected_offset = Some(h.next_offset());
+                expected_offset = h.next_offset();
                 result.batches.push((pos as u64, h));
                 pos += h.size;
             }
@@ -127,7 +133,7 @@ impl LogSegment {
     /// Returns the segment and a description of any repair made.
     pub fn recover(dir: &Path, base_offset: i64, index_interval: u64, active: bool, now_ms: i64) -> io::Result<(Self, Vec<String>)> {
         let path = log_path(dir, base_offset);
-        let scan = scan_file(&path)?;
+        let scan = scan_file(&path, base_offset)?;
         let mut repairs = Vec::new();
         let file = OpenOptions::new().read(true).write(true).open(&path)?;
         let on_disk = file.metadata()?.len();
