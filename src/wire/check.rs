@@ -8,6 +8,8 @@
 //! outside its tagged versions is an error). Where Kafka is stricter, so is this (an
 //! array count larger than the bytes left is malformed: every element takes a byte).
 
+use std::cell::RefCell;
+
 use thiserror::Error;
 
 use super::schema::{Field, Message, Type};
@@ -36,11 +38,31 @@ pub enum CheckError {
 
 /// Checks the message at the front of `buf` at `version`; returns the bytes it takes.
 pub fn check(message: &'static Message, version: i16, buf: &[u8]) -> Result<usize, CheckError> {
+    walk(message, version, buf, None)
+}
+
+/// Where a length (or count) sits in a message: its position and how it is encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LengthField {
+    pub pos: usize,
+    /// Bytes the length takes: 2 or 4 (big-endian, classic) or 1-5 (compact varint).
+    pub width: usize,
+    pub compact: bool,
+}
+
+/// The lengths of a well-formed message, in order (for fuzzers that lie about them).
+pub fn length_fields(message: &'static Message, version: i16, buf: &[u8]) -> Result<Vec<LengthField>, CheckError> {
+    let found = RefCell::new(Vec::new());
+    walk(message, version, buf, Some(&found))?;
+    Ok(found.into_inner())
+}
+
+fn walk(message: &'static Message, version: i16, buf: &[u8], lengths: Option<&RefCell<Vec<LengthField>>>) -> Result<usize, CheckError> {
     if !message.valid.contains(version) {
         return Err(CheckError::NoSuchVersion { message: &message.name, version });
     }
     let mut r = Reader { buf, pos: 0 };
-    let walk = Walk { version, flexible: message.flexible.contains(version) };
+    let walk = Walk { version, flexible: message.flexible.contains(version), lengths };
     walk.fields(&mut r, &message.fields)?;
     Ok(r.pos)
 }
@@ -99,13 +121,15 @@ enum Length {
     Len(usize),
 }
 
-struct Walk {
+struct Walk<'a> {
     version: i16,
     /// Whether this version of the message is flexible (compact lengths, tagged fields).
     flexible: bool,
+    /// Where lengths are found, when asked.
+    lengths: Option<&'a RefCell<Vec<LengthField>>>,
 }
 
-impl Walk {
+impl Walk<'_> {
     fn fields(&self, r: &mut Reader, fields: &'static [Field]) -> Result<(), CheckError> {
         for f in fields {
             if f.tag.is_some() || !f.versions.contains(self.version) {
@@ -161,19 +185,19 @@ impl Walk {
             Type::Int64 | Type::Float64 => drop(r.take(8, name)?),
             Type::Uuid => drop(r.take(16, name)?),
             Type::String => {
-                let len = if compact { compact_length(r, name)? } else { length(r.i16(name)? as i64, name)? };
+                let len = self.length(r, compact, 2, name)?;
                 if let Length::Len(n) = self.nullable(len, nullable, name)? {
                     std::str::from_utf8(r.take(n, name)?).map_err(|_| CheckError::NotUtf8 { field: name })?;
                 }
             }
             Type::Bytes | Type::Records => {
-                let len = if compact { compact_length(r, name)? } else { length(r.i32(name)? as i64, name)? };
+                let len = self.length(r, compact, 4, name)?;
                 if let Length::Len(n) = self.nullable(len, nullable, name)? {
                     r.take(n, name)?;
                 }
             }
             Type::Array(element) => {
-                let len = if compact { compact_length(r, name)? } else { length(r.i32(name)? as i64, name)? };
+                let len = self.length(r, compact, 4, name)?;
                 if let Length::Len(count) = self.nullable(len, nullable, name)? {
                     if count > r.left() {
                         return Err(CheckError::TooManyElements { field: name, count, left: r.left() });
@@ -192,6 +216,20 @@ impl Walk {
             }
         }
         Ok(())
+    }
+
+    /// Reads a length: a compact varint, or a big-endian integer of `width` bytes.
+    fn length(&self, r: &mut Reader, compact: bool, width: usize, name: &'static str) -> Result<Length, CheckError> {
+        let pos = r.pos;
+        let len = match (compact, width) {
+            (true, _) => compact_length(r, name)?,
+            (false, 2) => length(r.i16(name)? as i64, name)?,
+            (false, _) => length(r.i32(name)? as i64, name)?,
+        };
+        if let Some(found) = self.lengths {
+            found.borrow_mut().push(LengthField { pos, width: r.pos - pos, compact });
+        }
+        Ok(len)
     }
 
     fn nullable(&self, len: Length, nullable: bool, field: &'static str) -> Result<Length, CheckError> {

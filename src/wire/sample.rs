@@ -1,6 +1,6 @@
 //! Messages built from the schemas, for tests and fuzzing: a well-formed sample of any
-//! message at any version, or one whose first array or string claims a length it does
-//! not carry (the shape of a frame that once aborted the broker).
+//! message at any version, one whose first array or string claims a length it does not
+//! carry (the shape of a frame that once aborted the broker), and mutations of frames.
 
 use kafka_protocol::messages::ApiKey;
 
@@ -184,8 +184,9 @@ impl XorShift {
     }
 }
 
-/// Mutates a frame as a fuzzer would: flipped bytes, lengths set to 0, -1, 2^31-1 or
-/// random, cuts, appended garbage.
+/// Mutates a request frame (header and body, no length prefix) as a fuzzer would:
+/// flipped bytes, cuts, appended garbage, and above all lengths (found through the
+/// schemas) replaced by 0, -1, 2^31-1 or a random value.
 pub fn mutate(rng: &mut XorShift, frame: &[u8]) -> Vec<u8> {
     let mut f = frame.to_vec();
     for _ in 0..1 + rng.below(3) {
@@ -193,17 +194,12 @@ pub fn mutate(rng: &mut XorShift, frame: &[u8]) -> Vec<u8> {
             f.push(0);
         }
         let at = rng.below(f.len());
-        match rng.below(6) {
+        match rng.below(7) {
             0 => f[at] ^= 1 << rng.below(8),
             1 => f[at] = rng.next() as u8,
             2 => {
-                let value: [u8; 4] = match rng.below(4) {
-                    0 => 0i32.to_be_bytes(),
-                    1 => (-1i32).to_be_bytes(),
-                    2 => i32::MAX.to_be_bytes(),
-                    _ => (rng.next() as i32).to_be_bytes(),
-                };
-                for (i, b) in value.iter().enumerate() {
+                let value = lying_length(rng);
+                for (i, b) in value.to_be_bytes().iter().enumerate() {
                     if let Some(x) = f.get_mut(at + i) {
                         *x = *b;
                     }
@@ -211,8 +207,46 @@ pub fn mutate(rng: &mut XorShift, frame: &[u8]) -> Vec<u8> {
             }
             3 => f[at] = [0x00, 0xff, 0x7f, 0x80][rng.below(4)],
             4 => f.truncate(at),
-            _ => f.extend((0..1 + rng.below(16)).map(|_| rng.next() as u8)),
+            5 => f.extend((0..1 + rng.below(16)).map(|_| rng.next() as u8)),
+            _ => {
+                if let Some(lied) = lie_about_a_length(rng, &f) {
+                    f = lied;
+                }
+            }
         }
     }
     f
+}
+
+fn lying_length(rng: &mut XorShift) -> i32 {
+    match rng.below(4) {
+        0 => 0,
+        1 => -1,
+        2 => i32::MAX,
+        _ => rng.next() as i32,
+    }
+}
+
+/// `frame` with one of its lengths (array, string, bytes, records) replaced, if the
+/// frame is a request the schemas know.
+fn lie_about_a_length(rng: &mut XorShift, frame: &[u8]) -> Option<Vec<u8>> {
+    let api = ApiKey::try_from(i16::from_be_bytes([*frame.first()?, *frame.get(1)?])).ok()?;
+    let version = i16::from_be_bytes([*frame.get(2)?, *frame.get(3)?]);
+    let header = schemas().header("RequestHeader")?;
+    let at = super::check::check(header, api.request_header_version(version), frame).ok()?;
+    let body = request_schema(api)?;
+    let lengths = super::check::length_fields(body, version, &frame[at..]).ok()?;
+    let field = lengths.get(rng.below(lengths.len()))?;
+    let value = lying_length(rng);
+    let mut encoded = Vec::new();
+    match (field.compact, field.width) {
+        (true, _) => uvarint(&mut encoded, value as u32),
+        (false, 2) => encoded.extend((value as i16).to_be_bytes()),
+        (false, _) => encoded.extend(value.to_be_bytes()),
+    }
+    let pos = at + field.pos;
+    let mut out = frame[..pos].to_vec();
+    out.extend(encoded);
+    out.extend_from_slice(&frame[pos + field.width..]);
+    Some(out)
 }

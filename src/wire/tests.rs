@@ -172,3 +172,17 @@ fn what_the_checker_accepts_decodes_to_the_same_length() {
     }
     assert!(accepted > 1000 && refused > 1000, "accepted {accepted}, refused {refused}");
 }
+
+#[test]
+fn the_lengths_of_a_message_are_found_where_they_are() {
+    let m = schemas().request(ApiKey::CreateTopics as i16).unwrap();
+    let v2 = sample::message(m, 2, Fill::Full);
+    let lengths = super::check::length_fields(m, 2, &v2).unwrap();
+    // Topics, Name, Assignments, BrokerIds, Configs, Name, Value: classic encodings.
+    let widths: Vec<usize> = lengths.iter().map(|l| l.width).collect();
+    assert_eq!(widths, vec![4, 2, 4, 4, 4, 2, 2]);
+    assert_eq!(&v2[lengths[0].pos..lengths[0].pos + 4], &1i32.to_be_bytes());
+    // Flexible versions: compact varints.
+    let v5 = sample::message(m, 5, Fill::Full);
+    assert!(super::check::length_fields(m, 5, &v5).unwrap().iter().all(|l| l.compact && l.width == 1));
+}
