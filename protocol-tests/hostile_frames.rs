@@ -237,6 +237,22 @@ fn mutated_frames_never_hurt_the_broker() {
         let (records, _) = p.fetch_records(offsets[0], 1..1_000_000, 1_000).await.unwrap();
         assert_eq!(records[0].record.value.as_deref(), Some(&b"still here"[..]));
     });
+    // And so does kcat (librdkafka), where `make test` has installed it.
+    if let Ok(mut producer) = std::process::Command::new("kcat")
+        .args(["-b", &broker.addr.to_string(), "-P", "-t", "after-the-fuzzer-kcat", "-X", "topic.metadata.refresh.interval.ms=100"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+    {
+        producer.stdin.take().unwrap().write_all(b"one\ntwo\n").unwrap();
+        assert!(producer.wait().unwrap().success(), "kcat could not produce");
+        let out = std::process::Command::new("kcat")
+            .args(["-b", &broker.addr.to_string(), "-C", "-t", "after-the-fuzzer-kcat", "-o", "beginning", "-e", "-q"])
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "one\ntwo\n", "kcat read back {:?}", out);
+    } else {
+        eprintln!("kcat is not installed: only rskafka checked after the fuzzer");
+    }
     broker.stop();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_riffle")).args(["verify-logs", "--log-dirs"]).arg(&broker.data).output().unwrap();
     assert!(out.status.success(), "verify-logs: {}", String::from_utf8_lossy(&out.stderr));
