@@ -1,4 +1,4 @@
-//! Micro-benchmarks of the hot paths: produce (validate + offset patch + append of a v2
+//! Micro-benchmarks of the hot paths: produce (validate + record walk + offset patch + append of a v2
 //! batch to a partition log), fetch (index lookup + the file range of whole batches),
 //! index lookups, CRC-32C, and the decode/encode of Produce requests and Fetch
 //! responses. `cargo bench --bench log`; `make bench` adds the end-to-end run.
@@ -11,7 +11,7 @@ use kafka_protocol::messages::{FetchResponse, ProduceRequest, TopicName};
 use kafka_protocol::protocol::{Decodable, Encodable};
 use kafka_protocol::records::Compression;
 use riffle::config::TopicConfig;
-use riffle::log::batch;
+use riffle::log::{batch, records};
 use riffle::log::index::{OffsetEntry, OffsetIndex};
 use riffle::log::PartitionLog;
 use riffle::net::response::{Placeholders, SpliceBuf};
@@ -34,9 +34,13 @@ fn produce(c: &mut Criterion) {
             let (mut log, _) = PartitionLog::open(dir.path(), TopicConfig::default(), NOW).unwrap();
             bench.iter(|| {
                 let h = batch::validate(&b).unwrap();
+                records::check_uncompressed(&h, &b).unwrap();
                 log.append(&b, &h, 0, NOW).unwrap()
             });
         });
+        // The part of the above that walks the records (Kafka's record validation).
+        let h = batch::validate(&b).unwrap();
+        g.bench_function(format!("{records}x{value}B record walk"), |bench| bench.iter(|| records::check_uncompressed(&h, &b).unwrap()));
     }
     g.finish();
 }

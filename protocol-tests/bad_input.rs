@@ -152,6 +152,14 @@ fn hostile_input_never_hurts_the_broker_or_its_data() {
     let mut magic = good.to_vec();
     magic[16] = 1;
     assert_eq!(produce(&mut c, "safe", magic.into()).0, INVALID_RECORD);
+    // Records inside a batch whose CRC is right but whose structure is not (a key length
+    // past its record): Kafka's validator walks them and answers INVALID_RECORD.
+    let mut lying = good.to_vec();
+    let first_key_len = riffle::log::batch::HEADER_SIZE + 4; // length, attributes, ts, offset
+    lying[first_key_len] = 0x7e;
+    let crc = riffle::log::batch::compute_crc(&lying);
+    lying[riffle::log::batch::CRC..riffle::log::batch::CRC + 4].copy_from_slice(&crc.to_be_bytes());
+    assert_eq!(produce(&mut c, "safe", lying.into()).0, INVALID_RECORD);
     // A batch over message.max.bytes.
     let big = vec![b'x'; 3000];
     assert_eq!(produce(&mut c, "safe", record_batch(&[&big], None)).0, MESSAGE_TOO_LARGE);

@@ -111,6 +111,11 @@ fn append(p: &Partition, records: Option<&bytes::Bytes>, acks: i16, now: i64) ->
         return Err(invalid("a produce request must carry exactly one record batch per partition"));
     }
     let header = batch::validate(records).map_err(|e| err(LogError::Batch(e)))?;
+    // The records themselves, as Kafka's validator walks them (uncompressed batches: a
+    // length walk; compressed ones are stored unopened).
+    if header.compression() == 0 {
+        crate::log::records::check_uncompressed(&header, records).map_err(|e| invalid(&e.to_string()))?;
+    }
     if header.is_transactional() || header.is_control() {
         return Err(err(LogError::Batch(BatchError::Invalid("transactional batches are not supported yet"))));
     }

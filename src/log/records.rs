@@ -108,7 +108,14 @@ fn snappy(p: &[u8], limit: usize) -> Result<Bytes, RecordsError> {
 }
 
 /// Reads a zig-zag varint (or varlong) at `pos`, no further than `end`.
+#[inline]
 fn varint(b: &[u8], pos: &mut usize, end: usize) -> Result<i64, RecordsError> {
+    // Most varints in a record (deltas, small lengths, header counts) are one byte.
+    if *pos < end && b[*pos] < 0x80 {
+        let z = b[*pos] as i64;
+        *pos += 1;
+        return Ok((z >> 1) ^ -(z & 1));
+    }
     let mut z: u64 = 0;
     for shift in (0..64).step_by(7) {
         if *pos >= end {
@@ -125,6 +132,7 @@ fn varint(b: &[u8], pos: &mut usize, end: usize) -> Result<i64, RecordsError> {
 }
 
 /// A length field of `len` bytes at `pos` (-1 is null), checked to end by `end`.
+#[inline]
 fn span(pos: &mut usize, len: i64, end: usize) -> Result<Option<Range<usize>>, RecordsError> {
     if len == -1 {
         return Ok(None);
@@ -156,6 +164,72 @@ pub fn split_batches(mut data: Bytes) -> impl Iterator<Item = Result<(BatchHeade
     })
 }
 
+/// Where one record's parts lie in a payload.
+struct RecordSpans {
+    /// The whole record, length prefix included.
+    whole: Range<usize>,
+    timestamp_delta: i64,
+    offset_delta: i64,
+    key: Option<Range<usize>>,
+    value: Option<Range<usize>>,
+}
+
+/// Reads the record at `pos` in `p` as Kafka's `DefaultRecord.readFrom` does, every
+/// length checked against the record's own size, headers included; the record must end
+/// exactly where its size says.
+#[inline]
+fn record_at(p: &[u8], pos: &mut usize) -> Result<RecordSpans, RecordsError> {
+    let start = *pos;
+    let len = varint(p, pos, p.len())?;
+    let body = *pos;
+    let end = span(pos, len, p.len())?.ok_or(RecordsError::Corrupt("record of null length"))?.end;
+    if end == body {
+        return Err(RecordsError::Corrupt("empty record"));
+    }
+    *pos = body + 1; // attributes
+    let timestamp_delta = varint(p, pos, end)?;
+    let offset_delta = varint(p, pos, end)?;
+    let key_len = varint(p, pos, end)?;
+    let key = span(pos, key_len, end)?;
+    let value_len = varint(p, pos, end)?;
+    let value = span(pos, value_len, end)?;
+    let headers = varint(p, pos, end)?;
+    if headers < 0 || headers as usize > end - *pos {
+        return Err(RecordsError::Corrupt("invalid number of record headers"));
+    }
+    for _ in 0..headers {
+        let key_len = varint(p, pos, end)?;
+        if key_len < 0 {
+            return Err(RecordsError::Corrupt("negative header key size"));
+        }
+        span(pos, key_len, end)?;
+        let value_len = varint(p, pos, end)?;
+        span(pos, value_len, end)?;
+    }
+    if *pos != end {
+        return Err(RecordsError::Corrupt("record size does not match its fields"));
+    }
+    Ok(RecordSpans { whole: start..end, timestamp_delta, offset_delta, key, value })
+}
+
+/// Checks the records of an uncompressed batch as Kafka's validator does on produce:
+/// exactly `records_count` well-formed records, nothing after them. A length walk, no
+/// allocation; compressed batches are not opened on the produce path.
+pub fn check_uncompressed(h: &BatchHeader, batch: &[u8]) -> Result<(), RecordsError> {
+    let p = batch.get(batch::HEADER_SIZE..h.size).ok_or(RecordsError::Corrupt("batch shorter than its length"))?;
+    let mut pos = 0;
+    for _ in 0..h.records_count.max(0) {
+        if pos == p.len() {
+            return Err(RecordsError::Corrupt("incorrect declared batch size, premature end of records"));
+        }
+        record_at(p, &mut pos)?;
+    }
+    if pos != p.len() {
+        return Err(RecordsError::Corrupt("incorrect declared batch size, records still remaining"));
+    }
+    Ok(())
+}
+
 /// Locates every record of a batch without re-encoding anything; the records are those
 /// the payload holds, whatever count the header claims.
 pub fn raw_records(h: &BatchHeader, batch: &Bytes) -> Result<(Bytes, Vec<RawRecord>), RecordsError> {
@@ -164,28 +238,14 @@ pub fn raw_records(h: &BatchHeader, batch: &Bytes) -> Result<(Bytes, Vec<RawReco
     let mut out = Vec::with_capacity((h.records_count.max(0) as usize).min(p.len() / 7));
     let mut pos = 0usize;
     while pos < p.len() {
-        let start = pos;
-        let len = varint(&p, &mut pos, p.len())?;
-        let body = pos;
-        let end = span(&mut pos, len, p.len())?.ok_or(RecordsError::Corrupt("record of null length"))?.end;
-        if end == body {
-            return Err(RecordsError::Corrupt("empty record"));
-        }
-        pos = body + 1; // attributes
-        let timestamp_delta = varint(&p, &mut pos, end)?;
-        let offset_delta = varint(&p, &mut pos, end)?;
-        let key_len = varint(&p, &mut pos, end)?;
-        let key = span(&mut pos, key_len, end)?.map(|k| p.slice(k));
-        let value_len = varint(&p, &mut pos, end)?;
-        let value = span(&mut pos, value_len, end)?.map(|v| p.slice(v));
+        let r = record_at(&p, &mut pos)?;
         out.push(RawRecord {
-            offset: h.base_offset.wrapping_add(offset_delta),
-            timestamp: h.base_timestamp.wrapping_add(timestamp_delta),
-            key,
-            value,
-            span: start..end,
+            offset: h.base_offset.wrapping_add(r.offset_delta),
+            timestamp: h.base_timestamp.wrapping_add(r.timestamp_delta),
+            key: r.key.map(|k| p.slice(k)),
+            value: r.value.map(|v| p.slice(v)),
+            span: r.whole,
         });
-        pos = end;
     }
     Ok((p, out))
 }
@@ -227,6 +287,23 @@ mod tests {
         let mut bad = b.to_vec();
         bad[batch::HEADER_SIZE] = 0x7e;
         assert!(raw_records(&h, &Bytes::from(bad)).is_err());
+    }
+
+    #[test]
+    fn produced_records_are_checked_as_kafka_checks_them() {
+        let (b, h) = batch(Compression::None);
+        check_uncompressed(&h, &b).unwrap();
+        let mut fewer = h;
+        fewer.records_count = 1;
+        assert!(check_uncompressed(&fewer, &b).is_err(), "records still remaining");
+        let mut more = h;
+        more.records_count = 3;
+        assert!(check_uncompressed(&more, &b).is_err(), "premature end");
+        // A header count larger than the record.
+        let mut bad = b.to_vec();
+        let first_record_end = batch::HEADER_SIZE + 1 + bad[batch::HEADER_SIZE] as usize / 2;
+        bad[first_record_end - 1] = 0x7e;
+        assert!(check_uncompressed(&h, &bad).is_err());
     }
 
     #[test]
