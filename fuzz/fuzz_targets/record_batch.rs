@@ -14,6 +14,7 @@ fuzz_target!(|data: &[u8]| {
     let _ = cleaner::all_records_keyed(&bytes);
     if let Ok(h) = batch::BatchHeader::parse(data) {
         let _ = records::raw_records(&h, &bytes);
+        let _ = records::check_uncompressed(&h, data);
     }
     for b in records::split_batches(bytes) {
         if b.is_err() {
