@@ -61,7 +61,7 @@ fn walk(message: &'static Message, version: i16, buf: &[u8], lengths: Option<&Re
     if !message.valid.contains(version) {
         return Err(CheckError::NoSuchVersion { message: &message.name, version });
     }
-    let mut r = Reader { buf, pos: 0 };
+    let mut r = Reader { buf, pos: 0, base: 0 };
     let walk = Walk { version, flexible: message.flexible.contains(version), lengths };
     walk.fields(&mut r, &message.fields)?;
     Ok(r.pos)
@@ -70,6 +70,8 @@ fn walk(message: &'static Message, version: i16, buf: &[u8], lengths: Option<&Re
 struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,
+    /// Where `buf` starts in the whole message (a tagged field's bytes are read apart).
+    base: usize,
 }
 
 impl<'a> Reader<'a> {
@@ -152,6 +154,7 @@ impl Walk<'_> {
         for _ in 0..count {
             let tag = r.uvarint("tag")?;
             let size = r.uvarint("tag size")? as usize;
+            let base = r.base + r.pos;
             let data = r.take(size, "tagged field")?;
             let Some(f) = fields.iter().find(|f| f.tag == Some(tag)) else {
                 continue; // unknown tags are kept as opaque bytes
@@ -159,7 +162,7 @@ impl Walk<'_> {
             if !f.tagged.contains(self.version) || !f.versions.contains(self.version) {
                 return Err(CheckError::TagNotInVersion { field: &f.name, tag, version: self.version });
             }
-            let mut inner = Reader { buf: data, pos: 0 };
+            let mut inner = Reader { buf: data, pos: 0, base };
             self.field(&mut inner, f)?;
             if inner.pos != size {
                 return Err(CheckError::TagSizeMismatch { field: &f.name, tag, size, used: inner.pos });
@@ -227,7 +230,7 @@ impl Walk<'_> {
             (false, _) => length(r.i32(name)? as i64, name)?,
         };
         if let Some(found) = self.lengths {
-            found.borrow_mut().push(LengthField { pos, width: r.pos - pos, compact });
+            found.borrow_mut().push(LengthField { pos: r.base + pos, width: r.pos - pos, compact });
         }
         Ok(len)
     }

@@ -186,3 +186,26 @@ fn the_lengths_of_a_message_are_found_where_they_are() {
     let v5 = sample::message(m, 5, Fill::Full);
     assert!(super::check::length_fields(m, 5, &v5).unwrap().iter().all(|l| l.compact && l.width == 1));
 }
+
+#[test]
+fn length_positions_point_at_the_lengths_in_every_request() {
+    // In a full sample every array holds one element and every string or bytes one byte:
+    // each length found must read 1 (classic) or 2 (compact, length + 1) where it is said
+    // to be, tagged fields included.
+    for api in ApiKey::iter() {
+        let m = schemas().request(api as i16).unwrap();
+        for v in versions(m) {
+            let bytes = sample::message(m, v, Fill::Full);
+            for l in super::check::length_fields(m, v, &bytes).unwrap() {
+                let at = &bytes[l.pos..l.pos + l.width];
+                let value = match (l.compact, l.width) {
+                    (true, 1) => at[0] as i64 - 1,
+                    (false, 2) => i16::from_be_bytes([at[0], at[1]]) as i64,
+                    (false, 4) => i32::from_be_bytes([at[0], at[1], at[2], at[3]]) as i64,
+                    other => panic!("{} v{v}: unexpected length encoding {other:?}", m.name),
+                };
+                assert_eq!(value, 1, "{} v{v} at {}", m.name, l.pos);
+            }
+        }
+    }
+}
