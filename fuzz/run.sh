@@ -17,24 +17,22 @@ targets=("$@")
 if ! cargo fuzz --version >/dev/null 2>&1; then
     cargo install cargo-fuzz --locked --version 0.13.2
 fi
-# libFuzzer's sanitizer flags need a nightly compiler; without one, stable is told to
-# accept them (RUSTC_BOOTSTRAP) and runs without AddressSanitizer.
+# libFuzzer's sanitizer flags need a nightly compiler; without one, stable (which ships
+# the AddressSanitizer runtime too) is told to accept them with RUSTC_BOOTSTRAP.
 if rustup run nightly rustc --version >/dev/null 2>&1; then
     fuzz=(cargo +nightly fuzz)
-    sanitizer=()
 else
     export RUSTC_BOOTSTRAP=1
     fuzz=(cargo fuzz)
-    sanitizer=(--sanitizer none)
 fi
-"${fuzz[@]}" build "${sanitizer[@]}"
+"${fuzz[@]}" build
 ./target/x86_64-unknown-linux-gnu/release/seed
 # A fixed seed for short runs keeps `make test` repeatable.
 extra=()
 [ "$seconds" -le 60 ] && extra=(-seed=1)
 for t in "${targets[@]}"; do
     echo "== fuzz target $t, ${seconds}s"
-    "${fuzz[@]}" run "${sanitizer[@]}" "$t" "corpus/$t" -- \
+    "${fuzz[@]}" run "$t" "corpus/$t" -- \
         -max_total_time="$seconds" -rss_limit_mb=4096 -print_final_stats=1 "${extra[@]}" 2>&1 |
         grep -E '^(Done|stat::number_of_executed_units|stat::average_exec_per_sec|stat::peak_rss_mb)|DONE|ERROR|SUMMARY|panicked|Test unit written' || true
     # libFuzzer leaves crash-*/oom-*/timeout-* files behind on failure.
