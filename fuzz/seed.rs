@@ -5,8 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
+
 use bytes::{Bytes, BytesMut};
-use kafka_protocol::messages::{ApiKey, ProduceRequest, RequestKind, ResponseKind};
+use kafka_protocol::messages::{ApiKey, ProduceRequest, ResponseKind};
 use kafka_protocol::protocol::Decodable;
 use kafka_protocol::records::Compression;
 use riffle::wire::sample::{self, Fill};
@@ -17,38 +18,18 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) {
     std::fs::write(dir.join(name), bytes).unwrap();
 }
 
-fn fixture_frames(root: &Path) -> Vec<Vec<u8>> {
-    let mut out = Vec::new();
-    for client in std::fs::read_dir(root.join("protocol-tests/fixtures")).unwrap().flatten() {
-        for f in std::fs::read_dir(client.path()).unwrap().flatten() {
-            if f.path().extension().is_some_and(|x| x == "bin") {
-                out.push(std::fs::read(f.path()).unwrap());
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
 fn main() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let corpus = root.join("fuzz/corpus");
-    let frames = fixture_frames(&root);
+    let frames: Vec<Vec<u8>> = sample::recorded_frames(&root.join("protocol-tests/fixtures")).unwrap().into_iter().map(|(_, f)| f).collect();
 
     // request: recorded frames, then every advertised API and version.
     let dir = corpus.join("request");
     for (i, f) in frames.iter().enumerate() {
         write(&dir, &format!("fixture-{i:04}"), f);
     }
-    for (api, range) in riffle::api::supported_apis() {
-        let m = sample::request_schema(api).unwrap();
-        for v in range.min..=range.max {
-            let body = sample::message(m, v, Fill::Full);
-            let Ok(req) = RequestKind::decode(api, &mut Bytes::from(body), v) else { continue };
-            let mut encoded = BytesMut::new();
-            req.encode(&mut encoded, v).unwrap();
-            write(&dir, &format!("{api:?}-v{v}"), &sample::request_frame(api, v, 1, &encoded));
-        }
+    for (api, v, frame) in sample::encoded_requests() {
+        write(&dir, &format!("{api:?}-v{v}"), &frame);
     }
 
     // record_batch: every codec, and the batches recorded Produce requests carry.

@@ -11,10 +11,9 @@ use std::net::TcpStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
 use common::Broker;
-use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, RequestKind};
-use riffle::wire::sample::{self, mutate, Fill, Lie, XorShift};
+use kafka_protocol::messages::{ApiKey, ApiVersionsRequest};
+use riffle::wire::sample::{self, mutate, Lie, XorShift};
 
 fn framed(body: &[u8]) -> Vec<u8> {
     let mut v = (body.len() as i32).to_be_bytes().to_vec();
@@ -108,27 +107,9 @@ fn queued_max_request_bytes_bounds_what_all_connections_hold() {
 /// Every frame the fuzzer starts from: recorded client frames, and a full sample of
 /// every advertised API and version as kafka-protocol encodes it.
 fn seed_frames() -> Vec<Vec<u8>> {
-    let mut out = Vec::new();
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("protocol-tests/fixtures");
-    for client in std::fs::read_dir(&root).unwrap().flatten() {
-        for f in std::fs::read_dir(client.path()).unwrap().flatten() {
-            if f.path().extension().is_some_and(|x| x == "bin") {
-                out.push(std::fs::read(f.path()).unwrap());
-            }
-        }
-    }
-    out.sort();
-    for (api, range) in riffle::api::supported_apis() {
-        let m = sample::request_schema(api).unwrap();
-        for version in range.min..=range.max {
-            let bytes = sample::message(m, version, Fill::Full);
-            let decoded = RequestKind::decode(api, &mut Bytes::from(bytes), version).expect("a sample decodes");
-            let mut encoded = BytesMut::new();
-            decoded.encode(&mut encoded, version).unwrap();
-            out.push(sample::request_frame(api, version, 1, &encoded));
-        }
-    }
-    out
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("protocol-tests/fixtures");
+    let recorded = sample::recorded_frames(&fixtures).unwrap().into_iter().map(|(_, f)| f);
+    recorded.chain(sample::encoded_requests().into_iter().map(|(_, _, f)| f)).collect()
 }
 
 fn peak_rss_kib(pid: u32) -> u64 {

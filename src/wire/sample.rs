@@ -55,6 +55,40 @@ pub fn request_frame(api: ApiKey, version: i16, correlation_id: i32, body: &[u8]
     out
 }
 
+/// The request frames recorded from real clients under `fixtures` (one folder per
+/// client, one `.bin` per frame), named by path, in a stable order.
+pub fn recorded_frames(fixtures: &std::path::Path) -> std::io::Result<Vec<(String, Vec<u8>)>> {
+    let mut out = Vec::new();
+    for client in std::fs::read_dir(fixtures)? {
+        for f in std::fs::read_dir(client?.path())? {
+            let path = f?.path();
+            if path.extension().is_some_and(|x| x == "bin") {
+                out.push((path.display().to_string(), std::fs::read(&path)?));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// A full sample of every API and version the broker advertises, as `kafka-protocol`
+/// encodes it, each as a request frame (header and body, no length prefix).
+pub fn encoded_requests() -> Vec<(ApiKey, i16, Vec<u8>)> {
+    let mut out = Vec::new();
+    for (api, range) in crate::api::supported_apis() {
+        let Some(m) = request_schema(api) else { continue };
+        for v in range.min..=range.max {
+            let body = bytes::Bytes::from(message(m, v, Fill::Full));
+            let Ok(req) = kafka_protocol::messages::RequestKind::decode(api, &mut body.clone(), v) else { continue };
+            let mut encoded = bytes::BytesMut::new();
+            if req.encode(&mut encoded, v).is_ok() {
+                out.push((api, v, request_frame(api, v, 1, &encoded)));
+            }
+        }
+    }
+    out
+}
+
 /// The request schema of `api`, if Kafka defines one.
 pub fn request_schema(api: ApiKey) -> Option<&'static Message> {
     schemas().request(api as i16)

@@ -68,17 +68,7 @@ fn samples_of_every_message_and_version_check_and_decode_alike() {
 
 /// Every request frame recorded from a real client.
 fn fixture_frames() -> Vec<(String, Vec<u8>)> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("protocol-tests/fixtures");
-    let mut out = Vec::new();
-    for client in std::fs::read_dir(&root).unwrap().flatten() {
-        for f in std::fs::read_dir(client.path()).unwrap().flatten() {
-            if f.path().extension().is_some_and(|x| x == "bin") {
-                out.push((f.path().display().to_string(), std::fs::read(f.path()).unwrap()));
-            }
-        }
-    }
-    out.sort();
-    out
+    sample::recorded_frames(&Path::new(env!("CARGO_MANIFEST_DIR")).join("protocol-tests/fixtures")).unwrap()
 }
 
 /// Splits a request frame into (api, version, header length, body) with the checker;
