@@ -73,7 +73,7 @@ fn fetch(c: &mut Criterion) {
 fn index(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("0.index");
-    let mut idx = OffsetIndex::create(&path).unwrap();
+    let mut idx = OffsetIndex::create(&riffle::storage::local(), &path).unwrap();
     let entries = 100_000u32;
     for i in 0..entries {
         idx.append(OffsetEntry { relative_offset: i * 10, position: i * 4096 }).unwrap();

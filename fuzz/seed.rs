@@ -28,7 +28,7 @@ fn main() {
     for (i, f) in frames.iter().enumerate() {
         write(&dir, &format!("fixture-{i:04}"), f);
     }
-    for (api, v, frame) in sample::encoded_requests() {
+    for (api, v, frame) in sample::encoded_requests(&riffle::api::supported_apis()) {
         write(&dir, &format!("{api:?}-v{v}"), &frame);
     }
 

@@ -109,7 +109,7 @@ fn queued_max_request_bytes_bounds_what_all_connections_hold() {
 fn seed_frames() -> Vec<Vec<u8>> {
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("protocol-tests/fixtures");
     let recorded = sample::recorded_frames(&fixtures).unwrap().into_iter().map(|(_, f)| f);
-    recorded.chain(sample::encoded_requests().into_iter().map(|(_, _, f)| f)).collect()
+    recorded.chain(sample::encoded_requests(&riffle::api::supported_apis()).into_iter().map(|(_, _, f)| f)).collect()
 }
 
 fn peak_rss_kib(pid: u32) -> u64 {

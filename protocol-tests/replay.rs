@@ -42,7 +42,7 @@ fn captured_ids(client: &str) -> HashMap<Uuid, String> {
     let text = std::fs::read_to_string(&path).unwrap_or_default();
     text.lines()
         .filter_map(|l| l.split_once('='))
-        .filter_map(|(name, id)| Some((riffle::broker::topic_id::parse(id)?, name.trim().to_string())))
+        .filter_map(|(name, id)| Some((riffle::common::topic_id::parse(id)?, name.trim().to_string())))
         .collect()
 }
 

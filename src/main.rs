@@ -7,8 +7,9 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
-use riffle::broker::Broker;
+use riffle::common::SystemClock;
 use riffle::config::{properties, BrokerConfig};
+use riffle::server::Server;
 use tokio::signal::unix::{signal, SignalKind};
 
 #[derive(Parser)]
@@ -97,88 +98,33 @@ fn load_config(file: Option<PathBuf>, overrides: Vec<String>) -> Result<BrokerCo
     Ok(config)
 }
 
-async fn serve(mut config: BrokerConfig) -> Result<()> {
+async fn serve(config: BrokerConfig) -> Result<()> {
     let started = std::time::Instant::now();
-    let listener = tokio::net::TcpListener::bind(config.listener)
-        .await
-        .with_context(|| format!("binding {}", config.listener))?;
-    // Port 0 binds any free port; publish the one we got.
-    if config.listener.port() == 0 && config.explicit("advertised.listeners").is_none() {
-        config.advertised_port = listener.local_addr()?.port() as i32;
-    }
-    let controller_listener = match config.cluster.as_ref().and_then(|c| c.controller_listener) {
-        Some(addr) => Some(tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding the controller listener {addr}"))?),
-        None => None,
-    };
-    let broker = Broker::open(config).context("opening the broker")?;
-    if let Some(cluster) = broker.config.cluster.clone() {
-        let settings = controller_settings(&broker.config, &cluster);
-        let controller = match controller_listener {
-            Some(cl) => riffle::controller::Controller::start(settings, &broker.config.log_dir, cl).await.context("starting the controller")?,
-            // A broker without the controller role follows the quorum's metadata.
-            None => riffle::controller::Controller::connect(settings),
-        };
-        let rm = riffle::replication::ReplicaManager::new(controller, riffle::replication::ReplicationConfig::from_broker(&broker.config));
-        let _ = broker.replicas.set(rm);
-        if cluster.broker {
-            riffle::replication::start(&broker);
-            riffle::replication::wait_until_registered(&broker).await;
-        }
-    }
+    let server = Server::start(config, riffle::storage::local(), SystemClock::shared()).await.context("starting the broker")?;
+    let s = server.services();
+    let addrs = server.local_addrs();
+    let first = addrs.first().map(|a| a.to_string()).unwrap_or_else(|| "none".into());
     tracing::info!(
-        listener = %listener.local_addr()?,
-        log_dir = %broker.config.log_dir.display(),
-        node_id = broker.config.node_id,
-        cluster_id = %broker.cluster_id(),
-        topics = broker.topics.all().len(),
+        listener = %first,
+        listeners = addrs.len(),
+        log_dir = %s.config.log_dir.display(),
+        node_id = s.config.node_id,
+        cluster_id = %s.cluster_id(),
+        topics = s.topics.all().len(),
         startup_ms = started.elapsed().as_millis() as u64,
         "broker started"
     );
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
-    let shutdown = async move {
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = int.recv() => {}
-        }
-    };
-    riffle::group::GroupCoordinator::start(&broker);
-    riffle::broker::log_manager::start(&broker);
-    riffle::broker::log_manager::start_cleaner(&broker);
-    let serves_clients = broker.config.cluster.as_ref().is_none_or(|c| c.broker);
-    if serves_clients {
-        riffle::net::serve(listener, broker.clone(), shutdown).await;
-    } else {
-        // A controller-only node: the quorum runs until the signal; no client listener.
-        drop(listener);
-        shutdown.await;
-    }
-    if let Some(rm) = broker.cluster().filter(|_| serves_clients) {
-        // Controlled shutdown: leaderships move to other in-sync replicas first.
-        tracing::info!("shutting down: handing over leaderships");
-        broker.stopping.store(true, std::sync::atomic::Ordering::Release);
-        let cmd = riffle::controller::Command::FenceBroker { id: broker.config.node_id, defaults: rm.controller.election_defaults() };
-        if let Err(e) = rm.controller.write(cmd, std::time::Duration::from_secs(3)).await {
-            tracing::warn!(error = %e, "controlled shutdown: could not hand over leaderships");
-        }
-    }
-    tracing::info!("shutting down: flushing logs");
-    broker.shutdown();
+    server
+        .run_until(async move {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        })
+        .await;
     Ok(())
-}
-
-fn controller_settings(c: &BrokerConfig, cluster: &riffle::config::ClusterConfig) -> riffle::controller::ControllerSettings {
-    let ms = |k: &str| std::time::Duration::from_millis(c.get(k).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0));
-    let yes = |k: &str| c.get(k).is_some_and(|v| v.eq_ignore_ascii_case("true"));
-    riffle::controller::ControllerSettings {
-        node_id: c.node_id,
-        voters: cluster.voters.iter().map(|(id, a)| (*id as u64, a.clone())).collect(),
-        session_timeout: ms("broker.session.timeout.ms"),
-        election_timeout: ms("controller.quorum.election.timeout.ms"),
-        unclean_default: yes("unclean.leader.election.enable"),
-        auto_rebalance: yes("auto.leader.rebalance.enable"),
-        imbalance_check_interval: ms("leader.imbalance.check.interval.seconds") * 1000,
-    }
 }
 
 /// `riffle cluster`: one child `riffle serve` per broker, stopped together.

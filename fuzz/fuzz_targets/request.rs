@@ -8,12 +8,15 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
-use riffle::broker::Broker;
+use riffle::common::SystemClock;
 use riffle::config::BrokerConfig;
+use riffle::net::Session;
+use riffle::server::Server;
 
 struct Harness {
     rt: tokio::runtime::Runtime,
-    broker: Arc<Broker>,
+    server: Server,
+    session: Session,
     _dir: tempfile::TempDir,
 }
 
@@ -27,17 +30,18 @@ fn harness() -> &'static Harness {
         props.insert("num.partitions".to_string(), "1".to_string());
         let (config, _) = BrokerConfig::from_map(props).unwrap();
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap();
-        let broker = rt.block_on(async { Broker::open(config).unwrap() });
-        Harness { rt, broker, _dir: dir }
+        let listener = Arc::new(config.listeners[0].clone());
+        let server = rt.block_on(Server::start(config, riffle::storage::local(), SystemClock::shared())).unwrap();
+        let session = Session::new(listener, "127.0.0.1:1".parse().unwrap());
+        Harness { rt, server, session, _dir: dir }
     })
 }
 
 fuzz_target!(|data: &[u8]| {
     let h = harness();
     let frame = Bytes::copy_from_slice(data);
-    let peer = "127.0.0.1:1".parse().unwrap();
     h.rt.block_on(async {
         // The clock is paused: a long poll ends as soon as nothing else can run.
-        let _ = tokio::time::timeout(Duration::from_secs(60), riffle::api::handle_frame(&h.broker, peer, frame)).await;
+        let _ = tokio::time::timeout(Duration::from_secs(60), riffle::api::handle_frame(h.server.services(), &h.session, frame)).await;
     });
 });

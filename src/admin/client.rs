@@ -21,6 +21,9 @@ pub enum ClientError {
 /// Largest response frame accepted.
 const MAX_RESPONSE_BYTES: usize = 256 * 1024 * 1024;
 
+/// How long a response may take before the call fails.
+const READ_TIMEOUT: Duration = Duration::from_secs(30);
+
 pub struct Client {
     pub stream: TcpStream,
     correlation: i32,
@@ -29,7 +32,7 @@ pub struct Client {
 impl Client {
     pub fn connect(addr: impl ToSocketAddrs) -> Result<Client, ClientError> {
         let stream = TcpStream::connect(addr)?;
-        stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+        stream.set_read_timeout(Some(READ_TIMEOUT))?;
         stream.set_nodelay(true)?;
         Ok(Client { stream, correlation: 0 })
     }

@@ -21,10 +21,10 @@ type Failure = (i16, String);
 async fn apply(ctx: &RequestContext<'_>, resource_type: i8, name: &str, build: impl FnOnce(&TopicOverrides) -> Result<TopicOverrides, Failure>, validate_only: bool) -> Result<(), Failure> {
     match resource_type {
         RESOURCE_TOPIC => {
-            let topic = ctx.broker.topics.get(name).ok_or((E::UnknownTopicOrPartition.code(), format!("topic '{name}' does not exist")))?;
+            let topic = ctx.services.topics.get(name).ok_or((E::UnknownTopicOrPartition.code(), format!("topic '{name}' does not exist")))?;
             let current = topic.overrides.read().clone();
             let next = build(&current)?;
-            crate::broker::topic_admin::set_topic_configs(ctx.broker, name, next, validate_only).await
+            crate::api::topic_admin::set_topic_configs(ctx.services, name, next, validate_only).await.map_err(|e| e.failure())
         }
         RESOURCE_BROKER => Err((E::InvalidConfig.code(), "broker configs are static in Riffle: set them in server.properties".into())),
         other => Err((E::InvalidRequest.code(), format!("unsupported resource type {other}"))),
@@ -80,7 +80,7 @@ pub async fn incremental(ctx: &RequestContext<'_>, req: IncrementalAlterConfigsR
                         next.remove(&name);
                     }
                     (APPEND | SUBTRACT, Some(v)) if is_list => {
-                        let base = next.get(&name).cloned().unwrap_or_else(|| crate::config::topic::resolve(key, current, &ctx.broker.config).0);
+                        let base = next.get(&name).cloned().unwrap_or_else(|| crate::config::topic::resolve(key, current, &ctx.services.config).0);
                         let mut items: Vec<String> = base.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
                         for item in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
                             if c.config_operation == APPEND {

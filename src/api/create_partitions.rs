@@ -6,11 +6,11 @@ use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse
 use kafka_protocol::protocol::StrBytes;
 
 use super::RequestContext;
-use crate::broker::topic_admin;
+use super::topic_admin;
 
 pub async fn handle(ctx: &RequestContext<'_>, req: CreatePartitionsRequest) -> CreatePartitionsResponse {
-    let node = ctx.broker.config.node_id;
-    let current = |name: &str| ctx.broker.topics.get(name).map(|topic| topic.partitions.len() as i32).unwrap_or(0);
+    let node = ctx.services.config.node_id;
+    let current = |name: &str| ctx.services.topics.get(name).map(|topic| topic.partitions.len() as i32).unwrap_or(0);
     let added: i64 = req.topics.iter().map(|t| (t.count as i64 - current(&t.name) as i64).max(0)).sum();
     let too_many = added > topic_admin::MAX_PARTITIONS_PER_BATCH;
     let mut resp = CreatePartitionsResponse::default();
@@ -19,7 +19,7 @@ pub async fn handle(ctx: &RequestContext<'_>, req: CreatePartitionsRequest) -> C
         let current = current(&t.name);
         // Manual assignments name replicas for the new partitions only. A cluster's
         // controller checks them against its brokers; a single broker is every replica.
-        let single = ctx.broker.cluster().is_none();
+        let single = ctx.services.cluster().is_none();
         let bad_assignment = t.assignments.as_ref().is_some_and(|a| {
             a.len() as i64 != t.count as i64 - current as i64 || a.iter().any(|r| r.broker_ids.is_empty() || single && r.broker_ids.iter().any(|b| b.0 != node))
         });
@@ -29,7 +29,7 @@ pub async fn handle(ctx: &RequestContext<'_>, req: CreatePartitionsRequest) -> C
         } else if bad_assignment {
             Err((E::InvalidReplicaAssignment.code(), format!("assignments must name replicas for each of the {} new partitions", t.count as i64 - current as i64)))
         } else {
-            topic_admin::add_partitions(ctx.broker, &t.name, t.count, assignment, req.validate_only).await
+            topic_admin::add_partitions(ctx.services, &t.name, t.count, assignment, req.validate_only).await.map_err(|e| e.failure())
         };
         if let Err((code, message)) = result {
             out.error_code = code;

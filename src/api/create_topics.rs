@@ -1,7 +1,6 @@
 //! CreateTopics, with configs, manual assignments and `validate_only`.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use kafka_protocol::error::ResponseError as E;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
@@ -11,13 +10,14 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::describe_configs::{topic_entries, Detail};
 use super::RequestContext;
-use crate::broker::{topic_admin, Broker, NewTopic};
+use super::{topic_admin, Services};
+use crate::broker::NewTopic;
 use crate::config::TopicOverrides;
 
 type Failure = (i16, String);
 
 pub async fn handle(ctx: &RequestContext<'_>, req: CreateTopicsRequest) -> CreateTopicsResponse {
-    let broker = ctx.broker;
+    let broker = ctx.services;
     let mut counts: HashMap<String, usize> = HashMap::new();
     for t in &req.topics {
         *counts.entry(t.name.to_string()).or_default() += 1;
@@ -82,7 +82,7 @@ pub async fn handle(ctx: &RequestContext<'_>, req: CreateTopicsRequest) -> Creat
 
 /// Creates (or with `validate_only`, checks) one topic: (partitions, replication factor,
 /// overrides, topic id).
-async fn create_one(broker: &Arc<Broker>, t: &CreatableTopic, validate_only: bool) -> Result<(i32, i32, TopicOverrides, Option<uuid::Uuid>), Failure> {
+async fn create_one(broker: &Services, t: &CreatableTopic, validate_only: bool) -> Result<(i32, i32, TopicOverrides, Option<uuid::Uuid>), Failure> {
     let cfg = &broker.config;
     let (partitions, rf) = if t.assignments.is_empty() {
         let p = if t.num_partitions == -1 { cfg.num_partitions } else { t.num_partitions };
@@ -120,6 +120,6 @@ async fn create_one(broker: &Arc<Broker>, t: &CreatableTopic, validate_only: boo
         a.sort_by_key(|a| a.partition_index);
         a.iter().map(|a| a.broker_ids.iter().map(|b| b.0).collect()).collect()
     });
-    let topic = topic_admin::create_topic(broker, req, assignment, validate_only).await?;
+    let topic = topic_admin::create_topic(broker, req, assignment, validate_only).await.map_err(|e| e.failure())?;
     Ok((partitions, rf, overrides, topic.map(|t| t.id)))
 }

@@ -5,13 +5,13 @@ use kafka_protocol::error::ResponseError as E;
 use kafka_protocol::messages::delete_records_response::{DeleteRecordsPartitionResult, DeleteRecordsTopicResult};
 use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 
-use super::errors::log_error_code;
 use super::RequestContext;
+use crate::errors::log_error_code;
 
 pub async fn handle(ctx: &RequestContext<'_>, req: DeleteRecordsRequest) -> DeleteRecordsResponse {
     let mut resp = DeleteRecordsResponse::default();
     for t in req.topics {
-        let topic = ctx.broker.topics.get(&t.name);
+        let topic = ctx.services.topics.get(&t.name);
         let mut out = DeleteRecordsTopicResult::default();
         for p in t.partitions {
             let mut r = DeleteRecordsPartitionResult::default();

@@ -6,10 +6,10 @@ use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse, TopicN
 use kafka_protocol::protocol::StrBytes;
 
 use super::RequestContext;
-use crate::broker::topic_admin;
+use super::topic_admin;
 
 pub async fn handle(ctx: &RequestContext<'_>, req: DeleteTopicsRequest) -> DeleteTopicsResponse {
-    let topics = &ctx.broker.topics;
+    let topics = &ctx.services.topics;
     // v0-5 send names; v6 sends (name or id) states.
     let wanted: Vec<(Option<TopicName>, uuid::Uuid)> = if req.topics.is_empty() {
         req.topic_names.into_iter().map(|n| (Some(n), uuid::Uuid::nil())).collect()
@@ -35,7 +35,7 @@ pub async fn handle(ctx: &RequestContext<'_>, req: DeleteTopicsRequest) -> Delet
                 if ctx.version >= 6 {
                     out.topic_id = topic.id;
                 }
-                if let Err((code, message)) = topic_admin::delete_topic(ctx.broker, &topic.name).await {
+                if let Err((code, message)) = topic_admin::delete_topic(ctx.services, &topic.name).await.map_err(|e| e.failure()) {
                     out.error_code = code;
                     if ctx.version >= 5 {
                         out.error_message = Some(StrBytes::from_string(message));

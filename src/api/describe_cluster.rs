@@ -12,7 +12,7 @@ use super::RequestContext;
 const ENDPOINT_BROKERS: i8 = 1;
 
 pub async fn handle(ctx: &RequestContext<'_>, req: DescribeClusterRequest) -> DescribeClusterResponse {
-    let cfg = &ctx.broker.config;
+    let cfg = &ctx.services.config;
     let mut resp = DescribeClusterResponse::default();
     if ctx.version >= 1 {
         resp.endpoint_type = req.endpoint_type;
@@ -23,8 +23,8 @@ pub async fn handle(ctx: &RequestContext<'_>, req: DescribeClusterRequest) -> De
         resp.error_message = Some(StrBytes::from_static_str("only broker endpoints (1) are supported"));
         return resp;
     }
-    resp.cluster_id = StrBytes::from_string(ctx.broker.cluster_id());
-    resp.controller_id = BrokerId(super::metadata::controller_id(ctx.broker));
+    resp.cluster_id = StrBytes::from_string(ctx.services.cluster_id());
+    resp.controller_id = BrokerId(super::metadata::controller_id(ctx.services));
     resp.cluster_authorized_operations = i32::MIN;
     let broker = |id: i32, host: &str, port: i32, rack: &Option<String>, fenced: bool| {
         let mut b = DescribeClusterBroker::default();
@@ -35,7 +35,7 @@ pub async fn handle(ctx: &RequestContext<'_>, req: DescribeClusterRequest) -> De
         b.is_fenced = fenced;
         b
     };
-    resp.brokers = match ctx.broker.cluster() {
+    resp.brokers = match ctx.services.cluster() {
         Some(rm) => {
             let with_fenced = ctx.version >= 2 && req.include_fenced_brokers;
             rm.image()
@@ -45,7 +45,7 @@ pub async fn handle(ctx: &RequestContext<'_>, req: DescribeClusterRequest) -> De
                 .map(|b| broker(b.endpoint.id, &b.endpoint.host, b.endpoint.port, &b.endpoint.rack, b.fenced))
                 .collect()
         }
-        None => vec![broker(cfg.node_id, &cfg.advertised_host, cfg.advertised_port, &cfg.rack, false)],
+        None => vec![broker(cfg.node_id, &ctx.session.listener.advertised_host, ctx.session.listener.advertised_port, &cfg.rack, false)],
     };
     resp
 }

@@ -116,7 +116,7 @@ pub fn broker_entries(broker: &BrokerConfig, keys: Option<&[String]>, detail: De
 }
 
 pub async fn handle(ctx: &RequestContext<'_>, req: DescribeConfigsRequest) -> DescribeConfigsResponse {
-    let broker = ctx.broker;
+    let broker = ctx.services;
     let detail = Detail { synonyms: req.include_synonyms, documentation: req.include_documentation, v3: ctx.version >= 3 };
     let mut resp = DescribeConfigsResponse::default();
     for r in req.resources {

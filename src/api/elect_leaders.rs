@@ -16,7 +16,7 @@ const UNCLEAN: i8 = 1;
 
 pub async fn handle(ctx: &RequestContext<'_>, req: ElectLeadersRequest) -> ElectLeadersResponse {
     let mut resp = ElectLeadersResponse::default();
-    let broker = ctx.broker;
+    let broker = ctx.services;
     let all = req.topic_partitions.is_none();
     let asked: Vec<(String, i32)> = match &req.topic_partitions {
         Some(tps) => tps.iter().flat_map(|t| t.partitions.iter().map(move |p| (t.topic.to_string(), *p))).collect(),

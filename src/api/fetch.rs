@@ -7,17 +7,18 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::Poll;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError as E;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse};
 use tokio::sync::futures::Notified;
+use tokio::time::Instant;
 
-use super::errors::{leadership_error, log_error_code};
 use super::{Reply, RequestContext};
 use crate::broker::Partition;
+use crate::errors::{leadership_error, log_error_code};
 use crate::net::response::Placeholders;
 
 /// Fetch v13 addresses topics by id (KIP-516).
@@ -44,7 +45,7 @@ pub async fn handle(ctx: &RequestContext<'_>, req: FetchRequest) -> Reply<FetchR
     let by_id = ctx.version >= FIRST_TOPIC_ID_VERSION;
     let mut wanted = Vec::new();
     for (ti, t) in req.topics.iter().enumerate() {
-        let topic = if by_id { ctx.broker.topics.get_by_id(&t.topic_id) } else { ctx.broker.topics.get(&t.topic) };
+        let topic = if by_id { ctx.services.topics.get_by_id(&t.topic_id) } else { ctx.services.topics.get(&t.topic) };
         let mut out = FetchableTopicResponse::default();
         out.topic = t.topic.clone();
         out.topic_id = t.topic_id;
@@ -119,7 +120,7 @@ async fn any(waits: &mut [Pin<Box<Notified<'_>>>]) {
 /// The leader records what each follower has (its fetch offsets) and asks the
 /// controller to add a follower that has caught up to the ISR.
 fn follower_fetched(ctx: &RequestContext<'_>, replica: i32, wanted: &[Wanted]) {
-    let now = crate::broker::now_ms();
+    let now = ctx.services.clock.now_ms();
     for w in wanted {
         let Ok(p) = &w.partition else { continue };
         if leadership_error(p, w.current_leader_epoch).is_some() {
@@ -129,7 +130,9 @@ fn follower_fetched(ctx: &RequestContext<'_>, replica: i32, wanted: &[Wanted]) {
             let mut isr = p.state().isr;
             isr.push(replica);
             tracing::info!(topic = %p.topic, partition = p.index, replica, ?isr, "expanding ISR");
-            crate::replication::request_isr_change(ctx.broker, p, isr);
+            if let Some(rm) = ctx.services.cluster() {
+                crate::replication::request_isr_change(rm, p, isr);
+            }
         }
     }
 }

@@ -8,8 +8,9 @@ use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinator
 use kafka_protocol::protocol::StrBytes;
 
 use super::RequestContext;
-use crate::broker::{topic_admin, NewTopic};
-use crate::group::records::partition_for;
+use super::topic_admin;
+use crate::broker::NewTopic;
+use crate::coordinator::runtime::partition_for;
 use crate::group::OFFSETS_TOPIC;
 
 const KEY_TYPE_GROUP: i8 = 0;
@@ -25,11 +26,11 @@ async fn lookup(ctx: &RequestContext<'_>, key: &str, key_type: i8) -> Found {
     if key.is_empty() {
         return Err((E::InvalidRequest.code(), "empty group id"));
     }
-    let broker = ctx.broker;
+    let broker = ctx.services;
     let Some(rm) = broker.cluster() else {
         let cfg = &broker.config;
-        return match broker.groups.offsets_partition(broker, key) {
-            Ok(_) => Ok((cfg.node_id, StrBytes::from_string(cfg.advertised_host.clone()), cfg.advertised_port)),
+        return match broker.groups.offsets_partition(key) {
+            Ok(_) => Ok((cfg.node_id, StrBytes::from_string(ctx.session.listener.advertised_host.clone()), ctx.session.listener.advertised_port)),
             Err(code) => Err((code, "the offsets topic is not available")),
         };
     };
@@ -44,9 +45,9 @@ async fn lookup(ctx: &RequestContext<'_>, key: &str, key_type: i8) -> Found {
             name: OFFSETS_TOPIC,
             partitions: broker.groups.config().offsets_partitions,
             replication_factor: wanted,
-            overrides: broker.groups.offsets_topic_configs(),
+            overrides: broker.groups.offsets_topic().configs,
         };
-        match topic_admin::create_topic(broker, req, None, false).await {
+        match topic_admin::create_topic(broker, req, None, false).await.map_err(|e| e.failure()) {
             Ok(_) => {}
             Err((code, _)) if code == E::TopicAlreadyExists.code() => {}
             Err((code, message)) => {

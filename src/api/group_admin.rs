@@ -23,13 +23,13 @@ pub async fn describe(ctx: &RequestContext<'_>, req: DescribeGroupsRequest) -> D
     for id in req.groups {
         let mut g = DescribedGroup::default();
         g.authorized_operations = if req.include_authorized_operations && v >= 3 { operations_bits(GROUP_OPERATIONS) } else { OPERATIONS_NOT_REQUESTED };
-        if let Some(code) = ctx.broker.groups.coordinator_error(ctx.broker, &id) {
+        if let Some(code) = ctx.services.groups.coordinator_error(&id) {
             g.error_code = code;
             g.group_id = id;
             resp.groups.push(g);
             continue;
         }
-        match ctx.broker.groups.describe(&id) {
+        match ctx.services.groups.describe(&id) {
             Some(d) => {
                 g.group_state = StrBytes::from_static_str(d.state.name());
                 g.protocol_type = s(d.protocol_type);
@@ -73,7 +73,7 @@ pub async fn list(ctx: &RequestContext<'_>, req: ListGroupsRequest) -> ListGroup
     if v >= 5 && !req.types_filter.is_empty() && !req.types_filter.iter().any(|t| t.eq_ignore_ascii_case("classic")) {
         return resp;
     }
-    for (id, state, protocol_type) in ctx.broker.groups.list() {
+    for (id, state, protocol_type) in ctx.services.groups.list() {
         if v >= 4 && !req.states_filter.is_empty() && !req.states_filter.iter().any(|f| f.eq_ignore_ascii_case(state.name())) {
             continue;
         }
@@ -95,9 +95,9 @@ pub async fn delete(ctx: &RequestContext<'_>, req: DeleteGroupsRequest) -> Delet
     let mut resp = DeleteGroupsResponse::default();
     for id in req.groups_names {
         let mut r = DeletableGroupResult::default();
-        r.error_code = match ctx.broker.groups.coordinator_error(ctx.broker, &id) {
+        r.error_code = match ctx.services.groups.coordinator_error(&id) {
             Some(code) => code,
-            None => ctx.broker.groups.delete(ctx.broker, &id),
+            None => ctx.services.groups.delete(&id),
         };
         r.group_id = id;
         resp.results.push(r);

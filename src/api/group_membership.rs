@@ -14,7 +14,7 @@ fn s(v: String) -> StrBytes {
 
 pub async fn join(ctx: &RequestContext<'_>, req: JoinGroupRequest) -> JoinGroupResponse {
     let v = ctx.version;
-    if let Some(code) = ctx.broker.groups.coordinator_error(ctx.broker, &req.group_id) {
+    if let Some(code) = ctx.services.groups.coordinator_error(&req.group_id) {
         let mut resp = JoinGroupResponse::default();
         resp.error_code = code;
         resp.generation_id = -1;
@@ -31,11 +31,11 @@ pub async fn join(ctx: &RequestContext<'_>, req: JoinGroupRequest) -> JoinGroupR
         // v0 has no rebalance timeout: Kafka uses the session timeout.
         rebalance_timeout_ms: if v >= 1 { req.rebalance_timeout_ms } else { req.session_timeout_ms },
         client_id: ctx.header.client_id.as_ref().map(|c| c.to_string()).unwrap_or_default(),
-        client_host: format!("/{}", ctx.peer.ip()),
+        client_host: format!("/{}", ctx.session.peer.ip()),
         require_known_member_id: v >= 4,
         supports_skip_assignment: v >= 9,
     };
-    let out = ctx.broker.groups.join(ctx.broker, join).await;
+    let out = ctx.services.groups.join(join).await;
     let mut resp = JoinGroupResponse::default();
     resp.error_code = out.error;
     resp.generation_id = out.generation;
@@ -67,7 +67,7 @@ pub async fn join(ctx: &RequestContext<'_>, req: JoinGroupRequest) -> JoinGroupR
 }
 
 pub async fn sync(ctx: &RequestContext<'_>, req: SyncGroupRequest) -> SyncGroupResponse {
-    if let Some(code) = ctx.broker.groups.coordinator_error(ctx.broker, &req.group_id) {
+    if let Some(code) = ctx.services.groups.coordinator_error(&req.group_id) {
         let mut resp = SyncGroupResponse::default();
         resp.error_code = code;
         return resp;
@@ -81,7 +81,7 @@ pub async fn sync(ctx: &RequestContext<'_>, req: SyncGroupRequest) -> SyncGroupR
         protocol: req.protocol_name.map(|p| p.to_string()),
         assignments: req.assignments.into_iter().map(|a| (a.member_id.to_string(), a.assignment)).collect(),
     };
-    let out = ctx.broker.groups.sync(ctx.broker, sync).await;
+    let out = ctx.services.groups.sync(sync).await;
     let mut resp = SyncGroupResponse::default();
     resp.error_code = out.error;
     resp.assignment = out.assignment;
@@ -94,12 +94,12 @@ pub async fn sync(ctx: &RequestContext<'_>, req: SyncGroupRequest) -> SyncGroupR
 
 pub async fn heartbeat(ctx: &RequestContext<'_>, req: HeartbeatRequest) -> HeartbeatResponse {
     let mut resp = HeartbeatResponse::default();
-    if let Some(code) = ctx.broker.groups.coordinator_error(ctx.broker, &req.group_id) {
+    if let Some(code) = ctx.services.groups.coordinator_error(&req.group_id) {
         resp.error_code = code;
         return resp;
     }
     let instance = req.group_instance_id.as_ref().map(|i| i.to_string());
-    resp.error_code = ctx.broker.groups.heartbeat(&req.group_id, &req.member_id, instance.as_deref(), req.generation_id);
+    resp.error_code = ctx.services.groups.heartbeat(&req.group_id, &req.member_id, instance.as_deref(), req.generation_id);
     resp
 }
 
@@ -110,9 +110,9 @@ pub async fn leave(ctx: &RequestContext<'_>, req: LeaveGroupRequest) -> LeaveGro
     } else {
         vec![(req.member_id.to_string(), None)]
     };
-    let result = match ctx.broker.groups.coordinator_error(ctx.broker, &req.group_id) {
+    let result = match ctx.services.groups.coordinator_error(&req.group_id) {
         Some(code) => Err(code),
-        None => ctx.broker.groups.leave(ctx.broker, &req.group_id, &leaving),
+        None => ctx.services.groups.leave(&req.group_id, &leaving),
     };
     match result {
         Err(code) => resp.error_code = code,

@@ -11,6 +11,9 @@ use super::RequestContext;
 use crate::controller::image::PRODUCER_ID_BLOCK;
 use crate::controller::Command;
 
+/// How long reserving a block of producer ids through the controller may take.
+const ALLOCATION_TIMEOUT: Duration = Duration::from_secs(10);
+
 pub async fn handle(ctx: &RequestContext<'_>, req: InitProducerIdRequest) -> InitProducerIdResponse {
     let mut resp = InitProducerIdResponse::default();
     resp.producer_id = ProducerId(-1);
@@ -25,8 +28,8 @@ pub async fn handle(ctx: &RequestContext<'_>, req: InitProducerIdRequest) -> Ini
     }
     // Like Kafka, an idempotent producer always gets a fresh id (epoch 0), also when it
     // re-initialises after an error with its old id and epoch (KIP-360).
-    let id = match ctx.broker.cluster() {
-        None => ctx.broker.producer_ids.next_id().map_err(|e| {
+    let id = match ctx.services.cluster() {
+        None => ctx.services.producer_ids.next_id().map_err(|e| {
             tracing::error!(error = %e, "could not reserve producer ids");
             ResponseError::KafkaStorageError.code()
         }),
@@ -45,13 +48,13 @@ pub async fn handle(ctx: &RequestContext<'_>, req: InitProducerIdRequest) -> Ini
 /// The next id of this broker's block, reserving a new block through the controller
 /// when it is used up.
 async fn cluster_id(ctx: &RequestContext<'_>, rm: &crate::replication::ReplicaManager) -> Result<i64, i16> {
-    let ids = &ctx.broker.cluster_producer_ids;
+    let ids = &ctx.services.cluster_producer_ids;
     loop {
         if let Some(id) = ids.take() {
             return Ok(id);
         }
-        let cmd = Command::AllocateProducerIds { broker: ctx.broker.config.node_id };
-        match rm.controller.write(cmd, Duration::from_secs(10)).await {
+        let cmd = Command::AllocateProducerIds { broker: ctx.services.config.node_id };
+        match rm.controller.write(cmd, ALLOCATION_TIMEOUT).await {
             Ok(r) if r.is_ok() => ids.install(r.value, PRODUCER_ID_BLOCK),
             Ok(r) => return Err(r.error_code),
             Err(e) => {

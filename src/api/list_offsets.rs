@@ -5,10 +5,10 @@ use kafka_protocol::error::ResponseError as E;
 use kafka_protocol::messages::list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsTopicResponse};
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
-use super::errors::{leadership_error, log_error_code};
 use super::RequestContext;
 use crate::broker::Partition;
 use crate::log::LogError;
+use crate::errors::{leadership_error, log_error_code};
 
 const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;
@@ -18,7 +18,7 @@ const EARLIEST_LOCAL: i64 = -4;
 pub async fn handle(ctx: &RequestContext<'_>, req: ListOffsetsRequest) -> ListOffsetsResponse {
     let mut resp = ListOffsetsResponse::default();
     for t in req.topics {
-        let topic = ctx.broker.topics.get(&t.name);
+        let topic = ctx.services.topics.get(&t.name);
         let mut out = ListOffsetsTopicResponse::default();
         out.name = t.name.clone();
         for p in t.partitions {

@@ -1,18 +1,17 @@
 //! Metadata: brokers, cluster id, controller, and topics with their partitions. Creates
 //! unknown topics when the client allows it and `auto.create.topics.enable` is on.
 
-use std::sync::Arc;
-
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::metadata_response::{MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic};
 use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
-use super::errors::topic_error_code;
 use super::RequestContext;
-use crate::broker::{topic_admin, Broker, NewTopic, Topic};
+use super::{topic_admin, Services};
+use crate::broker::{NewTopic, Topic};
 use crate::controller::{MetadataImage, NO_LEADER};
+use crate::errors::topic_error_code;
 
 /// Operations everyone may do while Riffle has no ACLs (Kafka's AclOperation codes).
 const TOPIC_OPERATIONS: &[i32] = &[3, 4, 5, 6, 7, 8, 10, 11];
@@ -25,7 +24,7 @@ pub fn operations_bits(ops: &[i32]) -> i32 {
 }
 
 pub async fn handle(ctx: &RequestContext<'_>, req: MetadataRequest) -> MetadataResponse {
-    let broker = ctx.broker;
+    let broker = ctx.services;
     let cfg = &broker.config;
     let mut resp = MetadataResponse::default();
     let image = broker.cluster().map(|rm| rm.image());
@@ -42,7 +41,7 @@ pub async fn handle(ctx: &RequestContext<'_>, req: MetadataRequest) -> MetadataR
     resp.brokers = match &image {
         // A cluster lists its unfenced brokers, as Kafka does.
         Some(img) => img.live_brokers().map(|b| endpoint(b.endpoint.id, &b.endpoint.host, b.endpoint.port, &b.endpoint.rack)).collect(),
-        None => vec![endpoint(cfg.node_id, &cfg.advertised_host, cfg.advertised_port, &cfg.rack)],
+        None => vec![endpoint(cfg.node_id, &ctx.session.listener.advertised_host, ctx.session.listener.advertised_port, &cfg.rack)],
     };
     if ctx.version >= 2 {
         resp.cluster_id = Some(StrBytes::from_string(broker.cluster_id()));
@@ -82,7 +81,7 @@ pub async fn handle(ctx: &RequestContext<'_>, req: MetadataRequest) -> MetadataR
 /// The controller id clients are told. They send admin requests there, and any broker
 /// forwards them, so it is the active controller when that is a live broker, else this
 /// broker.
-pub fn controller_id(broker: &Broker) -> i32 {
+pub fn controller_id(broker: &Services) -> i32 {
     let me = broker.config.node_id;
     let Some(rm) = broker.cluster() else { return me };
     match rm.controller.active_controller() {
@@ -91,7 +90,7 @@ pub fn controller_id(broker: &Broker) -> i32 {
     }
 }
 
-async fn lookup_or_create(broker: &Arc<Broker>, name: &TopicName, allow_create: bool, topic_ops: bool, version: i16) -> MetadataResponseTopic {
+async fn lookup_or_create(broker: &Services, name: &TopicName, allow_create: bool, topic_ops: bool, version: i16) -> MetadataResponseTopic {
     let node_id = broker.config.node_id;
     let describe = |t: &Topic| {
         let image = broker.cluster().map(|rm| rm.image());
@@ -114,7 +113,7 @@ async fn lookup_or_create(broker: &Arc<Broker>, name: &TopicName, allow_create: 
         replication_factor: broker.config.default_replication_factor,
         overrides: Default::default(),
     };
-    match topic_admin::create_topic(broker, req, None, false).await {
+    match topic_admin::create_topic(broker, req, None, false).await.map_err(|e| e.failure()) {
         Ok(Some(t)) => describe(&t),
         // A concurrent request created it first.
         Err((code, _)) if code == ResponseError::TopicAlreadyExists.code() => match broker.topics.get(name) {

@@ -10,7 +10,6 @@ pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_configs;
 pub mod elect_leaders;
-pub mod errors;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod group_admin;
@@ -21,8 +20,9 @@ pub mod metadata;
 pub mod offsets;
 pub mod offsets_for_leader_epoch;
 pub mod produce;
+pub mod services;
+pub mod topic_admin;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::{BufMut, Bytes};
@@ -30,8 +30,10 @@ use kafka_protocol::messages::{self as m, ApiKey, RequestHeader, ResponseHeader}
 use kafka_protocol::protocol::{Encodable, Message, Request, VersionRange};
 use thiserror::Error;
 
-use crate::broker::Broker;
 use crate::net::response::{Placeholders, ResponseFrame, SpliceBuf};
+use crate::net::{RequestHandler, Session};
+
+pub use services::Services;
 
 /// Why a request could not be answered; the connection is closed after logging it, as
 /// Kafka does for requests it cannot parse.
@@ -51,11 +53,11 @@ pub enum RequestError {
     Encode { api: ApiKey, version: i16, source: anyhow::Error },
 }
 
-/// What a handler sees besides its request.
+/// What a handler sees besides its request: the services, the connection's session
+/// (listener, principal, client address) and the request header.
 pub struct RequestContext<'a> {
-    pub broker: &'a Arc<Broker>,
-    /// The client's address (JoinGroup records it as the member's host).
-    pub peer: SocketAddr,
+    pub services: &'a Services,
+    pub session: &'a Session,
     pub header: &'a RequestHeader,
     pub version: i16,
 }
@@ -164,7 +166,7 @@ pub fn version_range(api: ApiKey) -> Option<VersionRange> {
 
 /// Answers one request frame (without its length prefix). `Ok(None)` means the request
 /// takes no response (Produce with acks=0).
-pub async fn handle_frame(broker: &Arc<Broker>, peer: SocketAddr, frame: Bytes) -> Result<Option<ResponseFrame>, RequestError> {
+pub async fn handle_frame(services: &Services, session: &Session, frame: Bytes) -> Result<Option<ResponseFrame>, RequestError> {
     if frame.len() < 8 {
         return Err(RequestError::TooShort(frame.len()));
     }
@@ -184,6 +186,19 @@ pub async fn handle_frame(broker: &Arc<Broker>, peer: SocketAddr, frame: Bytes) 
     let mut body = frame;
     let header = crate::wire::decode_request_header(&mut body, api.request_header_version(version))
         .map_err(|source| RequestError::Malformed { api, version, source })?;
-    let ctx = RequestContext { broker, peer, header: &header, version };
+    let ctx = RequestContext { services, session, header: &header, version };
     dispatch(&ctx, api, &mut body).await
+}
+
+/// The request handler the server gives every connection.
+pub struct ApiHandler {
+    pub services: Arc<Services>,
+}
+
+impl RequestHandler for ApiHandler {
+    type Error = RequestError;
+
+    fn handle<'a>(&'a self, session: &'a Session, frame: Bytes) -> impl std::future::Future<Output = Result<Option<ResponseFrame>, RequestError>> + Send + 'a {
+        handle_frame(&self.services, session, frame)
+    }
 }

@@ -6,7 +6,6 @@ use kafka_protocol::messages::offset_fetch_response::{
     OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions, OffsetFetchResponseTopic, OffsetFetchResponseTopics,
 };
 use kafka_protocol::messages::*;
-use kafka_protocol::error::ResponseError;
 use kafka_protocol::protocol::StrBytes;
 
 use super::RequestContext;
@@ -29,18 +28,19 @@ pub async fn commit(ctx: &RequestContext<'_>, req: OffsetCommitRequest) -> Offse
         })
         .collect();
     let instance = req.group_instance_id.as_ref().map(|i| i.to_string());
-    let mut errors = match ctx.broker.groups.coordinator_error(ctx.broker, &req.group_id) {
+    let mut errors = match ctx.services.groups.coordinator_error(&req.group_id) {
         Some(code) => vec![code; offsets.len()],
-        None => ctx.broker.groups.commit(ctx.broker, &req.group_id, &req.member_id, instance.as_deref(), req.generation_id_or_member_epoch, offsets),
+        None => ctx.services.groups.commit(&req.group_id, &req.member_id, instance.as_deref(), req.generation_id_or_member_epoch, offsets),
     };
-    // On a cluster a commit is answered once the followers of the group's partition have
-    // it (acks=all for __consumer_offsets), so a coordinator failover never loses it.
-    if ctx.broker.cluster().is_some() && errors.iter().any(|e| *e == 0) {
-        if let Ok(p) = ctx.broker.groups.offsets_partition(ctx.broker, &req.group_id) {
-            let (end, epoch) = (p.log_end_offset(), p.leader_epoch());
-            if p.wait_committed(end, epoch, 1, COMMIT_TIMEOUT).await.is_err() {
-                for e in errors.iter_mut().filter(|e| **e == 0) {
-                    *e = ResponseError::RequestTimedOut.code();
+    // A commit is answered once the followers of the group's partition have it (acks=all
+    // for __consumer_offsets), so a coordinator failover never loses it. (A single
+    // broker's high watermark is its log end: nothing to wait for.)
+    if errors.iter().any(|e| *e == 0) {
+        if let Ok(p) = ctx.services.groups.offsets_partition(&req.group_id) {
+            let timeout = ctx.services.groups.config().commit_timeout;
+            if let Err(e) = ctx.services.coordinators.wait_committed(&p, timeout).await {
+                for code in errors.iter_mut().filter(|c| **c == 0) {
+                    *code = e.code();
                 }
             }
         }
@@ -61,9 +61,6 @@ pub async fn commit(ctx: &RequestContext<'_>, req: OffsetCommitRequest) -> Offse
     resp
 }
 
-/// Kafka's `offsets.commit.timeout.ms` default.
-const COMMIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
-
 type Committed = Vec<(String, Vec<(i32, Option<CommittedOffset>)>)>;
 
 /// (offset, leader epoch, metadata) as OffsetFetch reports them; -1 and "" when nothing
@@ -77,10 +74,10 @@ fn fields(c: &Option<CommittedOffset>) -> (i64, i32, String) {
 
 pub async fn fetch(ctx: &RequestContext<'_>, req: OffsetFetchRequest) -> OffsetFetchResponse {
     let v = ctx.version;
-    let groups = &ctx.broker.groups;
+    let groups = &ctx.services.groups;
     let mut resp = OffsetFetchResponse::default();
     if v < 8 {
-        if let Some(code) = groups.coordinator_error(ctx.broker, &req.group_id) {
+        if let Some(code) = groups.coordinator_error(&req.group_id) {
             if v >= 2 {
                 resp.error_code = code;
             } else {
@@ -137,7 +134,7 @@ pub async fn fetch(ctx: &RequestContext<'_>, req: OffsetFetchRequest) -> OffsetF
     }
     for g in req.groups {
         let mut out = OffsetFetchResponseGroup::default();
-        if let Some(code) = groups.coordinator_error(ctx.broker, &g.group_id) {
+        if let Some(code) = groups.coordinator_error(&g.group_id) {
             out.error_code = code;
             out.group_id = g.group_id;
             resp.groups.push(out);
@@ -173,9 +170,9 @@ pub async fn fetch(ctx: &RequestContext<'_>, req: OffsetFetchRequest) -> OffsetF
 
 pub async fn delete(ctx: &RequestContext<'_>, req: OffsetDeleteRequest) -> OffsetDeleteResponse {
     let partitions: Vec<(String, i32)> = req.topics.iter().flat_map(|t| t.partitions.iter().map(move |p| (t.name.to_string(), p.partition_index))).collect();
-    let (error, codes) = match ctx.broker.groups.coordinator_error(ctx.broker, &req.group_id) {
+    let (error, codes) = match ctx.services.groups.coordinator_error(&req.group_id) {
         Some(code) => (code, Vec::new()),
-        None => ctx.broker.groups.delete_offsets(ctx.broker, &req.group_id, &partitions),
+        None => ctx.services.groups.delete_offsets(&req.group_id, &partitions),
     };
     let mut resp = OffsetDeleteResponse::default();
     resp.error_code = error;

@@ -6,13 +6,13 @@ use kafka_protocol::error::ResponseError as E;
 use kafka_protocol::messages::offset_for_leader_epoch_response::{EpochEndOffset, OffsetForLeaderTopicResult};
 use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
 
-use super::errors::leadership_error;
 use super::RequestContext;
+use crate::errors::leadership_error;
 
 pub async fn handle(ctx: &RequestContext<'_>, req: OffsetForLeaderEpochRequest) -> OffsetForLeaderEpochResponse {
     let mut resp = OffsetForLeaderEpochResponse::default();
     for t in req.topics {
-        let topic = ctx.broker.topics.get(&t.topic);
+        let topic = ctx.services.topics.get(&t.topic);
         let mut out = OffsetForLeaderTopicResult::default();
         out.topic = t.topic;
         for p in t.partitions {

@@ -9,30 +9,41 @@ use kafka_protocol::messages::produce_response::{PartitionProduceResponse, Topic
 use kafka_protocol::messages::{BrokerId, ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
 
-use super::errors::{leadership_error, log_error_code};
 use super::RequestContext;
 use crate::broker::partition::AckError;
-use crate::broker::{now_ms, Partition, Topic};
+use crate::broker::{Partition, Topic};
+use crate::errors::{leadership_error, log_error_code};
 use crate::log::batch::{self, BatchError};
 use crate::log::LogError;
 
 /// Produce v13 addresses topics by id instead of name (KIP-516).
 const FIRST_TOPIC_ID_VERSION: i16 = 13;
 
+/// An acks=all batch waiting for the high watermark.
+struct AwaitedAck {
+    /// Where its answer goes: topic index and partition index in the response.
+    topic_index: usize,
+    partition_index: usize,
+    partition: Arc<Partition>,
+    /// The offset the high watermark must reach.
+    end_offset: i64,
+    /// The leader epoch the batch was written in.
+    leader_epoch: i32,
+    min_insync_replicas: usize,
+}
+
 pub async fn handle(ctx: &RequestContext<'_>, req: ProduceRequest) -> Option<ProduceResponse> {
     let acks = req.acks;
     let timeout_ms = req.timeout_ms;
     let acks_valid = matches!(acks, -1..=1);
-    let now = now_ms();
+    let now = ctx.services.clock.now_ms();
     let mut resp = ProduceResponse::default();
-    // acks=all: (topic index, partition index, partition, offset the HW must reach, the
-    // leader epoch it was written in, min ISR)
-    let mut waits: Vec<(usize, usize, Arc<Partition>, i64, i32, usize)> = Vec::new();
+    let mut waits: Vec<AwaitedAck> = Vec::new();
     for (ti, topic_data) in req.topic_data.into_iter().enumerate() {
         let topic: Option<Arc<Topic>> = if ctx.version >= FIRST_TOPIC_ID_VERSION {
-            ctx.broker.topics.get_by_id(&topic_data.topic_id)
+            ctx.services.topics.get_by_id(&topic_data.topic_id)
         } else {
-            ctx.broker.topics.get(&topic_data.name)
+            ctx.services.topics.get(&topic_data.name)
         };
         let unknown = if ctx.version >= FIRST_TOPIC_ID_VERSION { E::UnknownTopicId } else { E::UnknownTopicOrPartition };
         let mut out = TopicProduceResponse::default();
@@ -64,7 +75,14 @@ pub async fn handle(ctx: &RequestContext<'_>, req: ProduceRequest) -> Option<Pro
                         }
                         if acks == -1 {
                             let min_isr = p.log.read().config().min_insync_replicas.max(1) as usize;
-                            waits.push((ti, out.partition_responses.len(), p.clone(), info.last_offset + 1, epoch, min_isr));
+                            waits.push(AwaitedAck {
+                                topic_index: ti,
+                                partition_index: out.partition_responses.len(),
+                                partition: p.clone(),
+                                end_offset: info.last_offset + 1,
+                                leader_epoch: epoch,
+                                min_insync_replicas: min_isr,
+                            });
                         }
                     }),
                 }
@@ -83,15 +101,15 @@ pub async fn handle(ctx: &RequestContext<'_>, req: ProduceRequest) -> Option<Pro
     // acks=all answers once every in-sync replica has the batch (the high watermark is
     // past it), or when the request's timeout runs out.
     let deadline = tokio::time::Instant::now() + Duration::from_millis(timeout_ms.max(0) as u64);
-    for (ti, pi, p, offset, epoch, min_isr) in waits {
+    for w in waits {
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        let code = match p.wait_committed(offset, epoch, min_isr, left).await {
+        let code = match w.partition.wait_committed(w.end_offset, w.leader_epoch, w.min_insync_replicas, left).await {
             Ok(()) => continue,
             Err(AckError::TimedOut) => E::RequestTimedOut,
             Err(AckError::NotEnoughReplicasAfterAppend) => E::NotEnoughReplicasAfterAppend,
             Err(AckError::NotLeader) => E::NotLeaderOrFollower,
         };
-        let pr = &mut resp.responses[ti].partition_responses[pi];
+        let pr = &mut resp.responses[w.topic_index].partition_responses[w.partition_index];
         pr.error_code = code.code();
         if ctx.version >= 8 {
             pr.error_message = Some(StrBytes::from_static_str("the batch was not replicated to the ISR in time"));

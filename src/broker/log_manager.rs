@@ -4,12 +4,18 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{now_ms, Broker};
+use tokio::task::JoinHandle;
+
+use super::TopicRegistry;
+use crate::common::{SharedClock, ShutdownSignal};
+use crate::config::BrokerConfig;
+
+/// The cleaner's thread sleeps in slices this long, so that it notices shutdown.
+const CLEANER_SLEEP_SLICE: Duration = Duration::from_millis(100);
 
 /// Runs one retention pass over every partition.
-pub fn retention_pass(broker: &Broker) {
-    let now = now_ms();
-    for topic in broker.topics.all() {
+pub fn retention_pass(topics: &TopicRegistry, now: i64) {
+    for topic in topics.all() {
         for p in &topic.partitions {
             let hw = p.high_watermark();
             let result = p.log.write().apply_retention(now, hw);
@@ -22,27 +28,30 @@ pub fn retention_pass(broker: &Broker) {
     }
 }
 
-pub fn start(broker: &Arc<Broker>) {
-    let interval = broker.config.get("log.retention.check.interval.ms").and_then(|v| v.parse::<u64>().ok()).unwrap_or(300_000);
-    let b = broker.clone();
+/// Runs the retention check every `log.retention.check.interval.ms` until shutdown.
+pub fn start(config: &BrokerConfig, topics: Arc<TopicRegistry>, clock: SharedClock, mut shutdown: ShutdownSignal) -> JoinHandle<()> {
+    let interval = config.get("log.retention.check.interval.ms").and_then(|v| v.parse::<u64>().ok()).unwrap_or(300_000);
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_millis(interval.max(1)));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tick.tick().await;
         loop {
-            tick.tick().await;
-            let b2 = b.clone();
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = shutdown.wait() => return,
+            }
+            let (t, now) = (topics.clone(), clock.now_ms());
             // File deletion is blocking I/O: keep it off the request threads.
-            let _ = tokio::task::spawn_blocking(move || retention_pass(&b2)).await;
+            let _ = tokio::task::spawn_blocking(move || retention_pass(&t, now)).await;
         }
-    });
+    })
 }
 
 /// One cleaner pass over every compacted partition that is dirty enough.
-pub fn cleaner_pass(broker: &Broker, cfg: &crate::log::cleaner::CleanerConfig) {
-    for topic in broker.topics.all() {
+pub fn cleaner_pass(topics: &TopicRegistry, clock: &SharedClock, cfg: &crate::log::cleaner::CleanerConfig) {
+    for topic in topics.all() {
         for p in &topic.partitions {
-            let now = now_ms();
+            let now = clock.now_ms();
             let Some(plan) = p.log.read().clean_plan(now) else { continue };
             // Reading and rewriting happen outside the partition lock: sealed segments
             // never change. Only the swap takes the lock.
@@ -70,8 +79,7 @@ pub fn cleaner_pass(broker: &Broker, cfg: &crate::log::cleaner::CleanerConfig) {
 
 /// Starts the log cleaner thread (`log.cleaner.enable`), one pass every
 /// `log.cleaner.backoff.ms`.
-pub fn start_cleaner(broker: &Arc<Broker>) {
-    let c = &broker.config;
+pub fn start_cleaner(c: &BrokerConfig, topics: Arc<TopicRegistry>, clock: SharedClock, shutdown: ShutdownSignal) {
     if c.get("log.cleaner.enable").is_some_and(|v| v.eq_ignore_ascii_case("false")) {
         return;
     }
@@ -80,10 +88,18 @@ pub fn start_cleaner(broker: &Arc<Broker>) {
         dedupe_buffer_bytes: c.get("log.cleaner.dedupe.buffer.size").and_then(|v| v.parse().ok()).unwrap_or(128 << 20),
         io_max_bytes_per_second: c.get("log.cleaner.io.max.bytes.per.second").and_then(|v| v.parse().ok()).unwrap_or(f64::MAX),
     };
-    let b = broker.clone();
+    let backoff = Duration::from_millis(backoff.max(10));
     let spawned = std::thread::Builder::new().name("log-cleaner".into()).spawn(move || loop {
-        std::thread::sleep(Duration::from_millis(backoff.max(10)));
-        cleaner_pass(&b, &cfg);
+        let mut slept = Duration::ZERO;
+        while slept < backoff {
+            if shutdown.is_fired() {
+                return;
+            }
+            let slice = CLEANER_SLEEP_SLICE.min(backoff - slept);
+            std::thread::sleep(slice);
+            slept += slice;
+        }
+        cleaner_pass(&topics, &clock, &cfg);
     });
     if let Err(e) = spawned {
         tracing::error!(error = %e, "could not start the log cleaner");

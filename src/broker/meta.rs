@@ -2,13 +2,14 @@
 //! belongs to, as Kafka writes it, plus the directory lock.
 
 use std::collections::BTreeMap;
-use std::fs::{self, File, OpenOptions};
+use std::fs::File;
 use std::io;
 use std::path::Path;
 
 use crate::config::properties;
 
-use super::topic_id;
+use crate::common::topic_id;
+use crate::storage::{self, OpenMode, SharedStorage};
 
 pub struct LogDirMeta {
     pub cluster_id: String,
@@ -17,12 +18,12 @@ pub struct LogDirMeta {
 }
 
 /// Locks the directory and reads (or first writes) its `meta.properties`.
-pub fn open(log_dir: &Path, node_id: i32) -> io::Result<LogDirMeta> {
-    fs::create_dir_all(log_dir)?;
-    let lock = OpenOptions::new().create(true).truncate(false).write(true).open(log_dir.join(".lock"))?;
+pub fn open(files: &SharedStorage, log_dir: &Path, node_id: i32) -> io::Result<LogDirMeta> {
+    files.create_dir_all(log_dir)?;
+    let lock = files.open(&log_dir.join(".lock"), OpenMode::Create)?;
     lock.try_lock().map_err(|_| io::Error::other(format!("{} is in use by another broker", log_dir.display())))?;
     let path = log_dir.join("meta.properties");
-    let existing = match fs::read_to_string(&path) {
+    let existing = match storage::read_to_string(files, &path) {
         Ok(text) => Some(properties::parse(&text).map_err(io::Error::other)?),
         Err(e) if e.kind() == io::ErrorKind::NotFound => None,
         Err(e) => return Err(e),
@@ -47,6 +48,6 @@ pub fn open(log_dir: &Path, node_id: i32) -> io::Result<LogDirMeta> {
         ("directory.id".to_string(), topic_id::to_string(&topic_id::generate())),
     ]
     .into();
-    super::write_atomically(&path, properties::render(&props).as_bytes())?;
+    storage::write_atomically(files, &path, properties::render(&props).as_bytes())?;
     Ok(LogDirMeta { cluster_id, _lock: lock })
 }

@@ -6,13 +6,14 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::Notify;
 
 use crate::log::batch::BatchHeader;
+use crate::common::SharedClock;
 use crate::log::{AppendInfo, FileSlice, LogError, PartitionLog};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,9 +58,14 @@ pub struct FollowerProgress {
     last_fetch_leader_leo: i64,
 }
 
+/// Lock order, outermost first: `state` → `log` → `isr_change_pending` → `followers`.
+/// A method may skip locks but never takes an earlier one while holding a later one
+/// (an append holds `state` for reading across the log write, so a batch never lands
+/// after leadership moved). No lock is held across an await.
 pub struct Partition {
     pub topic: Arc<str>,
     pub index: i32,
+    clock: SharedClock,
     pub log: RwLock<PartitionLog>,
     node_id: i32,
     state: RwLock<ReplicaState>,
@@ -68,7 +74,7 @@ pub struct Partition {
     /// An ISR change sent to the controller and not applied yet: when, and the ISR asked
     /// for. Until it is applied the high watermark counts the asked-for members too
     /// (Kafka's maximal ISR), so a replica being added never misses a committed batch.
-    pub isr_change_pending: Mutex<Option<(Instant, Vec<i32>)>>,
+    pub isr_change_pending: Mutex<Option<(i64, Vec<i32>)>>,
     /// The log end offset when this broker's current leadership began: a follower joins
     /// the ISR only once it has everything before it.
     epoch_start_offset: AtomicI64,
@@ -90,9 +96,10 @@ pub enum AckError {
 }
 
 impl Partition {
-    pub fn new(topic: Arc<str>, index: i32, log: PartitionLog, node_id: i32, state: ReplicaState) -> Self {
+    pub fn new(topic: Arc<str>, index: i32, log: PartitionLog, node_id: i32, state: ReplicaState, clock: SharedClock) -> Self {
         let hw = log.log_end_offset();
         Partition {
+            clock,
             topic,
             index,
             log: RwLock::new(log),
@@ -164,7 +171,7 @@ impl Partition {
             self.epoch_start_offset.store(log.log_end_offset(), Ordering::Release);
             drop(log);
             self.followers.lock().clear();
-            self.leader_since_ms.store(crate::broker::now_ms(), Ordering::Release);
+            self.leader_since_ms.store(self.clock.now_ms(), Ordering::Release);
         }
         if new.role == Role::Follower && (st.role != Role::Follower || st.leader_epoch != new.leader_epoch) {
             self.needs_truncation.store(true, Ordering::Release);
@@ -394,7 +401,7 @@ mod tests {
     fn leader_of_three(dir: &std::path::Path) -> Partition {
         let (log, _) = PartitionLog::open(dir, TopicConfig::default(), 0).unwrap();
         let state = ReplicaState { role: Role::Leader, leader: 1, leader_epoch: 3, partition_epoch: 0, replicas: vec![1, 2, 3], isr: vec![1, 2, 3] };
-        let p = Partition::new(Arc::from("t"), 0, log, 1, ReplicaState::unknown());
+        let p = Partition::new(Arc::from("t"), 0, log, 1, ReplicaState::unknown(), crate::common::SystemClock::shared());
         p.set_state(state).unwrap();
         p
     }

@@ -4,7 +4,6 @@
 //! Kafka's `<topic>-<partition>/` directories and `partition.metadata` files beside them.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -14,18 +13,19 @@ use thiserror::Error;
 use uuid::Uuid;
 
 use super::partition::{Partition, ReplicaState};
-use super::{now_ms, topic_id, write_atomically};
+pub use crate::common::names::MAX_PARTITIONS;
+use crate::common::names::validate_topic_name;
+use crate::common::topic_id;
+use crate::common::SharedClock;
+use crate::storage::{self, write_atomically, SharedStorage};
 use crate::config::{self, properties, BrokerConfig, ConfigError, TopicConfig, TopicOverrides};
 use crate::log::{LogError, PartitionLog, Shutdown};
 
 const TOPICS_DIR: &str = "riffle-topics";
-const MAX_NAME_LEN: usize = 249;
 /// Kafka's marker of a clean shutdown in a log directory.
 const CLEAN_SHUTDOWN_FILE: &str = ".kafka_cleanshutdown";
 /// Kafka's high-watermark checkpoint in a log directory (cluster nodes).
 const HW_CHECKPOINT_FILE: &str = "replication-offset-checkpoint";
-/// An upper bound on partitions per topic, so one request cannot exhaust file handles.
-pub const MAX_PARTITIONS: i32 = 10_000;
 
 pub struct Topic {
     pub name: Arc<str>,
@@ -71,20 +71,7 @@ fn io_at(path: &Path) -> impl FnOnce(io::Error) -> TopicError + '_ {
 
 /// Kafka's topic name rules.
 pub fn validate_name(name: &str) -> Result<(), TopicError> {
-    let bad = |why| Err(TopicError::InvalidName(name.to_string(), why));
-    if name.is_empty() {
-        return bad("empty");
-    }
-    if name == "." || name == ".." {
-        return bad("'.' and '..' are not allowed");
-    }
-    if name.len() > MAX_NAME_LEN {
-        return bad("longer than 249 characters");
-    }
-    if !name.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'.' || c == b'_' || c == b'-') {
-        return bad("only ASCII alphanumerics, '.', '_' and '-' are allowed");
-    }
-    Ok(())
+    validate_topic_name(name).map_err(|e| TopicError::InvalidName(name.to_string(), e.0))
 }
 
 /// `<topic>-<partition>.<id>-delete`, with the topic name shortened to keep the whole
@@ -104,6 +91,8 @@ pub struct NewTopic<'a> {
 }
 
 pub struct TopicRegistry {
+    files: SharedStorage,
+    clock: SharedClock,
     log_dir: PathBuf,
     broker: Arc<BrokerConfig>,
     topics: RwLock<HashMap<Arc<str>, Arc<Topic>>>,
@@ -114,26 +103,32 @@ pub struct TopicRegistry {
 impl TopicRegistry {
     /// Loads every topic recorded under `<log_dir>/riffle-topics/`, recovering each
     /// partition log; removes the remains of deleted topics.
-    pub fn load(log_dir: &Path, broker: Arc<BrokerConfig>) -> Result<Self, TopicError> {
+    pub fn load(files: &SharedStorage, clock: &SharedClock, log_dir: &Path, broker: Arc<BrokerConfig>) -> Result<Self, TopicError> {
         let meta_dir = log_dir.join(TOPICS_DIR);
-        fs::create_dir_all(&meta_dir).map_err(io_at(&meta_dir))?;
-        for entry in fs::read_dir(log_dir).map_err(io_at(log_dir))?.flatten() {
-            if entry.file_name().to_string_lossy().ends_with("-delete") {
-                let _ = fs::remove_dir_all(entry.path());
+        files.create_dir_all(&meta_dir).map_err(io_at(&meta_dir))?;
+        for path in files.list(log_dir).map_err(io_at(log_dir))? {
+            if path.to_string_lossy().ends_with("-delete") {
+                let _ = files.remove_dir_all(&path);
             }
         }
         // The marker goes before any log is opened: a crash while loading means a full
         // recovery next time.
         let marker = log_dir.join(CLEAN_SHUTDOWN_FILE);
-        let shutdown = if fs::remove_file(&marker).is_ok() { Shutdown::Clean } else { Shutdown::Unclean };
-        let registry = TopicRegistry { log_dir: log_dir.to_path_buf(), broker, topics: RwLock::new(HashMap::new()), changes: Mutex::new(()) };
-        let now = now_ms();
-        for entry in fs::read_dir(&meta_dir).map_err(io_at(&meta_dir))?.flatten() {
-            let path = entry.path();
+        let shutdown = if files.remove_file(&marker).is_ok() { Shutdown::Clean } else { Shutdown::Unclean };
+        let registry = TopicRegistry {
+            files: files.clone(),
+            clock: clock.clone(),
+            log_dir: log_dir.to_path_buf(),
+            broker,
+            topics: RwLock::new(HashMap::new()),
+            changes: Mutex::new(()),
+        };
+        let now = clock.now_ms();
+        for path in files.list(&meta_dir).map_err(io_at(&meta_dir))? {
             if path.extension().is_none_or(|e| e != "properties") {
                 continue;
             }
-            let text = fs::read_to_string(&path).map_err(io_at(&path))?;
+            let text = storage::read_to_string(files, &path).map_err(io_at(&path))?;
             let props = properties::parse(&text).map_err(|e| TopicError::Io { path: path.clone(), source: io::Error::other(e) })?;
             let bad = |what: &str| TopicError::Io { path: path.clone(), source: io::Error::other(format!("bad or missing {what}")) };
             let id = props.get("topic.id").and_then(|s| topic_id::parse(s)).ok_or_else(|| bad("topic.id"))?;
@@ -160,7 +155,7 @@ impl TopicRegistry {
     }
 
     fn read_hw_checkpoint(&self) -> HashMap<(String, i32), i64> {
-        let text = fs::read_to_string(self.log_dir.join(HW_CHECKPOINT_FILE)).unwrap_or_default();
+        let text = storage::read_to_string(&self.files, &self.log_dir.join(HW_CHECKPOINT_FILE)).unwrap_or_default();
         let mut lines = text.lines();
         if lines.next().map(str::trim) != Some("0") {
             return HashMap::new();
@@ -184,7 +179,7 @@ impl TopicRegistry {
             }
         }
         let text = format!("0\n{}\n{}", lines.len(), lines.iter().map(|l| format!("{l}\n")).collect::<String>());
-        write_atomically(&self.log_dir.join(HW_CHECKPOINT_FILE), text.as_bytes())
+        write_atomically(&self.files, &self.log_dir.join(HW_CHECKPOINT_FILE), text.as_bytes())
     }
 
     fn partition_dir(&self, topic: &str, index: i32) -> PathBuf {
@@ -202,17 +197,17 @@ impl TopicRegistry {
 
     fn open_partition(&self, name: &Arc<str>, id: Uuid, index: i32, cfg: TopicConfig, now: i64, shutdown: Shutdown) -> Result<Arc<Partition>, TopicError> {
         let dir = self.partition_dir(name, index);
-        let (log, repairs) = PartitionLog::open_after(&dir, cfg, now, shutdown)?;
+        let (log, repairs) = PartitionLog::open_after(&self.files, &dir, cfg, now, shutdown)?;
         for repair in repairs {
             tracing::warn!(topic = %name, partition = index, %repair, "recovered partition log");
         }
         let meta = dir.join("partition.metadata");
         if !meta.exists() {
             let text = format!("version: 0\ntopic_id: {}\n", topic_id::to_string(&id));
-            write_atomically(&meta, text.as_bytes()).map_err(io_at(&meta))?;
+            write_atomically(&self.files, &meta, text.as_bytes()).map_err(io_at(&meta))?;
         }
         let state = if self.broker.cluster.is_some() { ReplicaState::unknown() } else { ReplicaState::sole(self.broker.node_id) };
-        Ok(Arc::new(Partition::new(name.clone(), index, log, self.broker.node_id, state)))
+        Ok(Arc::new(Partition::new(name.clone(), index, log, self.broker.node_id, state, self.clock.clone())))
     }
 
     fn write_topic_file(&self, topic: &Topic) -> Result<(), TopicError> {
@@ -224,7 +219,7 @@ impl TopicRegistry {
             props.insert(format!("config.{k}"), v.clone());
         }
         let path = self.topic_file(&topic.id);
-        write_atomically(&path, properties::render(&props).as_bytes()).map_err(io_at(&path))
+        write_atomically(&self.files, &path, properties::render(&props).as_bytes()).map_err(io_at(&path))
     }
 
     fn topic_file(&self, id: &Uuid) -> PathBuf {
@@ -278,14 +273,14 @@ impl TopicRegistry {
             // Left over from a creation that crashed before its commit point.
             let dir = self.partition_dir(req.name, index);
             if dir.exists() {
-                fs::remove_dir_all(&dir).map_err(io_at(&dir))?;
+                self.files.remove_dir_all(&dir).map_err(io_at(&dir))?;
             }
         }
         self.create_unchecked(req.name, topic_id::generate(), req.partitions, req.overrides)
     }
 
     fn create_unchecked(&self, name: &str, id: Uuid, partitions: i32, overrides: TopicOverrides) -> Result<Arc<Topic>, TopicError> {
-        let topic = self.open_topic(name, id, partitions, overrides, now_ms(), Shutdown::Unclean)?;
+        let topic = self.open_topic(name, id, partitions, overrides, self.clock.now_ms(), Shutdown::Unclean)?;
         self.write_topic_file(&topic)?;
         self.topics.write().insert(topic.name.clone(), topic.clone());
         tracing::info!(topic = %topic.name, partitions, topic_id = %topic_id::to_string(&topic.id), "created topic");
@@ -303,7 +298,7 @@ impl TopicRegistry {
                 for index in 0..partitions {
                     let dir = self.partition_dir(name, index);
                     if dir.exists() {
-                        fs::remove_dir_all(&dir).map_err(io_at(&dir))?;
+                        self.files.remove_dir_all(&dir).map_err(io_at(&dir))?;
                     }
                 }
                 return self.create_unchecked(name, id, partitions, configs.clone());
@@ -324,20 +319,21 @@ impl TopicRegistry {
         let _guard = self.changes.lock();
         let topic = self.topics.write().remove(name).ok_or_else(|| TopicError::Unknown(name.to_string()))?;
         let path = self.topic_file(&topic.id);
-        fs::remove_file(&path).map_err(io_at(&path))?;
+        self.files.remove_file(&path).map_err(io_at(&path))?;
         let mut doomed = Vec::new();
         for p in &topic.partitions {
             p.wake();
             let dir = self.partition_dir(name, p.index);
             let target = self.log_dir.join(delete_dir_name(name, p.index, &topic.id));
-            match fs::rename(&dir, &target) {
+            match self.files.rename(&dir, &target) {
                 Ok(()) => doomed.push(target),
                 Err(e) => tracing::warn!(dir = %dir.display(), error = %e, "could not rename deleted partition"),
             }
         }
+        let files = self.files.clone();
         std::thread::spawn(move || {
             for dir in doomed {
-                if let Err(e) = fs::remove_dir_all(&dir) {
+                if let Err(e) = files.remove_dir_all(&dir) {
                     tracing::warn!(dir = %dir.display(), error = %e, "could not remove deleted partition");
                 }
             }
@@ -367,9 +363,9 @@ impl TopicRegistry {
         for index in current..count {
             let dir = self.partition_dir(name, index);
             if dir.exists() {
-                fs::remove_dir_all(&dir).map_err(io_at(&dir))?;
+                self.files.remove_dir_all(&dir).map_err(io_at(&dir))?;
             }
-            partitions.push(self.open_partition(&topic.name, topic.id, index, cfg.clone(), now_ms(), Shutdown::Unclean)?);
+            partitions.push(self.open_partition(&topic.name, topic.id, index, cfg.clone(), self.clock.now_ms(), Shutdown::Unclean)?);
         }
         let grown = Arc::new(Topic { name: topic.name.clone(), id: topic.id, partitions, overrides: RwLock::new(overrides) });
         self.write_topic_file(&grown)?;
@@ -421,7 +417,7 @@ impl TopicRegistry {
         }
         let marker = self.log_dir.join(CLEAN_SHUTDOWN_FILE);
         if clean {
-            if let Err(e) = write_atomically(&marker, b"") {
+            if let Err(e) = write_atomically(&self.files, &marker, b"") {
                 tracing::warn!(path = %marker.display(), error = %e, "could not write the clean shutdown marker");
             }
         }
@@ -447,11 +443,11 @@ mod tests {
     #[test]
     fn longest_names_can_be_created_and_deleted() {
         let dir = tempfile::tempdir().unwrap();
-        let reg = TopicRegistry::load(dir.path(), Arc::new(BrokerConfig::default())).unwrap();
+        let reg = TopicRegistry::load(&crate::storage::local(), &crate::common::SystemClock::shared(), dir.path(), Arc::new(BrokerConfig::default())).unwrap();
         let name = "n".repeat(249);
         reg.create(new_topic(&name, 12)).unwrap();
         drop(reg);
-        let reg = TopicRegistry::load(dir.path(), Arc::new(BrokerConfig::default())).unwrap();
+        let reg = TopicRegistry::load(&crate::storage::local(), &crate::common::SystemClock::shared(), dir.path(), Arc::new(BrokerConfig::default())).unwrap();
         assert!(reg.get(&name).is_some());
         reg.delete(&name).unwrap();
         // The rename to `*-delete` is synchronous; removal then runs in the background.
@@ -464,7 +460,7 @@ mod tests {
     fn create_reload_delete() {
         let dir = tempfile::tempdir().unwrap();
         let broker = Arc::new(BrokerConfig::default());
-        let reg = TopicRegistry::load(dir.path(), broker.clone()).unwrap();
+        let reg = TopicRegistry::load(&crate::storage::local(), &crate::common::SystemClock::shared(), dir.path(), broker.clone()).unwrap();
         let mut req = new_topic("orders", 3);
         req.overrides.insert("retention.ms".into(), "1000".into());
         let t = reg.create(req).unwrap();
@@ -474,11 +470,11 @@ mod tests {
         let mut bad = new_topic("cfg", 1);
         bad.overrides.insert("segment.bytes".into(), "x".into());
         assert!(matches!(reg.create(bad), Err(TopicError::InvalidConfig(_))));
-        let meta = fs::read_to_string(dir.path().join("orders-2/partition.metadata")).unwrap();
+        let meta = std::fs::read_to_string(dir.path().join("orders-2/partition.metadata")).unwrap();
         assert!(meta.contains(&topic_id::to_string(&t.id)));
         drop(reg);
 
-        let reg = TopicRegistry::load(dir.path(), broker.clone()).unwrap();
+        let reg = TopicRegistry::load(&crate::storage::local(), &crate::common::SystemClock::shared(), dir.path(), broker.clone()).unwrap();
         let again = reg.get("orders").unwrap();
         assert_eq!(again.id, t.id);
         assert_eq!(again.partitions.len(), 3);
@@ -486,7 +482,7 @@ mod tests {
         reg.delete("orders").unwrap();
         assert!(reg.get("orders").is_none());
         drop(reg);
-        let reg = TopicRegistry::load(dir.path(), broker).unwrap();
+        let reg = TopicRegistry::load(&crate::storage::local(), &crate::common::SystemClock::shared(), dir.path(), broker).unwrap();
         assert!(reg.get("orders").is_none());
         assert!(!dir.path().join("orders-0").exists());
     }

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use super::def::{find, ConfigDef, ConfigError, ConfigType as T, Validator as V};
+use super::listeners::{bind_address, default_advertised_host, parse_endpoints, parse_protocol_map, split_host_port, ListenerConfig, SecurityProtocol};
 
 const fn def(name: &'static str, ty: T, default: Option<&'static str>, validator: V, doc: &'static str) -> ConfigDef {
     ConfigDef { name, ty, default, validator, read_only: true, doc }
@@ -16,6 +17,7 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
     def("node.id", T::Int, Some("1"), V::AtLeast(0), "The node id of this broker."),
     def("listeners", T::List, Some("PLAINTEXT://127.0.0.1:9092"), V::None, "Listener URIs the broker binds to."),
     def("advertised.listeners", T::List, None, V::None, "Listeners published to clients, if different from listeners."),
+    def("listener.security.protocol.map", T::List, Some("PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL"), V::None, "Security protocol of each listener name."),
     def("broker.rack", T::String, None, V::None, "Rack of the broker."),
     def("log.dirs", T::List, Some("./data"), V::None, "Directory holding the partition logs."),
     def("log.dir", T::String, None, V::None, "Used when log.dirs is not set."),
@@ -63,6 +65,7 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
     def("offsets.retention.minutes", T::Int, Some("10080"), V::AtLeast(1), "How long offsets of an empty group are kept."),
     def("offsets.retention.check.interval.ms", T::Long, Some("600000"), V::AtLeast(1), "How often expired offsets are removed."),
     def("offset.metadata.max.bytes", T::Int, Some("4096"), V::AtLeast(0), "Largest metadata string of a committed offset."),
+    def("offsets.commit.timeout.ms", T::Int, Some("5000"), V::AtLeast(1), "How long an offset commit waits for the followers of its __consumer_offsets partition."),
     def("socket.request.max.bytes", T::Int, Some("104857600"), V::AtLeast(1), "Largest request frame accepted."),
     def("queued.max.request.bytes", T::Long, Some("-1"), V::None, "Bytes of requests read but not yet answered, across all connections, before no more are read (-1: no limit)."),
     def("max.connections", T::Int, Some("2147483647"), V::AtLeast(0), "Maximum simultaneous client connections."),
@@ -108,8 +111,12 @@ pub enum Source {
 pub struct BrokerConfig {
     explicit: BTreeMap<String, String>,
     pub node_id: i32,
+    /// Every client listener, in the order of `listeners`.
+    pub listeners: Vec<ListenerConfig>,
+    /// The first client listener's bind address.
     pub listener: SocketAddr,
-    /// Host and port published in Metadata.
+    /// The first client listener's published host and port: what this broker registers
+    /// with the controller and what other brokers use.
     pub advertised_host: String,
     pub advertised_port: i32,
     pub rack: Option<String>,
@@ -148,17 +155,36 @@ impl BrokerConfig {
 
         let listeners = get("listeners").unwrap_or_default();
         let controller_names: Vec<String> = get("controller.listener.names").unwrap_or_default().split(',').map(|n| n.trim().to_ascii_uppercase()).collect();
-        let named: Vec<(String, String)> = listeners
-            .split(',')
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .map(|l| (l.split_once("://").map(|(n, _)| n.to_ascii_uppercase()).unwrap_or_default(), l.to_string()))
-            .collect();
-        if let Some((n, _)) = named.iter().find(|(n, _)| ["SSL", "SASL_SSL", "SASL_PLAINTEXT"].contains(&n.as_str())) {
-            return Err(invalid("listeners", &listeners, &format!("{n} listeners are not supported (PLAINTEXT only)")));
+        let protocol_text = get("listener.security.protocol.map").unwrap_or_default();
+        let mut protocols = parse_protocol_map(&protocol_text).ok_or_else(|| invalid("listener.security.protocol.map", &protocol_text, "expected NAME:PROTOCOL,..."))?;
+        for name in &controller_names {
+            // Kafka maps the controller listener to PLAINTEXT unless told otherwise.
+            protocols.entry(name.clone()).or_insert(SecurityProtocol::Plaintext);
         }
+        let endpoints = parse_endpoints(&listeners).ok_or_else(|| invalid("listeners", &listeners, "expected NAME://host:port,..."))?;
+        let advertised_text = get("advertised.listeners");
+        let advertised_endpoints = match &advertised_text {
+            Some(a) => parse_endpoints(a).ok_or_else(|| invalid("advertised.listeners", a, "expected NAME://host:port,..."))?,
+            None => Vec::new(),
+        };
+        let mut client_listeners = Vec::new();
+        for e in endpoints.iter().filter(|e| !controller_names.contains(&e.name)) {
+            let protocol = *protocols.get(&e.name).ok_or_else(|| invalid("listeners", &listeners, &format!("listener {} has no entry in listener.security.protocol.map", e.name)))?;
+            if protocol != SecurityProtocol::Plaintext {
+                return Err(invalid("listeners", &listeners, &format!("{} listeners are not supported yet (PLAINTEXT only)", protocol.name())));
+            }
+            if client_listeners.iter().any(|l: &ListenerConfig| l.name == e.name) {
+                return Err(invalid("listeners", &listeners, &format!("listener name {} is used twice", e.name)));
+            }
+            let bind = bind_address(&e.host, e.port).ok_or_else(|| invalid("listeners", &listeners, "expected NAME://host:port"))?;
+            let (advertised_host, advertised_port) = match advertised_endpoints.iter().find(|a| a.name == e.name) {
+                Some(a) => (a.host.clone(), a.port),
+                None => (default_advertised_host(&e.host), e.port),
+            };
+            client_listeners.push(ListenerConfig { name: e.name.clone(), security_protocol: protocol, bind, advertised_host, advertised_port: advertised_port as i32 });
+        }
+        let named: Vec<(String, String)> = endpoints.iter().map(|e| (e.name.clone(), format!("{}://{}", e.name, host_port(&e.host, e.port)))).collect();
         let controller_uri = named.iter().find(|(n, _)| controller_names.contains(n)).map(|(_, l)| l.clone());
-        let listener_uri = named.iter().find(|(n, _)| !controller_names.contains(n)).map(|(_, l)| l.clone()).unwrap_or_default();
         let cluster = match get("process.roles") {
             None => None,
             Some(roles) => {
@@ -190,24 +216,13 @@ impl BrokerConfig {
                 Some(ClusterConfig { broker, controller, voters, controller_listener })
             }
         };
-        let listener = if listener_uri.is_empty() && cluster.as_ref().is_some_and(|c| !c.broker) {
-            // A controller-only node serves no clients.
-            "127.0.0.1:0".parse().expect("literal address")
-        } else {
-            parse_listener(&listener_uri).ok_or_else(|| invalid("listeners", &listeners, "expected PLAINTEXT://host:port"))?
-        };
-        let advertised = match get("advertised.listeners") {
-            Some(a) => {
-                let is_controller = |l: &str| l.split_once("://").is_some_and(|(n, _)| controller_names.contains(&n.to_ascii_uppercase()));
-                let first = a.split(',').map(str::trim).find(|l| !is_controller(l)).unwrap_or_default().to_string();
-                split_host_port(strip_scheme(&first)).ok_or_else(|| invalid("advertised.listeners", &a, "expected PLAINTEXT://host:port"))?
-            }
-            None => {
-                let host = split_host_port(strip_scheme(&listener_uri)).map(|(h, _)| h).unwrap_or_default();
-                // A wildcard bind address is useless to clients; publish loopback instead.
-                let host = if host.is_empty() || host == "0.0.0.0" || host == "::" { "127.0.0.1".to_string() } else { host };
-                (host, listener.port())
-            }
+        if client_listeners.is_empty() && cluster.as_ref().is_none_or(|c| c.broker) {
+            return Err(invalid("listeners", &listeners, "a broker needs a client listener, e.g. PLAINTEXT://host:port"));
+        }
+        // A controller-only node serves no clients.
+        let (listener, advertised) = match client_listeners.first() {
+            Some(l) => (l.bind, (l.advertised_host.clone(), l.advertised_port as u16)),
+            None => ("127.0.0.1:0".parse().expect("literal address"), ("127.0.0.1".to_string(), 0)),
         };
         let log_dir = get("log.dirs")
             .filter(|_| explicit.contains_key("log.dirs") || !explicit.contains_key("log.dir"))
@@ -216,6 +231,7 @@ impl BrokerConfig {
         let log_dir = log_dir.split(',').next().unwrap_or_default().trim().to_string();
         let cfg = BrokerConfig {
             node_id: int("node.id") as i32,
+            listeners: client_listeners,
             listener,
             advertised_host: advertised.0,
             advertised_port: advertised.1 as i32,
@@ -268,24 +284,19 @@ impl Default for BrokerConfig {
     }
 }
 
-fn strip_scheme(uri: &str) -> &str {
-    uri.split_once("://").map(|(_, rest)| rest).unwrap_or(uri)
+fn host_port(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
 }
 
-/// Splits `host:port` or `[v6]:port`.
-fn split_host_port(s: &str) -> Option<(String, u16)> {
-    let (host, port) = s.rsplit_once(':')?;
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    Some((host.to_string(), port.parse().ok()?))
-}
-
-/// `NAME://host:port`; every listener speaks PLAINTEXT (SSL and SASL are refused above).
+/// `NAME://host:port` → the address to bind.
 fn parse_listener(uri: &str) -> Option<SocketAddr> {
-    uri.split_once("://")?;
-    let (host, port) = split_host_port(strip_scheme(uri))?;
-    let host = if host.is_empty() { "0.0.0.0".to_string() } else { host };
-    let host = if host == "localhost" { "127.0.0.1".to_string() } else { host };
-    format!("{}:{port}", if host.contains(':') { format!("[{host}]") } else { host }).parse().ok()
+    let (_, rest) = uri.split_once("://")?;
+    let (host, port) = split_host_port(rest)?;
+    bind_address(&host, port)
 }
 
 #[cfg(test)]
@@ -333,9 +344,23 @@ mod tests {
             vec![("process.roles", "broker"), ("controller.quorum.voters", "nonsense")],
             vec![("process.roles", "zookeeper"), ("controller.quorum.voters", voters)],
             vec![("listeners", "SSL://127.0.0.1:9093")],
+            // A name the protocol map does not know, a name twice, a SASL listener.
+            vec![("listeners", "INTERNAL://127.0.0.1:9093")],
+            vec![("listeners", "PLAINTEXT://127.0.0.1:9093,PLAINTEXT://127.0.0.1:9094")],
+            vec![("listeners", "CLIENT://127.0.0.1:9093"), ("listener.security.protocol.map", "CLIENT:SASL_PLAINTEXT")],
         ] {
             assert!(BrokerConfig::from_map(map(&bad)).is_err(), "{bad:?}");
         }
         assert!(BrokerConfig::default().cluster.is_none());
+        // Named listeners, each advertised by its own name.
+        let (c, _) = BrokerConfig::from_map(map(&[
+            ("listeners", "INTERNAL://127.0.0.1:9093,EXTERNAL://0.0.0.0:9094"),
+            ("advertised.listeners", "EXTERNAL://broker.example:19094"),
+            ("listener.security.protocol.map", "INTERNAL:PLAINTEXT,EXTERNAL:PLAINTEXT"),
+        ]))
+        .unwrap();
+        let l: Vec<(&str, &str, i32)> = c.listeners.iter().map(|l| (l.name.as_str(), l.advertised_host.as_str(), l.advertised_port)).collect();
+        assert_eq!(l, vec![("INTERNAL", "127.0.0.1", 9093), ("EXTERNAL", "broker.example", 19094)]);
+        assert_eq!((c.advertised_host.as_str(), c.advertised_port), ("127.0.0.1", 9093));
     }
 }

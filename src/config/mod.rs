@@ -6,9 +6,11 @@
 
 pub mod broker;
 pub mod def;
+pub mod listeners;
 pub mod properties;
 pub mod topic;
 
 pub use broker::{BrokerConfig, ClusterConfig};
 pub use def::{ConfigDef, ConfigError, ConfigType};
+pub use listeners::{ListenerConfig, SecurityProtocol};
 pub use topic::{TopicConfig, TopicOverrides};

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::command::{BrokerEndpoint, Command, CommandResult, ElectionDefaults};
 use super::placement;
-use crate::broker::topics::{validate_name, MAX_PARTITIONS};
+use crate::common::names::{validate_topic_name, MAX_PARTITIONS};
 
 /// No leader: the partition is offline.
 pub const NO_LEADER: i32 = -1;
@@ -138,7 +138,7 @@ impl MetadataImage {
 
     #[allow(clippy::too_many_arguments)]
     fn create_topic(&mut self, name: &str, id: Uuid, partitions: i32, rf: i32, assignment: Option<&[Vec<i32>]>, configs: &BTreeMap<String, String>, validate_only: bool) -> CommandResult {
-        if let Err(e) = validate_name(name) {
+        if let Err(e) = validate_topic_name(name) {
             return fail(E::InvalidTopicException, e.to_string());
         }
         if self.topics.contains_key(name) {

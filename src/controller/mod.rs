@@ -16,7 +16,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::Cursor;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use openraft::error::{ClientWriteError, RaftError};
 use openraft::{BasicNode, Raft};
@@ -48,6 +50,31 @@ pub enum ControllerError {
     Unavailable(Duration, String),
 }
 
+/// How long start-up waits for the image to replay what was committed before the stop.
+const STARTUP_REPLAY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Poll period while waiting for that replay.
+const STARTUP_REPLAY_POLL: Duration = Duration::from_millis(5);
+/// Pause between attempts to reach the active controller while the quorum elects one.
+const ROUTE_RETRY_BACKOFF: Duration = Duration::from_millis(50);
+/// The shortest bound of one routed attempt.
+const MIN_ATTEMPT_TIMEOUT: Duration = Duration::from_millis(10);
+/// Longest wait for a forwarded write or heartbeat.
+const FORWARD_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longest wait of a new controller to catch up before serving an image.
+const LINEARIZABLE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Longest wait of FetchImage for an image newer than the follower's.
+const IMAGE_WAIT: Duration = Duration::from_secs(1);
+/// Longest wait for the quorum to commit a record.
+const COMMIT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Pause after a failed accept on the controller listener.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+/// Longest wait of a broker-only node's image fetch.
+const FETCH_IMAGE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Pause of a broker-only node before asking another voter for the image.
+const FETCH_IMAGE_BACKOFF: Duration = Duration::from_millis(200);
+/// How often the active controller checks sessions and leader balance.
+const DUTY_INTERVAL: Duration = Duration::from_millis(200);
+
 /// The controller's settings, from Kafka's broker keys.
 #[derive(Debug, Clone)]
 pub struct ControllerSettings {
@@ -59,6 +86,8 @@ pub struct ControllerSettings {
     pub unclean_default: bool,
     pub auto_rebalance: bool,
     pub imbalance_check_interval: Duration,
+    /// Broker sessions are judged by this clock.
+    pub clock: crate::common::SharedClock,
 }
 
 /// A quorum member's own state: its raft node and state machine.
@@ -75,8 +104,9 @@ pub struct Controller {
     image: watch::Receiver<Arc<MetadataImage>>,
     /// Broker-only nodes: the active controller last heard of (-1: none).
     known_leader: std::sync::atomic::AtomicI64,
-    /// Active controller only: when each broker was last heard from.
-    heartbeats: Mutex<HashMap<i32, Instant>>,
+    /// Active controller only: when each broker was last heard from (the clock's
+    /// monotonic ms).
+    heartbeats: Mutex<HashMap<i32, i64>>,
     /// Idle connections to other controllers, for forwarded writes.
     clients: Mutex<HashMap<u64, RpcClient>>,
 }
@@ -84,9 +114,9 @@ pub struct Controller {
 impl Controller {
     /// Opens the metadata log in `log_dir`, joins the quorum and serves controller RPCs on
     /// `listener`. On first start the lowest voter id proposes the initial membership.
-    pub async fn start(settings: ControllerSettings, log_dir: &std::path::Path, listener: TcpListener) -> Result<Arc<Controller>, ControllerError> {
-        let log_store = store::LogStore::open(log_dir)?;
-        let (state_machine, image) = store::StateMachine::open(log_dir)?;
+    pub async fn start(settings: ControllerSettings, files: &crate::storage::SharedStorage, log_dir: &std::path::Path, listener: TcpListener) -> Result<Arc<Controller>, ControllerError> {
+        let log_store = store::LogStore::open(files, log_dir)?;
+        let (state_machine, image) = store::StateMachine::open(files, log_dir)?;
         let et = settings.election_timeout.as_millis() as u64;
         let config = openraft::Config {
             cluster_name: "riffle".into(),
@@ -106,9 +136,9 @@ impl Controller {
             .map_err(|e| ControllerError::Raft(e.to_string()))?;
         // The image must hold everything committed before the last stop before the broker
         // acts on it: an image still replaying would look like deleted topics.
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = Instant::now() + STARTUP_REPLAY_TIMEOUT;
         while committed.is_some() && applied.last_applied_index() < committed && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(5)).await;
+            tokio::time::sleep(STARTUP_REPLAY_POLL).await;
         }
         let controller = Arc::new(Controller {
             settings,
@@ -205,7 +235,7 @@ impl Controller {
             let leader = hint.take().or(self.raft_leader()).or(self.active_controller().map(|l| l as u64)).or_else(|| self.quorum.is_none().then(fallback).flatten());
             attempt += 1;
             // openraft waits for a quorum without limit: bound every attempt by the deadline.
-            let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(10));
+            let left = deadline.saturating_duration_since(Instant::now()).max(MIN_ATTEMPT_TIMEOUT);
             let outcome = match leader {
                 Some(l) if l == self.settings.node_id as u64 && self.quorum.is_some() => {
                     Some(tokio::time::timeout(left, self.handle_locally(&req)).await.unwrap_or_else(|_| WriteOutcome::Failed("no quorum answered in time".into())))
@@ -238,14 +268,14 @@ impl Controller {
                 return Err(ControllerError::Unavailable(timeout, last));
             }
             if hint.is_none() {
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                tokio::time::sleep(ROUTE_RETRY_BACKOFF).await;
             }
         }
     }
 
     async fn forward(&self, id: u64, addr: &str, req: &RpcRequest, timeout: Duration) -> WriteOutcome {
         let mut client = self.clients.lock().remove(&id).unwrap_or_else(|| RpcClient::new(addr.to_string()));
-        let result = client.call(req, timeout.min(Duration::from_secs(5))).await;
+        let result = client.call(req, timeout.min(FORWARD_TIMEOUT)).await;
         self.clients.lock().insert(id, client);
         match result {
             Ok(RpcResponse::Write(o)) => o,
@@ -272,12 +302,12 @@ impl Controller {
             return RpcResponse::Write(WriteOutcome::NotLeader(self.raft_leader()));
         }
         // A newly elected controller may still be applying what earlier ones committed.
-        match tokio::time::timeout(Duration::from_secs(2), q.raft.ensure_linearizable()).await {
+        match tokio::time::timeout(LINEARIZABLE_TIMEOUT, q.raft.ensure_linearizable()).await {
             Ok(Ok(_)) => {}
             _ => return RpcResponse::Write(WriteOutcome::NotLeader(self.raft_leader())),
         }
         let mut rx = self.image.clone();
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+        let deadline = Instant::now() + IMAGE_WAIT;
         loop {
             let index = q.state_machine.last_applied_index().unwrap_or(0);
             if index > after {
@@ -291,7 +321,7 @@ impl Controller {
 
     async fn commit(&self, cmd: Command) -> WriteOutcome {
         let Some(q) = &self.quorum else { return WriteOutcome::Failed("not a controller".into()) };
-        let Ok(result) = tokio::time::timeout(Duration::from_secs(10), q.raft.client_write(cmd)).await else {
+        let Ok(result) = tokio::time::timeout(COMMIT_TIMEOUT, q.raft.client_write(cmd)).await else {
             return WriteOutcome::Failed("no quorum answered in time".into());
         };
         match result {
@@ -305,7 +335,7 @@ impl Controller {
         if !self.is_active() {
             return WriteOutcome::NotLeader(self.raft_leader());
         }
-        self.heartbeats.lock().insert(ep.id, Instant::now());
+        self.heartbeats.lock().insert(ep.id, self.settings.clock.monotonic_ms());
         let image = self.image();
         let registered = image.brokers.get(&ep.id).is_some_and(|b| !b.fenced && b.endpoint == *ep);
         if registered {
@@ -326,7 +356,7 @@ async fn serve(listener: TcpListener, controller: Arc<Controller>) {
             }
             Err(e) => {
                 tracing::warn!(error = %e, "controller accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                tokio::time::sleep(ACCEPT_BACKOFF).await;
             }
         }
     }
@@ -350,7 +380,7 @@ async fn connection(mut stream: TcpStream, peer: SocketAddr, controller: Arc<Con
             RpcRequest::InstallSnapshot(r) => RpcResponse::InstallSnapshot(q.raft.install_snapshot(r).await),
             RpcRequest::FetchImage { after } => controller.image_after(after).await,
             other => RpcResponse::Write(
-                tokio::time::timeout(Duration::from_secs(5), controller.handle_locally(&other))
+                tokio::time::timeout(FORWARD_TIMEOUT, controller.handle_locally(&other))
                     .await
                     .unwrap_or_else(|_| WriteOutcome::Failed("no quorum answered in time".into())),
             ),
@@ -378,7 +408,7 @@ async fn follow_image(c: Arc<Controller>, tx: watch::Sender<Arc<MetadataImage>>)
             None => voters[attempt % voters.len()].clone(),
         };
         let client = clients.entry(id).or_insert_with(|| RpcClient::new(addr.clone()));
-        match client.call(&RpcRequest::FetchImage { after }, Duration::from_secs(5)).await {
+        match client.call(&RpcRequest::FetchImage { after }, FETCH_IMAGE_TIMEOUT).await {
             Ok(RpcResponse::Image(Some((index, image)))) => {
                 after = index;
                 tx.send_replace(Arc::new(image));
@@ -387,14 +417,14 @@ async fn follow_image(c: Arc<Controller>, tx: watch::Sender<Arc<MetadataImage>>)
                 c.known_leader.store(hint.map_or(-1, |h| h as i64), std::sync::atomic::Ordering::Relaxed);
                 if hint.is_none() {
                     attempt += 1;
-                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    tokio::time::sleep(FETCH_IMAGE_BACKOFF).await;
                 }
             }
             Ok(_) => {}
             Err(e) => {
                 tracing::debug!(controller = id, %addr, error = %e, "cannot fetch metadata");
                 attempt += 1;
-                tokio::time::sleep(Duration::from_millis(200)).await;
+                tokio::time::sleep(FETCH_IMAGE_BACKOFF).await;
             }
         }
     }
@@ -404,9 +434,12 @@ async fn follow_image(c: Arc<Controller>, tx: watch::Sender<Arc<MetadataImage>>)
 /// rebalance leaders.
 async fn active_controller_duties(c: Arc<Controller>) {
     let me = c.settings.node_id as u64;
-    let mut active_since: Option<Instant> = None;
-    let mut last_rebalance = Instant::now();
-    let mut tick = tokio::time::interval(Duration::from_millis(200));
+    let clock = c.settings.clock.clone();
+    let session_ms = c.settings.session_timeout.as_millis() as i64;
+    let rebalance_every_ms = c.settings.imbalance_check_interval.as_millis() as i64;
+    let mut active_since: Option<i64> = None;
+    let mut last_rebalance = clock.monotonic_ms();
+    let mut tick = tokio::time::interval(DUTY_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
@@ -414,14 +447,14 @@ async fn active_controller_duties(c: Arc<Controller>) {
             active_since = None;
             continue;
         }
-        let now = Instant::now();
+        let now = clock.monotonic_ms();
         let since = *active_since.get_or_insert_with(|| {
             tracing::info!(node_id = me, "this node is the active controller");
             now
         });
         let image = c.image();
         if image.cluster_id.is_empty() {
-            let id = crate::broker::topic_id::to_string(&crate::broker::topic_id::generate());
+            let id = crate::common::topic_id::to_string(&crate::common::topic_id::generate());
             let _ = c.commit(Command::InitCluster { cluster_id: id }).await;
             continue;
         }
@@ -432,14 +465,14 @@ async fn active_controller_duties(c: Arc<Controller>) {
             image
                 .live_brokers()
                 .map(|b| b.endpoint.id)
-                .filter(|id| now.duration_since(hb.get(id).copied().unwrap_or(since).max(since)) > c.settings.session_timeout)
+                .filter(|id| now - hb.get(id).copied().unwrap_or(since).max(since) > session_ms)
                 .collect()
         };
         for id in silent {
             tracing::warn!(broker = id, timeout_ms = c.settings.session_timeout.as_millis() as u64, "fencing broker: no heartbeat within its session timeout");
             let _ = c.commit(Command::FenceBroker { id, defaults: c.election_defaults() }).await;
         }
-        if c.settings.auto_rebalance && now.duration_since(last_rebalance) >= c.settings.imbalance_check_interval {
+        if c.settings.auto_rebalance && now - last_rebalance >= rebalance_every_ms {
             last_rebalance = now;
             let moves = image.imbalanced();
             if !moves.is_empty() {

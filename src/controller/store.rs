@@ -7,8 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufRead, BufReader, Cursor, Write};
+use std::io::{self, Cursor};
 use std::ops::RangeBounds;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -25,7 +24,7 @@ use tokio::sync::watch;
 use super::command::CommandResult;
 use super::image::MetadataImage;
 use super::TypeConfig;
-use crate::broker::write_atomically;
+use crate::storage::{self, OpenMode, SharedStorage, StorageFile};
 
 pub const METADATA_DIR: &str = "__cluster_metadata-0";
 const LOG_FILE: &str = "metadata.log";
@@ -46,8 +45,11 @@ enum LogOp {
 }
 
 struct LogInner {
+    files: SharedStorage,
     dir: PathBuf,
-    file: File,
+    file: StorageFile,
+    /// Bytes in the file: where the next operation is written.
+    file_len: u64,
     entries: BTreeMap<u64, Entry<TypeConfig>>,
     last_purged: Option<LogId<NodeId>>,
     vote: Option<Vote<NodeId>>,
@@ -62,39 +64,32 @@ pub struct LogStore {
     inner: Arc<Mutex<LogInner>>,
 }
 
-fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> io::Result<Option<T>> {
-    match fs::read(path) {
+fn read_json<T: for<'de> Deserialize<'de>>(files: &SharedStorage, path: &Path) -> io::Result<Option<T>> {
+    match files.read(path) {
         Ok(b) => serde_json::from_slice(&b).map(Some).map_err(io::Error::other),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e),
     }
 }
 
-fn write_json<T: Serialize>(path: &Path, v: &T) -> io::Result<()> {
-    write_atomically(path, &serde_json::to_vec(v).map_err(io::Error::other)?)
+fn write_json<T: Serialize>(files: &SharedStorage, path: &Path, v: &T) -> io::Result<()> {
+    storage::write_atomically(files, path, &serde_json::to_vec(v).map_err(io::Error::other)?)
 }
 
 impl LogStore {
-    pub fn open(log_dir: &Path) -> io::Result<LogStore> {
+    pub fn open(files: &SharedStorage, log_dir: &Path) -> io::Result<LogStore> {
         let dir = log_dir.join(METADATA_DIR);
-        fs::create_dir_all(&dir)?;
+        files.create_dir_all(&dir)?;
         let path = dir.join(LOG_FILE);
         let mut entries = BTreeMap::new();
         let mut last_purged = None;
         let mut ops = 0;
         let mut good_len = 0u64;
-        if let Ok(f) = File::open(&path) {
-            let mut reader = BufReader::new(f);
-            let mut line = String::new();
-            loop {
-                line.clear();
-                let n = reader.read_line(&mut line)?;
-                // A torn last line (crash mid-append) was never acknowledged: drop it.
-                if n == 0 || !line.ends_with('\n') {
-                    break;
-                }
-                let Ok(op) = serde_json::from_str::<LogOp>(line.trim_end()) else { break };
-                good_len += n as u64;
+        if let Ok(bytes) = files.read(&path) {
+            // A torn last line (crash mid-append) was never acknowledged: drop it.
+            for line in bytes.split_inclusive(|b| *b == b'\n').take_while(|l| l.ends_with(b"\n")) {
+                let Ok(op) = serde_json::from_slice::<LogOp>(&line[..line.len() - 1]) else { break };
+                good_len += line.len() as u64;
                 ops += 1;
                 match op {
                     LogOp::Append(e) => {
@@ -110,14 +105,15 @@ impl LogStore {
                 }
             }
         }
-        let file = OpenOptions::new().create(true).append(true).open(&path)?;
-        if file.metadata()?.len() != good_len {
+        let file = StorageFile::open(files, &path, OpenMode::Create)?;
+        if file.len()? != good_len {
             tracing::warn!(path = %path.display(), kept = good_len, "truncating a torn tail of the metadata log");
             file.set_len(good_len)?;
         }
-        let vote = read_json(&dir.join(VOTE_FILE))?;
-        let committed = read_json(&dir.join(COMMITTED_FILE))?;
-        Ok(LogStore { inner: Arc::new(Mutex::new(LogInner { dir, file, entries, last_purged, vote, committed, ops_in_file: ops })) })
+        let vote = read_json(files, &dir.join(VOTE_FILE))?;
+        let committed = read_json(files, &dir.join(COMMITTED_FILE))?;
+        let inner = LogInner { files: files.clone(), dir, file, file_len: good_len, entries, last_purged, vote, committed, ops_in_file: ops };
+        Ok(LogStore { inner: Arc::new(Mutex::new(inner)) })
     }
 }
 
@@ -135,8 +131,9 @@ impl LogInner {
             serde_json::to_writer(&mut buf, op).map_err(io::Error::other)?;
             buf.push(b'\n');
         }
-        self.file.write_all(&buf)?;
-        self.file.sync_data()?;
+        self.file.write_at(&buf, self.file_len)?;
+        self.file.sync()?;
+        self.file_len += buf.len() as u64;
         self.ops_in_file += ops.len();
         Ok(())
     }
@@ -159,8 +156,9 @@ impl LogInner {
             buf.push(b'\n');
             ops += 1;
         }
-        write_atomically(&path, &buf)?;
-        self.file = OpenOptions::new().append(true).open(&path)?;
+        storage::write_atomically(&self.files, &path, &buf)?;
+        self.file = StorageFile::open(&self.files, &path, OpenMode::ReadWrite)?;
+        self.file_len = buf.len() as u64;
         self.ops_in_file = ops;
         Ok(())
     }
@@ -187,7 +185,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn save_vote(&mut self, vote: &Vote<NodeId>) -> Result<(), SErr> {
         let mut inner = self.inner.lock();
-        write_json(&inner.dir.join(VOTE_FILE), vote).map_err(|e| StorageIOError::write_vote(&e))?;
+        write_json(&inner.files, &inner.dir.join(VOTE_FILE), vote).map_err(|e| StorageIOError::write_vote(&e))?;
         inner.vote = Some(*vote);
         Ok(())
     }
@@ -198,7 +196,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn save_committed(&mut self, committed: Option<LogId<NodeId>>) -> Result<(), SErr> {
         let mut inner = self.inner.lock();
-        write_json(&inner.dir.join(COMMITTED_FILE), &committed).map_err(|e| StorageIOError::write(&e))?;
+        write_json(&inner.files, &inner.dir.join(COMMITTED_FILE), &committed).map_err(|e| StorageIOError::write(&e))?;
         inner.committed = committed;
         Ok(())
     }
@@ -270,6 +268,7 @@ struct SmState {
 /// The metadata state machine: applies committed records to the image.
 #[derive(Clone)]
 pub struct StateMachine {
+    files: SharedStorage,
     dir: PathBuf,
     state: Arc<Mutex<SmState>>,
     image_tx: Arc<watch::Sender<Arc<MetadataImage>>>,
@@ -278,10 +277,10 @@ pub struct StateMachine {
 impl StateMachine {
     /// Opens the state machine from its last snapshot (records after it are applied
     /// again by openraft from the log).
-    pub fn open(log_dir: &Path) -> io::Result<(StateMachine, watch::Receiver<Arc<MetadataImage>>)> {
+    pub fn open(files: &SharedStorage, log_dir: &Path) -> io::Result<(StateMachine, watch::Receiver<Arc<MetadataImage>>)> {
         let dir = log_dir.join(METADATA_DIR);
-        fs::create_dir_all(&dir)?;
-        let snapshot: Option<StoredSnapshot> = read_json(&dir.join(SNAPSHOT_FILE))?;
+        files.create_dir_all(&dir)?;
+        let snapshot: Option<StoredSnapshot> = read_json(files, &dir.join(SNAPSHOT_FILE))?;
         let mut state = SmState { last_applied: None, membership: StoredMembership::default(), image: MetadataImage::default(), snapshot: None };
         if let Some(s) = snapshot {
             let data: SnapshotData = serde_json::from_slice(&s.data).map_err(io::Error::other)?;
@@ -291,7 +290,7 @@ impl StateMachine {
             state.snapshot = Some(s);
         }
         let (tx, rx) = watch::channel(Arc::new(state.image.clone()));
-        Ok((StateMachine { dir, state: Arc::new(Mutex::new(state)), image_tx: Arc::new(tx) }, rx))
+        Ok((StateMachine { files: files.clone(), dir, state: Arc::new(Mutex::new(state)), image_tx: Arc::new(tx) }, rx))
     }
 
     /// The index of the last record applied to the image.
@@ -312,7 +311,7 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
         let id = st.last_applied.map_or("0-0".to_string(), |l| format!("{}-{}", l.leader_id.term, l.index));
         let meta = SnapshotMeta { last_log_id: st.last_applied, last_membership: st.membership.clone(), snapshot_id: id };
         let stored = StoredSnapshot { meta: meta.clone(), data: bytes.clone() };
-        write_json(&self.dir.join(SNAPSHOT_FILE), &stored).map_err(|e| StorageIOError::write_snapshot(None, &e))?;
+        write_json(&self.files, &self.dir.join(SNAPSHOT_FILE), &stored).map_err(|e| StorageIOError::write_snapshot(None, &e))?;
         st.snapshot = Some(stored);
         Ok(Snapshot { meta, snapshot: Box::new(Cursor::new(bytes)) })
     }
@@ -370,7 +369,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let bytes = snapshot.into_inner();
         let data: SnapshotData = serde_json::from_slice(&bytes).map_err(|e| StorageIOError::read_snapshot(Some(meta.signature()), &e))?;
         let stored = StoredSnapshot { meta: meta.clone(), data: bytes };
-        write_json(&self.dir.join(SNAPSHOT_FILE), &stored).map_err(|e| StorageIOError::write_snapshot(Some(meta.signature()), &e))?;
+        write_json(&self.files, &self.dir.join(SNAPSHOT_FILE), &stored).map_err(|e| StorageIOError::write_snapshot(Some(meta.signature()), &e))?;
         let mut st = self.state.lock();
         st.last_applied = meta.last_log_id;
         st.membership = meta.last_membership.clone();

@@ -1,9 +1,17 @@
-//! Consumer groups (the classic protocol) and their committed offsets.
+//! Consumer groups and their committed offsets, kept in `__consumer_offsets` through the
+//! coordinator runtime.
 
+pub mod classic;
+pub mod config;
 pub mod coordinator;
-#[allow(clippy::module_inception)]
-pub mod group;
+pub mod offsets;
 pub mod records;
+pub mod shard;
 
-pub use coordinator::{GroupConfig, GroupCoordinator, JoinRequest, OffsetToCommit, SyncRequest, OFFSETS_TOPIC};
-pub use group::{GroupState, JoinOutcome, SyncOutcome};
+pub use classic::{GroupState, JoinOutcome, JoinRequest, SyncOutcome, SyncRequest};
+pub use config::GroupConfig;
+pub use coordinator::{GroupCoordinator, GroupDescription, OFFSETS_TOPIC};
+pub use offsets::OffsetToCommit;
+
+#[cfg(test)]
+mod tests;

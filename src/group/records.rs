@@ -222,19 +222,6 @@ fn decode_group_value(v: Bytes) -> Result<StoredGroup, RecordError> {
     Ok(StoredGroup { protocol_type, generation, protocol, leader, current_state_timestamp, members })
 }
 
-/// Java's `String.hashCode` over UTF-16 code units, which Kafka uses to map a group to
-/// its `__consumer_offsets` partition.
-pub fn java_hash_code(s: &str) -> i32 {
-    s.encode_utf16().fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(c as i32))
-}
-
-/// The `__consumer_offsets` partition of a group: `Utils.abs(hashCode) % partitions`.
-pub fn partition_for(group: &str, partitions: i32) -> i32 {
-    let h = java_hash_code(group);
-    let abs = if h == i32::MIN { 0 } else { h.abs() };
-    abs % partitions
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -265,16 +252,5 @@ mod tests {
         assert_eq!(decode(group_key("g"), None).unwrap(), OffsetsRecord::Group { group: "g".into(), value: None });
         assert!(decode(Bytes::from_static(&[0, 1, 0, 9, b'x']), None).is_err());
         assert!(decode(Bytes::from_static(&[0, 9]), None).is_err());
-    }
-
-    #[test]
-    fn partition_matches_kafka() {
-        // "polygenelubricants".hashCode() is Integer.MIN_VALUE in Java.
-        assert_eq!(java_hash_code(""), 0);
-        assert_eq!(java_hash_code("a"), 97);
-        assert_eq!(java_hash_code("ab"), 97 * 31 + 98);
-        assert_eq!(java_hash_code("polygenelubricants"), i32::MIN);
-        assert_eq!(partition_for("polygenelubricants", 50), 0);
-        assert!((0..50).contains(&partition_for("orders-service", 50)));
     }
 }

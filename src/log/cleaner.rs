@@ -16,7 +16,6 @@
 //! Reading is done outside the partition lock: sealed segments never change.
 
 use std::collections::HashMap;
-use std::fs::{self, File};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -28,6 +27,7 @@ use memmap2::Mmap;
 use super::batch::{self, BatchHeader};
 use super::records::{raw_records, RawRecord};
 use super::segment::{self, LogSegment};
+use crate::storage::{self, OpenMode, SharedStorage, StorageFile, StorageWriter};
 
 /// Cleaner settings, from Kafka's broker keys.
 #[derive(Debug, Clone)]
@@ -51,6 +51,7 @@ pub struct SegmentInfo {
 /// What one pass will clean, taken under the partition lock.
 #[derive(Debug, Clone)]
 pub struct CleanPlan {
+    pub storage: SharedStorage,
     pub dir: PathBuf,
     pub segments: Vec<SegmentInfo>,
     /// First offset not yet cleaned (the cleaner checkpoint).
@@ -86,8 +87,8 @@ fn key_hash(key: &[u8]) -> u128 {
 const MAP_ENTRY_BYTES: usize = 24;
 
 /// The batches of a segment file, as (header, bytes).
-fn batches(path: &Path) -> io::Result<Vec<(BatchHeader, Bytes)>> {
-    let file = File::open(path)?;
+fn batches(files: &SharedStorage, path: &Path) -> io::Result<Vec<(BatchHeader, Bytes)>> {
+    let file = files.open(path, OpenMode::Read)?;
     if file.metadata()?.len() == 0 {
         return Ok(Vec::new());
     }
@@ -167,7 +168,7 @@ fn build_offset_map(plan: &CleanPlan, cfg: &CleanerConfig, throttle: &mut Thrott
     let mut map: HashMap<u128, i64> = HashMap::new();
     let mut covered = plan.first_dirty;
     for seg in plan.segments.iter().filter(|s| s.next_offset > plan.first_dirty) {
-        for (h, bytes) in batches(&seg.path)? {
+        for (h, bytes) in batches(&plan.storage, &seg.path)? {
             throttle.account(bytes.len());
             if h.next_offset() <= plan.first_dirty {
                 continue;
@@ -197,10 +198,11 @@ fn rewrite_segment(seg: &SegmentInfo, map: &HashMap<u128, i64>, map_end: i64, pl
     let tombstones_expired = cleaned_before && now_ms.saturating_sub(seg.modified_ms) > plan.delete_retention_ms;
     let mut kept_tombstones = false;
     let cleaned = seg.path.with_extension("log.cleaned");
-    let mut out = io::BufWriter::new(File::create(&cleaned)?);
+    let files = &plan.storage;
+    let mut out = io::BufWriter::new(StorageWriter::new(StorageFile::open(files, &cleaned, OpenMode::CreateTruncate)?));
     let mut written = 0u64;
     let mut removed = 0u64;
-    for (h, bytes) in batches(&seg.path)? {
+    for (h, bytes) in batches(files, &seg.path)? {
         throttle.account(bytes.len());
         if h.is_control() {
             // Transaction markers are kept as they are.
@@ -244,20 +246,19 @@ fn rewrite_segment(seg: &SegmentInfo, map: &HashMap<u128, i64>, map_end: i64, pl
         out.write_all(&rebuilt)?;
         written += rebuilt.len() as u64;
     }
-    out.flush()?;
-    drop(out);
+    let out = out.into_inner().map_err(|e| e.into_error())?;
     let written_at = if removed > 0 { now_ms } else { seg.modified_ms };
     if kept_tombstones {
         let expires = written_at.saturating_add(plan.delete_retention_ms);
         stats.tombstones_expire_at = Some(stats.tombstones_expire_at.map_or(expires, |t: i64| t.max(expires)));
     }
     if removed == 0 {
-        fs::remove_file(&cleaned)?;
+        files.remove_file(&cleaned)?;
         return Ok((None, seg.size, 0));
     }
-    File::open(&cleaned)?.sync_all()?;
+    out.file().sync()?;
     let swap = seg.path.with_extension("log.swap");
-    fs::rename(&cleaned, &swap)?;
+    files.rename(&cleaned, &swap)?;
     Ok((Some(swap), written, removed))
 }
 
@@ -284,32 +285,29 @@ pub fn clean(plan: &CleanPlan, cfg: &CleanerConfig, now_ms: i64) -> io::Result<(
 
 /// Completes a swap: the old segment's files go, the `.swap` file becomes the segment,
 /// whose indexes are then rebuilt. Used after a clean and by start-up recovery.
-pub fn finish_swap(dir: &Path, base_offset: i64, index_interval: u64, now_ms: i64) -> io::Result<LogSegment> {
+pub fn finish_swap(files: &SharedStorage, dir: &Path, base_offset: i64, index_interval: u64, now_ms: i64) -> io::Result<LogSegment> {
     let log = segment::log_path(dir, base_offset);
     let stem = segment::file_stem(base_offset);
     for old in [dir.join(format!("{stem}.index")), dir.join(format!("{stem}.timeindex"))] {
-        match fs::remove_file(&old) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-            _ => {}
-        }
+        storage::remove_if_exists(files, &old)?;
     }
     // Rename over the old log: atomic, so a crash leaves either file whole.
-    fs::rename(log.with_extension("log.swap"), &log)?;
-    let (seg, _) = LogSegment::recover(dir, base_offset, index_interval, false, now_ms)?;
+    files.rename(&log.with_extension("log.swap"), &log)?;
+    let (seg, _) = LogSegment::recover(files, dir, base_offset, index_interval, false, now_ms)?;
     Ok(seg)
 }
 
 /// Start-up recovery of an interrupted clean: completes swaps, discards partial output.
 /// Returns the repairs made.
-pub fn recover_dir(dir: &Path, index_interval: u64, now_ms: i64) -> io::Result<Vec<String>> {
+pub fn recover_dir(files: &SharedStorage, dir: &Path, index_interval: u64, now_ms: i64) -> io::Result<Vec<String>> {
     let mut repairs = Vec::new();
-    for entry in fs::read_dir(dir)?.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
+    for path in files.list(dir)? {
+        let Some(name) = path.file_name().map(|n| n.to_string_lossy().into_owned()) else { continue };
         if name.ends_with(".log.cleaned") {
-            fs::remove_file(entry.path())?;
+            files.remove_file(&path)?;
             repairs.push(format!("discarded an unfinished clean ({name})"));
         } else if let Some(base) = name.strip_suffix(".log.swap").and_then(|b| b.parse::<i64>().ok()) {
-            finish_swap(dir, base, index_interval, now_ms)?;
+            finish_swap(files, dir, base, index_interval, now_ms)?;
             repairs.push(format!("completed the swap of cleaned segment {base}"));
         }
     }
@@ -430,13 +428,13 @@ mod tests {
         let k1 = |log: &PartitionLog| contents(log).into_iter().filter(|r| r.1 == "k1").map(|r| r.2).collect::<Vec<_>>();
         // The first clean keeps the tombstone (the newest record of k1), however old its
         // timestamp: consumers get delete.retention.ms from now to see it.
-        let first = crate::broker::now_ms();
+        let first = crate::common::clock::system_now_ms();
         run(&mut log, first).unwrap();
         assert_eq!(k1(&log), vec![None]);
         assert!(run(&mut log, first + 10).is_none(), "not due yet");
         // Nothing is dirty, but the tombstone's delete horizon passes: another pass
         // removes it, and k1 is gone entirely.
-        let later = crate::broker::now_ms() + compacted().delete_retention_ms + 100;
+        let later = crate::common::clock::system_now_ms() + compacted().delete_retention_ms + 100;
         run(&mut log, later).expect("a pass is due for the tombstone");
         assert!(k1(&log).is_empty());
         assert!(run(&mut log, later).is_none());
@@ -455,7 +453,7 @@ mod tests {
             if stage == "cleaned" {
                 // Crash before the rename to .swap: the output is incomplete.
                 for (_, swap) in &swaps {
-                    fs::rename(swap, swap.with_extension("cleaned")).unwrap();
+                    std::fs::rename(swap, swap.with_extension("cleaned")).unwrap();
                 }
             }
             drop(log); // crash: nothing installed

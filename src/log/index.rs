@@ -4,11 +4,12 @@
 //! The active segment keeps its entries in memory and appends each new one to the file;
 //! a sealed segment's index is read through a read-only memory map.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use memmap2::Mmap;
+
+use crate::storage::{OpenMode, SharedStorage, StorageFile};
 
 /// One fixed-size index entry.
 pub trait Entry: Copy + std::fmt::Debug {
@@ -76,13 +77,14 @@ impl OffsetIndex {
 }
 
 enum Storage<E> {
-    Active { entries: Vec<E>, file: File },
+    Active { entries: Vec<E>, file: StorageFile },
     /// `None` when the file is empty (an empty file cannot be mapped).
     Sealed(Option<Mmap>),
 }
 
 pub struct SparseIndex<E: Entry> {
     path: PathBuf,
+    files: SharedStorage,
     storage: Storage<E>,
 }
 
@@ -91,31 +93,31 @@ pub type TimeIndex = SparseIndex<TimeEntry>;
 
 impl<E: Entry> SparseIndex<E> {
     /// A fresh, empty index for a new active segment (truncates any stale file).
-    pub fn create(path: &Path) -> io::Result<Self> {
-        let file = OpenOptions::new().create(true).write(true).truncate(true).read(true).open(path)?;
-        Ok(SparseIndex { path: path.to_path_buf(), storage: Storage::Active { entries: Vec::new(), file } })
+    pub fn create(files: &SharedStorage, path: &Path) -> io::Result<Self> {
+        let file = StorageFile::open(files, path, OpenMode::CreateTruncate)?;
+        Ok(SparseIndex { path: path.to_path_buf(), files: files.clone(), storage: Storage::Active { entries: Vec::new(), file } })
     }
 
     /// An empty placeholder that touches no file (replaced before use).
-    pub fn placeholder(path: &Path) -> Self {
-        SparseIndex { path: path.to_path_buf(), storage: Storage::Sealed(None) }
+    pub fn placeholder(files: &SharedStorage, path: &Path) -> Self {
+        SparseIndex { path: path.to_path_buf(), files: files.clone(), storage: Storage::Sealed(None) }
     }
 
     /// An active index built from entries recovered by scanning the log; the file is
     /// rewritten to match.
-    pub fn rebuild(path: &Path, entries: Vec<E>) -> io::Result<Self> {
-        let mut file = OpenOptions::new().create(true).write(true).truncate(true).read(true).open(path)?;
+    pub fn rebuild(files: &SharedStorage, path: &Path, entries: Vec<E>) -> io::Result<Self> {
+        let file = StorageFile::open(files, path, OpenMode::CreateTruncate)?;
         let mut buf = Vec::with_capacity(entries.len() * E::SIZE);
         entries.iter().for_each(|e| e.encode(&mut buf));
-        file.write_all(&buf)?;
-        Ok(SparseIndex { path: path.to_path_buf(), storage: Storage::Active { entries, file } })
+        file.write_at(&buf, 0)?;
+        Ok(SparseIndex { path: path.to_path_buf(), files: files.clone(), storage: Storage::Active { entries, file } })
     }
 
     /// Reopens the index of the active segment after a clean shutdown, entries in memory
     /// and the file open for appends. `None` when the file is missing or fails the check
     /// that [`open_sealed`](Self::open_sealed) applies.
-    pub fn open_active(path: &Path) -> io::Result<Option<Self>> {
-        let bytes = match fs::read(path) {
+    pub fn open_active(files: &SharedStorage, path: &Path) -> io::Result<Option<Self>> {
+        let bytes = match files.read(path) {
             Ok(b) => b,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e),
@@ -127,15 +129,15 @@ impl<E: Entry> SparseIndex<E> {
         if entries.windows(2).any(|w| w[0].key() > w[1].key()) {
             return Ok(None);
         }
-        let file = OpenOptions::new().append(true).open(path)?;
-        Ok(Some(SparseIndex { path: path.to_path_buf(), storage: Storage::Active { entries, file } }))
+        let file = StorageFile::open(files, path, OpenMode::ReadWrite)?;
+        Ok(Some(SparseIndex { path: path.to_path_buf(), files: files.clone(), storage: Storage::Active { entries, file } }))
     }
 
     /// Opens a sealed segment's index read-only. Returns `None` if the file is missing or
     /// fails the sanity check (whole entries, keys never decreasing), so the caller
     /// rebuilds it.
-    pub fn open_sealed(path: &Path) -> io::Result<Option<Self>> {
-        let file = match File::open(path) {
+    pub fn open_sealed(files: &SharedStorage, path: &Path) -> io::Result<Option<Self>> {
+        let file = match files.open(path, OpenMode::Read) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e),
@@ -151,7 +153,7 @@ impl<E: Entry> SparseIndex<E> {
             // only replaces them by rename, which leaves this mapping intact.
             Some(unsafe { Mmap::map(&file)? })
         };
-        let index: Self = SparseIndex { path: path.to_path_buf(), storage: Storage::Sealed(map) };
+        let index: Self = SparseIndex { path: path.to_path_buf(), files: files.clone(), storage: Storage::Sealed(map) };
         let sane = (1..index.len()).all(|i| index.entry(i - 1).key() <= index.entry(i).key());
         Ok(sane.then_some(index))
     }
@@ -227,7 +229,7 @@ impl<E: Entry> SparseIndex<E> {
             Storage::Active { entries, file } => {
                 let mut buf = Vec::with_capacity(E::SIZE);
                 e.encode(&mut buf);
-                file.write_all(&buf)?;
+                file.write_at(&buf, (entries.len() * E::SIZE) as u64)?;
                 entries.push(e);
                 Ok(())
             }
@@ -238,8 +240,8 @@ impl<E: Entry> SparseIndex<E> {
     /// Turns an active index into a sealed, memory-mapped one (on segment roll).
     pub fn seal(&mut self) -> io::Result<()> {
         if let Storage::Active { file, .. } = &self.storage {
-            file.sync_data()?;
-            let sealed = Self::open_sealed(&self.path)?
+            file.sync()?;
+            let sealed = Self::open_sealed(&self.files, &self.path)?
                 .ok_or_else(|| io::Error::other(format!("index {} failed its check on seal", self.path.display())))?;
             self.storage = sealed.storage;
         }
@@ -248,7 +250,7 @@ impl<E: Entry> SparseIndex<E> {
 
     pub fn sync(&self) -> io::Result<()> {
         match &self.storage {
-            Storage::Active { file, .. } => file.sync_data(),
+            Storage::Active { file, .. } => file.sync(),
             Storage::Sealed(_) => Ok(()),
         }
     }
@@ -266,7 +268,7 @@ mod tests {
     fn active_then_sealed_lookups() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("0.index");
-        let mut idx = OffsetIndex::create(&path).unwrap();
+        let mut idx = OffsetIndex::create(&crate::storage::local(), &path).unwrap();
         for i in 0..10u32 {
             idx.append(OffsetEntry { relative_offset: i * 10, position: i * 100 }).unwrap();
         }
@@ -276,7 +278,7 @@ mod tests {
         assert_eq!(idx.floor(35).unwrap().position, 300);
         assert_eq!(idx.floor(1000).unwrap().relative_offset, 90);
         assert_eq!(idx.ceiling(31).unwrap().relative_offset, 40);
-        let reopened = OffsetIndex::open_sealed(&path).unwrap().unwrap();
+        let reopened = OffsetIndex::open_sealed(&crate::storage::local(), &path).unwrap().unwrap();
         assert_eq!(reopened.len(), 10);
     }
 
@@ -285,12 +287,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("0.timeindex");
         std::fs::write(&path, [0u8; 13]).unwrap();
-        assert!(TimeIndex::open_sealed(&path).unwrap().is_none());
+        assert!(TimeIndex::open_sealed(&crate::storage::local(), &path).unwrap().is_none());
         let mut bytes = Vec::new();
         TimeEntry { timestamp: 10, relative_offset: 0 }.encode(&mut bytes);
         TimeEntry { timestamp: 5, relative_offset: 1 }.encode(&mut bytes);
         std::fs::write(&path, bytes).unwrap();
-        assert!(TimeIndex::open_sealed(&path).unwrap().is_none());
-        assert!(TimeIndex::open_sealed(&dir.path().join("missing")).unwrap().is_none());
+        assert!(TimeIndex::open_sealed(&crate::storage::local(), &path).unwrap().is_none());
+        assert!(TimeIndex::open_sealed(&crate::storage::local(), &dir.path().join("missing")).unwrap().is_none());
     }
 }

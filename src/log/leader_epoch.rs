@@ -2,17 +2,17 @@
 //! the first offset written in it. A returning replica asks the leader where its own
 //! latest epoch ended (OffsetsForLeaderEpoch) and truncates what the leader never had.
 
-use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::broker::write_atomically;
+use crate::storage::{self, SharedStorage};
 
 pub const CHECKPOINT_FILE: &str = "leader-epoch-checkpoint";
 const VERSION: &str = "0";
 
 #[derive(Debug)]
 pub struct LeaderEpochCache {
+    files: SharedStorage,
     path: PathBuf,
     /// (epoch, start offset), both increasing.
     entries: Vec<(i32, i64)>,
@@ -21,10 +21,10 @@ pub struct LeaderEpochCache {
 impl LeaderEpochCache {
     /// Reads the checkpoint (Kafka's text format: version, count, then `epoch offset`
     /// lines); a missing or unreadable file is an empty cache.
-    pub fn open(dir: &Path) -> LeaderEpochCache {
+    pub fn open(files: &SharedStorage, dir: &Path) -> LeaderEpochCache {
         let path = dir.join(CHECKPOINT_FILE);
-        let entries = fs::read_to_string(&path).ok().and_then(|t| parse(&t)).unwrap_or_default();
-        LeaderEpochCache { path, entries }
+        let entries = storage::read_to_string(files, &path).ok().and_then(|t| parse(&t)).unwrap_or_default();
+        LeaderEpochCache { files: files.clone(), path, entries }
     }
 
     pub fn latest_epoch(&self) -> Option<i32> {
@@ -81,7 +81,7 @@ impl LeaderEpochCache {
         for (epoch, offset) in &self.entries {
             text.push_str(&format!("{epoch} {offset}\n"));
         }
-        write_atomically(&self.path, text.as_bytes())
+        storage::write_atomically(&self.files, &self.path, text.as_bytes())
     }
 }
 
@@ -108,7 +108,7 @@ mod tests {
     #[test]
     fn epochs_end_where_the_next_starts_and_survive_a_reopen() {
         let dir = tempfile::tempdir().unwrap();
-        let mut c = LeaderEpochCache::open(dir.path());
+        let mut c = LeaderEpochCache::open(&crate::storage::local(), dir.path());
         assert_eq!(c.end_offset_for(0, 0), None);
         c.assign(0, 0).unwrap();
         c.assign(2, 100).unwrap();
@@ -119,9 +119,9 @@ mod tests {
         assert_eq!(c.end_offset_for(3, 200), Some((3, 200)));
         assert_eq!(c.end_offset_for(9, 200), None, "past the latest epoch: undefined");
         assert_eq!(c.end_offset_for(-1, 200), Some((-1, 0)), "below every epoch: where the first starts");
-        let c2 = LeaderEpochCache::open(dir.path());
+        let c2 = LeaderEpochCache::open(&crate::storage::local(), dir.path());
         assert_eq!(c2.entries(), &[(0, 0), (2, 100), (3, 150)]);
-        assert_eq!(fs::read_to_string(dir.path().join(CHECKPOINT_FILE)).unwrap(), "0\n3\n0 0\n2 100\n3 150\n");
+        assert_eq!(std::fs::read_to_string(dir.path().join(CHECKPOINT_FILE)).unwrap(), "0\n3\n0 0\n2 100\n3 150\n");
         let mut c2 = c2;
         c2.truncate_from_end(120).unwrap();
         assert_eq!(c2.entries(), &[(0, 0), (2, 100)]);

@@ -7,8 +7,12 @@ pub mod file_slice;
 pub mod index;
 pub mod leader_epoch;
 pub mod partition_log;
+pub mod producer_state;
 pub mod records;
 pub mod segment;
+#[cfg(test)]
+mod storage_faults;
 
 pub use file_slice::FileSlice;
 pub use partition_log::{verify_dir, AppendInfo, LogError, PartitionLog, Shutdown};
+pub use producer_state::{ProducerStateManager, SequenceCheck, SequenceError};

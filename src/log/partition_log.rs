@@ -3,7 +3,6 @@
 //! index size; reads return whole batches as stored.
 
 use std::collections::BTreeMap;
-use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -16,7 +15,8 @@ use super::file_slice::FileSlice;
 use super::leader_epoch::LeaderEpochCache;
 use super::segment::{self, LogSegment};
 use crate::config::TopicConfig;
-use crate::producer::state::{snapshot, ProducerStateManager, SequenceCheck, SequenceError};
+use super::producer_state::{snapshot, ProducerStateManager, SequenceCheck, SequenceError};
+use crate::storage::{self, SharedStorage};
 
 #[derive(Debug, Error)]
 pub enum LogError {
@@ -67,6 +67,8 @@ pub struct AppendInfo {
 }
 
 pub struct PartitionLog {
+    /// Every file of the log is written through it.
+    files: SharedStorage,
     dir: PathBuf,
     segments: BTreeMap<i64, LogSegment>,
     log_start_offset: i64,
@@ -86,23 +88,22 @@ impl PartitionLog {
     /// Opens (or creates) the log in `dir`, recovering the active segment: a torn or
     /// corrupt tail is truncated and its indexes rebuilt. Returns the repairs made.
     pub fn open(dir: &Path, config: TopicConfig, now_ms: i64) -> Result<(Self, Vec<String>), LogError> {
-        Self::open_after(dir, config, now_ms, Shutdown::Unclean)
+        Self::open_after(&storage::local(), dir, config, now_ms, Shutdown::Unclean)
     }
 
     /// Opens the log; after a [`Shutdown::Clean`] the active segment is trusted as
     /// written (as Kafka does when it finds `.kafka_cleanshutdown`) instead of scanned.
-    pub fn open_after(dir: &Path, config: TopicConfig, now_ms: i64, shutdown: Shutdown) -> Result<(Self, Vec<String>), LogError> {
-        fs::create_dir_all(dir).at(dir)?;
+    pub fn open_after(files: &SharedStorage, dir: &Path, config: TopicConfig, now_ms: i64, shutdown: Shutdown) -> Result<(Self, Vec<String>), LogError> {
+        files.create_dir_all(dir).at(dir)?;
         // Finish or discard a clean that a crash interrupted, before listing segments.
-        let mut repairs = cleaner::recover_dir(dir, config.index_interval_bytes, now_ms).at(dir)?;
+        let mut repairs = cleaner::recover_dir(files, dir, config.index_interval_bytes, now_ms).at(dir)?;
         let mut bases = Vec::new();
-        for entry in fs::read_dir(dir).at(dir)? {
-            let name = entry.at(dir)?.file_name();
-            let Some(name) = name.to_str() else { continue };
+        for path in files.list(dir).at(dir)? {
+            let Some(name) = path.file_name().and_then(|n| n.to_str()) else { continue };
             if let Some(base) = name.strip_suffix(".log").and_then(|s| s.parse::<i64>().ok()) {
                 bases.push(base);
             } else if name.ends_with(".tmp") || name.ends_with(".deleted") {
-                let _ = fs::remove_file(dir.join(name));
+                let _ = files.remove_file(&path);
             }
         }
         bases.sort_unstable();
@@ -110,23 +111,24 @@ impl PartitionLog {
         let interval = config.index_interval_bytes;
         for (i, &base) in bases.iter().enumerate() {
             let (seg, fixes) = match bases.get(i + 1) {
-                Some(&next) => LogSegment::open_sealed(dir, base, next, interval, now_ms),
-                None if shutdown == Shutdown::Clean => LogSegment::open_active(dir, base, interval, now_ms),
-                None => LogSegment::recover(dir, base, interval, true, now_ms),
+                Some(&next) => LogSegment::open_sealed(files, dir, base, next, interval, now_ms),
+                None if shutdown == Shutdown::Clean => LogSegment::open_active(files, dir, base, interval, now_ms),
+                None => LogSegment::recover(files, dir, base, interval, true, now_ms),
             }
             .at(&segment::log_path(dir, base))?;
             repairs.extend(fixes.into_iter().map(|f| format!("segment {base}: {f}")));
             segments.insert(base, seg);
         }
         if segments.is_empty() {
-            segments.insert(0, LogSegment::create(dir, 0, now_ms).at(dir)?);
+            segments.insert(0, LogSegment::create(files, dir, 0, now_ms).at(dir)?);
         }
         let first_base = *segments.keys().next().expect("at least one segment");
         let end = segments.values().next_back().expect("segment").next_offset();
         // DeleteRecords may have moved the start inside the first segment.
-        let log_start_offset = read_offset_file(dir, LOG_START_FILE).unwrap_or(first_base).clamp(first_base, end);
-        let cleaner_checkpoint = read_offset_file(dir, CLEANER_CHECKPOINT_FILE).unwrap_or(log_start_offset);
+        let log_start_offset = read_offset_file(files, dir, LOG_START_FILE).unwrap_or(first_base).clamp(first_base, end);
+        let cleaner_checkpoint = read_offset_file(files, dir, CLEANER_CHECKPOINT_FILE).unwrap_or(log_start_offset);
         let mut log = PartitionLog {
+            files: files.clone(),
             dir: dir.to_path_buf(),
             segments,
             log_start_offset,
@@ -135,7 +137,7 @@ impl PartitionLog {
             unflushed_messages: 0,
             cleaner_checkpoint,
             tombstone_horizon: None,
-            epochs: LeaderEpochCache::open(dir),
+            epochs: LeaderEpochCache::open(files, dir),
         };
         log.epochs.truncate_from_end(end).at(dir)?;
         log.load_producer_state()?;
@@ -147,11 +149,11 @@ impl PartitionLog {
     fn load_producer_state(&mut self) -> Result<(), LogError> {
         let end = self.log_end_offset();
         let mut from = self.log_start_offset;
-        for offset in snapshot::list(&self.dir).at(&self.dir)?.into_iter().rev() {
+        for offset in snapshot::list(&self.files, &self.dir).at(&self.dir)?.into_iter().rev() {
             if offset > end {
                 continue;
             }
-            if let Some(state) = snapshot::read(&self.dir, offset).at(&self.dir)? {
+            if let Some(state) = snapshot::read(&self.files, &self.dir, offset).at(&self.dir)? {
                 self.producers = state;
                 from = offset;
                 break;
@@ -272,8 +274,8 @@ impl PartitionLog {
         active.seal().at(&path)?;
         // A snapshot at every roll bounds the header scan at the next start-up to the
         // active segment.
-        snapshot::write(&dir, next_base, &self.producers).at(&dir)?;
-        let seg = LogSegment::create(&dir, next_base, now_ms).at(&dir)?;
+        snapshot::write(&self.files, &dir, next_base, &self.producers).at(&dir)?;
+        let seg = LogSegment::create(&self.files, &dir, next_base, now_ms).at(&dir)?;
         self.segments.insert(next_base, seg);
         tracing::debug!(dir = %dir.display(), base_offset = next_base, "rolled new segment");
         Ok(())
@@ -370,7 +372,7 @@ impl PartitionLog {
         let doomed: Vec<i64> = self.segments.range(base + 1..).map(|(b, _)| *b).collect();
         for b in doomed {
             if let Some(seg) = self.segments.remove(&b) {
-                remove_segment_files(&seg)?;
+                remove_segment_files(&self.files, &seg)?;
             }
         }
         let seg = self.segments.remove(&base).expect("containing segment");
@@ -378,9 +380,9 @@ impl PartitionLog {
         let cut = if offset == base { Some(0) } else { seg.position_of(offset, seg.size()).at(&path)? };
         drop(seg);
         if let Some(pos) = cut {
-            fs::OpenOptions::new().write(true).open(&path).and_then(|f| f.set_len(pos)).at(&path)?;
+            storage::StorageFile::open(&self.files, &path, storage::OpenMode::ReadWrite).and_then(|f| f.set_len(pos)).at(&path)?;
         }
-        let (seg, _) = LogSegment::recover(&self.dir, base, self.config.index_interval_bytes, true, now_ms).at(&path)?;
+        let (seg, _) = LogSegment::recover(&self.files, &self.dir, base, self.config.index_interval_bytes, true, now_ms).at(&path)?;
         self.segments.insert(base, seg);
         let end = self.log_end_offset();
         self.after_truncation(end)?;
@@ -392,11 +394,11 @@ impl PartitionLog {
     /// starts past everything it has).
     pub fn truncate_fully_and_start_at(&mut self, offset: i64, now_ms: i64) -> Result<(), LogError> {
         for (_, seg) in std::mem::take(&mut self.segments) {
-            remove_segment_files(&seg)?;
+            remove_segment_files(&self.files, &seg)?;
         }
-        self.segments.insert(offset, LogSegment::create(&self.dir, offset, now_ms).at(&self.dir)?);
+        self.segments.insert(offset, LogSegment::create(&self.files, &self.dir, offset, now_ms).at(&self.dir)?);
         self.log_start_offset = offset;
-        write_offset_file(&self.dir, LOG_START_FILE, offset).at(&self.dir)?;
+        write_offset_file(&self.files, &self.dir, LOG_START_FILE, offset).at(&self.dir)?;
         self.epochs.clear().at(&self.dir)?;
         self.after_truncation(offset)?;
         tracing::info!(dir = %self.dir.display(), offset, "emptied log to restart it at an offset");
@@ -407,9 +409,9 @@ impl PartitionLog {
     /// the newest snapshot at or below it and the batch headers after (as Kafka does), so
     /// producers and epochs known only from removed batches are forgotten.
     fn after_truncation(&mut self, end: i64) -> Result<(), LogError> {
-        for snap in snapshot::list(&self.dir).at(&self.dir)? {
+        for snap in snapshot::list(&self.files, &self.dir).at(&self.dir)? {
             if snap > end || end == self.log_start_offset {
-                let _ = fs::remove_file(snapshot::path(&self.dir, snap));
+                let _ = self.files.remove_file(&snapshot::path(&self.dir, snap));
             }
         }
         self.producers = ProducerStateManager::default();
@@ -466,7 +468,7 @@ impl PartitionLog {
         }
         if offset > self.log_start_offset {
             self.log_start_offset = offset;
-            write_offset_file(&self.dir, LOG_START_FILE, offset).at(&self.dir)?;
+            write_offset_file(&self.files, &self.dir, LOG_START_FILE, offset).at(&self.dir)?;
             self.delete_segments_below_start()?;
         }
         Ok(self.log_start_offset)
@@ -505,7 +507,7 @@ impl PartitionLog {
                 let next_start = self.segments.values().nth(doomed).map_or(self.log_end_offset(), |s| s.base_offset).min(self.active().base_offset);
                 let start = self.log_start_offset.max(next_start);
                 self.log_start_offset = start;
-                write_offset_file(&self.dir, LOG_START_FILE, start).at(&self.dir)?;
+                write_offset_file(&self.files, &self.dir, LOG_START_FILE, start).at(&self.dir)?;
             }
         }
         self.delete_segments_below_start()?;
@@ -527,7 +529,7 @@ impl PartitionLog {
                 // Unlinking is safe under concurrent readers: they hold the open file
                 // (and sealed index mappings), which outlive the directory entry.
                 for path in [seg.path()].into_iter().chain(seg.index_paths()) {
-                    if let Err(e) = fs::remove_file(path) {
+                    if let Err(e) = self.files.remove_file(path) {
                         tracing::warn!(path = %path.display(), error = %e, "could not remove a deleted segment file");
                     }
                 }
@@ -560,6 +562,7 @@ impl PartitionLog {
             return None;
         }
         Some(cleaner::CleanPlan {
+            storage: self.files.clone(),
             dir: self.dir.clone(),
             segments: cleanable
                 .iter()
@@ -569,11 +572,7 @@ impl PartitionLog {
                     size: s.size(),
                     max_timestamp: s.max_timestamp(),
                     path: s.path().to_path_buf(),
-                    modified_ms: fs::metadata(s.path())
-                        .and_then(|m| m.modified())
-                        .ok()
-                        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                        .map_or(now_ms, |d| d.as_millis() as i64),
+                    modified_ms: self.files.modified_ms(s.path()).unwrap_or(now_ms),
                 })
                 .collect(),
             first_dirty: self.cleaner_checkpoint.max(self.log_start_offset),
@@ -590,14 +589,14 @@ impl PartitionLog {
         let interval = self.config.index_interval_bytes;
         for (base, swap) in swaps {
             if !self.segments.contains_key(&base) || self.active().base_offset == base {
-                let _ = fs::remove_file(&swap);
+                let _ = self.files.remove_file(&swap);
                 continue;
             }
-            let seg = cleaner::finish_swap(&self.dir, base, interval, now_ms).at(&swap)?;
+            let seg = cleaner::finish_swap(&self.files, &self.dir, base, interval, now_ms).at(&swap)?;
             self.segments.insert(base, seg);
         }
         self.cleaner_checkpoint = self.cleaner_checkpoint.max(cleaned_up_to);
-        write_offset_file(&self.dir, CLEANER_CHECKPOINT_FILE, self.cleaner_checkpoint).at(&self.dir)
+        write_offset_file(&self.files, &self.dir, CLEANER_CHECKPOINT_FILE, self.cleaner_checkpoint).at(&self.dir)
     }
 
     /// fsyncs the active segment and its indexes.
@@ -612,7 +611,7 @@ impl PartitionLog {
     pub fn close(&mut self) -> Result<(), LogError> {
         self.flush()?;
         let end = self.log_end_offset();
-        snapshot::write(&self.dir, end, &self.producers).at(&self.dir)
+        snapshot::write(&self.files, &self.dir, end, &self.producers).at(&self.dir)
     }
 
     /// First offset not yet cleaned (compacted topics).
@@ -637,31 +636,28 @@ const CLEANER_CHECKPOINT_FILE: &str = "cleaner-offset-checkpoint";
 /// Removes a truncated segment's files. A failure is an error, not a warning: a
 /// segment left behind would come back at the next start with records the leader
 /// does not have.
-fn remove_segment_files(seg: &LogSegment) -> Result<(), LogError> {
+fn remove_segment_files(files: &SharedStorage, seg: &LogSegment) -> Result<(), LogError> {
     for path in [seg.path()].into_iter().chain(seg.index_paths()) {
-        match fs::remove_file(path) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e).at(path),
-            _ => {}
-        }
+        storage::remove_if_exists(files, path).at(path)?;
     }
     Ok(())
 }
 
-fn read_offset_file(dir: &Path, name: &str) -> Option<i64> {
-    fs::read_to_string(dir.join(name)).ok()?.trim().parse().ok()
+fn read_offset_file(files: &SharedStorage, dir: &Path, name: &str) -> Option<i64> {
+    storage::read_to_string(files, &dir.join(name)).ok()?.trim().parse().ok()
 }
 
-fn write_offset_file(dir: &Path, name: &str, offset: i64) -> io::Result<()> {
+fn write_offset_file(files: &SharedStorage, dir: &Path, name: &str, offset: i64) -> io::Result<()> {
     let tmp = dir.join(format!("{name}.tmp"));
-    fs::write(&tmp, format!("{offset}\n"))?;
-    fs::rename(tmp, dir.join(name))
+    storage::write_file(files, &tmp, format!("{offset}\n").as_bytes(), false)?;
+    files.rename(&tmp, &dir.join(name))
 }
 
 /// Scans every batch of every segment in `dir` (CRC included); returns one line per
 /// problem found. Used by `riffle verify-logs` and the crash tests.
 pub fn verify_dir(dir: &Path) -> io::Result<Vec<String>> {
     let mut problems = Vec::new();
-    let mut bases: Vec<i64> = fs::read_dir(dir)?
+    let mut bases: Vec<i64> = std::fs::read_dir(dir)?
         .filter_map(|e| e.ok())
         .filter_map(|e| e.file_name().to_str()?.strip_suffix(".log")?.parse().ok())
         .collect();
@@ -669,8 +665,8 @@ pub fn verify_dir(dir: &Path) -> io::Result<Vec<String>> {
     let mut expected: Option<i64> = None;
     for (i, base) in bases.iter().enumerate() {
         let path = segment::log_path(dir, *base);
-        let scan = segment::scan_file(&path, *base)?;
-        let len = fs::metadata(&path)?.len();
+        let scan = segment::scan_file(&storage::local(), &path, *base)?;
+        let len = std::fs::metadata(&path)?.len();
         if let Some(err) = scan.error {
             problems.push(format!("{}: {err}", path.display()));
         } else if scan.valid_bytes != len {
@@ -696,6 +692,7 @@ pub fn verify_dir(dir: &Path) -> io::Result<Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
     use crate::config::TopicConfig;
     use crate::log::batch::tests::make_batch;
 
@@ -882,7 +879,7 @@ mod tests {
             let seg = log.active();
             (log.log_end_offset(), seg.size(), seg.max_timestamp(), seg.index_lens())
         };
-        let (clean, _) = PartitionLog::open_after(dir.path(), cfg.clone(), now, Shutdown::Clean).unwrap();
+        let (clean, _) = PartitionLog::open_after(&storage::local(), dir.path(), cfg.clone(), now, Shutdown::Clean).unwrap();
         let (scanned, _) = PartitionLog::open(dir.path(), cfg.clone(), now).unwrap();
         assert_eq!(state(&clean), state(&scanned));
         assert_eq!(clean.read_bytes(73, 1 << 20, true, 74).unwrap(), scanned.read_bytes(73, 1 << 20, true, 74).unwrap());
@@ -891,7 +888,7 @@ mod tests {
         let path = segment::log_path(dir.path(), 0);
         let mut f = fs::OpenOptions::new().append(true).open(&path).unwrap();
         std::io::Write::write_all(&mut f, &[0, 0, 0, 0, 0, 0, 0, 74, 0, 0, 1]).unwrap();
-        let (mut log, repairs) = PartitionLog::open_after(dir.path(), cfg.clone(), now, Shutdown::Clean).unwrap();
+        let (mut log, repairs) = PartitionLog::open_after(&storage::local(), dir.path(), cfg.clone(), now, Shutdown::Clean).unwrap();
         assert_eq!(log.log_end_offset(), 74);
         assert!(!repairs.is_empty());
         let (b, h) = batch(1, None);
@@ -901,7 +898,7 @@ mod tests {
         // An index that points past the log (the log shrank behind the marker's back).
         let len = fs::metadata(&path).unwrap().len();
         fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(len / 3).unwrap();
-        let (log, repairs) = PartitionLog::open_after(dir.path(), cfg, now, Shutdown::Clean).unwrap();
+        let (log, repairs) = PartitionLog::open_after(&storage::local(), dir.path(), cfg, now, Shutdown::Clean).unwrap();
         assert!(log.log_end_offset() > 0 && log.log_end_offset() < 75, "{}", log.log_end_offset());
         assert!(!repairs.is_empty(), "the fallback scan reports the torn tail");
         assert!(verify_dir(dir.path()).unwrap().is_empty());

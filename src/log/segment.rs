@@ -3,11 +3,9 @@
 //! Batches are appended to the `.log` file exactly as validated (with offsets patched in);
 //! reads return byte ranges of the file, never decoded records.
 
-use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use memmap2::Mmap;
@@ -15,6 +13,7 @@ use memmap2::Mmap;
 use super::batch::{self, BatchHeader, LOG_OVERHEAD};
 use super::file_slice::FileSlice;
 use super::index::{OffsetEntry, OffsetIndex, TimeEntry, TimeIndex};
+use crate::storage::{OpenMode, SharedStorage, StorageFile};
 
 /// `00000000000000000042` for base offset 42, as Kafka names its files.
 pub fn file_stem(base_offset: i64) -> String {
@@ -31,7 +30,7 @@ const OFFSET_PROBE: usize = batch::LAST_OFFSET_DELTA + 4;
 pub struct LogSegment {
     pub base_offset: i64,
     path: PathBuf,
-    file: Arc<File>,
+    file: StorageFile,
     /// Bytes of whole, valid batches in the file.
     size: u64,
     offset_index: OffsetIndex,
@@ -59,8 +58,8 @@ pub struct ScanResult {
 }
 
 /// Walks every batch of a `.log` file, checking each one's length, magic and CRC.
-pub fn scan_file(path: &Path, base_offset: i64) -> io::Result<ScanResult> {
-    let file = File::open(path)?;
+pub fn scan_file(storage: &SharedStorage, path: &Path, base_offset: i64) -> io::Result<ScanResult> {
+    let file = storage.open(path, OpenMode::Read)?;
     let len = file.metadata()?.len();
     let mut result = ScanResult { valid_bytes: 0, batches: Vec::new(), error: None };
     if len == 0 {
@@ -100,11 +99,11 @@ pub fn scan_file(path: &Path, base_offset: i64) -> io::Result<ScanResult> {
 
 impl LogSegment {
     /// A segment of `size` bytes with nothing tracked yet.
-    fn assemble(base_offset: i64, path: PathBuf, file: File, size: u64, offset_index: OffsetIndex, time_index: TimeIndex, now_ms: i64) -> Self {
+    fn assemble(base_offset: i64, path: PathBuf, file: StorageFile, size: u64, offset_index: OffsetIndex, time_index: TimeIndex, now_ms: i64) -> Self {
         LogSegment {
             base_offset,
             path,
-            file: Arc::new(file),
+            file,
             size,
             offset_index,
             time_index,
@@ -119,24 +118,24 @@ impl LogSegment {
     }
 
     /// Creates a new, empty active segment.
-    pub fn create(dir: &Path, base_offset: i64, now_ms: i64) -> io::Result<Self> {
+    pub fn create(storage: &SharedStorage, dir: &Path, base_offset: i64, now_ms: i64) -> io::Result<Self> {
         let path = log_path(dir, base_offset);
-        let file = OpenOptions::new().create(true).truncate(true).read(true).write(true).open(&path)?;
+        let file = StorageFile::open(storage, &path, OpenMode::CreateTruncate)?;
         let stem = file_stem(base_offset);
-        let offset_index = OffsetIndex::create(&dir.join(format!("{stem}.index")))?;
-        let time_index = TimeIndex::create(&dir.join(format!("{stem}.timeindex")))?;
+        let offset_index = OffsetIndex::create(storage, &dir.join(format!("{stem}.index")))?;
+        let time_index = TimeIndex::create(storage, &dir.join(format!("{stem}.timeindex")))?;
         Ok(Self::assemble(base_offset, path, file, 0, offset_index, time_index, now_ms))
     }
 
     /// Opens a segment by scanning it: the result is truncated to its last valid batch
     /// and its indexes are rebuilt (if `active`) or reused when they pass their check.
     /// Returns the segment and a description of any repair made.
-    pub fn recover(dir: &Path, base_offset: i64, index_interval: u64, active: bool, now_ms: i64) -> io::Result<(Self, Vec<String>)> {
+    pub fn recover(storage: &SharedStorage, dir: &Path, base_offset: i64, index_interval: u64, active: bool, now_ms: i64) -> io::Result<(Self, Vec<String>)> {
         let path = log_path(dir, base_offset);
-        let scan = scan_file(&path, base_offset)?;
+        let scan = scan_file(storage, &path, base_offset)?;
         let mut repairs = Vec::new();
-        let file = OpenOptions::new().read(true).write(true).open(&path)?;
-        let on_disk = file.metadata()?.len();
+        let file = StorageFile::open(storage, &path, OpenMode::ReadWrite)?;
+        let on_disk = file.len()?;
         if scan.valid_bytes < on_disk {
             file.set_len(scan.valid_bytes)?;
             repairs.push(format!(
@@ -149,7 +148,7 @@ impl LogSegment {
         let index_path = dir.join(format!("{stem}.index"));
         let time_path = dir.join(format!("{stem}.timeindex"));
 
-        let placeholders = (OffsetIndex::placeholder(&index_path), TimeIndex::placeholder(&time_path));
+        let placeholders = (OffsetIndex::placeholder(storage, &index_path), TimeIndex::placeholder(storage, &time_path));
         let mut seg = Self::assemble(base_offset, path, file, scan.valid_bytes, placeholders.0, placeholders.1, now_ms);
         let (mut offsets, mut times) = (Vec::new(), Vec::new());
         for (pos, h) in &scan.batches {
@@ -162,7 +161,7 @@ impl LogSegment {
         let reused = if active || truncated {
             None
         } else {
-            match (OffsetIndex::open_sealed(&index_path)?, TimeIndex::open_sealed(&time_path)?) {
+            match (OffsetIndex::open_sealed(storage, &index_path)?, TimeIndex::open_sealed(storage, &time_path)?) {
                 (Some(o), Some(t)) if o.len() == offsets.len() && t.len() == times.len() => Some((o, t)),
                 _ => None,
             }
@@ -176,8 +175,8 @@ impl LogSegment {
                 if !active && !truncated {
                     repairs.push("rebuilt missing or damaged indexes".into());
                 }
-                seg.offset_index = OffsetIndex::rebuild(&index_path, offsets)?;
-                seg.time_index = TimeIndex::rebuild(&time_path, times)?;
+                seg.offset_index = OffsetIndex::rebuild(storage, &index_path, offsets)?;
+                seg.time_index = TimeIndex::rebuild(storage, &time_path, times)?;
                 if !active {
                     seg.seal()?;
                 }
@@ -220,7 +219,7 @@ impl LogSegment {
         let position = self.size;
         let mut at = position;
         for part in parts {
-            self.file.write_all_at(part, at)?;
+            self.file.write_at(part, at)?;
             at += part.len() as u64;
         }
         let (mut offsets, mut times) = (None, None);
@@ -237,24 +236,24 @@ impl LogSegment {
     /// Opens a sealed segment without scanning it: its size comes from the file, its end
     /// from the next segment's base offset, its max timestamp from the time index. Falls
     /// back to a full scan when an index fails its check.
-    pub fn open_sealed(dir: &Path, base_offset: i64, next_base: i64, index_interval: u64, now_ms: i64) -> io::Result<(Self, Vec<String>)> {
+    pub fn open_sealed(storage: &SharedStorage, dir: &Path, base_offset: i64, next_base: i64, index_interval: u64, now_ms: i64) -> io::Result<(Self, Vec<String>)> {
         let stem = file_stem(base_offset);
-        let index = OffsetIndex::open_sealed(&dir.join(format!("{stem}.index")))?;
-        let time = TimeIndex::open_sealed(&dir.join(format!("{stem}.timeindex")))?;
+        let index = OffsetIndex::open_sealed(storage, &dir.join(format!("{stem}.index")))?;
+        let time = TimeIndex::open_sealed(storage, &dir.join(format!("{stem}.timeindex")))?;
         let (Some(offset_index), Some(time_index)) = (index, time) else {
-            return Self::recover(dir, base_offset, index_interval, false, now_ms);
+            return Self::recover(storage, dir, base_offset, index_interval, false, now_ms);
         };
-        let mut seg = Self::with_indexes(dir, base_offset, offset_index, time_index, now_ms)?;
+        let mut seg = Self::with_indexes(storage, dir, base_offset, offset_index, time_index, now_ms)?;
         seg.next_offset = next_base;
         Ok((seg, Vec::new()))
     }
 
     /// A segment on its existing indexes, sized by its file, its max timestamp taken from
     /// the time index's last entry.
-    fn with_indexes(dir: &Path, base_offset: i64, offset_index: OffsetIndex, time_index: TimeIndex, now_ms: i64) -> io::Result<Self> {
+    fn with_indexes(storage: &SharedStorage, dir: &Path, base_offset: i64, offset_index: OffsetIndex, time_index: TimeIndex, now_ms: i64) -> io::Result<Self> {
         let path = log_path(dir, base_offset);
-        let file = OpenOptions::new().read(true).write(true).open(&path)?;
-        let size = file.metadata()?.len();
+        let file = StorageFile::open(storage, &path, OpenMode::ReadWrite)?;
+        let size = file.len()?;
         let last_time = time_index.last();
         let mut seg = Self::assemble(base_offset, path, file, size, offset_index, time_index, now_ms);
         if let Some(e) = last_time {
@@ -269,20 +268,20 @@ impl LogSegment {
     /// are reloaded and only the batch headers after the last offset-index entry are
     /// read to find the log end. Falls back to a full [`recover`](Self::recover) when
     /// anything does not add up.
-    pub fn open_active(dir: &Path, base_offset: i64, index_interval: u64, now_ms: i64) -> io::Result<(Self, Vec<String>)> {
+    pub fn open_active(storage: &SharedStorage, dir: &Path, base_offset: i64, index_interval: u64, now_ms: i64) -> io::Result<(Self, Vec<String>)> {
         let stem = file_stem(base_offset);
-        let index = OffsetIndex::open_active(&dir.join(format!("{stem}.index")))?;
-        let time = TimeIndex::open_active(&dir.join(format!("{stem}.timeindex")))?;
+        let index = OffsetIndex::open_active(storage, &dir.join(format!("{stem}.index")))?;
+        let time = TimeIndex::open_active(storage, &dir.join(format!("{stem}.timeindex")))?;
         let (Some(offset_index), Some(time_index)) = (index, time) else {
-            return Self::recover(dir, base_offset, index_interval, true, now_ms);
+            return Self::recover(storage, dir, base_offset, index_interval, true, now_ms);
         };
-        let mut seg = Self::with_indexes(dir, base_offset, offset_index, time_index, now_ms)?;
+        let mut seg = Self::with_indexes(storage, dir, base_offset, offset_index, time_index, now_ms)?;
         let file_size = seg.size;
         // Tracking resumes at the batch of the last offset-index entry.
         let from = seg.offset_index.last().map_or(0, |e| e.position as u64);
         if from > 0 && from >= file_size {
             // The index points past the log: not what a clean shutdown leaves.
-            return Self::recover(dir, base_offset, index_interval, true, now_ms);
+            return Self::recover(storage, dir, base_offset, index_interval, true, now_ms);
         }
         seg.size = from;
         if file_size >= batch::HEADER_SIZE as u64 {
@@ -293,7 +292,7 @@ impl LogSegment {
         while pos < file_size {
             let h = match seg.header_at(pos) {
                 Ok(h) if pos + h.size as u64 <= file_size && h.base_offset >= seg.next_offset => h,
-                _ => return Self::recover(dir, base_offset, index_interval, true, now_ms),
+                _ => return Self::recover(storage, dir, base_offset, index_interval, true, now_ms),
             };
             let (mut offsets, mut times) = (None, None);
             seg.track_batch(pos, &h, index_interval, |e| offsets = Some(e), |e| times = Some(e));
@@ -348,7 +347,7 @@ impl LogSegment {
             .map_or(0, |e| e.position as u64);
         let mut probe = [0u8; OFFSET_PROBE];
         while pos + OFFSET_PROBE as u64 <= size_limit {
-            self.file.read_exact_at(&mut probe, pos)?;
+            self.file.raw().read_exact_at(&mut probe, pos)?;
             let (base, size) = batch::peek_offset_and_size(&probe).expect("probe holds the prefix");
             let delta = i32::from_be_bytes(probe[batch::LAST_OFFSET_DELTA..].try_into().expect("4 bytes"));
             if size < batch::HEADER_SIZE {
@@ -381,7 +380,7 @@ impl LogSegment {
         // If no whole batch fits (only possible without `min_one`), Kafka answers with
         // empty records rather than a fragment, which Java and kafka-python reject.
         let end = self.last_boundary(start, end)?;
-        Ok(Some(FileSlice::new(self.file.clone(), start, (end - start) as usize)))
+        Ok(Some(FileSlice::new(self.file.raw().clone(), start, (end - start) as usize)))
     }
 
     /// The last batch boundary at or before `end`, at or after `start` (a batch start).
@@ -401,7 +400,7 @@ impl LogSegment {
     /// Base offset and size of the batch at `pos`.
     fn peek_batch(&self, pos: u64) -> io::Result<(i64, usize)> {
         let mut prefix = [0u8; LOG_OVERHEAD];
-        self.file.read_exact_at(&mut prefix, pos)?;
+        self.file.raw().read_exact_at(&mut prefix, pos)?;
         match batch::peek_offset_and_size(&prefix) {
             Some((base, size)) if size >= batch::HEADER_SIZE => Ok((base, size)),
             _ => Err(io::Error::other(format!("corrupt batch length at {} position {pos}", self.path.display()))),
@@ -421,7 +420,7 @@ impl LogSegment {
         let mut pos = self.position_of(start_offset, self.size)?.unwrap_or(0);
         let mut header = [0u8; batch::HEADER_SIZE];
         while pos + batch::HEADER_SIZE as u64 <= self.size {
-            self.file.read_exact_at(&mut header, pos)?;
+            self.file.raw().read_exact_at(&mut header, pos)?;
             let h = BatchHeader::parse(&header).map_err(io::Error::other)?;
             if h.max_timestamp >= timestamp {
                 return Ok(Some((pos, h)));
@@ -434,14 +433,14 @@ impl LogSegment {
     /// Reads the whole batch at `position` (used off the hot path, e.g. ListOffsets).
     pub fn read_batch_at(&self, position: u64, size: usize) -> io::Result<Bytes> {
         let mut buf = BytesMut::zeroed(size);
-        self.file.read_exact_at(&mut buf, position)?;
+        self.file.raw().read_exact_at(&mut buf, position)?;
         Ok(buf.freeze())
     }
 
     /// Header of the batch at `position`.
     pub fn header_at(&self, position: u64) -> io::Result<BatchHeader> {
         let mut header = [0u8; batch::HEADER_SIZE];
-        self.file.read_exact_at(&mut header, position)?;
+        self.file.raw().read_exact_at(&mut header, position)?;
         BatchHeader::parse(&header).map_err(io::Error::other)
     }
 
@@ -459,13 +458,13 @@ impl LogSegment {
         if let Some(e) = self.final_time_entry() {
             self.time_index.append(e)?;
         }
-        self.file.sync_data()?;
+        self.file.sync()?;
         self.offset_index.seal()?;
         self.time_index.seal()
     }
 
     pub fn flush(&self) -> io::Result<()> {
-        self.file.sync_data()?;
+        self.file.sync()?;
         self.offset_index.sync()?;
         self.time_index.sync()
     }
@@ -487,7 +486,7 @@ impl LogSegment {
         if self.max_timestamp >= 0 {
             return self.max_timestamp;
         }
-        self.file
+        self.file.raw()
             .metadata()
             .and_then(|m| m.modified())
             .ok()
@@ -528,7 +527,7 @@ mod tests {
     #[test]
     fn a_segment_without_timestamps_is_as_old_as_its_file() {
         let dir = tempfile::tempdir().unwrap();
-        let seg = LogSegment::create(dir.path(), 0, 0).unwrap();
+        let seg = LogSegment::create(&crate::storage::local(), dir.path(), 0, 0).unwrap();
         assert_eq!(seg.max_timestamp(), -1);
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
         assert!((seg.largest_timestamp() - now).abs() < 60_000, "{} vs {now}", seg.largest_timestamp());
@@ -540,7 +539,7 @@ mod tests {
     #[test]
     fn append_read_and_recover() {
         let dir = tempfile::tempdir().unwrap();
-        let mut seg = LogSegment::create(dir.path(), 0, 0).unwrap();
+        let mut seg = LogSegment::create(&crate::storage::local(), dir.path(), 0, 0).unwrap();
         let mut offset = 0;
         for _ in 0..50 {
             offset = append(&mut seg, offset, 3).next_offset();
@@ -563,9 +562,9 @@ mod tests {
 
         // Tear the tail: recovery truncates back to the last whole batch.
         let path = log_path(dir.path(), 0);
-        let f = OpenOptions::new().append(true).open(&path).unwrap();
+        let f = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
         f.write_all_at(&[1, 2, 3, 4, 5], size).unwrap();
-        let (seg, repairs) = LogSegment::recover(dir.path(), 0, 500, true, 0).unwrap();
+        let (seg, repairs) = LogSegment::recover(&crate::storage::local(), dir.path(), 0, 500, true, 0).unwrap();
         assert_eq!(repairs.len(), 1);
         assert_eq!(seg.size(), size);
         assert_eq!(seg.next_offset(), 150);
@@ -575,17 +574,17 @@ mod tests {
     #[test]
     fn sealed_index_is_reused_or_rebuilt() {
         let dir = tempfile::tempdir().unwrap();
-        let mut seg = LogSegment::create(dir.path(), 0, 0).unwrap();
+        let mut seg = LogSegment::create(&crate::storage::local(), dir.path(), 0, 0).unwrap();
         let mut offset = 0;
         for _ in 0..20 {
             offset = append(&mut seg, offset, 1).next_offset();
         }
         seg.seal().unwrap();
         drop(seg);
-        let (_, repairs) = LogSegment::recover(dir.path(), 0, 500, false, 0).unwrap();
+        let (_, repairs) = LogSegment::recover(&crate::storage::local(), dir.path(), 0, 500, false, 0).unwrap();
         assert!(repairs.is_empty());
         std::fs::write(dir.path().join("00000000000000000000.index"), [0u8; 3]).unwrap();
-        let (seg, repairs) = LogSegment::recover(dir.path(), 0, 500, false, 0).unwrap();
+        let (seg, repairs) = LogSegment::recover(&crate::storage::local(), dir.path(), 0, 500, false, 0).unwrap();
         assert_eq!(repairs, vec!["rebuilt missing or damaged indexes".to_string()]);
         assert_eq!(seg.position_of(19, u64::MAX).unwrap().is_some(), true);
     }

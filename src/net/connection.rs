@@ -1,34 +1,52 @@
 //! One client connection: read a request, answer it, in order. Like Kafka, a connection
 //! has one request in processing at a time; responses to pipelined requests are written
-//! in request order and flushed together.
+//! in request order and flushed together. At shutdown the request in hand is answered
+//! and flushed, then the connection is closed.
 
 use std::future::Future;
-use std::net::SocketAddr;
-use std::task::Poll;
 use std::sync::Arc;
+use std::task::Poll;
 
 use tokio::io::BufReader;
-use tokio::net::TcpStream;
 
 use super::frame::{read_body, read_length, FrameError};
+use super::handler::RequestHandler;
 use super::memory_pool::MemoryPool;
 use super::outbox::Outbox;
-use crate::api;
-use crate::broker::Broker;
+use super::session::Session;
+use super::transport::{ResponseWriter, Transport};
+use crate::common::ShutdownSignal;
 
 const BUFFER_BYTES: usize = 64 * 1024;
 
-pub async fn serve(stream: TcpStream, peer: SocketAddr, broker: Arc<Broker>, pool: MemoryPool) {
-    let _ = stream.set_nodelay(true);
-    let max = broker.config.socket_request_max_bytes;
-    let (r, w) = stream.into_split();
+/// Limits of one connection.
+#[derive(Clone)]
+pub struct ConnectionLimits {
+    /// `socket.request.max.bytes`
+    pub max_request_bytes: usize,
+    /// `queued.max.request.bytes`, shared by every connection.
+    pub pool: MemoryPool,
+}
+
+pub async fn serve<T: Transport, H: RequestHandler>(stream: T, session: Session, handler: Arc<H>, limits: ConnectionLimits, mut shutdown: ShutdownSignal) {
+    let peer = session.peer;
+    let (r, mut w) = stream.split();
     let mut reader = BufReader::with_capacity(BUFFER_BYTES, r);
     let mut outbox = Outbox::default();
     loop {
+        // Between requests, shutdown closes the connection; a request being read is
+        // abandoned (its client retries elsewhere), one being answered is finished.
+        let len = tokio::select! {
+            len = read_length(&mut reader, limits.max_request_bytes) => len,
+            _ = shutdown.wait() => {
+                tracing::debug!(%peer, "closing connection: shutting down");
+                break;
+            }
+        };
         // The frame's bytes are held in the request memory pool until it is answered.
-        let frame = match read_length(&mut reader, max).await {
+        let frame = match len {
             Ok(len) => {
-                let reservation = pool.reserve(len).await;
+                let reservation = limits.pool.reserve(len).await;
                 read_body(&mut reader, len).await.map(|f| (f, reservation))
             }
             Err(e) => Err(e),
@@ -46,11 +64,11 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, broker: Arc<Broker>, poo
         };
         // A request that does not complete at once (a long-polling Fetch) must not hold
         // back the responses already written: flush them before waiting.
-        let mut handling = std::pin::pin!(api::handle_frame(&broker, peer, frame));
+        let mut handling = std::pin::pin!(handler.handle(&session, frame));
         let result = match std::future::poll_fn(|cx| Poll::Ready(handling.as_mut().poll(cx))).await {
             Poll::Ready(r) => r,
             Poll::Pending => {
-                if let Err(e) = outbox.flush(w.as_ref()).await {
+                if let Err(e) = w.flush(&mut outbox).await {
                     tracing::debug!(%peer, error = %e, "flush failed");
                     break;
                 }
@@ -69,13 +87,13 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, broker: Arc<Broker>, poo
         // Flush unless another whole request is already buffered: pipelined requests
         // then share one write (within a bound on what is held in memory).
         if !whole_frame_buffered(reader.buffer()) || outbox.buffered() >= BUFFER_BYTES {
-            if let Err(e) = outbox.flush(w.as_ref()).await {
+            if let Err(e) = w.flush(&mut outbox).await {
                 tracing::debug!(%peer, error = %e, "flush failed");
                 break;
             }
         }
     }
-    let _ = outbox.flush(w.as_ref()).await;
+    let _ = w.flush(&mut outbox).await;
 }
 
 fn whole_frame_buffered(buf: &[u8]) -> bool {

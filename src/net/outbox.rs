@@ -89,6 +89,19 @@ impl Outbox {
         Ok(())
     }
 
+    /// Takes everything queued as bytes, file ranges read into memory: for transports
+    /// that cannot send from a file descriptor (TLS).
+    pub fn drain_copied(&mut self) -> io::Result<Vec<bytes::Bytes>> {
+        self.buffered = 0;
+        self.queue
+            .drain(..)
+            .map(|c| match c {
+                Chunk::Bytes(b) => Ok(b),
+                Chunk::File(f) => f.to_bytes(),
+            })
+            .collect()
+    }
+
     /// Drops `n` written bytes from the front of the queue.
     fn consume(&mut self, mut n: usize) {
         while n > 0 {

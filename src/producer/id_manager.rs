@@ -4,30 +4,32 @@
 //! the block is written (and fsynced) to `producer-id-block`. After a restart allocation
 //! resumes past the last reserved block, so no id is ever handed out twice.
 
-use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
 use parking_lot::Mutex;
 
+use crate::storage::{self, SharedStorage};
+
 const BLOCK_SIZE: i64 = 1000;
 const FILE_NAME: &str = "producer-id-block";
 
 pub struct ProducerIdManager {
+    files: SharedStorage,
     path: PathBuf,
     /// (next id to hand out, end of the reserved block)
     state: Mutex<(i64, i64)>,
 }
 
 impl ProducerIdManager {
-    pub fn open(log_dir: &Path) -> io::Result<Self> {
+    pub fn open(files: &SharedStorage, log_dir: &Path) -> io::Result<Self> {
         let path = log_dir.join(FILE_NAME);
-        let reserved = match fs::read_to_string(&path) {
+        let reserved = match storage::read_to_string(files, &path) {
             Ok(s) => s.trim().parse::<i64>().map_err(|e| io::Error::other(format!("{}: {e}", path.display())))?,
             Err(e) if e.kind() == io::ErrorKind::NotFound => 0,
             Err(e) => return Err(e),
         };
-        Ok(ProducerIdManager { path, state: Mutex::new((reserved, reserved)) })
+        Ok(ProducerIdManager { files: files.clone(), path, state: Mutex::new((reserved, reserved)) })
     }
 
     pub fn next_id(&self) -> io::Result<i64> {
@@ -35,9 +37,8 @@ impl ProducerIdManager {
         if st.0 >= st.1 {
             let end = st.0 + BLOCK_SIZE;
             let tmp = self.path.with_extension("tmp");
-            fs::write(&tmp, format!("{end}\n"))?;
-            fs::File::open(&tmp)?.sync_all()?;
-            fs::rename(&tmp, &self.path)?;
+            storage::write_file(&self.files, &tmp, format!("{end}\n").as_bytes(), true)?;
+            self.files.rename(&tmp, &self.path)?;
             st.1 = end;
         }
         let id = st.0;
@@ -76,11 +77,11 @@ mod tests {
     #[test]
     fn ids_stay_unique_across_restarts() {
         let dir = tempfile::tempdir().unwrap();
-        let m = ProducerIdManager::open(dir.path()).unwrap();
+        let m = ProducerIdManager::open(&crate::storage::local(), dir.path()).unwrap();
         let a: Vec<i64> = (0..3).map(|_| m.next_id().unwrap()).collect();
         assert_eq!(a, vec![0, 1, 2]);
         drop(m);
-        let m = ProducerIdManager::open(dir.path()).unwrap();
+        let m = ProducerIdManager::open(&crate::storage::local(), dir.path()).unwrap();
         assert!(m.next_id().unwrap() >= BLOCK_SIZE);
     }
 }

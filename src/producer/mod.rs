@@ -1,7 +1,6 @@
-//! Producer ids and idempotent-producer sequence tracking.
+//! Producer ids: the allocator behind InitProducerId. (The per-partition sequence and
+//! epoch state of idempotent producers belongs to the log: `log::producer_state`.)
 
 pub mod id_manager;
-pub mod state;
 
 pub use id_manager::ProducerIdManager;
-pub use state::{ProducerStateManager, SequenceCheck, SequenceError};

@@ -14,11 +14,12 @@ use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::offset_for_leader_epoch_request::{OffsetForLeaderPartition, OffsetForLeaderTopic};
 use kafka_protocol::messages::{BrokerId, FetchRequest, OffsetForLeaderEpochRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
-use tokio::sync::watch;
 
 use super::leader_client::LeaderClient;
+use super::ReplicaManager;
 use crate::broker::partition::Role;
-use crate::broker::{now_ms, Broker, Partition};
+use crate::broker::Partition;
+use crate::common::ShutdownSignal;
 
 /// Versions the fetcher speaks: the last Fetch with a plain replica id and topic names,
 /// and OffsetsForLeaderEpoch v4.
@@ -34,9 +35,19 @@ struct Followed {
     epoch: i32,
 }
 
-fn followed(broker: &Broker, leader: i32) -> Vec<Followed> {
-    broker
-        .topics
+/// How long to wait for the leader's connection to open.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long an OffsetsForLeaderEpoch may take.
+const EPOCH_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// What a fetch may take beyond the leader's `replica.fetch.wait.max.ms`.
+const FETCH_GRACE: Duration = Duration::from_secs(10);
+/// How long an idle fetcher waits for new metadata before looking again.
+const IDLE_RECHECK: Duration = Duration::from_secs(1);
+/// Pause while every partition waits for the leader to know its epoch.
+const EPOCH_WAIT: Duration = Duration::from_millis(100);
+
+fn followed(rm: &ReplicaManager, leader: i32) -> Vec<Followed> {
+    rm.topics
         .all()
         .iter()
         .flat_map(|t| t.partitions.iter().cloned())
@@ -47,20 +58,27 @@ fn followed(broker: &Broker, leader: i32) -> Vec<Followed> {
         .collect()
 }
 
-pub async fn run(broker: Arc<Broker>, leader: i32, _stop: watch::Receiver<bool>) {
-    let Some(rm) = broker.replicas.get() else { return };
+/// Follows `leader` until shutdown.
+pub async fn run(rm: Arc<ReplicaManager>, leader: i32, mut shutdown: ShutdownSignal) {
+    tokio::select! {
+        _ = follow(&rm, leader) => {}
+        _ = shutdown.wait() => tracing::debug!(leader, "replica fetcher stopped"),
+    }
+}
+
+async fn follow(rm: &Arc<ReplicaManager>, leader: i32) {
     let cfg = rm.config.clone();
-    let me = broker.config.node_id;
+    let me = rm.node_id();
     let mut images = rm.controller.subscribe();
     let mut client: Option<LeaderClient> = None;
     tracing::info!(leader, "starting replica fetcher");
     loop {
-        let parts = followed(&broker, leader);
+        let parts = followed(rm, leader);
         if parts.is_empty() {
             // Idle until the metadata changes (the fetcher for a leader lives as long as
             // the broker, so a partition that starts following it is never missed).
             client = None;
-            let _ = tokio::time::timeout(Duration::from_secs(1), images.changed()).await;
+            let _ = tokio::time::timeout(IDLE_RECHECK, images.changed()).await;
             continue;
         }
         let image = rm.controller.image();
@@ -69,7 +87,7 @@ pub async fn run(broker: Arc<Broker>, leader: i32, _stop: watch::Receiver<bool>)
             continue;
         };
         if client.is_none() {
-            match LeaderClient::connect(&addr, Duration::from_secs(5)).await {
+            match LeaderClient::connect(&addr, CONNECT_TIMEOUT).await {
                 Ok(c) => client = Some(c),
                 Err(e) => {
                     tracing::debug!(leader, %addr, error = %e, "cannot reach leader");
@@ -82,12 +100,12 @@ pub async fn run(broker: Arc<Broker>, leader: i32, _stop: watch::Receiver<bool>)
         // Partitions that must first find where they diverge from the leader do that;
         // the others fetch meanwhile.
         let (todo, ready): (Vec<Followed>, Vec<Followed>) = parts.into_iter().partition(|f| f.p.needs_truncation.load(Ordering::Acquire));
-        let mut result = if todo.is_empty() { Ok(false) } else { truncate(c, me, &todo).await };
+        let mut result = if todo.is_empty() { Ok(false) } else { truncate(c, me, &todo, rm.clock.now_ms()).await };
         if result.is_ok() && !ready.is_empty() {
-            result = fetch(c, me, &ready, &cfg).await;
+            result = fetch(c, me, &ready, &cfg, rm.clock.now_ms()).await;
         } else if ready.is_empty() {
             // Every partition waits for the leader to know its epoch.
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            tokio::time::sleep(EPOCH_WAIT).await;
         }
         match result {
             Ok(false) => {}
@@ -119,10 +137,9 @@ fn find<'a>(parts: &'a [Followed], topic: &str, index: i32) -> Option<&'a Follow
 /// what the leader does not have (Kafka's follower truncation by leader epoch). A
 /// partition whose answer was for an older epoch asks again with its new latest epoch.
 /// Returns whether anything failed (the caller backs off).
-async fn truncate(c: &mut LeaderClient, me: i32, todo: &[Followed]) -> std::io::Result<bool> {
+async fn truncate(c: &mut LeaderClient, me: i32, todo: &[Followed], now: i64) -> std::io::Result<bool> {
     let mut req = OffsetForLeaderEpochRequest::default();
     req.replica_id = BrokerId(me);
-    let now = now_ms();
     for (topic, fs) in by_topic(todo) {
         let mut t = OffsetForLeaderTopic::default();
         t.topic = TopicName(StrBytes::from_string(topic.to_string()));
@@ -147,7 +164,7 @@ async fn truncate(c: &mut LeaderClient, me: i32, todo: &[Followed]) -> std::io::
     if req.topics.is_empty() {
         return Ok(false);
     }
-    let resp = c.call(EPOCH_VERSION, &req, Duration::from_secs(10)).await?;
+    let resp = c.call(EPOCH_VERSION, &req, EPOCH_REQUEST_TIMEOUT).await?;
     let mut failed = false;
     for t in resp.topics {
         for r in t.partitions {
@@ -188,7 +205,7 @@ async fn truncate(c: &mut LeaderClient, me: i32, todo: &[Followed]) -> std::io::
 
 /// One fetch from the leader for the partitions that are ready. Returns whether any
 /// partition failed (the caller backs off).
-async fn fetch(c: &mut LeaderClient, me: i32, parts: &[Followed], cfg: &super::ReplicationConfig) -> std::io::Result<bool> {
+async fn fetch(c: &mut LeaderClient, me: i32, parts: &[Followed], cfg: &super::ReplicationConfig, now: i64) -> std::io::Result<bool> {
     let mut req = FetchRequest::default();
     req.replica_id = BrokerId(me);
     req.max_wait_ms = cfg.fetch_wait_max_ms;
@@ -211,12 +228,11 @@ async fn fetch(c: &mut LeaderClient, me: i32, parts: &[Followed], cfg: &super::R
         }
         req.topics.push(t);
     }
-    let timeout = Duration::from_millis(cfg.fetch_wait_max_ms.max(0) as u64) + Duration::from_secs(10);
+    let timeout = Duration::from_millis(cfg.fetch_wait_max_ms.max(0) as u64) + FETCH_GRACE;
     let resp = c.call(FETCH_VERSION, &req, timeout).await?;
     if resp.error_code != 0 {
         return Err(std::io::Error::other(format!("fetch error {}", resp.error_code)));
     }
-    let now = now_ms();
     let mut failed = false;
     for t in resp.responses {
         for pd in t.partitions {

@@ -7,17 +7,34 @@ pub mod fetcher;
 pub mod leader_client;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
 use crate::broker::partition::{ReplicaState, Role};
-use crate::broker::{now_ms, Broker, Partition};
+use crate::broker::{BrokerIdentity, Partition, TopicError, TopicRegistry};
+use crate::common::{SharedClock, ShutdownSignal};
 use crate::config::BrokerConfig;
 use crate::controller::{BrokerEndpoint, Command, Controller, MetadataImage};
-use crate::group::OFFSETS_TOPIC;
+use crate::coordinator::CoordinatorRuntime;
+
+/// How long an AlterPartition may take before the leader may ask again.
+const ISR_CHANGE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Bounds of the ISR check's period (half of `replica.lag.time.max.ms`).
+const ISR_CHECK_MIN: Duration = Duration::from_millis(50);
+const ISR_CHECK_MAX: Duration = Duration::from_secs(5);
+/// The shortest heartbeat timeout, whatever `broker.heartbeat.interval.ms` is.
+const MIN_HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(2);
+/// How often start-up logs that it still waits for the controller to register it.
+const REGISTRATION_LOG_INTERVAL: Duration = Duration::from_secs(10);
+/// Pause before an image that failed to apply is applied again.
+const APPLY_RETRY_BACKOFF: Duration = Duration::from_secs(1);
+/// The shortest high-watermark checkpoint period.
+const MIN_HW_CHECKPOINT_INTERVAL_MS: u64 = 10;
 
 /// Replication settings, from Kafka's broker keys.
 #[derive(Debug, Clone)]
@@ -29,6 +46,7 @@ pub struct ReplicationConfig {
     pub fetch_max_bytes: i32,
     pub fetch_response_max_bytes: i32,
     pub fetch_backoff: Duration,
+    pub hw_checkpoint_interval: Duration,
 }
 
 impl ReplicationConfig {
@@ -42,16 +60,26 @@ impl ReplicationConfig {
             fetch_max_bytes: num("replica.fetch.max.bytes") as i32,
             fetch_response_max_bytes: num("replica.fetch.response.max.bytes") as i32,
             fetch_backoff: Duration::from_millis(num("replica.fetch.backoff.ms").max(10) as u64),
+            hw_checkpoint_interval: Duration::from_millis((num("replica.high.watermark.checkpoint.interval.ms").max(0) as u64).max(MIN_HW_CHECKPOINT_INTERVAL_MS)),
         }
     }
 }
 
-/// What a cluster node adds to a broker: the controller handle and the fetchers.
+/// What a cluster node adds to a broker: the controller handle, the local partitions'
+/// roles as the metadata says, and the fetchers.
 pub struct ReplicaManager {
     pub controller: Arc<Controller>,
     pub config: ReplicationConfig,
-    /// Leader id → its fetcher's stop signal.
-    fetchers: Mutex<HashMap<i32, watch::Sender<bool>>>,
+    broker_config: Arc<BrokerConfig>,
+    pub(crate) topics: Arc<TopicRegistry>,
+    coordinators: Arc<CoordinatorRuntime>,
+    identity: Arc<BrokerIdentity>,
+    pub(crate) clock: SharedClock,
+    /// Set at a controlled shutdown: heartbeats stop, so the broker is not registered
+    /// again while it hands its leaderships over.
+    stopping: AtomicBool,
+    /// Leader id → its fetcher.
+    fetchers: Mutex<HashMap<i32, JoinHandle<()>>>,
     /// The image last applied to the local partitions. Client-facing metadata is built
     /// from it rather than from the controller's newest image, so what a client is told
     /// (leader, ISR) never runs ahead of what this broker enforces. Requests waiting for
@@ -60,8 +88,45 @@ pub struct ReplicaManager {
 }
 
 impl ReplicaManager {
-    pub fn new(controller: Arc<Controller>, config: ReplicationConfig) -> Self {
-        ReplicaManager { controller, config, fetchers: Mutex::new(HashMap::new()), applied: watch::channel(Arc::default()).0 }
+    pub fn new(
+        controller: Arc<Controller>,
+        broker_config: Arc<BrokerConfig>,
+        topics: Arc<TopicRegistry>,
+        coordinators: Arc<CoordinatorRuntime>,
+        identity: Arc<BrokerIdentity>,
+        clock: SharedClock,
+    ) -> Arc<Self> {
+        Arc::new(ReplicaManager {
+            controller,
+            config: ReplicationConfig::from_broker(&broker_config),
+            broker_config,
+            topics,
+            coordinators,
+            identity,
+            clock,
+            stopping: AtomicBool::new(false),
+            fetchers: Mutex::new(HashMap::new()),
+            applied: watch::channel(Arc::default()).0,
+        })
+    }
+
+    pub fn node_id(&self) -> i32 {
+        self.broker_config.node_id
+    }
+
+    /// Whether this node serves clients (it has the broker role).
+    fn is_broker(&self) -> bool {
+        self.broker_config.cluster.as_ref().is_some_and(|c| c.broker)
+    }
+
+    /// Controlled shutdown: heartbeats stop, then the controller moves this broker's
+    /// leaderships to other in-sync replicas.
+    pub async fn controlled_shutdown(&self, timeout: Duration) {
+        self.stopping.store(true, Ordering::Release);
+        let cmd = Command::FenceBroker { id: self.node_id(), defaults: self.controller.election_defaults() };
+        if let Err(e) = self.controller.write(cmd, timeout).await {
+            tracing::warn!(error = %e, "controlled shutdown: could not hand over leaderships");
+        }
     }
 
     /// The metadata image as this broker has applied it.
@@ -85,84 +150,116 @@ impl ReplicaManager {
     }
 }
 
-/// Starts the cluster duties of `broker`: image application, heartbeats, ISR checks.
-pub fn start(broker: &Arc<Broker>) {
-    let Some(rm) = broker.replicas.get() else { return };
+/// Starts the cluster duties of this node: image application and, on a broker,
+/// heartbeats, ISR checks and high-watermark checkpoints. They run until shutdown.
+pub fn start(rm: &Arc<ReplicaManager>, shutdown: ShutdownSignal) -> Vec<JoinHandle<()>> {
     let mut images = rm.controller.subscribe();
-    let b = broker.clone();
-    tokio::spawn(async move {
+    let me = rm.clone();
+    let stop = shutdown.clone();
+    let mut tasks = vec![tokio::spawn(async move {
+        let mut stopped = stop.clone();
         loop {
             let image = images.borrow_and_update().clone();
-            let b2 = b.clone();
             let applying = image.clone();
+            let rm2 = me.clone();
+            let stop2 = stop.clone();
             // Opening and deleting logs is blocking I/O.
-            let _ = tokio::task::spawn_blocking(move || apply_image(&b2, &applying)).await;
-            if let Some(rm) = b.replicas.get() {
-                rm.applied.send_replace(image);
-            }
-            if images.changed().await.is_err() {
-                return;
+            let failed = match tokio::task::spawn_blocking(move || apply_image(&rm2, &applying, &stop2)).await {
+                Ok(Ok(())) => {
+                    me.applied.send_replace(image);
+                    false
+                }
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "could not apply the metadata image; retrying");
+                    true
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "applying the metadata image panicked; retrying");
+                    true
+                }
+            };
+            // An image that failed is not marked applied (what waits for it keeps
+            // waiting); it is applied again (apply_image is idempotent) after a pause, or
+            // its successor is as soon as it comes.
+            let retry = async {
+                if failed {
+                    tokio::time::sleep(APPLY_RETRY_BACKOFF).await
+                } else {
+                    std::future::pending().await
+                }
+            };
+            tokio::select! {
+                changed = images.changed() => if changed.is_err() { return },
+                _ = retry => {}
+                _ = stopped.wait() => return,
             }
         }
-    });
-    if b_is_broker(broker) {
-        tokio::spawn(heartbeats(broker.clone()));
-        tokio::spawn(isr_shrink(broker.clone()));
-        tokio::spawn(hw_checkpoints(broker.clone()));
+    })];
+    if rm.is_broker() {
+        tasks.push(spawn_until(shutdown.clone(), heartbeats(rm.clone())));
+        tasks.push(spawn_until(shutdown.clone(), isr_shrink(rm.clone())));
+        tasks.push(spawn_until(shutdown, hw_checkpoints(rm.clone())));
     }
+    tasks
+}
+
+/// Runs `task` until it ends or shutdown fires.
+fn spawn_until(mut shutdown: ShutdownSignal, task: impl std::future::Future<Output = ()> + Send + 'static) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = task => {}
+            _ = shutdown.wait() => {}
+        }
+    })
 }
 
 /// Writes the high watermarks every `replica.high.watermark.checkpoint.interval.ms`.
-async fn hw_checkpoints(broker: Arc<Broker>) {
-    let ms = broker.config.get("replica.high.watermark.checkpoint.interval.ms").and_then(|v| v.parse::<u64>().ok()).unwrap_or(5000);
-    let mut tick = tokio::time::interval(Duration::from_millis(ms.max(10)));
+async fn hw_checkpoints(rm: Arc<ReplicaManager>) {
+    let mut tick = tokio::time::interval(rm.config.hw_checkpoint_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        let b = broker.clone();
-        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || b.topics.write_hw_checkpoint()).await {
+        let topics = rm.topics.clone();
+        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || topics.write_hw_checkpoint()).await {
             tracing::warn!(error = %e, "could not write the high-watermark checkpoint");
         }
     }
 }
 
-/// Whether the applied image has this process's registration, unfenced.
-fn registered(broker: &Broker, image: &MetadataImage) -> bool {
-    image.brokers.get(&broker.config.node_id).is_some_and(|b| !b.fenced && b.endpoint.incarnation == broker.incarnation)
+impl ReplicaManager {
+    /// Whether the applied image has this process's registration, unfenced.
+    fn registered(&self, image: &MetadataImage) -> bool {
+        image.brokers.get(&self.node_id()).is_some_and(|b| !b.fenced && b.endpoint.incarnation == self.identity.incarnation)
+    }
+
+    /// This broker's registration, as heartbeats carry it.
+    pub fn endpoint(&self) -> BrokerEndpoint {
+        let c = &self.broker_config;
+        BrokerEndpoint { id: c.node_id, host: c.advertised_host.clone(), port: c.advertised_port, rack: c.rack.clone(), incarnation: self.identity.incarnation.clone() }
+    }
 }
 
 /// Waits until the controller has registered this broker (this incarnation, unfenced)
 /// and the image saying so has been applied here. As a Kafka broker, it serves clients
 /// only then: before, its metadata and partition roles are stale.
-pub async fn wait_until_registered(broker: &Arc<Broker>) {
-    let Some(rm) = broker.replicas.get() else { return };
-    let started = std::time::Instant::now();
-    while !rm.wait_applied(Duration::from_secs(10), || registered(broker, &rm.image())).await {
-        tracing::warn!(waited_s = started.elapsed().as_secs(), "waiting for the controller to register this broker (is a quorum of controllers up?)");
+pub async fn wait_until_registered(rm: &ReplicaManager) {
+    let started = rm.clock.monotonic_ms();
+    while !rm.wait_applied(REGISTRATION_LOG_INTERVAL, || rm.registered(&rm.image())).await {
+        let waited_s = (rm.clock.monotonic_ms() - started) / 1000;
+        tracing::warn!(waited_s, "waiting for the controller to register this broker (is a quorum of controllers up?)");
     }
 }
 
-fn b_is_broker(broker: &Broker) -> bool {
-    broker.config.cluster.as_ref().is_some_and(|c| c.broker)
-}
-
-/// This broker's registration, as heartbeats carry it.
-pub fn endpoint(broker: &Broker) -> BrokerEndpoint {
-    let c = &broker.config;
-    BrokerEndpoint { id: c.node_id, host: c.advertised_host.clone(), port: c.advertised_port, rack: c.rack.clone(), incarnation: broker.incarnation.clone() }
-}
-
-async fn heartbeats(broker: Arc<Broker>) {
-    let Some(rm) = broker.replicas.get() else { return };
-    let me = endpoint(&broker);
+async fn heartbeats(rm: Arc<ReplicaManager>) {
+    let me = rm.endpoint();
     let mut tick = tokio::time::interval(rm.config.heartbeat_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        if broker.stopping.load(std::sync::atomic::Ordering::Acquire) {
+        if rm.stopping.load(Ordering::Acquire) {
             return;
         }
-        match rm.controller.heartbeat(me.clone(), rm.config.heartbeat_interval.max(Duration::from_secs(2))).await {
+        match rm.controller.heartbeat(me.clone(), rm.config.heartbeat_interval.max(MIN_HEARTBEAT_TIMEOUT)).await {
             Ok(r) if !r.is_ok() => tracing::warn!(code = r.error_code, message = ?r.message, "broker registration refused"),
             Ok(_) => {}
             Err(e) => tracing::debug!(error = %e, "heartbeat failed"),
@@ -172,13 +269,12 @@ async fn heartbeats(broker: Arc<Broker>) {
 
 /// The leader's periodic ISR check: followers not caught up for
 /// `replica.lag.time.max.ms` leave the ISR.
-async fn isr_shrink(broker: Arc<Broker>) {
-    let Some(rm) = broker.replicas.get() else { return };
-    let every = Duration::from_millis((rm.config.lag_time_max_ms / 2).clamp(50, 5000) as u64);
+async fn isr_shrink(rm: Arc<ReplicaManager>) {
+    let every = Duration::from_millis((rm.config.lag_time_max_ms / 2).max(0) as u64).clamp(ISR_CHECK_MIN, ISR_CHECK_MAX);
     loop {
         tokio::time::sleep(every).await;
-        let now = now_ms();
-        for topic in broker.topics.all() {
+        let now = rm.clock.now_ms();
+        for topic in rm.topics.all() {
             for p in &topic.partitions {
                 let lagging = p.lagging_followers(now, rm.config.lag_time_max_ms);
                 if lagging.is_empty() {
@@ -187,7 +283,7 @@ async fn isr_shrink(broker: Arc<Broker>) {
                 let st = p.state();
                 let isr: Vec<i32> = st.isr.iter().copied().filter(|r| !lagging.contains(r)).collect();
                 tracing::info!(topic = %p.topic, partition = p.index, ?lagging, ?isr, "shrinking ISR");
-                request_isr_change(&broker, p, isr);
+                request_isr_change(&rm, p, isr);
             }
         }
     }
@@ -195,14 +291,14 @@ async fn isr_shrink(broker: Arc<Broker>) {
 
 /// Sends an AlterPartition for `p` to the controller unless one is in flight; the
 /// change takes effect when the controller's record comes back in the image.
-pub fn request_isr_change(broker: &Arc<Broker>, p: &Arc<Partition>, isr: Vec<i32>) {
-    let Some(rm) = broker.replicas.get() else { return };
+pub fn request_isr_change(rm: &ReplicaManager, p: &Arc<Partition>, isr: Vec<i32>) {
+    let now = rm.clock.monotonic_ms();
     {
         let mut pending = p.isr_change_pending.lock();
-        if pending.as_ref().is_some_and(|(at, _)| at.elapsed() < Duration::from_secs(5)) {
+        if pending.as_ref().is_some_and(|(at, _)| now - at < ISR_CHANGE_TIMEOUT.as_millis() as i64) {
             return;
         }
-        *pending = Some((std::time::Instant::now(), isr.clone()));
+        *pending = Some((now, isr.clone()));
     }
     let st = p.state();
     let cmd = Command::AlterPartition {
@@ -216,7 +312,7 @@ pub fn request_isr_change(broker: &Arc<Broker>, p: &Arc<Partition>, isr: Vec<i32
     let controller = rm.controller.clone();
     let p = p.clone();
     tokio::spawn(async move {
-        match controller.write(cmd, Duration::from_secs(5)).await {
+        match controller.write(cmd, ISR_CHANGE_TIMEOUT).await {
             Ok(r) if r.is_ok() => {}
             Ok(r) => {
                 tracing::debug!(topic = %p.topic, partition = p.index, code = r.error_code, message = ?r.message, "ISR change refused");
@@ -230,34 +326,54 @@ pub fn request_isr_change(broker: &Arc<Broker>, p: &Arc<Partition>, isr: Vec<i32
     });
 }
 
+/// Deletes a topic's logs here and, as Kafka's coordinators do, their state that
+/// refers to it (committed offsets), so a re-created topic starts fresh. On a cluster
+/// every node runs it when it applies the deletion; a single broker when asked.
+pub fn delete_topic_locally(topics: &TopicRegistry, coordinators: &CoordinatorRuntime, name: &str) -> Result<(), TopicError> {
+    topics.delete(name)?;
+    coordinators.on_topic_deleted(name);
+    Ok(())
+}
+
+/// Why an image could not be applied in full.
+#[derive(Debug, thiserror::Error)]
+#[error("{failures} change(s) of the metadata image failed; the first: {first}")]
+pub struct ApplyError {
+    failures: usize,
+    first: String,
+}
+
 /// Makes the local partitions what `image` says: topics created, grown, reconfigured or
 /// deleted; every partition's role, epoch and ISR set; fetchers started for leaders
-/// this broker follows.
-fn apply_image(broker: &Arc<Broker>, image: &MetadataImage) {
-    let me = broker.config.node_id;
+/// this broker follows. Every change is tried; an error is returned if any failed.
+fn apply_image(rm: &Arc<ReplicaManager>, image: &MetadataImage, shutdown: &ShutdownSignal) -> Result<(), ApplyError> {
+    let me = rm.node_id();
     if image.cluster_id.is_empty() {
         // Nothing committed yet (a new quorum): no reason to touch local topics.
-        return;
+        return Ok(());
     }
-    broker.set_cluster_id(&image.cluster_id);
+    let mut failures: Vec<String> = Vec::new();
+    rm.identity.set_cluster_id(&image.cluster_id);
     // Until the controller has this process's registration (a restart fences the old one
     // first, moving its leaderships away), the image's view of this broker is stale: it
     // leads and follows nothing.
-    let registered = registered(broker, image);
-    for local in broker.topics.all() {
+    let registered = rm.registered(image);
+    for local in rm.topics.all() {
         if image.topics.get(&*local.name).is_none_or(|t| t.id != local.id) {
-            if let Err(e) = broker.delete_topic_locally(&local.name) {
+            if let Err(e) = delete_topic_locally(&rm.topics, &rm.coordinators, &local.name) {
                 tracing::warn!(topic = %local.name, error = %e, "could not delete a topic the metadata no longer has");
+                failures.push(format!("deleting {}: {e}", local.name));
             }
         }
     }
     for (name, t) in &image.topics {
         // Every node opens every topic (partitions it does not replicate stay empty and
         // serve nothing), so that admin requests work on any broker.
-        let topic = match broker.topics.ensure(name, t.id, t.partitions.len() as i32, &t.configs) {
+        let topic = match rm.topics.ensure(name, t.id, t.partitions.len() as i32, &t.configs) {
             Ok(topic) => topic,
             Err(e) => {
                 tracing::error!(topic = %name, error = %e, "could not open a topic from the metadata");
+                failures.push(format!("opening {name}: {e}"));
                 continue;
             }
         };
@@ -279,42 +395,44 @@ fn apply_image(broker: &Arc<Broker>, image: &MetadataImage) {
                     tracing::info!(topic = %name, partition = i, role = ?new.role, leader = new.leader, leader_epoch = new.leader_epoch, isr = ?new.isr, "partition state changed");
                 }
                 let (was, now) = (cur.role == Role::Leader, new.role == Role::Leader);
-                if name == OFFSETS_TOPIC && now && !was {
-                    broker.groups.begin_loading(i as i32);
+                // A coordinator moves with the leadership of its internal partition; it
+                // answers COORDINATOR_LOAD_IN_PROGRESS from the moment it leads until its
+                // state is replayed.
+                if now && !was {
+                    rm.coordinators.begin_loading(name, i as i32);
                 }
                 if let Err(e) = p.set_state(new) {
                     tracing::error!(topic = %name, partition = i, error = %e, "could not change partition state");
+                    failures.push(format!("{name}-{i}: {e}"));
                 }
-                // The group coordinator moves with the leadership of __consumer_offsets.
-                if name == OFFSETS_TOPIC && was != now {
+                if was != now {
                     if now {
-                        broker.groups.load_partition(broker, i as i32);
+                        rm.coordinators.load(name, i as i32);
                     } else {
-                        broker.groups.unload_partition(broker, i as i32);
+                        rm.coordinators.unload(name, i as i32);
                     }
                 }
             }
         }
     }
-    if let Some(rm) = broker.replicas.get() {
-        let leaders: Vec<i32> = broker
-            .topics
-            .all()
-            .iter()
-            .flat_map(|t| t.partitions.iter().map(|p| p.state()).collect::<Vec<_>>())
-            .filter(|s| s.role == Role::Follower)
-            .map(|s| s.leader)
-            .collect();
-        let mut fetchers = rm.fetchers.lock();
-        fetchers.retain(|_, stop| !stop.is_closed());
-        for leader in leaders {
-            if let std::collections::hash_map::Entry::Vacant(v) = fetchers.entry(leader) {
-                let (tx, rx) = watch::channel(false);
-                v.insert(tx);
-                let b = broker.clone();
-                // (Blocking-pool threads run inside the runtime, so spawning works here.)
-                tokio::spawn(fetcher::run(b, leader, rx));
-            }
+    let leaders: Vec<i32> = rm
+        .topics
+        .all()
+        .iter()
+        .flat_map(|t| t.partitions.iter().map(|p| p.state()).collect::<Vec<_>>())
+        .filter(|s| s.role == Role::Follower)
+        .map(|s| s.leader)
+        .collect();
+    let mut fetchers = rm.fetchers.lock();
+    fetchers.retain(|_, task| !task.is_finished());
+    for leader in leaders {
+        if let std::collections::hash_map::Entry::Vacant(v) = fetchers.entry(leader) {
+            // (Blocking-pool threads run inside the runtime, so spawning works here.)
+            v.insert(tokio::spawn(fetcher::run(rm.clone(), leader, shutdown.clone())));
         }
+    }
+    match failures.first() {
+        None => Ok(()),
+        Some(first) => Err(ApplyError { failures: failures.len(), first: first.clone() }),
     }
 }

@@ -71,11 +71,12 @@ pub fn recorded_frames(fixtures: &std::path::Path) -> std::io::Result<Vec<(Strin
     Ok(out)
 }
 
-/// A full sample of every API and version the broker advertises, as `kafka-protocol`
-/// encodes it, each as a request frame (header and body, no length prefix).
-pub fn encoded_requests() -> Vec<(ApiKey, i16, Vec<u8>)> {
+/// A full sample of every API and version in `apis` (what the broker advertises), as
+/// `kafka-protocol` encodes it, each as a request frame (header and body, no length
+/// prefix).
+pub fn encoded_requests(apis: &[(ApiKey, kafka_protocol::protocol::VersionRange)]) -> Vec<(ApiKey, i16, Vec<u8>)> {
     let mut out = Vec::new();
-    for (api, range) in crate::api::supported_apis() {
+    for &(api, range) in apis {
         let Some(m) = request_schema(api) else { continue };
         for v in range.min..=range.max {
             let body = bytes::Bytes::from(message(m, v, Fill::Full));

@@ -3,13 +3,13 @@
 //! a retried batch is recognised and answered with its original offset.
 
 use std::collections::{HashMap, VecDeque};
-use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
-use crate::log::batch::{BatchHeader, NO_SEQUENCE};
+use super::batch::{BatchHeader, NO_SEQUENCE};
+use crate::storage::{self, SharedStorage};
 
 /// Kafka keeps this many batches per producer for duplicate detection.
 pub const BATCHES_PER_PRODUCER: usize = 5;
@@ -149,10 +149,11 @@ pub mod snapshot {
     }
 
     /// Offsets of the snapshot files in `dir`, ascending.
-    pub fn list(dir: &Path) -> io::Result<Vec<i64>> {
-        let mut out: Vec<i64> = fs::read_dir(dir)?
-            .filter_map(|e| e.ok())
-            .filter_map(|e| e.file_name().to_str()?.strip_suffix(".snapshot")?.parse().ok())
+    pub fn list(files: &SharedStorage, dir: &Path) -> io::Result<Vec<i64>> {
+        let mut out: Vec<i64> = files
+            .list(dir)?
+            .iter()
+            .filter_map(|p| p.file_name()?.to_str()?.strip_suffix(".snapshot")?.parse().ok())
             .collect();
         out.sort_unstable();
         Ok(out)
@@ -160,7 +161,7 @@ pub mod snapshot {
 
     /// Writes the state atomically (temp file, fsync, rename) and keeps only the two
     /// newest snapshots.
-    pub fn write(dir: &Path, offset: i64, state: &ProducerStateManager) -> io::Result<()> {
+    pub fn write(files: &SharedStorage, dir: &Path, offset: i64, state: &ProducerStateManager) -> io::Result<()> {
         let mut body = Vec::new();
         let mut ids: Vec<_> = state.producers.keys().copied().collect();
         ids.sort_unstable();
@@ -184,19 +185,18 @@ pub mod snapshot {
         out.extend(body);
         let final_path = path(dir, offset);
         let tmp = final_path.with_extension("snapshot.tmp");
-        fs::write(&tmp, &out)?;
-        fs::File::open(&tmp)?.sync_all()?;
-        fs::rename(&tmp, &final_path)?;
-        let all = list(dir)?;
+        storage::write_file(files, &tmp, &out, true)?;
+        files.rename(&tmp, &final_path)?;
+        let all = list(files, dir)?;
         for old in all.iter().take(all.len().saturating_sub(2)) {
-            let _ = fs::remove_file(path(dir, *old));
+            let _ = files.remove_file(&path(dir, *old));
         }
         Ok(())
     }
 
     /// Reads a snapshot; `None` if it is damaged.
-    pub fn read(dir: &Path, offset: i64) -> io::Result<Option<ProducerStateManager>> {
-        let b = fs::read(path(dir, offset))?;
+    pub fn read(files: &SharedStorage, dir: &Path, offset: i64) -> io::Result<Option<ProducerStateManager>> {
+        let b = files.read(&path(dir, offset))?;
         Ok(decode(&b))
     }
 
@@ -282,11 +282,11 @@ mod tests {
         // The oldest batches fell out of the window: a replay of sequence 0 is a gap.
         assert!(matches!(s.check(&header(1, 0, 0, 1, 0)), Err(SequenceError::OutOfOrder { expected: 8, .. })));
         let dir = tempfile::tempdir().unwrap();
-        snapshot::write(dir.path(), 8, &s).unwrap();
-        let back = snapshot::read(dir.path(), 8).unwrap().unwrap();
+        snapshot::write(&crate::storage::local(), dir.path(), 8, &s).unwrap();
+        let back = snapshot::read(&crate::storage::local(), dir.path(), 8).unwrap().unwrap();
         assert_eq!(back.producers, s.producers);
         std::fs::write(snapshot::path(dir.path(), 9), b"garbage").unwrap();
-        assert!(snapshot::read(dir.path(), 9).unwrap().is_none());
+        assert!(snapshot::read(&crate::storage::local(), dir.path(), 9).unwrap().is_none());
         s.truncate_to(5);
         assert_eq!(s.producers[&1].batches.back().unwrap().last_offset, 4);
     }

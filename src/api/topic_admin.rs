@@ -8,14 +8,44 @@ use std::time::Duration;
 
 use kafka_protocol::error::ResponseError as E;
 
-use super::topics::{NewTopic, Topic, TopicError};
-use super::{topic_id, Broker};
-use crate::api::errors::topic_error_code;
+use super::Services;
+use crate::broker::{NewTopic, Topic, TopicError};
+use crate::common::topic_id;
 use crate::config::TopicOverrides;
-use crate::controller::{Command, CommandResult};
+use crate::controller::{Command, CommandResult, ControllerError};
+use crate::errors::topic_error_code;
 
-/// A Kafka error code and message.
-pub type Failure = (i16, String);
+/// Why a topic change was not made.
+#[derive(Debug, thiserror::Error)]
+pub enum TopicAdminError {
+    /// The local registry refused it (a single broker).
+    #[error(transparent)]
+    Topic(#[from] TopicError),
+    /// No active controller took it in time.
+    #[error(transparent)]
+    Controller(#[from] ControllerError),
+    #[error("the change was committed but not yet applied on this broker")]
+    NotApplied,
+    /// The controller decided against it; its record carries the Kafka error.
+    #[error("{message}")]
+    Refused { code: i16, message: String },
+}
+
+impl TopicAdminError {
+    /// The Kafka error code a client gets.
+    pub fn code(&self) -> i16 {
+        match self {
+            TopicAdminError::Topic(e) => topic_error_code(e),
+            TopicAdminError::Controller(_) | TopicAdminError::NotApplied => E::RequestTimedOut.code(),
+            TopicAdminError::Refused { code, .. } => *code,
+        }
+    }
+
+    /// The code and message, as responses carry them.
+    pub fn failure(&self) -> (i16, String) {
+        (self.code(), self.to_string())
+    }
+}
 
 /// The most partitions one CreateTopics or CreatePartitions request may add, as Kafka's
 /// controller limits them (larger requests have exhausted its memory).
@@ -24,25 +54,21 @@ pub const MAX_PARTITIONS_PER_BATCH: i64 = 10_000;
 /// How long a change may take to be committed and applied here.
 const APPLY_TIMEOUT: Duration = Duration::from_secs(30);
 
-fn local(e: TopicError) -> Failure {
-    (topic_error_code(&e), e.to_string())
-}
-
 /// Commits `cmd` and waits until `applied` holds here.
-async fn commit(broker: &Broker, cmd: Command, applied: impl FnMut() -> bool) -> Result<CommandResult, Failure> {
+async fn commit(broker: &Services, cmd: Command, applied: impl FnMut() -> bool) -> Result<CommandResult, TopicAdminError> {
     let rm = broker.cluster().expect("cluster node");
-    let r = rm.controller.write(cmd, APPLY_TIMEOUT).await.map_err(|e| (E::RequestTimedOut.code(), e.to_string()))?;
+    let r = rm.controller.write(cmd, APPLY_TIMEOUT).await?;
     if r.is_ok() && !rm.wait_applied(APPLY_TIMEOUT, applied).await {
-        return Err((E::RequestTimedOut.code(), "the change was committed but not yet applied on this broker".into()));
+        return Err(TopicAdminError::NotApplied);
     }
     Ok(r)
 }
 
-fn refused(r: &CommandResult) -> Failure {
-    (r.error_code, r.message.clone().unwrap_or_default())
+fn refused(r: &CommandResult) -> TopicAdminError {
+    TopicAdminError::Refused { code: r.error_code, message: r.message.clone().unwrap_or_default() }
 }
 
-fn outcome(r: CommandResult) -> Result<(), Failure> {
+fn outcome(r: CommandResult) -> Result<(), TopicAdminError> {
     if r.is_ok() {
         Ok(())
     } else {
@@ -52,12 +78,12 @@ fn outcome(r: CommandResult) -> Result<(), Failure> {
 
 /// Creates a topic (or only checks that it could be, with `validate_only`). Returns the
 /// topic once it exists here.
-pub async fn create_topic(broker: &Arc<Broker>, req: NewTopic<'_>, assignment: Option<Vec<Vec<i32>>>, validate_only: bool) -> Result<Option<Arc<Topic>>, Failure> {
+pub async fn create_topic(broker: &Services, req: NewTopic<'_>, assignment: Option<Vec<Vec<i32>>>, validate_only: bool) -> Result<Option<Arc<Topic>>, TopicAdminError> {
     if broker.cluster().is_none() {
         if validate_only {
-            return broker.topics.validate_new(&req).map(|_| None).map_err(local);
+            return broker.topics.validate_new(&req).map(|_| None).map_err(TopicAdminError::from);
         }
-        return broker.topics.create(req).map(Some).map_err(local);
+        return broker.topics.create(req).map(Some).map_err(TopicAdminError::from);
     }
     let id = topic_id::generate();
     let name = req.name.to_string();
@@ -79,9 +105,9 @@ pub async fn create_topic(broker: &Arc<Broker>, req: NewTopic<'_>, assignment: O
     Ok(if validate_only { None } else { broker.topics.get(&name) })
 }
 
-pub async fn delete_topic(broker: &Arc<Broker>, name: &str) -> Result<(), Failure> {
+pub async fn delete_topic(broker: &Services, name: &str) -> Result<(), TopicAdminError> {
     if broker.cluster().is_none() {
-        return broker.delete_topic_locally(name).map_err(local);
+        return broker.delete_topic_locally(name).map_err(TopicAdminError::from);
     }
     let r = commit(broker, Command::DeleteTopic { name: name.to_string() }, || broker.topics.get(name).is_none()).await?;
     outcome(r)
@@ -89,18 +115,18 @@ pub async fn delete_topic(broker: &Arc<Broker>, name: &str) -> Result<(), Failur
 
 /// Grows a topic to `count` partitions; `assignment` names the new partitions' replicas
 /// (on a single broker the handler has checked it names only this broker).
-pub async fn add_partitions(broker: &Arc<Broker>, name: &str, count: i32, assignment: Option<Vec<Vec<i32>>>, validate_only: bool) -> Result<(), Failure> {
+pub async fn add_partitions(broker: &Services, name: &str, count: i32, assignment: Option<Vec<Vec<i32>>>, validate_only: bool) -> Result<(), TopicAdminError> {
     if broker.cluster().is_none() {
-        return broker.topics.add_partitions(name, count, validate_only).map_err(local);
+        return broker.topics.add_partitions(name, count, validate_only).map_err(TopicAdminError::from);
     }
     let cmd = Command::CreatePartitions { name: name.to_string(), count, assignment, validate_only };
     let r = commit(broker, cmd, || validate_only || broker.topics.get(name).is_some_and(|t| t.partitions.len() as i32 >= count)).await?;
     outcome(r)
 }
 
-pub async fn set_topic_configs(broker: &Arc<Broker>, name: &str, overrides: TopicOverrides, validate_only: bool) -> Result<(), Failure> {
+pub async fn set_topic_configs(broker: &Services, name: &str, overrides: TopicOverrides, validate_only: bool) -> Result<(), TopicAdminError> {
     if broker.cluster().is_none() {
-        return broker.topics.set_overrides(name, overrides, validate_only).map_err(local);
+        return broker.topics.set_overrides(name, overrides, validate_only).map_err(TopicAdminError::from);
     }
     let want = overrides.clone();
     let cmd = Command::SetTopicConfigs { name: name.to_string(), configs: overrides, validate_only };

@@ -3,13 +3,12 @@
 //! data and the rules that need no I/O.
 
 use std::collections::HashMap;
-use std::time::Instant;
 
 use bytes::Bytes;
 use indexmap::IndexMap;
 use tokio::sync::oneshot;
 
-use super::records::{CommittedOffset, StoredGroup, StoredMember};
+use crate::group::records::{CommittedOffset, StoredGroup, StoredMember};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GroupState {
@@ -73,8 +72,9 @@ pub struct Member {
     /// Supported assignors with this member's metadata for each, in preference order.
     pub protocols: Vec<(String, Bytes)>,
     pub assignment: Bytes,
-    /// When the member expires unless it heartbeats (or is waiting on a join or sync).
-    pub deadline: Instant,
+    /// When the member expires unless it heartbeats (or is waiting on a join or sync),
+    /// in the clock's monotonic milliseconds.
+    pub deadline: i64,
     pub awaiting_join: Option<oneshot::Sender<JoinOutcome>>,
     pub awaiting_sync: Option<oneshot::Sender<SyncOutcome>>,
 }
@@ -126,7 +126,7 @@ pub struct Group {
     /// In join order: the first member becomes leader when there is none.
     pub members: IndexMap<String, Member>,
     /// Member ids handed out with MEMBER_ID_REQUIRED (KIP-394), with their deadline.
-    pub pending: HashMap<String, Instant>,
+    pub pending: HashMap<String, i64>,
     /// group.instance.id → member id (static membership, KIP-345).
     pub static_members: HashMap<String, String>,
     pub offsets: HashMap<(String, i32), CommittedOffset>,
@@ -250,7 +250,7 @@ mod tests {
             protocol_type: "consumer".into(),
             protocols: protocols.iter().map(|p| (p.to_string(), Bytes::new())).collect(),
             assignment: Bytes::new(),
-            deadline: Instant::now(),
+            deadline: 0,
             awaiting_join: None,
             awaiting_sync: None,
         }

@@ -5,7 +5,7 @@ use kafka_protocol::error::ResponseError as E;
 use crate::broker::TopicError;
 use crate::log::batch::BatchError;
 use crate::log::LogError;
-use crate::producer::SequenceError;
+use crate::log::SequenceError;
 
 pub fn log_error_code(e: &LogError) -> i16 {
     match e {
