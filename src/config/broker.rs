@@ -167,6 +167,11 @@ impl BrokerConfig {
             Some(a) => parse_endpoints(a).ok_or_else(|| invalid("advertised.listeners", a, "expected NAME://host:port,..."))?,
             None => Vec::new(),
         };
+        // As Kafka: every advertised listener must be one of `listeners`.
+        if let Some(unknown) = advertised_endpoints.iter().find(|a| !endpoints.iter().any(|e| e.name == a.name)) {
+            let text = advertised_text.clone().unwrap_or_default();
+            return Err(invalid("advertised.listeners", &text, &format!("listener {} is not in listeners", unknown.name)));
+        }
         let mut client_listeners = Vec::new();
         for e in endpoints.iter().filter(|e| !controller_names.contains(&e.name)) {
             let protocol = *protocols.get(&e.name).ok_or_else(|| invalid("listeners", &listeners, &format!("listener {} has no entry in listener.security.protocol.map", e.name)))?;
@@ -348,6 +353,7 @@ mod tests {
             vec![("listeners", "INTERNAL://127.0.0.1:9093")],
             vec![("listeners", "PLAINTEXT://127.0.0.1:9093,PLAINTEXT://127.0.0.1:9094")],
             vec![("listeners", "CLIENT://127.0.0.1:9093"), ("listener.security.protocol.map", "CLIENT:SASL_PLAINTEXT")],
+            vec![("advertised.listeners", "EXTERNAL://example:9092")],
         ] {
             assert!(BrokerConfig::from_map(map(&bad)).is_err(), "{bad:?}");
         }

@@ -186,6 +186,15 @@ impl Controller {
         self.raft_leader() == Some(self.settings.node_id as u64)
     }
 
+    /// Stops this node's part in the quorum (a voter's raft core), at shutdown.
+    pub async fn shutdown(&self) {
+        if let Some(q) = &self.quorum {
+            if let Err(e) = q.raft.shutdown().await {
+                tracing::warn!(error = %e, "stopping the metadata quorum member");
+            }
+        }
+    }
+
     pub fn node_id(&self) -> i32 {
         self.settings.node_id
     }

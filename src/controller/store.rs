@@ -85,10 +85,17 @@ impl LogStore {
         let mut last_purged = None;
         let mut ops = 0;
         let mut good_len = 0u64;
-        if let Ok(bytes) = files.read(&path) {
+        let bytes = match files.read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
+            // Anything else is not a torn tail: never truncate acknowledged entries.
+            Err(e) => return Err(e),
+        };
+        {
             // A torn last line (crash mid-append) was never acknowledged: drop it.
             for line in bytes.split_inclusive(|b| *b == b'\n').take_while(|l| l.ends_with(b"\n")) {
-                let Ok(op) = serde_json::from_slice::<LogOp>(&line[..line.len() - 1]) else { break };
+                let text = std::str::from_utf8(&line[..line.len() - 1]).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+                let Ok(op) = serde_json::from_str::<LogOp>(text) else { break };
                 good_len += line.len() as u64;
                 ops += 1;
                 match op {

@@ -1,7 +1,7 @@
 //! Loading, unloading and writing of coordinator state, for every shard.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -68,7 +68,8 @@ pub struct CoordinatorRuntime {
     /// A single broker creates internal topics on first use; on a cluster the
     /// controller does (FindCoordinator asks it).
     creates_topics: bool,
-    shards: RwLock<HashMap<&'static str, Arc<dyn CoordinatorShard>>>,
+    /// Weak: the services own the shards (which hold the runtime).
+    shards: RwLock<HashMap<&'static str, Weak<dyn CoordinatorShard>>>,
     /// Partitions this broker just became leader of, whose state is being replayed:
     /// their coordinators answer COORDINATOR_LOAD_IN_PROGRESS meanwhile.
     loading: Mutex<HashSet<(String, i32)>>,
@@ -84,12 +85,12 @@ impl CoordinatorRuntime {
         self.creates_topics
     }
 
-    pub fn register(&self, shard: Arc<dyn CoordinatorShard>) {
-        self.shards.write().insert(shard.topic().name, shard);
+    pub fn register(&self, shard: &Arc<dyn CoordinatorShard>) {
+        self.shards.write().insert(shard.topic().name, Arc::downgrade(shard));
     }
 
     fn shard(&self, topic: &str) -> Option<Arc<dyn CoordinatorShard>> {
-        self.shards.read().get(topic).cloned()
+        self.shards.read().get(topic).and_then(Weak::upgrade)
     }
 
     /// Whether `topic` holds a coordinator's state.
@@ -152,6 +153,11 @@ impl CoordinatorRuntime {
         }
     }
 
+    /// Partition `index` of `topic` did not become led here after all.
+    pub fn cancel_loading(&self, topic: &str, index: i32) {
+        self.loading.lock().remove(&(topic.to_string(), index));
+    }
+
     /// This broker now leads partition `index` of `topic`: its records are replayed into
     /// the shard (Kafka's loading on leader election).
     pub fn load(&self, topic: &str, index: i32) {
@@ -171,27 +177,28 @@ impl CoordinatorRuntime {
     }
 
     /// A single broker leads every partition: loads every shard's state at start-up.
-    pub fn load_all(&self) -> usize {
-        let shards: Vec<_> = self.shards.read().values().cloned().collect();
+    /// Fails if any partition cannot be read: starting without its state would hide it
+    /// (committed offsets would read as never committed).
+    pub fn load_all(&self) -> Result<usize, String> {
         let mut total = 0;
-        for shard in shards {
+        for shard in self.live_shards() {
             let name = shard.topic().name;
             let Some(topic) = self.topics.get(name) else { continue };
             for p in &topic.partitions {
-                match self.replay(shard.as_ref(), name, p.index) {
-                    Ok(n) => total += n,
-                    Err(e) => tracing::error!(topic = name, partition = p.index, error = %e, "could not load coordinator state"),
-                }
+                total += self.replay(shard.as_ref(), name, p.index)?;
             }
         }
-        total
+        Ok(total)
     }
 
     pub fn on_topic_deleted(&self, topic: &str) {
-        let shards: Vec<_> = self.shards.read().values().cloned().collect();
-        for shard in shards {
+        for shard in self.live_shards() {
             shard.on_topic_deleted(topic);
         }
+    }
+
+    fn live_shards(&self) -> Vec<Arc<dyn CoordinatorShard>> {
+        self.shards.read().values().filter_map(Weak::upgrade).collect()
     }
 
     /// Reads partition `index` from its log start to its end and replays every keyed

@@ -76,7 +76,8 @@ impl GroupCoordinator {
             epochs: AtomicU64::new(1),
             me: me.clone(),
         });
-        runtime.register(coordinator.clone());
+        let shard: Arc<dyn crate::coordinator::CoordinatorShard> = coordinator.clone();
+        runtime.register(&shard);
         coordinator
     }
 

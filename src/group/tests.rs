@@ -28,7 +28,7 @@ fn open(dir: &std::path::Path, clock: SharedClock) -> Node {
     let topics = Arc::new(TopicRegistry::load(&crate::storage::local(), &clock, dir, cfg.clone()).unwrap());
     let runtime = CoordinatorRuntime::new(topics.clone(), clock.clone(), true);
     let groups = GroupCoordinator::new(GroupConfig::from_broker(&cfg), clock, topics.clone(), runtime.clone());
-    runtime.load_all();
+    runtime.load_all().unwrap();
     Node { topics, groups }
 }
 

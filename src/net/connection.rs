@@ -46,8 +46,17 @@ pub async fn serve<T: Transport, H: RequestHandler>(stream: T, session: Session,
         // The frame's bytes are held in the request memory pool until it is answered.
         let frame = match len {
             Ok(len) => {
-                let reservation = limits.pool.reserve(len).await;
-                read_body(&mut reader, len).await.map(|f| (f, reservation))
+                let read = async {
+                    let reservation = limits.pool.reserve(len).await;
+                    read_body(&mut reader, len).await.map(|f| (f, reservation))
+                };
+                tokio::select! {
+                    frame = read => frame,
+                    _ = shutdown.wait() => {
+                        tracing::debug!(%peer, "closing connection: shutting down");
+                        break;
+                    }
+                }
             }
             Err(e) => Err(e),
         };

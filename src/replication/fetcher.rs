@@ -19,7 +19,7 @@ use super::leader_client::LeaderClient;
 use super::ReplicaManager;
 use crate::broker::partition::Role;
 use crate::broker::Partition;
-use crate::common::ShutdownSignal;
+use crate::common::{SharedClock, ShutdownSignal};
 
 /// Versions the fetcher speaks: the last Fetch with a plain replica id and topic names,
 /// and OffsetsForLeaderEpoch v4.
@@ -100,9 +100,9 @@ async fn follow(rm: &Arc<ReplicaManager>, leader: i32) {
         // Partitions that must first find where they diverge from the leader do that;
         // the others fetch meanwhile.
         let (todo, ready): (Vec<Followed>, Vec<Followed>) = parts.into_iter().partition(|f| f.p.needs_truncation.load(Ordering::Acquire));
-        let mut result = if todo.is_empty() { Ok(false) } else { truncate(c, me, &todo, rm.clock.now_ms()).await };
+        let mut result = if todo.is_empty() { Ok(false) } else { truncate(c, me, &todo, &rm.clock).await };
         if result.is_ok() && !ready.is_empty() {
-            result = fetch(c, me, &ready, &cfg, rm.clock.now_ms()).await;
+            result = fetch(c, me, &ready, &cfg, &rm.clock).await;
         } else if ready.is_empty() {
             // Every partition waits for the leader to know its epoch.
             tokio::time::sleep(EPOCH_WAIT).await;
@@ -137,9 +137,10 @@ fn find<'a>(parts: &'a [Followed], topic: &str, index: i32) -> Option<&'a Follow
 /// what the leader does not have (Kafka's follower truncation by leader epoch). A
 /// partition whose answer was for an older epoch asks again with its new latest epoch.
 /// Returns whether anything failed (the caller backs off).
-async fn truncate(c: &mut LeaderClient, me: i32, todo: &[Followed], now: i64) -> std::io::Result<bool> {
+async fn truncate(c: &mut LeaderClient, me: i32, todo: &[Followed], clock: &SharedClock) -> std::io::Result<bool> {
     let mut req = OffsetForLeaderEpochRequest::default();
     req.replica_id = BrokerId(me);
+    let now = clock.now_ms();
     for (topic, fs) in by_topic(todo) {
         let mut t = OffsetForLeaderTopic::default();
         t.topic = TopicName(StrBytes::from_string(topic.to_string()));
@@ -205,7 +206,7 @@ async fn truncate(c: &mut LeaderClient, me: i32, todo: &[Followed], now: i64) ->
 
 /// One fetch from the leader for the partitions that are ready. Returns whether any
 /// partition failed (the caller backs off).
-async fn fetch(c: &mut LeaderClient, me: i32, parts: &[Followed], cfg: &super::ReplicationConfig, now: i64) -> std::io::Result<bool> {
+async fn fetch(c: &mut LeaderClient, me: i32, parts: &[Followed], cfg: &super::ReplicationConfig, clock: &SharedClock) -> std::io::Result<bool> {
     let mut req = FetchRequest::default();
     req.replica_id = BrokerId(me);
     req.max_wait_ms = cfg.fetch_wait_max_ms;
@@ -233,6 +234,7 @@ async fn fetch(c: &mut LeaderClient, me: i32, parts: &[Followed], cfg: &super::R
     if resp.error_code != 0 {
         return Err(std::io::Error::other(format!("fetch error {}", resp.error_code)));
     }
+    let now = clock.now_ms();
     let mut failed = false;
     for t in resp.responses {
         for pd in t.partitions {

@@ -120,12 +120,19 @@ impl ReplicaManager {
     }
 
     /// Controlled shutdown: heartbeats stop, then the controller moves this broker's
-    /// leaderships to other in-sync replicas.
+    /// leaderships to other in-sync replicas, and this broker waits (within `timeout`)
+    /// until it has applied that, so requests still in flight here learn the new leaders.
     pub async fn controlled_shutdown(&self, timeout: Duration) {
         self.stopping.store(true, Ordering::Release);
         let cmd = Command::FenceBroker { id: self.node_id(), defaults: self.controller.election_defaults() };
-        if let Err(e) = self.controller.write(cmd, timeout).await {
-            tracing::warn!(error = %e, "controlled shutdown: could not hand over leaderships");
+        match self.controller.write(cmd, timeout).await {
+            Ok(r) if r.is_ok() => {
+                if !self.wait_applied(timeout, || !self.registered(&self.image())).await {
+                    tracing::warn!("controlled shutdown: the hand-over was not applied here in time");
+                }
+            }
+            Ok(r) => tracing::warn!(code = r.error_code, message = ?r.message, "controlled shutdown refused"),
+            Err(e) => tracing::warn!(error = %e, "controlled shutdown: could not hand over leaderships"),
         }
     }
 
@@ -246,7 +253,7 @@ pub async fn wait_until_registered(rm: &ReplicaManager) {
     let started = rm.clock.monotonic_ms();
     while !rm.wait_applied(REGISTRATION_LOG_INTERVAL, || rm.registered(&rm.image())).await {
         let waited_s = (rm.clock.monotonic_ms() - started) / 1000;
-        tracing::warn!(waited_s, "waiting for the controller to register this broker (is a quorum of controllers up?)");
+        tracing::warn!(waited_s, "waiting for the controller to register this broker and for that metadata to be applied here (is a quorum of controllers up? see errors above)");
     }
 }
 
@@ -401,15 +408,15 @@ fn apply_image(rm: &Arc<ReplicaManager>, image: &MetadataImage, shutdown: &Shutd
                 if now && !was {
                     rm.coordinators.begin_loading(name, i as i32);
                 }
-                if let Err(e) = p.set_state(new) {
-                    tracing::error!(topic = %name, partition = i, error = %e, "could not change partition state");
-                    failures.push(format!("{name}-{i}: {e}"));
-                }
-                if was != now {
-                    if now {
-                        rm.coordinators.load(name, i as i32);
-                    } else {
-                        rm.coordinators.unload(name, i as i32);
+                match p.set_state(new) {
+                    Ok(()) if was != now && now => rm.coordinators.load(name, i as i32),
+                    Ok(()) if was != now => rm.coordinators.unload(name, i as i32),
+                    Ok(()) => {}
+                    Err(e) => {
+                        tracing::error!(topic = %name, partition = i, error = %e, "could not change partition state");
+                        failures.push(format!("{name}-{i}: {e}"));
+                        // Not leading after all: nothing to load (the next attempt begins again).
+                        rm.coordinators.cancel_loading(name, i as i32);
                     }
                 }
             }

@@ -3,9 +3,12 @@
 //! controller), their background tasks, and one shutdown signal. `main` only parses
 //! the command line and waits for a signal.
 //!
-//! Shutdown: the signal fires; listeners stop accepting and connections close once the
-//! request in hand is answered; open connections get [`CONNECTION_DRAIN_TIMEOUT`]; a
-//! cluster broker hands its leaderships over; background tasks stop; logs are flushed.
+//! Shutdown, in Kafka's order: a cluster broker first hands its leaderships over while
+//! it still serves (its followers and clients then move on and learn of the change
+//! through the replication and connections still running); then the signal fires:
+//! listeners stop accepting, connections close once the request in hand is answered
+//! (open ones get [`CONNECTION_DRAIN_TIMEOUT`]), background tasks stop; logs are
+//! flushed last.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -48,6 +51,8 @@ pub enum StartError {
     Topics(#[from] TopicError),
     #[error("starting the controller: {0}")]
     Controller(#[from] ControllerError),
+    #[error("loading coordinator state: {0}")]
+    Coordinators(String),
 }
 
 /// A running node.
@@ -93,7 +98,7 @@ impl Server {
         let mut tasks = Vec::new();
         let replicas = match config.cluster.clone() {
             None => {
-                let loaded = coordinators.load_all();
+                let loaded = coordinators.load_all().map_err(StartError::Coordinators)?;
                 if loaded > 0 {
                     tracing::info!(groups = loaded, "loaded consumer groups from __consumer_offsets");
                 }
@@ -152,6 +157,11 @@ impl Server {
             .map(|l| tokio::spawn(crate::net::server::serve(l, handler.clone(), shared.clone(), trigger.signal())))
             .collect();
         stop.await;
+        if let Some(rm) = services.cluster().filter(|_| services.config.cluster.as_ref().is_some_and(|c| c.broker)) {
+            // Controlled shutdown: leaderships move to other in-sync replicas first.
+            tracing::info!("shutting down: handing over leaderships");
+            rm.controlled_shutdown(CONTROLLED_SHUTDOWN_TIMEOUT).await;
+        }
         tracing::info!("shutting down: closing connections");
         trigger.fire();
         for a in accepting {
@@ -161,10 +171,8 @@ impl Server {
         if left > 0 {
             tracing::warn!(connections = left, "shutting down with connections still open");
         }
-        if let Some(rm) = services.cluster().filter(|_| services.config.cluster.as_ref().is_some_and(|c| c.broker)) {
-            // Controlled shutdown: leaderships move to other in-sync replicas first.
-            tracing::info!("shutting down: handing over leaderships");
-            rm.controlled_shutdown(CONTROLLED_SHUTDOWN_TIMEOUT).await;
+        if let Some(rm) = services.cluster() {
+            rm.controller.shutdown().await;
         }
         for task in tasks {
             let abort = task.abort_handle();

@@ -2,7 +2,8 @@
 //! misbehaves: a full disk (ENOSPC once a budget of bytes is spent), a torn write (only
 //! a prefix of the next write reaches the file, then EIO), and a crash that loses what
 //! was written but not synced (every file written through it falls back to its last
-//! synced length).
+//! synced length). Not modelled: unsynced overwrites inside the synced length, and
+//! unsynced renames and directory entries (they survive the crash).
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -86,15 +87,15 @@ impl Storage for FaultyStorage {
             let len = file.metadata()?.len();
             faults.durable.insert(path.to_path_buf(), len);
         }
-        if let Some(keep) = faults.tear_next_write.take() {
-            self.inner.write_at(file, path, &buf[..keep.min(buf.len())], offset)?;
-            return Err(io::Error::other("injected torn write"));
-        }
         if let Some(left) = faults.space_left.as_mut() {
             if (buf.len() as u64) > *left {
                 return Err(enospc());
             }
             *left -= buf.len() as u64;
+        }
+        if let Some(keep) = faults.tear_next_write.take() {
+            self.inner.write_at(file, path, &buf[..keep.min(buf.len())], offset)?;
+            return Err(io::Error::other("injected torn write"));
         }
         self.inner.write_at(file, path, buf, offset)
     }
@@ -138,9 +139,13 @@ impl Storage for FaultyStorage {
 
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
         self.inner.rename(from, to)?;
+        // A file, or a directory and every file below it.
         let mut faults = self.faults.lock();
-        if let Some(len) = faults.durable.remove(from) {
-            faults.durable.insert(to.to_path_buf(), len);
+        let moved: Vec<PathBuf> = faults.durable.keys().filter(|p| p.starts_with(from)).cloned().collect();
+        for old in moved {
+            let len = faults.durable.remove(&old).expect("listed above");
+            let rest = old.strip_prefix(from).expect("filtered above");
+            faults.durable.insert(if rest.as_os_str().is_empty() { to.to_path_buf() } else { to.join(rest) }, len);
         }
         Ok(())
     }
@@ -159,5 +164,42 @@ impl Storage for FaultyStorage {
 
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
         self.inner.sync_dir(dir)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::{SharedStorage, StorageFile};
+
+    #[test]
+    fn unsynced_bytes_are_lost_wherever_their_directory_moved() {
+        let dir = tempfile::tempdir().unwrap();
+        let faulty = FaultyStorage::new();
+        let files: SharedStorage = faulty.clone();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        files.create_dir_all(&a).unwrap();
+        let f = StorageFile::open(&files, &a.join("seg"), OpenMode::CreateTruncate).unwrap();
+        f.write_at(b"synced", 0).unwrap();
+        f.sync().unwrap();
+        f.write_at(b"+lost", 6).unwrap();
+        drop(f);
+        files.rename(&a, &b).unwrap();
+        faulty.lose_unsynced_data().unwrap();
+        assert_eq!(std::fs::read(b.join("seg")).unwrap(), b"synced");
+    }
+
+    #[test]
+    fn a_full_disk_refuses_the_write_that_does_not_fit() {
+        let dir = tempfile::tempdir().unwrap();
+        let faulty = FaultyStorage::new();
+        let files: SharedStorage = faulty.clone();
+        let f = StorageFile::open(&files, &dir.path().join("x"), OpenMode::CreateTruncate).unwrap();
+        faulty.fill_disk_after(4);
+        f.write_at(b"1234", 0).unwrap();
+        assert_eq!(f.write_at(b"5", 4).unwrap_err().raw_os_error(), Some(libc::ENOSPC));
+        faulty.free_disk();
+        f.write_at(b"5", 4).unwrap();
+        assert_eq!(std::fs::read(dir.path().join("x")).unwrap(), b"12345");
     }
 }
