@@ -13,7 +13,6 @@ use parking_lot::{Mutex, RwLock};
 use tokio::sync::Notify;
 
 use crate::log::batch::BatchHeader;
-use crate::common::SharedClock;
 use crate::log::{AppendInfo, FileSlice, LogError, PartitionLog};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,7 +64,6 @@ pub struct FollowerProgress {
 pub struct Partition {
     pub topic: Arc<str>,
     pub index: i32,
-    clock: SharedClock,
     pub log: RwLock<PartitionLog>,
     node_id: i32,
     state: RwLock<ReplicaState>,
@@ -96,10 +94,9 @@ pub enum AckError {
 }
 
 impl Partition {
-    pub fn new(topic: Arc<str>, index: i32, log: PartitionLog, node_id: i32, state: ReplicaState, clock: SharedClock) -> Self {
+    pub fn new(topic: Arc<str>, index: i32, log: PartitionLog, node_id: i32, state: ReplicaState) -> Self {
         let hw = log.log_end_offset();
         Partition {
-            clock,
             topic,
             index,
             log: RwLock::new(log),
@@ -162,7 +159,7 @@ impl Partition {
 
     /// Applies a new replica state from the metadata. Becoming leader of a new epoch
     /// starts the epoch at the log end and forgets the old followers' progress.
-    pub fn set_state(&self, new: ReplicaState) -> Result<(), LogError> {
+    pub fn set_state(&self, new: ReplicaState, now_ms: i64) -> Result<(), LogError> {
         let mut st = self.state.write();
         let became_leader = new.role == Role::Leader && (st.role != Role::Leader || st.leader_epoch != new.leader_epoch);
         if became_leader {
@@ -171,7 +168,7 @@ impl Partition {
             self.epoch_start_offset.store(log.log_end_offset(), Ordering::Release);
             drop(log);
             self.followers.lock().clear();
-            self.leader_since_ms.store(self.clock.now_ms(), Ordering::Release);
+            self.leader_since_ms.store(now_ms, Ordering::Release);
         }
         if new.role == Role::Follower && (st.role != Role::Follower || st.leader_epoch != new.leader_epoch) {
             self.needs_truncation.store(true, Ordering::Release);
@@ -401,8 +398,8 @@ mod tests {
     fn leader_of_three(dir: &std::path::Path) -> Partition {
         let (log, _) = PartitionLog::open(dir, TopicConfig::default(), 0).unwrap();
         let state = ReplicaState { role: Role::Leader, leader: 1, leader_epoch: 3, partition_epoch: 0, replicas: vec![1, 2, 3], isr: vec![1, 2, 3] };
-        let p = Partition::new(Arc::from("t"), 0, log, 1, ReplicaState::unknown(), crate::common::SystemClock::shared());
-        p.set_state(state).unwrap();
+        let p = Partition::new(Arc::from("t"), 0, log, 1, ReplicaState::unknown());
+        p.set_state(state, 0).unwrap();
         p
     }
 
@@ -437,7 +434,7 @@ mod tests {
         let mut st = p.state();
         st.isr = vec![1];
         st.partition_epoch += 1;
-        p.set_state(st).unwrap();
+        p.set_state(st, 0).unwrap();
         assert_eq!(p.high_watermark(), 6);
         assert_eq!(p.wait_committed(6, 3, 2, Duration::from_millis(20)).await, Err(AckError::NotEnoughReplicasAfterAppend));
     }
@@ -456,7 +453,7 @@ mod tests {
         assert!(p.lagging_followers(since + 400, 500).is_empty());
         let mut st = p.state();
         st.isr = vec![1, 2];
-        p.set_state(st).unwrap();
+        p.set_state(st, 0).unwrap();
         // Back at the high watermark: it asks to rejoin.
         assert!(p.follower_fetched(3, 5, since + 2000));
     }

@@ -207,7 +207,7 @@ impl TopicRegistry {
             write_atomically(&self.files, &meta, text.as_bytes()).map_err(io_at(&meta))?;
         }
         let state = if self.broker.cluster.is_some() { ReplicaState::unknown() } else { ReplicaState::sole(self.broker.node_id) };
-        Ok(Arc::new(Partition::new(name.clone(), index, log, self.broker.node_id, state, self.clock.clone())))
+        Ok(Arc::new(Partition::new(name.clone(), index, log, self.broker.node_id, state)))
     }
 
     fn write_topic_file(&self, topic: &Topic) -> Result<(), TopicError> {

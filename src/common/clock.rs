@@ -70,12 +70,6 @@ impl Clock for ManualClock {
     }
 }
 
-/// Wall-clock milliseconds of the system clock, for the few places that run before any
-/// service exists (start-up logging, the command-line tools).
-pub fn system_now_ms() -> i64 {
-    SystemClock::shared().now_ms()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -38,14 +38,6 @@ impl Drop for ShutdownTrigger {
 }
 
 impl ShutdownSignal {
-    /// A signal that never fires (tools and tests that run no server).
-    pub fn never() -> Self {
-        let (tx, rx) = watch::channel(false);
-        // The sender is leaked on purpose: a dropped sender would read as shutdown.
-        std::mem::forget(tx);
-        ShutdownSignal { rx }
-    }
-
     pub fn is_fired(&self) -> bool {
         *self.rx.borrow()
     }

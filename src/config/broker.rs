@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use super::def::{find, ConfigDef, ConfigError, ConfigType as T, Validator as V};
-use super::listeners::{bind_address, default_advertised_host, parse_endpoints, parse_protocol_map, split_host_port, ListenerConfig, SecurityProtocol};
+use super::listeners::{bind_address, default_advertised_host, host_port, parse_endpoints, parse_protocol_map, split_host_port, ListenerConfig, SecurityProtocol};
 
 const fn def(name: &'static str, ty: T, default: Option<&'static str>, validator: V, doc: &'static str) -> ConfigDef {
     ConfigDef { name, ty, default, validator, read_only: true, doc }
@@ -182,14 +182,21 @@ impl BrokerConfig {
                 return Err(invalid("listeners", &listeners, &format!("listener name {} is used twice", e.name)));
             }
             let bind = bind_address(&e.host, e.port).ok_or_else(|| invalid("listeners", &listeners, "expected NAME://host:port"))?;
-            let (advertised_host, advertised_port) = match advertised_endpoints.iter().find(|a| a.name == e.name) {
+            let advertised = advertised_endpoints.iter().find(|a| a.name == e.name);
+            let (advertised_host, advertised_port) = match advertised {
                 Some(a) => (a.host.clone(), a.port),
                 None => (default_advertised_host(&e.host), e.port),
             };
-            client_listeners.push(ListenerConfig { name: e.name.clone(), security_protocol: protocol, bind, advertised_host, advertised_port: advertised_port as i32 });
+            client_listeners.push(ListenerConfig {
+                name: e.name.clone(),
+                security_protocol: protocol,
+                bind,
+                advertised_host,
+                advertised_port: advertised_port as i32,
+                advertised_explicitly: advertised.is_some(),
+            });
         }
-        let named: Vec<(String, String)> = endpoints.iter().map(|e| (e.name.clone(), format!("{}://{}", e.name, host_port(&e.host, e.port)))).collect();
-        let controller_uri = named.iter().find(|(n, _)| controller_names.contains(n)).map(|(_, l)| l.clone());
+        let controller_endpoint = endpoints.iter().find(|e| controller_names.contains(&e.name));
         let cluster = match get("process.roles") {
             None => None,
             Some(roles) => {
@@ -202,15 +209,15 @@ impl BrokerConfig {
                 for v in voters_text.split(',').map(str::trim).filter(|v| !v.is_empty()) {
                     let parsed = v.split_once('@').and_then(|(id, addr)| Some((id.parse::<i32>().ok()?, split_host_port(addr)?)));
                     let (id, (host, port)) = parsed.ok_or_else(|| invalid("controller.quorum.voters", &voters_text, "expected id@host:port,..."))?;
-                    voters.insert(id, if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") });
+                    voters.insert(id, host_port(&host, port));
                 }
                 if voters.is_empty() {
                     return Err(invalid("controller.quorum.voters", &voters_text, "a cluster node needs the quorum's voters"));
                 }
                 let controller = roles.iter().any(|r| r == "controller");
                 let broker = roles.iter().any(|r| r == "broker");
-                let controller_listener = match (&controller_uri, controller) {
-                    (Some(uri), true) => Some(parse_listener(uri).ok_or_else(|| invalid("listeners", &listeners, "expected CONTROLLER://host:port"))?),
+                let controller_listener = match (controller_endpoint, controller) {
+                    (Some(e), true) => Some(bind_address(&e.host, e.port).ok_or_else(|| invalid("listeners", &listeners, "expected CONTROLLER://host:port"))?),
                     (None, true) => return Err(invalid("listeners", &listeners, "a controller needs a listener named in controller.listener.names")),
                     _ => None,
                 };
@@ -289,20 +296,6 @@ impl Default for BrokerConfig {
     }
 }
 
-fn host_port(host: &str, port: u16) -> String {
-    if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    }
-}
-
-/// `NAME://host:port` → the address to bind.
-fn parse_listener(uri: &str) -> Option<SocketAddr> {
-    let (_, rest) = uri.split_once("://")?;
-    let (host, port) = split_host_port(rest)?;
-    bind_address(&host, port)
-}
 
 #[cfg(test)]
 mod tests {

@@ -43,6 +43,9 @@ pub struct ListenerConfig {
     pub bind: SocketAddr,
     pub advertised_host: String,
     pub advertised_port: i32,
+    /// Named in `advertised.listeners`: a bind to port 0 does not change what is
+    /// advertised.
+    pub advertised_explicitly: bool,
 }
 
 /// One `NAME://host:port` entry.
@@ -86,10 +89,19 @@ pub fn split_host_port(s: &str) -> Option<(String, u16)> {
     Some((host.to_string(), port.parse().ok()?))
 }
 
+/// `host:port`, with an IPv6 host in brackets.
+pub fn host_port(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
 /// The address to bind for `host` and `port` (an empty host is every interface).
 pub fn bind_address(host: &str, port: u16) -> Option<SocketAddr> {
     let host = if host.is_empty() { "0.0.0.0" } else if host == "localhost" { "127.0.0.1" } else { host };
-    format!("{}:{port}", if host.contains(':') { format!("[{host}]") } else { host.to_string() }).parse().ok()
+    host_port(host, port).parse().ok()
 }
 
 /// The host published for a bind address when none is advertised: a wildcard is

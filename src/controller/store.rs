@@ -391,3 +391,35 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         Ok(st.snapshot.as_ref().map(|s| Snapshot { meta: s.meta.clone(), snapshot: Box::new(Cursor::new(s.data.clone())) }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn log_file(dir: &Path) -> PathBuf {
+        dir.join(METADATA_DIR).join(LOG_FILE)
+    }
+
+    /// Only a torn last line is dropped; a file that cannot be read, or that is not text,
+    /// is an error and is left as it is (its entries were acknowledged to the quorum).
+    #[test]
+    fn only_a_torn_tail_of_the_raft_log_is_ever_cut() {
+        let files = crate::storage::local();
+        let dir = tempfile::tempdir().unwrap();
+        let path = log_file(dir.path());
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+
+        std::fs::write(&path, b"{\"Truncate\":5}\n{\"Trunc").unwrap();
+        drop(LogStore::open(&files, dir.path()).unwrap());
+        assert_eq!(std::fs::read(&path).unwrap(), b"{\"Truncate\":5}\n", "the torn line is dropped");
+
+        let not_text = b"{\"Truncate\":5}\n\xff\xfe\n".to_vec();
+        std::fs::write(&path, &not_text).unwrap();
+        assert!(LogStore::open(&files, dir.path()).is_err());
+        assert_eq!(std::fs::read(&path).unwrap(), not_text, "left untouched");
+
+        std::fs::remove_file(&path).unwrap();
+        std::fs::create_dir(&path).unwrap();
+        assert!(LogStore::open(&files, dir.path()).is_err(), "an unreadable log is an error, not an empty one");
+    }
+}

@@ -13,3 +13,6 @@ pub mod shard;
 
 pub use runtime::{CoordinatorError, CoordinatorRuntime};
 pub use shard::{CoordinatorShard, ShardLoader, ShardTopic};
+
+#[cfg(test)]
+mod tests;

@@ -80,11 +80,6 @@ impl CoordinatorRuntime {
         Arc::new(CoordinatorRuntime { topics, clock, creates_topics, shards: RwLock::new(HashMap::new()), loading: Mutex::new(HashSet::new()) })
     }
 
-    /// Whether this is a single broker, which creates internal topics itself.
-    pub fn creates_topics(&self) -> bool {
-        self.creates_topics
-    }
-
     pub fn register(&self, shard: &Arc<dyn CoordinatorShard>) {
         self.shards.write().insert(shard.topic().name, Arc::downgrade(shard));
     }
@@ -126,6 +121,15 @@ impl CoordinatorRuntime {
             return Err(CoordinatorError::LoadInProgress);
         }
         Ok(p)
+    }
+
+    /// Whether this broker coordinates `key` of `topic`, without creating anything: a
+    /// single broker coordinates every key (its topic is created on first use).
+    pub fn check_coordinator(&self, topic: &'static str, key: &str) -> Result<(), CoordinatorError> {
+        if self.creates_topics {
+            return Ok(());
+        }
+        self.partition_for(topic, key).map(|_| ())
     }
 
     /// Appends `records` (key, value; `None` is a tombstone) to `partition` as one batch.

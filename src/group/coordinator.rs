@@ -199,12 +199,7 @@ impl GroupCoordinator {
 
     /// The error for a group this broker does not coordinate, if it does not.
     pub fn coordinator_error(&self, group_id: &str) -> Option<i16> {
-        // A single broker coordinates every group (the topic is created by FindCoordinator
-        // or the first write).
-        if self.runtime.creates_topics() {
-            return None;
-        }
-        self.offsets_partition(group_id).err()
+        self.runtime.check_coordinator(OFFSETS_TOPIC, group_id).err().map(|e| e.code())
     }
 
     /// Appends records to the group's `__consumer_offsets` partition as one batch.

@@ -428,13 +428,13 @@ mod tests {
         let k1 = |log: &PartitionLog| contents(log).into_iter().filter(|r| r.1 == "k1").map(|r| r.2).collect::<Vec<_>>();
         // The first clean keeps the tombstone (the newest record of k1), however old its
         // timestamp: consumers get delete.retention.ms from now to see it.
-        let first = crate::common::clock::system_now_ms();
+        let first = crate::common::SystemClock::shared().now_ms();
         run(&mut log, first).unwrap();
         assert_eq!(k1(&log), vec![None]);
         assert!(run(&mut log, first + 10).is_none(), "not due yet");
         // Nothing is dirty, but the tombstone's delete horizon passes: another pass
         // removes it, and k1 is gone entirely.
-        let later = crate::common::clock::system_now_ms() + compacted().delete_retention_ms + 100;
+        let later = crate::common::SystemClock::shared().now_ms() + compacted().delete_retention_ms + 100;
         run(&mut log, later).expect("a pass is due for the tombstone");
         assert!(k1(&log).is_empty());
         assert!(run(&mut log, later).is_none());

@@ -25,12 +25,12 @@ pub struct BoundListener {
 
 /// Binds every listener. A port of 0 binds any free port, which is then what the
 /// listener advertises (unless `advertised.listeners` names it).
-pub async fn bind(listeners: &[ListenerConfig], advertised_explicitly: impl Fn(&str) -> bool) -> io::Result<Vec<BoundListener>> {
+pub async fn bind(listeners: &[ListenerConfig]) -> io::Result<Vec<BoundListener>> {
     let mut out = Vec::new();
     for l in listeners {
         let socket = TcpListener::bind(l.bind).await.map_err(|e| io::Error::new(e.kind(), format!("binding {} ({}): {e}", l.bind, l.name)))?;
         let mut config = l.clone();
-        if l.bind.port() == 0 && !advertised_explicitly(&l.name) {
+        if l.bind.port() == 0 && !l.advertised_explicitly {
             config.advertised_port = socket.local_addr()?.port() as i32;
         }
         out.push(BoundListener { config: Arc::new(config), socket });

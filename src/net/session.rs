@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use crate::config::{ListenerConfig, SecurityProtocol};
+use crate::config::ListenerConfig;
 
 /// Kafka's principal of an unauthenticated connection.
 pub const ANONYMOUS: &str = "User:ANONYMOUS";
@@ -20,10 +20,6 @@ pub struct Session {
 impl Session {
     pub fn new(listener: Arc<ListenerConfig>, peer: SocketAddr) -> Self {
         Session { listener, principal: ANONYMOUS.to_string(), peer }
-    }
-
-    pub fn security_protocol(&self) -> SecurityProtocol {
-        self.listener.security_protocol
     }
 
     pub fn listener_name(&self) -> &str {

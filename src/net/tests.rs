@@ -38,6 +38,7 @@ fn session() -> Session {
         bind: "127.0.0.1:0".parse().unwrap(),
         advertised_host: "127.0.0.1".into(),
         advertised_port: 0,
+        advertised_explicitly: false,
     };
     Session::new(Arc::new(listener), "127.0.0.1:5555".parse().unwrap())
 }

@@ -167,19 +167,10 @@ pub fn start(rm: &Arc<ReplicaManager>, shutdown: ShutdownSignal) -> Vec<JoinHand
         let mut stopped = stop.clone();
         loop {
             let image = images.borrow_and_update().clone();
-            let applying = image.clone();
-            let rm2 = me.clone();
-            let stop2 = stop.clone();
+            let (rm2, stop2) = (me.clone(), stop.clone());
             // Opening and deleting logs is blocking I/O.
-            let failed = match tokio::task::spawn_blocking(move || apply_image(&rm2, &applying, &stop2)).await {
-                Ok(Ok(())) => {
-                    me.applied.send_replace(image);
-                    false
-                }
-                Ok(Err(e)) => {
-                    tracing::error!(error = %e, "could not apply the metadata image; retrying");
-                    true
-                }
+            let failed = match tokio::task::spawn_blocking(move || apply_and_publish(&rm2, image, &stop2)).await {
+                Ok(applied) => !applied,
                 Err(e) => {
                     tracing::error!(error = %e, "applying the metadata image panicked; retrying");
                     true
@@ -208,6 +199,21 @@ pub fn start(rm: &Arc<ReplicaManager>, shutdown: ShutdownSignal) -> Vec<JoinHand
         tasks.push(spawn_until(shutdown, hw_checkpoints(rm.clone())));
     }
     tasks
+}
+
+/// Applies `image` to the local partitions and, only if every change took, publishes
+/// it as the applied image. Returns whether it did.
+fn apply_and_publish(rm: &Arc<ReplicaManager>, image: Arc<MetadataImage>, shutdown: &ShutdownSignal) -> bool {
+    match apply_image(rm, &image, shutdown) {
+        Ok(()) => {
+            rm.applied.send_replace(image);
+            true
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "could not apply the metadata image; retrying");
+            false
+        }
+    }
 }
 
 /// Runs `task` until it ends or shutdown fires.
@@ -408,7 +414,7 @@ fn apply_image(rm: &Arc<ReplicaManager>, image: &MetadataImage, shutdown: &Shutd
                 if now && !was {
                     rm.coordinators.begin_loading(name, i as i32);
                 }
-                match p.set_state(new) {
+                match p.set_state(new, rm.clock.now_ms()) {
                     Ok(()) if was != now && now => rm.coordinators.load(name, i as i32),
                     Ok(()) if was != now => rm.coordinators.unload(name, i as i32),
                     Ok(()) => {}
@@ -443,3 +449,6 @@ fn apply_image(rm: &Arc<ReplicaManager>, image: &MetadataImage, shutdown: &Shutd
         Some(first) => Err(ApplyError { failures: failures.len(), first: first.clone() }),
     }
 }
+
+#[cfg(test)]
+mod tests;

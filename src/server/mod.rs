@@ -22,7 +22,6 @@ use crate::broker::meta::{self, LogDirMeta};
 use crate::broker::{log_manager, BrokerIdentity, TopicError, TopicRegistry};
 use crate::common::shutdown::{self, ShutdownTrigger};
 use crate::common::SharedClock;
-use crate::config::listeners::parse_endpoints;
 use crate::config::{BrokerConfig, ClusterConfig};
 use crate::controller::{Controller, ControllerError, ControllerSettings};
 use crate::coordinator::CoordinatorRuntime;
@@ -71,8 +70,7 @@ impl Server {
     pub async fn start(mut config: BrokerConfig, storage: SharedStorage, clock: SharedClock) -> Result<Server, StartError> {
         let serves_clients = config.cluster.as_ref().is_none_or(|c| c.broker);
         let listeners = if serves_clients {
-            let advertised: Vec<String> = config.explicit("advertised.listeners").and_then(parse_endpoints).unwrap_or_default().into_iter().map(|e| e.name).collect();
-            crate::net::server::bind(&config.listeners, |name| advertised.iter().any(|a| a == name)).await.map_err(StartError::Bind)?
+            crate::net::server::bind(&config.listeners).await.map_err(StartError::Bind)?
         } else {
             Vec::new()
         };
