@@ -1,7 +1,7 @@
 //! Micro-benchmarks of the hot paths: produce (validate + record walk + offset patch + append of a v2
 //! batch to a partition log), fetch (index lookup + the file range of whole batches),
-//! index lookups, CRC-32C, and the decode/encode of Produce requests and Fetch
-//! responses. `cargo bench --bench log`; `make bench` adds the end-to-end run.
+//! index lookups, CRC-32C, the decode/encode of Produce requests and Fetch responses,
+//! and the recompression a topic's `compression.type` asks for. `cargo bench --bench log`; `make bench` adds the end-to-end run.
 
 use bytes::{Bytes, BytesMut};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
@@ -162,6 +162,28 @@ fn request(c: &mut Criterion) {
     g.finish();
 }
 
+/// What a topic with `compression.type` set costs for batches in another codec: the
+/// broker opens the batch, checks its records and compresses them again. Batches already
+/// in the topic's codec (and every batch of a `producer` topic) skip all of this.
+fn recompress(c: &mut Criterion) {
+    use riffle::config::TopicCompression as T;
+    let value: Bytes = Bytes::from((0..1024).map(|i| b"abcdefgh"[i % 8] ^ (i / 64) as u8).collect::<Vec<u8>>());
+    let kvs: Vec<(Option<Bytes>, Option<Bytes>)> = (0..100).map(|i| (Some(Bytes::from(format!("key-{i}"))), Some(value.clone()))).collect();
+    let mut g = c.benchmark_group("recompress");
+    for (from, from_name) in [(Compression::None, "none"), (Compression::Gzip, "gzip"), (Compression::Zstd, "zstd")] {
+        let (b, h) = batch::encode_records(&kvs, NOW, from).expect("batch");
+        // throughput in record bytes (what the producer sent, uncompressed)
+        g.throughput(Throughput::Bytes(records::payload(&h, &b).unwrap().len() as u64));
+        for (to, to_name) in [(T::Lz4 { level: 9 }, "lz4"), (T::Zstd { level: 3 }, "zstd"), (T::Gzip { level: -1 }, "gzip"), (T::Snappy, "snappy")] {
+            if to.codec() == Some(h.compression()) {
+                continue;
+            }
+            g.bench_function(format!("100x1KiB {from_name} to {to_name}"), |bench| bench.iter(|| riffle::log::recompress::recompress(&h, &b, to).unwrap()));
+        }
+    }
+    g.finish();
+}
+
 fn crc(c: &mut Criterion) {
     let data = vec![7u8; 1 << 20];
     let mut g = c.benchmark_group("crc32c");
@@ -170,5 +192,5 @@ fn crc(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, produce, fetch, index, crc, request);
+criterion_group!(benches, produce, fetch, index, crc, request, recompress);
 criterion_main!(benches);

@@ -28,6 +28,48 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
     fi
 fi
 
+# --- Java client driver (compat/java), one build per kafka-clients version ---
+if ! command -v java >/dev/null 2>&1 || ! command -v mvn >/dev/null 2>&1; then
+    log "installing a JDK and Maven"
+    if ! apt-get install -y -qq openjdk-17-jdk-headless maven >/dev/null 2>&1; then
+        apt-get update -qq >/dev/null
+        apt-get install -y -qq openjdk-17-jdk-headless maven >/dev/null
+    fi
+fi
+while read -r column version; do
+    case "$column" in ''|'#'*) continue ;; esac
+    out="$here/java/target/kafka-$version"
+    # rebuilt when a source or the pom is newer than the driver jar
+    if [ ! -f "$out/lib/riffle-compat-java-1.jar" ] || \
+       [ -n "$(find "$here/java/src" "$here/java/pom.xml" -newer "$out/lib/riffle-compat-java-1.jar" -print -quit)" ]; then
+        log "building the Java driver for kafka-clients $version ($column)"
+        (cd "$here/java" && mvn -q -B -Dkafka.version="$version" package >/dev/null)
+    fi
+done < "$here/java/versions.txt"
+# Kafka Streams (compat/streams) and Kafka Connect (compat/connect): one build each
+for app in streams connect; do
+    dir="$here/$app"
+    jar="$(ls "$dir"/target/kafka-*/lib/riffle-compat-"$app"-1.jar 2>/dev/null | head -1 || true)"
+    if [ -z "$jar" ] || [ -n "$(find "$dir/pom.xml" "$dir/src" -newer "$jar" -print -quit 2>/dev/null)" ]; then
+        log "building compat/$app"
+        (cd "$dir" && mvn -q -B package >/dev/null)
+    fi
+done
+
+# --- Go client driver (compat/go: franz-go and sarama) ---------------------
+if ! command -v go >/dev/null 2>&1; then
+    log "installing Go"
+    if ! apt-get install -y -qq golang-go >/dev/null 2>&1; then
+        apt-get update -qq >/dev/null
+        apt-get install -y -qq golang-go >/dev/null
+    fi
+fi
+gobin="$here/go/bin/driver"
+if [ ! -x "$gobin" ] || [ -n "$(find "$here/go" -maxdepth 1 \( -name '*.go' -o -name 'go.mod' -o -name 'go.sum' \) -newer "$gobin" -print -quit)" ]; then
+    log "building the Go driver (franz-go, sarama)"
+    (cd "$here/go" && GOTOOLCHAIN=auto go build -o bin/driver .)
+fi
+
 # --- Python clients -------------------------------------------------------
 py="${PYTHON:-python3}"
 if ! "$py" - "$here/requirements.txt" <<'PY' >/dev/null 2>&1

@@ -33,7 +33,7 @@ REPO = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 
 from harness.broker import Broker  # noqa: E402
-from harness.common import CheckFailed, Skip  # noqa: E402
+from harness.common import CheckFailed, Skip, errors_seen_note  # noqa: E402
 from harness.groups import BROKER_GROUP_OVERRIDES  # noqa: E402
 from scenarios import CLIENT_ORDER, COLUMNS, all_scenarios  # noqa: E402
 
@@ -103,6 +103,11 @@ def child_main(args) -> int:
             ctx.cleanup()
         except Exception:  # noqa: BLE001
             traceback.print_exc()
+    seen = errors_seen_note()
+    if seen:
+        result["errors_seen"] = seen
+        if result["status"] == "PASS":
+            result["note"] = "; ".join(x for x in (result.get("note"), seen) if x)
     result["duration"] = round(time.monotonic() - t0, 1)
     print(f"=== {scen.id}: {result['status']} in {result['duration']}s", flush=True)
     with open(args.result_file, "w") as f:

@@ -413,3 +413,139 @@ fn a_clean_stop_is_trusted_on_restart() {
     assert!(!data.join(marker).exists(), "SIGKILL leaves no marker");
     drop(broker);
 }
+
+#[test]
+fn produce_v0_to_v2_are_advertised_but_refused() {
+    let broker = Broker::start(&[]);
+    let mut c = broker.client();
+    let versions = c.call(3, &ApiVersionsRequest::default());
+    let produce = versions.api_keys.iter().find(|k| k.api_key == ApiKey::Produce as i16).expect("Produce listed");
+    assert_eq!(produce.min_version, 0, "librdkafka < 2.10 compresses only when Produce v0 is listed");
+    assert_eq!(create(&mut c, "old-produce", 1, 1, &[], false), 0);
+    // A Produce v2 request (the broker takes v3+ only) closes the connection, as Kafka 4 does.
+    let mut raw = c.encode(3, &produce_req("old-produce", 0, record_batch(&[b"x"], None), 1));
+    raw[2..4].copy_from_slice(&2i16.to_be_bytes());
+    c.send_frame(&raw);
+    assert!(c.closed_by_broker(), "Produce v2 must be refused");
+    let mut c = broker.client();
+    assert_eq!(list_offset(&mut c, "old-produce", -1).1, 0, "nothing appended");
+}
+
+#[test]
+fn api_versions_lists_the_features() {
+    let broker = Broker::start(&[]);
+    let mut c = broker.client();
+    let r = c.call(3, &ApiVersionsRequest::default());
+    let supported: Vec<_> = r.supported_features.iter().map(|f| (f.name.to_string(), f.min_version, f.max_version)).collect();
+    assert!(supported.contains(&("metadata.version".into(), 7, 27)), "{supported:?}");
+    for name in ["kraft.version", "transaction.version", "group.version"] {
+        assert!(supported.iter().any(|(n, _, _)| n == name), "{name} in {supported:?}");
+    }
+    let finalized: Vec<_> = r.finalized_features.iter().map(|f| (f.name.to_string(), f.min_version_level, f.max_version_level)).collect();
+    // features at level 0 are left out, as Kafka does
+    assert_eq!(finalized, vec![("metadata.version".to_string(), 27, 27)]);
+    assert!(r.finalized_features_epoch >= 0);
+    // v0-v2 have no features
+    assert!(c.call(2, &ApiVersionsRequest::default()).supported_features.is_empty());
+}
+
+#[test]
+fn describe_log_dirs_lists_every_replica_with_its_size() {
+    use kafka_protocol::messages::describe_log_dirs_request::DescribableLogDirTopic;
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::start_in(dir.path(), &[]);
+    let mut c = broker.client();
+    assert_eq!(create(&mut c, "sized", 2, 1, &[], false), 0);
+    assert_eq!(create(&mut c, "other", 1, 1, &[], false), 0);
+    assert_eq!(produce(&mut c, "sized", record_batch(&[b"a", b"b", b"c"], None)).0, 0);
+    // null topics: every partition (an empty list would ask for none)
+    let all = c.call(4, &DescribeLogDirsRequest::default().with_topics(None));
+    assert_eq!(all.error_code, 0);
+    assert_eq!(all.results.len(), 1);
+    let d = &all.results[0];
+    assert_eq!(d.error_code, 0);
+    assert_eq!(std::path::Path::new(d.log_dir.as_str()), std::path::absolute(dir.path()).unwrap());
+    assert!(d.total_bytes > 0 && d.usable_bytes > 0 && d.usable_bytes <= d.total_bytes, "{d:?}");
+    let sized = d.topics.iter().find(|t| t.name.as_str() == "sized").expect("sized listed");
+    let mut parts: Vec<_> = sized.partitions.iter().map(|p| (p.partition_index, p.partition_size > 0, p.offset_lag, p.is_future_key)).collect();
+    parts.sort();
+    assert_eq!(parts, vec![(0, true, 0, false), (1, false, 0, false)]);
+    assert!(d.topics.iter().any(|t| t.name.as_str() == "other"));
+    // only what was asked for: one partition of one topic; a missing topic is left out
+    let mut req = DescribeLogDirsRequest::default();
+    let mut t = DescribableLogDirTopic::default();
+    t.topic = name("sized");
+    t.partitions = vec![1, 7];
+    let mut missing = DescribableLogDirTopic::default();
+    missing.topic = name("missing");
+    missing.partitions = vec![0];
+    req.topics = Some(vec![t, missing]);
+    let some = c.call(1, &req);
+    let topics: Vec<_> = some.results[0].topics.iter().map(|t| (t.name.to_string(), t.partitions.iter().map(|p| p.partition_index).collect::<Vec<_>>())).collect();
+    assert_eq!(topics, vec![("sized".to_string(), vec![1])]);
+}
+
+#[test]
+fn admin_apis_without_security_or_reassignments() {
+    use kafka_protocol::messages::create_acls_request::AclCreation;
+    use kafka_protocol::messages::delete_acls_request::DeleteAclsFilter;
+    use kafka_protocol::messages::describe_producers_request::TopicRequest;
+    let broker = Broker::start(&[]);
+    let mut c = broker.client();
+    // no authorizer: Kafka answers SECURITY_DISABLED
+    assert_eq!(c.call(3, &DescribeAclsRequest::default()).error_code, 54);
+    let created = c.call(3, &CreateAclsRequest::default().with_creations(vec![AclCreation::default()]));
+    assert_eq!(created.results.iter().map(|r| r.error_code).collect::<Vec<_>>(), vec![54]);
+    let deleted = c.call(3, &DeleteAclsRequest::default().with_filters(vec![DeleteAclsFilter::default(), DeleteAclsFilter::default()]));
+    assert_eq!(deleted.filter_results.iter().map(|r| r.error_code).collect::<Vec<_>>(), vec![54, 54]);
+    // nothing is ever being reassigned
+    let r = c.call(0, &ListPartitionReassignmentsRequest::default());
+    assert_eq!((r.error_code, r.topics.len()), (0, 0));
+    // the producers a partition holds state for
+    assert_eq!(create(&mut c, "producers", 1, 1, &[], false), 0);
+    assert_eq!(produce(&mut c, "producers", record_batch(&[b"a", b"b"], Some((4242, 3, 0)))).0, 0);
+    let mut t = TopicRequest::default();
+    t.name = name("producers");
+    t.partition_indexes = vec![0, 5];
+    let r = c.call(0, &DescribeProducersRequest::default().with_topics(vec![t]));
+    let ps = &r.topics[0].partitions;
+    assert_eq!(ps[0].error_code, 0);
+    let p = &ps[0].active_producers[0];
+    assert_eq!((p.producer_id.0, p.producer_epoch, p.last_sequence, p.coordinator_epoch, p.current_txn_start_offset), (4242, 3, 1, -1, -1));
+    assert!(p.last_timestamp > 0);
+    assert_eq!(ps[1].error_code, 3, "a missing partition is UNKNOWN_TOPIC_OR_PARTITION");
+}
+
+#[test]
+fn topic_compression_type_recompresses_other_codecs() {
+    let broker = Broker::start(&[]);
+    let mut c = broker.client();
+    assert_eq!(create(&mut c, "as-lz4", 1, 1, &[("compression.type", "lz4"), ("compression.lz4.level", "12")], false), 0);
+    assert_eq!(create(&mut c, "bad-level", 1, 1, &[("compression.zstd.level", "23")], false), 40, "INVALID_CONFIG");
+    assert_eq!(create(&mut c, "tiered", 1, 1, &[("remote.storage.enable", "true")], false), 40, "INVALID_CONFIG");
+    assert_eq!(create(&mut c, "accepted", 1, 1, &[("preallocate", "true"), ("leader.replication.throttled.replicas", "0:1"), ("local.retention.ms", "-2")], false), 0);
+    let values: Vec<Vec<u8>> = (0..20).map(|i| format!("v{i} {}", "xyz".repeat(30)).into_bytes()).collect();
+    let refs: Vec<&[u8]> = values.iter().map(|v| v.as_slice()).collect();
+    let mut offset = 0;
+    for codec in [Compression::None, Compression::Gzip, Compression::Lz4, Compression::Zstd] {
+        let sent = encode_batch(&refs, Some((77, 0, offset as i32)), codec, |i| 1_700_000_000_000 + i as i64);
+        assert_eq!(produce(&mut c, "as-lz4", sent.clone()), (0, offset), "{codec:?}");
+        let resp = c.call(12, &fetch_req("as-lz4", Uuid::nil(), offset, 0));
+        let got = resp.responses[0].partitions[0].records.clone().unwrap();
+        let attributes = i16::from_be_bytes([got[21], got[22]]);
+        assert_eq!(attributes & 7, 3, "{codec:?} stored as lz4");
+        if codec == Compression::Lz4 {
+            assert_eq!(got[16..], sent[16..], "a batch already in the topic's codec is stored as it came");
+        }
+        let mut b = got.clone();
+        let set = RecordBatchDecoder::decode(&mut b).unwrap();
+        let read: Vec<_> = set.records.iter().map(|r| (r.offset, r.value.clone().unwrap().to_vec(), r.timestamp, r.producer_id, r.sequence)).collect();
+        let want: Vec<_> = values.iter().enumerate().map(|(i, v)| (offset + i as i64, v.clone(), 1_700_000_000_000 + i as i64, 77, offset as i32 + i as i32)).collect();
+        assert_eq!(read, want, "{codec:?}");
+        offset += 20;
+    }
+    // a retry of a recompressed batch is still recognised as a duplicate
+    let again = encode_batch(&refs, Some((77, 0, 0)), Compression::Gzip, |i| 1_700_000_000_000 + i as i64);
+    assert_eq!(produce(&mut c, "as-lz4", again), (0, 0));
+    assert_eq!(list_offset(&mut c, "as-lz4", -1).1, 80);
+}

@@ -95,12 +95,24 @@ fn load_config(file: Option<PathBuf>, overrides: Vec<String>) -> Result<BrokerCo
     for key in unknown {
         tracing::warn!(%key, "the configuration was supplied but isn't a known config");
     }
+    let accepted = config.accepted_only();
+    if !accepted.is_empty() {
+        tracing::info!(keys = %accepted.join(","), "Kafka broker configurations accepted (and reported by DescribeConfigs) but not acted on by Riffle");
+    }
     Ok(config)
 }
 
 async fn serve(config: BrokerConfig) -> Result<()> {
     let started = std::time::Instant::now();
-    let server = Server::start(config, riffle::storage::local(), SystemClock::shared()).await.context("starting the broker")?;
+    // Signals are ours from the start: SIGTERM while the broker is still starting (loading
+    // logs, waiting for its controller) stops it cleanly instead of killing it.
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let server = tokio::select! {
+        server = Server::start(config, riffle::storage::local(), SystemClock::shared()) => server.context("starting the broker")?,
+        _ = term.recv() => return stopped_while_starting(),
+        _ = int.recv() => return stopped_while_starting(),
+    };
     let s = server.services();
     let addrs = server.local_addrs();
     let first = addrs.first().map(|a| a.to_string()).unwrap_or_else(|| "none".into());
@@ -114,8 +126,6 @@ async fn serve(config: BrokerConfig) -> Result<()> {
         startup_ms = started.elapsed().as_millis() as u64,
         "broker started"
     );
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
     server
         .run_until(async move {
             tokio::select! {
@@ -124,6 +134,13 @@ async fn serve(config: BrokerConfig) -> Result<()> {
             }
         })
         .await;
+    Ok(())
+}
+
+/// A stop before the broker served anything: nothing to hand over or drain; whatever the
+/// start wrote is recovered by the next start, as after any stop.
+fn stopped_while_starting() -> Result<()> {
+    tracing::info!("stopped while starting");
     Ok(())
 }
 

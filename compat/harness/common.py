@@ -34,6 +34,45 @@ def log(msg):
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
+# Errors the clients reported during this scenario (its own process): client ->
+# Kafka error name -> count. run.py lists them in the scenario's note, so that a
+# client's retries never hide what the broker answered.
+ERRORS_SEEN: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+
+
+def note_errors(client: str, errors: dict[str, int]):
+    for name, n in errors.items():
+        ERRORS_SEEN[client][name] += n
+
+
+_KAFKA_ERROR_NAMES: set[str] | None = None
+
+
+def note_logged_errors(client: str, text: str):
+    """Counts the Kafka error names (NOT_LEADER_OR_FOLLOWER, ...) a client's own log
+    mentions: the errors it retried without reporting them to the application."""
+    global _KAFKA_ERROR_NAMES
+    if _KAFKA_ERROR_NAMES is None:
+        import inspect
+        import kafka.errors as ke
+        _KAFKA_ERROR_NAMES = {c.message for _, c in inspect.getmembers(ke, inspect.isclass)
+                              if issubclass(c, ke.BrokerResponseError) and getattr(c, "message", None)}
+        _KAFKA_ERROR_NAMES.discard("NONE")
+    import re
+    found: dict[str, int] = defaultdict(int)
+    for word in re.findall(r"\b[A-Z][A-Z_]{3,}\b", text):
+        if word in _KAFKA_ERROR_NAMES:
+            found[word] += 1
+    if found:
+        note_errors(f"{client} (log)", found)
+
+
+def errors_seen_note() -> str | None:
+    parts = [f"{c}: " + ", ".join(f"{e} x{n}" for e, n in sorted(errs.items()))
+             for c, errs in sorted(ERRORS_SEEN.items()) if errs]
+    return ("errors seen: " + "; ".join(parts)) if parts else None
+
+
 def now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -335,3 +374,29 @@ def compat_dir() -> str:
 
 def eprint(*a):
     print(*a, file=sys.stderr, flush=True)
+
+
+CODEC_IDS = {"none": 0, "gzip": 1, "snappy": 2, "lz4": 3, "zstd": 4}
+
+
+def stored_codecs(data_dirs: list[str], topic: str) -> dict[int, dict[int, int]]:
+    """The codecs of the record batches a broker stored for ``topic``, read from its
+    segment files (Kafka's on-disk format): {partition: {codec id: batches}}."""
+    import glob
+    import struct
+    out: dict[int, dict[int, int]] = {}
+    for d in data_dirs:
+        for seg in glob.glob(os.path.join(d, f"{glob.escape(topic)}-*", "*.log")):
+            part = int(os.path.basename(os.path.dirname(seg)).rsplit("-", 1)[1])
+            with open(seg, "rb") as f:
+                b = f.read()
+            pos = 0
+            while pos + 61 <= len(b):
+                length = struct.unpack(">i", b[pos + 8:pos + 12])[0]
+                if length <= 0:
+                    break
+                attrs = struct.unpack(">h", b[pos + 21:pos + 23])[0]
+                counts = out.setdefault(part, {})
+                counts[attrs & 7] = counts.get(attrs & 7, 0) + 1
+                pos += 12 + length
+    return out

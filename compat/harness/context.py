@@ -61,6 +61,17 @@ class Ctx:
         log(f"using private cluster {self.bootstrap}, node data and logs under {d}")
         return self.cluster
 
+    def data_dirs(self) -> list[str]:
+        """The log directories of the broker(s) behind ctx.bootstrap, when the suite
+        manages them (the shared broker's, or this scenario's private ones)."""
+        if self.broker is not None:
+            return [self.broker.data_dir]
+        if self.cluster is not None:
+            return [n.data_dir for n in self.cluster.nodes.values()]
+        if self.managed:
+            return [os.path.join(self.workdir, "shared-broker", "data")]
+        return []
+
     def expected_broker_address(self):
         """(host, port) that metadata must advertise, when we know it."""
         if self.broker is not None:

@@ -349,11 +349,38 @@ class JsMember(Member):
         self._send("close")
 
 
+class DriverMember(Member):
+    """A group consumer of a driver client: the Java client (riffle.compat.GroupWorker)
+    or franz-go / sarama (compat/go worker.go), with group_worker.py's
+    configuration, commands and events."""
+
+    def __init__(self, kind, name, bootstrap, group, topics, **cfg):
+        super().__init__(name, bootstrap, group, topics, **cfg)
+        self.kind = kind
+
+    def start(self):
+        from .clients import get_client
+        cfg = {"bootstrap": self.bootstrap, "group": self.group, "topics": self.topics,
+               "client_id": self.client_id, "session_timeout_ms": SESSION_MS, "heartbeat_ms": HEARTBEAT_MS}
+        cfg.update({k: v for k, v in self.cfg.items() if k != "client_id"})
+        self._spawn(get_client(self.kind).argv("group-worker"), stdout_parse=lambda line: self._add(json.loads(line)))
+        self._send(json.dumps(cfg))
+        return self
+
+    def _request_close(self):
+        self._send("close")
+
+    def request_ids(self):
+        self._send("ids")
+
+
 def make_member(kind, name, bootstrap, group, topics, **cfg) -> Member:
     if kind == "kcat":
         return KcatMember(name, bootstrap, group, topics, **cfg)
     if kind == "kafkajs":
         return JsMember(name, bootstrap, group, topics, **cfg)
+    if kind.startswith("java") or kind in ("franz-go", "sarama"):
+        return DriverMember(kind, name, bootstrap, group, topics, **cfg)
     return PyMember(kind, name, bootstrap, group, topics, **cfg)
 
 

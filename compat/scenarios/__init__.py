@@ -11,7 +11,9 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass, field
 
-CLIENT_ORDER = ["kcat", "confluent-kafka", "kafka-python", "kafkajs"]
+CLIENT_ORDER = ["kcat", "confluent-kafka", "kafka-python", "kafkajs", "java", "java-3.9", "franz-go", "sarama"]
+JAVA = ["java", "java-3.9"]
+GO = ["franz-go", "sarama"]
 # table columns: the clients, then "mixed" for scenarios in which several
 # different clients are members of one consumer group
 MIXED = "mixed"
@@ -47,11 +49,13 @@ def all_scenarios() -> list[Scenario]:
         S.append(Scenario(c, "restart", "scenarios.generic:restart", (c,), managed_only=True, cost=6, timeout=360))
         for codec in CODECS:
             S.append(Scenario(c, f"codec-{codec}", "scenarios.generic:codec", (c, codec), cost=2))
+        S.append(Scenario(c, "topic-compression", "scenarios.generic:topic_compression", (c,), cost=3,
+                          timeout=300))
         S.append(Scenario(c, "list-offsets", "scenarios.generic:list_offsets", (c,), timeout=180))
         S.append(Scenario(c, "list-offsets-gzip", "scenarios.generic:list_offsets", (c, "gzip"), timeout=180))
         if c != "kcat":
             S.append(Scenario(c, "describe-configs", "scenarios.generic:describe_configs", (c,), timeout=120))
-        if c in ("confluent-kafka", "kafka-python", "kafkajs"):
+        if c in ("confluent-kafka", "kafka-python", "kafkajs", *JAVA, *GO):
             S.append(Scenario(c, "idempotent", "scenarios.generic:idempotent", (c,), cost=4))
         S.append(Scenario(c, "log-append-time", "scenarios.generic:log_append_time", (c,), timeout=180))
         S.append(Scenario(c, "delete-topic", "scenarios.generic:delete_topic", (c,), timeout=180))
@@ -86,6 +90,13 @@ def all_scenarios() -> list[Scenario]:
         S.append(Scenario("kafka-python", f"api-version-{v}", "scenarios.semantics:pinned_versions", (v,),
                           timeout=150))
     S.append(Scenario("kcat", "kcat-offsets", "scenarios.kcat_extra:offsets", timeout=180))
+    for c in JAVA:
+        S.append(Scenario(c, "admin-tour", "scenarios.admin_tour:admin_tour", (c,), cost=2, timeout=300))
+        S.append(Scenario(c, "admin-pending", "scenarios.admin_tour:admin_pending", (c,), cost=2, timeout=300))
+    S.append(Scenario("java", "streams", "scenarios.streams:streams", cost=6, timeout=480))
+    S.append(Scenario("java", "connect", "scenarios.connect:connect", cost=6, timeout=480))
+    for c in GO:
+        S.append(Scenario(c, "admin-tour", "scenarios.admin_tour:admin_go", (c,), cost=1, timeout=180))
     S.extend(group_scenarios())
     S.append(Scenario("confluent-kafka", "crash", "scenarios.crash:crash", managed_only=True, cost=8, timeout=480))
     S.append(Scenario("confluent-kafka", "crash-idempotent", "scenarios.crash:crash_idempotent",
@@ -111,6 +122,13 @@ def cluster_scenarios() -> list[Scenario]:
         Scenario(ck, "cluster-group-failover", f"{C}:group_failover", managed_only=True, cost=6, timeout=420),
         Scenario(ck, "cluster-preferred-election", f"{C}:preferred_election", managed_only=True, cost=3, timeout=300),
         Scenario(ck, "cluster-leader-rebalance", f"{C}:leader_rebalance", managed_only=True, cost=3, timeout=300),
+    ] + [
+        # the same faults under the Java client and franz-go (scenarios/cluster_clients.py)
+        Scenario(c, name, f"scenarios.cluster_clients:{fn}", (c,), managed_only=True, cost=cost, timeout=timeout)
+        for c in ("java", "franz-go")
+        for name, fn, cost, timeout in (("cluster-leader-failover", "leader_failover", 7, 480),
+                                        ("cluster-controller-failover", "controller_failover", 4, 300),
+                                        ("cluster-group-failover", "group_failover", 5, 360))
     ]
 
 
@@ -149,7 +167,9 @@ def group_scenarios() -> list[Scenario]:
     for c in CLIENT_ORDER:
         S.append(Scenario(c, "group-split", f"{G}:split", ([c] * 3,), cost=3, timeout=240))
     S.append(Scenario(MIXED, "group-split", f"{G}:split", (["kcat", ck, kp],), cost=3, timeout=240))
-    for c, kinds in (("kcat", ["kcat", ck, kp]), (ck, [ck, kp, ck]), (kp, [kp, ck, kp]), (js, [js] * 3)):
+    for c, kinds in (("kcat", ["kcat", ck, kp]), (ck, [ck, kp, ck]), (kp, [kp, ck, kp]), (js, [js] * 3),
+                     ("java", ["java", "java-3.9", "java"]), ("java-3.9", ["java-3.9"] * 3),
+                     ("franz-go", ["franz-go"] * 3), ("sarama", ["sarama"] * 3)):
         S.append(Scenario(c, "group-failover", f"{G}:failover", (kinds, 0), cost=6, timeout=300))
     S.append(Scenario(MIXED, "group-broker-restart", f"{G}:broker_restart_live", ([ck, kp],), managed_only=True,
                       cost=5, timeout=300))
@@ -159,9 +179,12 @@ def group_scenarios() -> list[Scenario]:
     for c in CLIENT_ORDER:
         S.append(Scenario(c, "group-resume", f"{G}:resume", (c,), managed_only=True, cost=4, timeout=240))
         S.append(Scenario(c, "group-independence", f"{G}:independence", (c,), cost=2, timeout=240))
-    for c, kinds in ((ck, [ck] * 3), (kp, [kp] * 3), (MIXED, [ck, kp, ck])):
+    S.append(Scenario(MIXED, "group-split-java-go", f"{G}:split", (["java", "franz-go", "sarama"],), cost=3,
+                      timeout=240))
+    for c, kinds in ((ck, [ck] * 3), (kp, [kp] * 3), (MIXED, [ck, kp, ck]), ("java", ["java"] * 3),
+                     ("java-3.9", ["java-3.9"] * 3), ("franz-go", ["franz-go"] * 3)):
         S.append(Scenario(c, "group-cooperative", f"{G}:cooperative", (kinds,), cost=4, timeout=240))
-    for c in (ck, kp):
+    for c in (ck, kp, "java", "franz-go", "sarama"):
         S.append(Scenario(c, "group-static", f"{G}:static", (c,), cost=5, timeout=240))
     S.append(Scenario(kp, "group-protocol", f"{G}:protocol", cost=1, timeout=180))
     S.append(Scenario(ck, "group-admin", f"{G}:admin_confluent", cost=2, timeout=180))

@@ -1,10 +1,41 @@
-//! ApiVersions: the table of supported APIs, derived from the dispatcher's handler list.
+//! ApiVersions: the table of supported APIs, derived from the dispatcher's handler list,
+//! and the feature levels this broker supports and has finalized (KIP-584).
 
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::api_versions_response::ApiVersion;
-use kafka_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse};
+use kafka_protocol::messages::api_versions_response::{ApiVersion, FinalizedFeatureKey, SupportedFeatureKey};
+use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse};
+use kafka_protocol::protocol::StrBytes;
 
 use super::RequestContext;
+
+/// The first ApiVersions version whose response carries features.
+const FIRST_FEATURES_VERSION: i16 = 3;
+
+/// One feature: the levels this broker software supports, and the level finalized for
+/// the cluster (0 is "off", and Kafka leaves such features out of the finalized list).
+pub struct Feature {
+    pub name: &'static str,
+    pub min_level: i16,
+    pub max_level: i16,
+    pub finalized: i16,
+}
+
+/// Kafka 4.1's production features, at the levels Riffle implements. `metadata.version`
+/// is 4.1-IV1 (27; the lowest Kafka 4 accepts is 3.3-IV3, 7). The others stay at 0 until
+/// their capability lands: `group.version` 1 is the KIP-848 consumer protocol,
+/// `transaction.version` 1-2 are KIP-890's transactions, `kraft.version` 1 is a dynamic
+/// quorum (Riffle's voters are static), `eligible.leader.replicas.version` 1 is KIP-966.
+pub const FEATURES: &[Feature] = &[
+    Feature { name: "metadata.version", min_level: 7, max_level: 27, finalized: 27 },
+    Feature { name: "kraft.version", min_level: 0, max_level: 0, finalized: 0 },
+    Feature { name: "transaction.version", min_level: 0, max_level: 0, finalized: 0 },
+    Feature { name: "group.version", min_level: 0, max_level: 0, finalized: 0 },
+    Feature { name: "eligible.leader.replicas.version", min_level: 0, max_level: 0, finalized: 0 },
+];
+
+/// The finalized features' epoch: they are fixed when the cluster is formed and never
+/// updated, so the epoch of that first (and only) change.
+const FINALIZED_FEATURES_EPOCH: i64 = 0;
 
 fn table() -> Vec<ApiVersion> {
     super::supported_apis()
@@ -12,18 +43,39 @@ fn table() -> Vec<ApiVersion> {
         .map(|(key, range)| {
             let mut v = ApiVersion::default();
             v.api_key = key as i16;
-            v.min_version = range.min;
+            v.min_version = advertised_min(key, range.min);
             v.max_version = range.max;
             v
         })
         .collect()
 }
 
-pub async fn handle(_ctx: &RequestContext<'_>, _req: ApiVersionsRequest) -> ApiVersionsResponse {
+/// Produce v0-v2 are advertised but refused (the dispatcher only takes v3+), as Kafka 4
+/// does (KAFKA-18659): librdkafka before 2.10 sends compressed batches only to a broker
+/// that lists Produce v0, and otherwise silently stores them uncompressed.
+fn advertised_min(key: ApiKey, min: i16) -> i16 {
+    if key == ApiKey::Produce {
+        0
+    } else {
+        min
+    }
+}
+
+pub async fn handle(ctx: &RequestContext<'_>, _req: ApiVersionsRequest) -> ApiVersionsResponse {
     let mut resp = ApiVersionsResponse::default();
     resp.api_keys = table();
-    // Features are tagged fields: left at their defaults they are not written at all,
-    // which old librdkafka (2.0.x) needs to parse the response.
+    if ctx.version >= FIRST_FEATURES_VERSION {
+        resp.supported_features = FEATURES
+            .iter()
+            .map(|f| SupportedFeatureKey::default().with_name(StrBytes::from_static_str(f.name)).with_min_version(f.min_level).with_max_version(f.max_level))
+            .collect();
+        resp.finalized_features_epoch = FINALIZED_FEATURES_EPOCH;
+        resp.finalized_features = FEATURES
+            .iter()
+            .filter(|f| f.finalized > 0)
+            .map(|f| FinalizedFeatureKey::default().with_name(StrBytes::from_static_str(f.name)).with_min_version_level(f.finalized).with_max_version_level(f.finalized))
+            .collect();
+    }
     resp
 }
 

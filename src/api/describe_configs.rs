@@ -7,9 +7,9 @@ use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use super::RequestContext;
-use crate::config::broker::{Source, BROKER_CONFIGS};
+use crate::config::broker::{all_keys, Source};
 use crate::config::topic::{broker_def, resolve, ValueSource, TOPIC_CONFIGS};
-use crate::config::{BrokerConfig, ConfigDef, TopicOverrides};
+use crate::config::{BrokerConfig, ConfigDef, ConfigType, TopicOverrides};
 
 pub const RESOURCE_TOPIC: i8 = 2;
 pub const RESOURCE_BROKER: i8 = 4;
@@ -40,13 +40,18 @@ fn synonym(name: &str, value: Option<String>, source: i8) -> DescribeConfigsSyno
     syn
 }
 
-fn entry(def: &ConfigDef, value: Option<String>, source: i8, read_only: bool, synonyms: Vec<DescribeConfigsSynonym>, detail: Detail) -> DescribeConfigsResourceResult {
+fn entry(def: &ConfigDef, value: Option<String>, source: i8, read_only: bool, mut synonyms: Vec<DescribeConfigsSynonym>, detail: Detail) -> DescribeConfigsResourceResult {
     let mut e = DescribeConfigsResourceResult::default();
+    // Passwords are never shown, as Kafka hides them: sensitive, without a value.
+    let sensitive = def.ty == ConfigType::Password;
     e.name = s(def.name);
-    e.value = value.map(StrBytes::from_string);
+    e.value = if sensitive { None } else { value.map(StrBytes::from_string) };
     e.read_only = read_only;
     e.config_source = source;
-    e.is_sensitive = false;
+    e.is_sensitive = sensitive;
+    if sensitive {
+        synonyms.iter_mut().for_each(|syn| syn.value = None);
+    }
     if detail.v3 {
         e.config_type = def.ty as i8;
     }
@@ -95,8 +100,7 @@ pub fn topic_entries(overrides: &TopicOverrides, broker: &BrokerConfig, keys: Op
 
 /// The configs of the broker, optionally only `keys`.
 pub fn broker_entries(broker: &BrokerConfig, keys: Option<&[String]>, detail: Detail) -> Vec<DescribeConfigsResourceResult> {
-    BROKER_CONFIGS
-        .iter()
+    all_keys()
         .filter(|d| keys.is_none_or(|ks| ks.iter().any(|n| n == d.name)))
         .map(|d| {
             let source = match broker.source(d.name) {

@@ -1,6 +1,7 @@
 //! Request dispatch: API key + version → handler. The table of handlers below is the
 //! only list of supported APIs; ApiVersions advertises exactly what it holds.
 
+pub mod acls;
 pub mod alter_configs;
 pub mod api_versions;
 pub mod create_partitions;
@@ -9,6 +10,8 @@ pub mod delete_records;
 pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_configs;
+pub mod describe_log_dirs;
+pub mod describe_producers;
 pub mod elect_leaders;
 pub mod fetch;
 pub mod find_coordinator;
@@ -16,6 +19,7 @@ pub mod group_admin;
 pub mod group_membership;
 pub mod init_producer_id;
 pub mod list_offsets;
+pub mod list_partition_reassignments;
 pub mod metadata;
 pub mod offsets;
 pub mod offsets_for_leader_epoch;
@@ -157,6 +161,12 @@ api_table! {
     DeleteRecords => delete_records::handle: m::DeleteRecordsRequest,
     OffsetForLeaderEpoch => offsets_for_leader_epoch::handle: m::OffsetForLeaderEpochRequest,
     ElectLeaders => elect_leaders::handle: m::ElectLeadersRequest,
+    DescribeLogDirs => describe_log_dirs::handle: m::DescribeLogDirsRequest,
+    DescribeProducers => describe_producers::handle: m::DescribeProducersRequest,
+    ListPartitionReassignments => list_partition_reassignments::handle: m::ListPartitionReassignmentsRequest,
+    DescribeAcls => acls::describe: m::DescribeAclsRequest,
+    CreateAcls => acls::create: m::CreateAclsRequest,
+    DeleteAcls => acls::delete: m::DeleteAclsRequest,
 }
 
 /// The supported version range of `api`, if it is supported at all.

@@ -1,5 +1,6 @@
 //! Produce: validate each partition's batch header and CRC, then append it as is (only
-//! the base offset and leader epoch are patched). Records are never decoded.
+//! the base offset and leader epoch are patched). Records are never decoded, unless the
+//! topic's `compression.type` asks for another codec than the batch's.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -128,7 +129,20 @@ fn append(p: &Partition, records: Option<&bytes::Bytes>, acks: i16, now: i64) ->
     if size < records.len() && size >= batch::HEADER_SIZE {
         return Err(invalid("a produce request must carry exactly one record batch per partition"));
     }
-    let header = batch::validate(records).map_err(|e| err(LogError::Batch(e)))?;
+    let mut header = batch::validate(records).map_err(|e| err(LogError::Batch(e)))?;
+    // A topic whose compression.type names a codec stores every batch in it: the ones
+    // that differ are recompressed (and their records checked); the others, and every
+    // batch of a `producer` topic, are stored as they came.
+    let compression = p.log.read().config().compression;
+    let recompressed;
+    let records = if compression.needs_recompression(header.compression()) {
+        let (bytes, h) = crate::log::recompress::recompress(&header, records, compression).map_err(|e| invalid(&e.to_string()))?;
+        header = h;
+        recompressed = bytes;
+        &recompressed
+    } else {
+        records
+    };
     // The records themselves, as Kafka's validator walks them (uncompressed batches: a
     // length walk; compressed ones are stored unopened).
     if header.compression() == 0 {

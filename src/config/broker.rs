@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use super::def::{find, ConfigDef, ConfigError, ConfigType as T, Validator as V};
+use super::kafka_broker_keys::KAFKA_BROKER_KEYS;
 use super::listeners::{bind_address, default_advertised_host, host_port, parse_endpoints, parse_protocol_map, split_host_port, ListenerConfig, SecurityProtocol};
 
 const fn def(name: &'static str, ty: T, default: Option<&'static str>, validator: V, doc: &'static str) -> ConfigDef {
@@ -54,7 +55,14 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
     def("message.max.bytes", T::Int, Some("1048588"), V::AtLeast(0), "Largest record batch the broker accepts."),
     def("min.insync.replicas", T::Int, Some("1"), V::AtLeast(1), "Minimum in-sync replicas for acks=all."),
     def("unclean.leader.election.enable", T::Boolean, Some("false"), V::None, "Allow out-of-sync replicas to become leader."),
-    def("compression.type", T::String, Some("producer"), V::OneOf(&["producer"]), "Riffle stores batches as produced; only 'producer' is supported."),
+    def("compression.type", T::String, Some("producer"), V::OneOf(super::topic::COMPRESSION_TYPES), "Default codec of stored batches; 'producer' keeps the producer's."),
+    def("compression.gzip.level", T::Int, Some("-1"), V::BetweenOr(1, 9, -1), "Default gzip level when the broker compresses."),
+    def("compression.lz4.level", T::Int, Some("9"), V::Between(1.0, 17.0), "Default lz4 level when the broker compresses."),
+    def("compression.zstd.level", T::Int, Some("3"), V::Between(-131072.0, 22.0), "Default zstd level when the broker compresses."),
+    def("log.preallocate", T::Boolean, Some("false"), V::None, "Accepted; segment files are not preallocated."),
+    def("log.local.retention.bytes", T::Long, Some("-2"), V::AtLeast(-2), "Local retention with tiered storage (which Riffle does not have)."),
+    def("log.local.retention.ms", T::Long, Some("-2"), V::AtLeast(-2), "Local retention with tiered storage (which Riffle does not have)."),
+    def("remote.log.storage.system.enable", T::Boolean, Some("false"), V::OneOf(&["false"]), "Tiered storage is not available."),
     def("group.initial.rebalance.delay.ms", T::Int, Some("3000"), V::AtLeast(0), "How long the first rebalance of an empty group waits for more members."),
     def("group.min.session.timeout.ms", T::Int, Some("6000"), V::AtLeast(0), "Smallest session timeout a member may ask for."),
     def("group.max.session.timeout.ms", T::Int, Some("1800000"), V::AtLeast(0), "Largest session timeout a member may ask for."),
@@ -132,13 +140,24 @@ pub struct BrokerConfig {
     pub cluster: Option<ClusterConfig>,
 }
 
+/// A broker key: one Riffle acts on, or another key of Kafka's broker configuration
+/// (accepted and reported, not acted on).
+pub fn find_key(name: &str) -> Option<&'static ConfigDef> {
+    find(BROKER_CONFIGS, name).or_else(|| find(KAFKA_BROKER_KEYS, name))
+}
+
+/// Every broker key, Riffle's own first, as DescribeConfigs lists them.
+pub fn all_keys() -> impl Iterator<Item = &'static ConfigDef> {
+    BROKER_CONFIGS.iter().chain(KAFKA_BROKER_KEYS.iter().filter(|k| find(BROKER_CONFIGS, k.name).is_none()))
+}
+
 impl BrokerConfig {
     /// Builds a configuration from explicit key/value pairs; unknown keys are returned as
     /// warnings (Kafka logs them and carries on), invalid values are errors.
     pub fn from_map(explicit: BTreeMap<String, String>) -> Result<(Self, Vec<String>), ConfigError> {
         let mut unknown = Vec::new();
         for (k, v) in &explicit {
-            match find(BROKER_CONFIGS, k) {
+            match find_key(k) {
                 Some(d) => d.validate(v)?,
                 None => unknown.push(k.clone()),
             }
@@ -263,10 +282,12 @@ impl BrokerConfig {
 
     /// The value of a declared key (explicit or default), `None` for unset keys without a default.
     pub fn get(&self, name: &str) -> Option<String> {
-        self.explicit
-            .get(name)
-            .cloned()
-            .or_else(|| find(BROKER_CONFIGS, name).and_then(|d| d.default.map(String::from)))
+        self.explicit.get(name).cloned().or_else(|| find_key(name).and_then(|d| d.default.map(String::from)))
+    }
+
+    /// Kafka keys set in this configuration that Riffle accepts but does not act on.
+    pub fn accepted_only(&self) -> Vec<&str> {
+        self.explicit.keys().filter(|k| find(BROKER_CONFIGS, k).is_none() && find(KAFKA_BROKER_KEYS, k).is_some()).map(String::as_str).collect()
     }
 
     /// The explicitly set value of a key, if any.
@@ -314,6 +335,26 @@ mod tests {
         assert!(BrokerConfig::default().with("num.partitions", "zero").is_err());
         let (_, unknown) = BrokerConfig::from_map([("bogus.key".to_string(), "1".to_string())].into()).unwrap();
         assert_eq!(unknown, vec!["bogus.key"]);
+    }
+
+    #[test]
+    fn every_kafka_broker_key_is_accepted_and_typed() {
+        let map = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_, _>>();
+        // keys from a stock Kafka server.properties: accepted, not unknown
+        let (c, unknown) = BrokerConfig::from_map(map(&[("num.network.threads", "3"), ("ssl.keystore.password", "secret"), ("log.dirs", "/tmp/x"), ("zookeeper.bogus", "1")])).unwrap();
+        assert_eq!(unknown, vec!["zookeeper.bogus"]);
+        assert_eq!(c.accepted_only(), vec!["num.network.threads", "ssl.keystore.password"]);
+        assert_eq!(c.get("num.network.threads").as_deref(), Some("3"));
+        // Kafka's default when unset
+        assert_eq!(c.get("num.io.threads").as_deref(), Some("8"));
+        assert_eq!(find_key("ssl.keystore.password").map(|d| d.ty), Some(T::Password));
+        // values are checked against Kafka's type
+        assert!(BrokerConfig::from_map(map(&[("num.network.threads", "three")])).is_err());
+        // Riffle's own table wins where both name a key, and each key is listed once
+        let names: Vec<&str> = all_keys().map(|d| d.name).collect();
+        let unique: std::collections::BTreeSet<&str> = names.iter().copied().collect();
+        assert_eq!(names.len(), unique.len());
+        assert_eq!(find_key("num.partitions").map(|d| d.doc), find(BROKER_CONFIGS, "num.partitions").map(|d| d.doc));
     }
 
     #[test]

@@ -12,6 +12,8 @@ pub enum ConfigType {
     Long = 5,
     Double = 6,
     List = 7,
+    Class = 8,
+    Password = 9,
 }
 
 /// What values a key accepts beyond its type.
@@ -24,6 +26,10 @@ pub enum Validator {
     Between(f64, f64),
     /// Each comma-separated element must be one of these.
     OneOf(&'static [&'static str]),
+    /// An inclusive integer range, or one extra value (gzip's level: 1-9 or -1).
+    BetweenOr(i64, i64, i64),
+    /// Kafka's throttled-replicas list: empty, `*`, or `partition:broker` pairs.
+    ReplicaList,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -65,7 +71,7 @@ impl ConfigDef {
             ConfigType::Int => Some(v.parse::<i32>().map_err(|e| invalid(e.to_string()))? as f64),
             ConfigType::Long => Some(v.parse::<i64>().map_err(|e| invalid(e.to_string()))? as f64),
             ConfigType::Double => Some(v.parse::<f64>().map_err(|e| invalid(e.to_string()))?),
-            ConfigType::String | ConfigType::List => None,
+            ConfigType::String | ConfigType::List | ConfigType::Class | ConfigType::Password => None,
         };
         match (self.validator, number) {
             (Validator::AtLeast(min), Some(n)) if n < min as f64 => {
@@ -74,6 +80,21 @@ impl ConfigDef {
             (Validator::Between(lo, hi), Some(n)) if n < lo || n > hi => {
                 Err(invalid(format!("value must be between {lo} and {hi}")))
             }
+            (Validator::BetweenOr(lo, hi, or), Some(n)) if (n < lo as f64 || n > hi as f64) && n != or as f64 => {
+                Err(invalid(format!("value must be between {lo} and {hi}, or {or}")))
+            }
+            (Validator::ReplicaList, _) => {
+                let pair = |i: &str| i.split_once(':').is_some_and(|(p, b)| p.trim().parse::<i32>().is_ok() && b.trim().parse::<i32>().is_ok());
+                if v.is_empty() || v == "*" || v.split(',').all(|i| pair(i.trim())) {
+                    Ok(())
+                } else {
+                    Err(invalid("must be empty, '*', or a list of partition:broker pairs".into()))
+                }
+            }
+            (Validator::OneOf(allowed), _) if self.ty == ConfigType::Boolean => match allowed.iter().any(|a| a.eq_ignore_ascii_case(v)) {
+                true => Ok(()),
+                false => Err(invalid(format!("only {allowed:?} is supported"))),
+            },
             (Validator::OneOf(allowed), _) => {
                 let items: Vec<&str> = if self.ty == ConfigType::List {
                     v.split(',').map(str::trim).collect()
@@ -121,5 +142,15 @@ mod tests {
         };
         assert!(list.validate("compact,delete").is_ok());
         assert!(list.validate("compact,bogus").is_err());
+        let level = ConfigDef { validator: Validator::BetweenOr(1, 9, -1), ..D };
+        assert!(level.validate("-1").is_ok() && level.validate("9").is_ok());
+        assert!(level.validate("0").is_err() && level.validate("10").is_err());
+        let replicas = ConfigDef { ty: ConfigType::List, validator: Validator::ReplicaList, ..D };
+        for ok in ["", "*", "0:1", "0:1, 1:2"] {
+            assert!(replicas.validate(ok).is_ok(), "{ok}");
+        }
+        for bad in ["x", "0:", "*,0:1", "0-1"] {
+            assert!(replicas.validate(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -5,12 +5,15 @@
 //! validation and the typed structs are all derived from those tables.
 
 pub mod broker;
+pub mod compression;
 pub mod def;
+pub mod kafka_broker_keys;
 pub mod listeners;
 pub mod properties;
 pub mod topic;
 
 pub use broker::{BrokerConfig, ClusterConfig};
+pub use compression::TopicCompression;
 pub use def::{ConfigDef, ConfigError, ConfigType};
 pub use listeners::{ListenerConfig, SecurityProtocol};
 pub use topic::{TopicConfig, TopicOverrides};

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::broker::BrokerConfig;
+use super::compression::TopicCompression;
 use super::def::{find, ConfigDef, ConfigError, ConfigType as T, Validator as V};
 
 /// A topic key and the broker keys it falls back to, each with the factor that converts
@@ -19,14 +20,24 @@ const fn key(name: &'static str, ty: T, default: &'static str, validator: V, syn
 
 const HOUR_MS: i64 = 3_600_000;
 
+/// The values of `compression.type`, topic and broker.
+pub const COMPRESSION_TYPES: &[&str] = &["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"];
+
 pub static TOPIC_CONFIGS: &[TopicKey] = &[
     key("cleanup.policy", T::List, "delete", V::OneOf(&["delete", "compact"]), &[("log.cleanup.policy", 1)], "delete, compact, or both."),
-    key("compression.type", T::String, "producer", V::OneOf(&["producer"]), &[("compression.type", 1)], "Riffle keeps batches as produced."),
+    key("compression.type", T::String, "producer", V::OneOf(COMPRESSION_TYPES), &[("compression.type", 1)], "Codec of stored batches; 'producer' keeps the producer's."),
+    key("compression.gzip.level", T::Int, "-1", V::BetweenOr(1, 9, -1), &[("compression.gzip.level", 1)], "gzip level when the broker compresses."),
+    key("compression.lz4.level", T::Int, "9", V::Between(1.0, 17.0), &[("compression.lz4.level", 1)], "lz4 level when the broker compresses."),
+    key("compression.zstd.level", T::Int, "3", V::Between(-131072.0, 22.0), &[("compression.zstd.level", 1)], "zstd level when the broker compresses."),
     key("delete.retention.ms", T::Long, "86400000", V::AtLeast(0), &[("log.cleaner.delete.retention.ms", 1)], "How long tombstones are kept."),
     key("file.delete.delay.ms", T::Long, "60000", V::AtLeast(0), &[("log.segment.delete.delay.ms", 1)], "Delay before deleted segment files are removed."),
+    key("follower.replication.throttled.replicas", T::List, "", V::ReplicaList, &[], "Replicas whose follower fetches are throttled (accepted; no replication throttle is applied)."),
     key("flush.messages", T::Long, "9223372036854775807", V::AtLeast(1), &[("log.flush.interval.messages", 1)], "Messages between fsyncs."),
     key("flush.ms", T::Long, "9223372036854775807", V::AtLeast(0), &[("log.flush.interval.ms", 1)], "Time between fsyncs."),
     key("index.interval.bytes", T::Int, "4096", V::AtLeast(0), &[("log.index.interval.bytes", 1)], "Bytes between offset index entries."),
+    key("leader.replication.throttled.replicas", T::List, "", V::ReplicaList, &[], "Replicas whose leader-side reads are throttled (accepted; no replication throttle is applied)."),
+    key("local.retention.bytes", T::Long, "-2", V::AtLeast(-2), &[("log.local.retention.bytes", 1)], "Local retention with tiered storage (which Riffle does not have)."),
+    key("local.retention.ms", T::Long, "-2", V::AtLeast(-2), &[("log.local.retention.ms", 1)], "Local retention with tiered storage (which Riffle does not have)."),
     key("max.compaction.lag.ms", T::Long, "9223372036854775807", V::AtLeast(1), &[("log.cleaner.max.compaction.lag.ms", 1)], "Maximum time a record stays uncompacted."),
     key("max.message.bytes", T::Int, "1048588", V::AtLeast(0), &[("message.max.bytes", 1)], "Largest record batch accepted."),
     key("message.timestamp.type", T::String, "CreateTime", V::OneOf(&["CreateTime", "LogAppendTime"]), &[("log.message.timestamp.type", 1)], "CreateTime or LogAppendTime."),
@@ -35,6 +46,10 @@ pub static TOPIC_CONFIGS: &[TopicKey] = &[
     key("min.cleanable.dirty.ratio", T::Double, "0.5", V::Between(0.0, 1.0), &[("log.cleaner.min.cleanable.ratio", 1)], "Dirty ratio that triggers cleaning."),
     key("min.compaction.lag.ms", T::Long, "0", V::AtLeast(0), &[("log.cleaner.min.compaction.lag.ms", 1)], "Minimum age before a record may be compacted."),
     key("min.insync.replicas", T::Int, "1", V::AtLeast(1), &[("min.insync.replicas", 1)], "Minimum in-sync replicas for acks=all."),
+    key("preallocate", T::Boolean, "false", V::None, &[("log.preallocate", 1)], "Accepted; segment files are not preallocated."),
+    key("remote.log.copy.disable", T::Boolean, "false", V::None, &[], "Tiered storage (which Riffle does not have)."),
+    key("remote.log.delete.on.disable", T::Boolean, "false", V::None, &[], "Tiered storage (which Riffle does not have)."),
+    key("remote.storage.enable", T::Boolean, "false", V::OneOf(&["false"]), &[], "Tiered storage is not available, as on a Kafka broker with remote.log.storage.system.enable=false."),
     key("retention.bytes", T::Long, "-1", V::None, &[("log.retention.bytes", 1)], "Maximum partition size before old segments are deleted."),
     key("retention.ms", T::Long, "604800000", V::AtLeast(-1), &[("log.retention.ms", 1), ("log.retention.minutes", 60_000), ("log.retention.hours", HOUR_MS)], "Maximum age of a segment before it is deleted."),
     key("segment.bytes", T::Int, "1073741824", V::AtLeast(14), &[("log.segment.bytes", 1)], "Maximum size of one segment file."),
@@ -106,6 +121,7 @@ pub struct TopicConfig {
     pub min_cleanable_dirty_ratio: f64,
     pub min_compaction_lag_ms: i64,
     pub max_compaction_lag_ms: i64,
+    pub compression: TopicCompression,
 }
 
 impl TopicConfig {
@@ -135,6 +151,14 @@ impl TopicConfig {
             min_cleanable_dirty_ratio: get("min.cleanable.dirty.ratio").trim().parse().unwrap_or(0.5),
             min_compaction_lag_ms: num("min.compaction.lag.ms"),
             max_compaction_lag_ms: num("max.compaction.lag.ms"),
+            compression: match get("compression.type").trim() {
+                "uncompressed" => TopicCompression::Uncompressed,
+                "gzip" => TopicCompression::Gzip { level: num("compression.gzip.level") as i32 },
+                "snappy" => TopicCompression::Snappy,
+                "lz4" => TopicCompression::Lz4 { level: num("compression.lz4.level") as i32 },
+                "zstd" => TopicCompression::Zstd { level: num("compression.zstd.level") as i32 },
+                _ => TopicCompression::Producer,
+            },
         }
     }
 }

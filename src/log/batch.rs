@@ -32,7 +32,7 @@ pub const LOG_OVERHEAD: usize = 12;
 pub const NO_PRODUCER_ID: i64 = -1;
 pub const NO_SEQUENCE: i32 = -1;
 
-const COMPRESSION_MASK: i16 = 0x07;
+pub const COMPRESSION_MASK: i16 = 0x07;
 const TIMESTAMP_TYPE_LOG_APPEND: i16 = 0x08;
 const TRANSACTIONAL: i16 = 0x10;
 const CONTROL: i16 = 0x20;

@@ -9,6 +9,7 @@ pub mod leader_epoch;
 pub mod partition_log;
 pub mod producer_state;
 pub mod records;
+pub mod recompress;
 pub mod segment;
 #[cfg(test)]
 mod storage_faults;

@@ -196,6 +196,10 @@ impl PartitionLog {
         self.config = config;
     }
 
+    pub fn producers(&self) -> &ProducerStateManager {
+        &self.producers
+    }
+
     pub fn dir(&self) -> &Path {
         &self.dir
     }

@@ -118,6 +118,14 @@ impl ProducerStateManager {
         });
     }
 
+    /// Every producer with state here: id, epoch, and its newest batch (last sequence,
+    /// max timestamp), as DescribeProducers reports them.
+    pub fn active(&self) -> Vec<(i64, i16, Option<&BatchMetadata>)> {
+        let mut all: Vec<_> = self.producers.iter().map(|(id, e)| (*id, e.epoch, e.batches.back())).collect();
+        all.sort_by_key(|(id, _, _)| *id);
+        all
+    }
+
     pub fn len(&self) -> usize {
         self.producers.len()
     }

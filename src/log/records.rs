@@ -217,6 +217,12 @@ fn record_at(p: &[u8], pos: &mut usize) -> Result<RecordSpans, RecordsError> {
 /// allocation; compressed batches are not opened on the produce path.
 pub fn check_uncompressed(h: &BatchHeader, batch: &[u8]) -> Result<(), RecordsError> {
     let p = batch.get(batch::HEADER_SIZE..h.size).ok_or(RecordsError::Corrupt("batch shorter than its length"))?;
+    check_payload(h, p)
+}
+
+/// Checks a (decompressed) records payload against its header: exactly `records_count`
+/// well-formed records and nothing after them.
+pub fn check_payload(h: &BatchHeader, p: &[u8]) -> Result<(), RecordsError> {
     let mut pos = 0;
     for _ in 0..h.records_count.max(0) {
         if pos == p.len() {

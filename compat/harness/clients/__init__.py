@@ -6,6 +6,10 @@ CLIENTS = {
     "confluent-kafka": ("harness.clients.confluent", "Confluent"),
     "kafka-python": ("harness.clients.kafka_python", "KafkaPython"),
     "kafkajs": ("harness.clients.kafkajs", "KafkaJS"),
+    "java": ("harness.clients.java", "Java"),
+    "java-3.9": ("harness.clients.java", "Java39"),
+    "franz-go": ("harness.clients.go", "FranzGo"),
+    "sarama": ("harness.clients.go", "Sarama"),
 }
 
 

@@ -25,6 +25,10 @@ class Client:
     reader_note = ""
     admin_note = ""
     idempotence = False          # supports an idempotent producer
+    ts_type_known = True         # tells CreateTime from LogAppendTime when reading
+    # offsets-for-times answers the high watermark where the broker says "no such
+    # offset" (-1): kafkajs and franz-go's kadm substitute it, as documented
+    time_past_end_is_high_watermark = False
     codecs = ("gzip", "snappy", "lz4", "zstd")
 
     def version(self) -> str:

@@ -64,6 +64,7 @@ def run_node(command: str, request: dict, timeout: float = 120) -> dict:
 class KafkaJS(Client):
     name = "kafkajs"
     idempotence = True
+    time_past_end_is_high_watermark = True
 
     def __init__(self):
         self._ck = None

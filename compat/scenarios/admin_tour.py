@@ -1,0 +1,143 @@
+"""The Java AdminClient, call after call (compat/java AdminTour.java), on a topic
+written by an idempotent producer and a group with committed offsets and no
+members. ``admin-tour`` checks the calls Riffle answers; ``admin-pending``
+the ones that wait for other capabilities (known failures naming their issue)."""
+
+from __future__ import annotations
+
+from harness.clients import get_client
+from harness.common import check, log, make_messages
+
+PARTITIONS = 3
+
+# Calls Kafka 4 answers on a cluster without security that Riffle does not answer
+# yet, and the issue that brings each (compat/known-failures.txt lists the scenario).
+PENDING = {
+    "describeClientQuotas": "issue 14 (quotas)",
+    "describeUserScramCredentials": "issue 14 (SCRAM)",
+    "listTransactions": "issue 12 (transactions)",
+    "describeMetadataQuorum": "issue 10 (DescribeQuorum)",
+}
+
+
+def _setup(ctx, client_name):
+    client = get_client(client_name)
+    ck = get_client("confluent-kafka")
+    topic = ctx.topic(f"{client_name}.admin-tour")
+    client.create_topic(ctx, topic, PARTITIONS)
+    msgs = make_messages(f"{client_name}-admin", 300, 30)
+    client.produce(ctx, topic, msgs, idempotent=True)
+    group = f"compat-{client_name}-admin-tour-{topic[-13:]}"
+    import confluent_kafka as cklib
+    c = cklib.Consumer({"bootstrap.servers": ctx.bootstrap, "group.id": group, "enable.auto.commit": False})
+    try:
+        c.commit(offsets=[cklib.TopicPartition(topic, p, 5) for p in range(PARTITIONS)], asynchronous=False)
+    finally:
+        c.close()
+    del ck
+    return client, topic, group
+
+
+def _tour(ctx, client_name):
+    client, topic, group = _setup(ctx, client_name)
+    res = client.run("admin", {"bootstrap": ctx.bootstrap, "topic": topic, "group": group, "partitionsTo": 4,
+                               "deleteBefore": 1}, timeout=240)
+    calls = res["calls"]
+    for name, r in calls.items():
+        log(f"{name}: {r}")
+    return topic, group, calls
+
+
+def admin_tour(ctx, client_name):
+    topic, group, calls = _tour(ctx, client_name)
+    bad = []
+
+    def expect(name, pred, what):
+        r = calls.get(name, {})
+        try:
+            good = pred(r)
+        except Exception as e:  # noqa: BLE001 - a malformed answer is a failure
+            good = False
+            what += f" ({e!r})"
+        if not good:
+            bad.append(f"{name}: expected {what}, got {r}")
+
+    ok = lambda r: r.get("ok")  # noqa: E731
+    expect("describeCluster", lambda r: ok(r) and r["value"]["nodes"] >= 1 and r["value"]["clusterId"]
+           and r["value"]["controller"] >= 0, "the cluster with its id and controller")
+    expect("describeFeatures", lambda r: ok(r) and r["value"]["finalized"].get("metadata.version", 0) >= 7
+           and r["value"]["supported"]["metadata.version"][1] >= r["value"]["finalized"]["metadata.version"]
+           and r["value"]["epoch"] >= 0, "a finalized metadata.version (>= 7, 3.3-IV3) within the supported range")
+    expect("describeLogDirs", lambda r: ok(r) and len(r["value"]) >= 1 and all(
+        d["error"] == "NONE" and d["totalBytes"] > 0 and 0 <= d["usableBytes"] <= d["totalBytes"]
+        for d in r["value"].values())
+        and sorted(int(p) for d in r["value"].values() for p in d["replicas"]) == list(range(PARTITIONS))
+        and sum(s for d in r["value"].values() for s in d["replicas"].values()) > 0,
+        f"the log dir(s) with partitions 0-{PARTITIONS - 1} of the topic, their sizes and the disk space")
+    expect("describeReplicaLogDirs", lambda r: ok(r) and r["value"] in (calls["describeLogDirs"].get("value") or {}),
+           "the log dir DescribeLogDirs lists")
+    expect("describeProducers", lambda r: ok(r) and len(r["value"]) >= 1
+           and all(pid >= 0 and epoch >= 0 and seq >= 0 for pid, epoch, seq in r["value"]),
+           "the idempotent producer that wrote partition 0")
+    expect("listPartitionReassignments", lambda r: ok(r) and r["value"] == 0, "no ongoing reassignment")
+    expect("describeAcls", lambda r: not ok(r) and r["error"] == "SECURITY_DISABLED",
+           "SECURITY_DISABLED (no authorizer, as Kafka without one)")
+    expect("electLeaders", lambda r: ok(r) and r["value"] == "ELECTION_NOT_NEEDED",
+           "ELECTION_NOT_NEEDED (the preferred leader leads)")
+    expect("createPartitions", lambda r: ok(r) and r["value"] == 4, "4 partitions")
+    expect("incrementalAlterConfigs", lambda r: ok(r) and r["value"] == "86400000/DYNAMIC_TOPIC_CONFIG",
+           "retention.ms set as a dynamic topic config")
+    expect("deleteRecords", lambda r: ok(r) and r["value"] == 1, "log start offset 1")
+    expect("listOffsetsMaxTimestamp", lambda r: ok(r) and r["value"] >= 0, "an offset")
+    expect("listConsumerGroups", lambda r: ok(r) and group in r["value"], f"the group {group}")
+    expect("describeConsumerGroups", lambda r: ok(r) and r["value"]["state"].upper() == "EMPTY"
+           and r["value"]["members"] == 0, "an empty group")
+    expect("listConsumerGroupOffsets", lambda r: ok(r) and r["value"] == {f"{topic}:{p}": 5 for p in range(PARTITIONS)},
+           "offset 5 committed on every partition")
+    expect("alterConsumerGroupOffsets", lambda r: ok(r) and r["value"].get(f"{topic}:0") == 2, "partition 0 at 2")
+    expect("deleteConsumerGroupOffsets", lambda r: ok(r) and f"{topic}:0" not in r["value"]
+           and len(r["value"]) == PARTITIONS - 1, "partition 0's offset gone, the others kept")
+    expect("deleteConsumerGroups", lambda r: ok(r) and group not in r["value"], "the group gone")
+    check(not bad, f"{client_name} AdminClient:\n  - " + "\n  - ".join(bad))
+    return f"{len(calls) - len(PENDING)} AdminClient calls checked"
+
+
+def admin_pending(ctx, client_name):
+    """The AdminClient calls Kafka answers that Riffle does not yet (PENDING)."""
+    _, _, calls = _tour(ctx, client_name)
+    missing = [f"{name} ({issue}): {calls[name].get('type')}: {calls[name].get('message')}"
+               for name, issue in PENDING.items() if not calls.get(name, {}).get("ok")]
+    check(not missing, "not answered yet:\n  - " + "\n  - ".join(missing))
+
+
+def admin_go(ctx, client_name):
+    """franz-go's kadm / sarama's ClusterAdmin: log dirs, features (franz-go's raw
+    ApiVersions), producers (kadm), groups and their offsets, DeleteRecords."""
+    client, topic, group = _setup(ctx, client_name)
+    calls = client.run("admin", {"bootstrap": ctx.bootstrap, "topic": topic, "group": group}, timeout=120)["calls"]
+    for name, r in calls.items():
+        log(f"{name}: {r}")
+    bad = []
+    for name, r in calls.items():
+        if not r.get("ok"):
+            bad.append(f"{name}: {r}")
+    dirs = (calls.get("describeLogDirs") or {}).get("value") or {}
+    sizes = {int(p): s for d in dirs.values() for p, s in d["replicas"].items()}
+    if sorted(sizes) != list(range(PARTITIONS)) or not sum(sizes.values()) or \
+            any(d["error"] != "NONE" or d["totalBytes"] <= 0 for d in dirs.values()):
+        bad.append(f"describeLogDirs: expected partitions 0-{PARTITIONS - 1} with sizes and disk space, got {dirs}")
+    if "describeFeatures" in calls:
+        f = calls["describeFeatures"].get("value") or {}
+        if (f.get("finalized") or {}).get("metadata.version", 0) < 7:
+            bad.append(f"describeFeatures: no finalized metadata.version: {f}")
+    if "describeProducers" in calls and not (calls["describeProducers"].get("value") or []):
+        bad.append("describeProducers: the idempotent producer is not listed")
+    if group not in ((calls.get("listGroups") or {}).get("value") or []):
+        bad.append(f"listGroups: {group} missing")
+    offs = (calls.get("fetchOffsets") or {}).get("value") or {}
+    if offs != {f"{topic}:{p}": 5 for p in range(PARTITIONS)}:
+        bad.append(f"fetchOffsets: {offs}, expected 5 on every partition")
+    if (calls.get("deleteRecords") or {}).get("value") != 1:
+        bad.append(f"deleteRecords: log start {calls.get('deleteRecords')}, expected 1")
+    check(not bad, f"{client_name} admin:\n  - " + "\n  - ".join(bad))
+    return f"{len(calls)} admin calls checked"
