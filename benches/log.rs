@@ -178,7 +178,7 @@ fn recompress(c: &mut Criterion) {
             if to.codec() == Some(h.compression()) {
                 continue;
             }
-            g.bench_function(format!("100x1KiB {from_name} to {to_name}"), |bench| bench.iter(|| riffle::log::recompress::recompress(&h, &b, to).unwrap()));
+            g.bench_function(format!("100x1KiB {from_name} to {to_name}"), |bench| bench.iter(|| riffle::log::recompress::recompress(&h, &b, to, 1 << 20).unwrap()));
         }
     }
     g.finish();

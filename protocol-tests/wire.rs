@@ -435,16 +435,17 @@ fn produce_v0_to_v2_are_advertised_but_refused() {
 fn api_versions_lists_the_features() {
     let broker = Broker::start(&[]);
     let mut c = broker.client();
-    let r = c.call(3, &ApiVersionsRequest::default());
+    let r = c.call(4, &ApiVersionsRequest::default());
     let supported: Vec<_> = r.supported_features.iter().map(|f| (f.name.to_string(), f.min_version, f.max_version)).collect();
-    assert!(supported.contains(&("metadata.version".into(), 7, 27)), "{supported:?}");
-    for name in ["kraft.version", "transaction.version", "group.version"] {
-        assert!(supported.iter().any(|(n, _, _)| n == name), "{name} in {supported:?}");
-    }
+    // features Riffle supports only at level 0 (group.version, transaction.version, ...)
+    // are left out: nothing of them can be enabled yet
+    assert_eq!(supported, vec![("metadata.version".to_string(), 7, 27)]);
     let finalized: Vec<_> = r.finalized_features.iter().map(|f| (f.name.to_string(), f.min_version_level, f.max_version_level)).collect();
     // features at level 0 are left out, as Kafka does
     assert_eq!(finalized, vec![("metadata.version".to_string(), 27, 27)]);
     assert!(r.finalized_features_epoch >= 0);
+    // v3 (Java clients before 3.9 cannot parse a range from 0) lists the same here
+    assert_eq!(c.call(3, &ApiVersionsRequest::default()).supported_features.len(), 1);
     // v0-v2 have no features
     assert!(c.call(2, &ApiVersionsRequest::default()).supported_features.is_empty());
 }
@@ -548,4 +549,23 @@ fn topic_compression_type_recompresses_other_codecs() {
     let again = encode_batch(&refs, Some((77, 0, 0)), Compression::Gzip, |i| 1_700_000_000_000 + i as i64);
     assert_eq!(produce(&mut c, "as-lz4", again), (0, 0));
     assert_eq!(list_offset(&mut c, "as-lz4", -1).1, 80);
+}
+
+#[test]
+fn old_fetches_of_zstd_topics_and_disabled_deletion_are_refused_as_in_kafka() {
+    let broker = Broker::start(&["delete.topic.enable=false"]);
+    let mut c = broker.client();
+    assert_eq!(create(&mut c, "as-zstd", 1, 1, &[("compression.type", "zstd")], false), 0);
+    assert_eq!(produce(&mut c, "as-zstd", record_batch(&[b"a"], None)).0, 0);
+    // Fetch v9 predates zstd (KIP-110): UNSUPPORTED_COMPRESSION_TYPE, not batches it cannot read
+    let old = c.call(9, &fetch_req("as-zstd", Uuid::nil(), 0, 0));
+    assert_eq!(old.responses[0].partitions[0].error_code, 76);
+    let new = c.call(10, &fetch_req("as-zstd", Uuid::nil(), 0, 0));
+    assert_eq!(new.responses[0].partitions[0].error_code, 0);
+    assert_eq!(records_of(new.responses[0].partitions[0].records.clone().unwrap()).len(), 1);
+    // delete.topic.enable=false
+    let mut req = DeleteTopicsRequest::default();
+    req.topic_names = vec![name("as-zstd")];
+    assert_eq!(c.call(4, &req).responses[0].error_code, 73, "TOPIC_DELETION_DISABLED");
+    assert_eq!(list_offset(&mut c, "as-zstd", -1).1, 1, "the topic is still there");
 }

@@ -109,6 +109,9 @@ async fn serve(config: BrokerConfig) -> Result<()> {
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     let server = tokio::select! {
+        // a start that completes wins over a signal that came meanwhile: that signal is
+        // then served by run_until, as a clean shutdown
+        biased;
         server = Server::start(config, riffle::storage::local(), SystemClock::shared()) => server.context("starting the broker")?,
         _ = term.recv() => return stopped_while_starting(),
         _ = int.recv() => return stopped_while_starting(),

@@ -66,7 +66,7 @@ func (f *Franz) CreateTopic(r *Request) error {
 	for k, v := range r.Configs {
 		configs[k] = ptr(v)
 	}
-	res, err := adm.CreateTopic(ctx, r.Partitions, 1, configs, r.Topic)
+	res, err := adm.CreateTopic(ctx, r.Partitions, r.replicationFactor(), configs, r.Topic)
 	if err == nil {
 		err = res.Err
 	}

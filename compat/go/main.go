@@ -28,16 +28,18 @@ import (
 
 // Request is every command's request; each uses the fields it needs.
 type Request struct {
-	Bootstrap   string            `json:"bootstrap"`
-	Topic       string            `json:"topic"`
-	Partitions  int32             `json:"partitions"`
-	Configs     map[string]string `json:"configs"`
-	Compression string            `json:"compression"`
-	Idempotent  bool              `json:"idempotent"`
-	Messages    []Message         `json:"messages"`
-	Timestamp   int64             `json:"timestamp"`
-	TimeoutMs   int64             `json:"timeoutMs"`
-	Group       string            `json:"group"`
+	Bootstrap  string `json:"bootstrap"`
+	Topic      string `json:"topic"`
+	Partitions int32  `json:"partitions"`
+	// ReplicationFactor of create-topic (1 when absent)
+	ReplicationFactor int16             `json:"replicationFactor"`
+	Configs           map[string]string `json:"configs"`
+	Compression       string            `json:"compression"`
+	Idempotent        bool              `json:"idempotent"`
+	Messages          []Message         `json:"messages"`
+	Timestamp         int64             `json:"timestamp"`
+	TimeoutMs         int64             `json:"timeoutMs"`
+	Group             string            `json:"group"`
 	// produce: print {"progress": acknowledged, "failed": n} lines before the answer
 	// every ProgressEvery completions, with at most MaxInFlight unacknowledged sends
 	ProgressEvery int64 `json:"progressEvery"`
@@ -286,6 +288,13 @@ func dispatch(c Client, cmd string, r *Request, res map[string]any) error {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func (r *Request) replicationFactor() int16 {
+	if r.ReplicationFactor <= 0 {
+		return 1
+	}
+	return r.ReplicationFactor
+}
 
 func headerPairs(hs []Header) [][2]any {
 	out := make([][2]any, 0, len(hs))

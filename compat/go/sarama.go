@@ -55,7 +55,7 @@ func (s *Sarama) CreateTopic(r *Request) error {
 	for k, v := range r.Configs {
 		configs[k] = ptr(v)
 	}
-	return a.CreateTopic(r.Topic, &sarama.TopicDetail{NumPartitions: r.Partitions, ReplicationFactor: 1, ConfigEntries: configs}, false)
+	return a.CreateTopic(r.Topic, &sarama.TopicDetail{NumPartitions: r.Partitions, ReplicationFactor: r.replicationFactor(), ConfigEntries: configs}, false)
 }
 
 func (s *Sarama) DeleteTopic(r *Request) error {

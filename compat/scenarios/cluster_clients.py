@@ -14,7 +14,7 @@ import time
 import uuid
 
 from harness.clients import get_client
-from harness.common import check, log, make_messages, note_errors, note_logged_errors, verify_records, wait_until
+from harness.common import CheckFailed, check, log, make_messages, note_errors, note_logged_errors, verify_records, wait_until
 from harness.groups import PacedProducer, committed, make_member
 from scenarios.cluster import (FAILOVER_KEYS, FAILOVER_PARTITIONS, _finish, _read_group, _wait_isr)
 
@@ -78,27 +78,15 @@ class StreamingProduce:
         return {m.value: (p, o) for m, (p, o) in zip(self.msgs, res["acks"])}
 
 
-def leader_failover(ctx, client_name):
-    """RF=3, 6 partitions, min.insync.replicas=2; the client's idempotent acks=all
-    producer sends 50,000 keyed messages; the leader of partition 0 is SIGKILLed
-    once 30% are acknowledged and restarted once 60% are and another node's
-    metadata names a new leader. Every message acknowledged, a fresh group reads
-    each exactly once at its acknowledged offset, in order per partition."""
-    client = get_client(client_name)
-    cl = ctx.private_cluster()
-    topic = ctx.topic(f"{client_name}.cluster.failover")
-    cl.create_topic(topic, FAILOVER_PARTITIONS, 3, {"min.insync.replicas": "2"})
-    victim = cl.leader(topic, 0)
-    check(victim in cl.nodes, f"partition 0 has no leader: {cl.metadata(topic).describe(topic)}")
-    msgs = make_messages(f"{client_name}-failover", FAILOVER_MESSAGES, FAILOVER_KEYS)
-    kill_at, restart_at = int(len(msgs) * 0.3), int(len(msgs) * 0.6)
-    prod = StreamingProduce(ctx, client, topic, msgs, os.path.join(ctx.workdir, f"{client_name}-failover-producer.log"))
+def _fail_over_while_producing(cl, topic, victim, prod, kill_at, restart_at):
+    """SIGKILLs the leader of partition 0 once ``kill_at`` records are acknowledged and
+    restarts it once ``restart_at`` are and a new leader is in metadata."""
     t_kill = moved_at = None
     moved_to = None
     restarted = False
     deadline = time.monotonic() + 360
     while prod.running():
-        check(time.monotonic() < deadline, f"{prod.acked} of {len(msgs)} acknowledged after 360 s")
+        check(time.monotonic() < deadline, f"{prod.acked} of {len(prod.msgs)} acknowledged after 360 s")
         if t_kill is None and prod.acked >= kill_at:
             cl.kill(victim)
             t_kill = time.monotonic()
@@ -115,7 +103,30 @@ def leader_failover(ctx, client_name):
             restarted = True
             log(f"restarted node {victim} with {prod.acked} acknowledged; p0 moved to {moved_to} after {moved_at:.1f}s")
         time.sleep(0.05)
-    acked = prod.finish(60)
+    return prod.finish(60), t_kill, moved_at, moved_to, restarted
+
+
+def leader_failover(ctx, client_name):
+    """RF=3, 6 partitions, min.insync.replicas=2; the client's idempotent acks=all
+    producer sends 50,000 keyed messages; the leader of partition 0 is SIGKILLed
+    once 30% are acknowledged and restarted once 60% are and another node's
+    metadata names a new leader. Every message acknowledged, a fresh group reads
+    each exactly once at its acknowledged offset, in order per partition."""
+    client = get_client(client_name)
+    cl = ctx.private_cluster()
+    topic = ctx.topic(f"{client_name}.cluster.failover")
+    cl.create_topic(topic, FAILOVER_PARTITIONS, 3, {"min.insync.replicas": "2"})
+    victim = cl.leader(topic, 0)
+    check(victim in cl.nodes, f"partition 0 has no leader: {cl.metadata(topic).describe(topic)}")
+    msgs = make_messages(f"{client_name}-failover", FAILOVER_MESSAGES, FAILOVER_KEYS)
+    kill_at, restart_at = int(len(msgs) * 0.3), int(len(msgs) * 0.6)
+    prod = StreamingProduce(ctx, client, topic, msgs, os.path.join(ctx.workdir, f"{client_name}-failover-producer.log"))
+    try:
+        acked, t_kill, moved_at, moved_to, restarted = _fail_over_while_producing(cl, topic, victim, prod, kill_at,
+                                                                                  restart_at)
+    finally:
+        if prod.running():
+            prod.proc.kill()
     check(t_kill is not None, f"the kill point ({kill_at} acknowledged) was never reached")
     if moved_at is None:
         wait_until(lambda: (cl.metadata(topic, exclude=victim).partition(topic, 0).leader not in (-1, victim)), 60,
@@ -155,8 +166,21 @@ def controller_failover(ctx, client_name):
     from types import SimpleNamespace
     view = SimpleNamespace(bootstrap=live)
     topic = ctx.topic(f"{client_name}.cluster.afterfailover")
-    # the client's own admin, producer and reader, through the surviving nodes
-    wait_until(lambda: client.create_topic(view, topic, 3) or True, 60, f"{client_name} CreateTopics after the failover")
+    # the client's own admin, producer and reader, through the surviving nodes: an RF=2
+    # topic (two brokers are left), retried while the new controller settles
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            client.create_topic(view, topic, 3, replication_factor=2)
+            break
+        except CheckFailed as e:
+            if "TopicExists" in str(e) or "TOPIC_ALREADY_EXISTS" in str(e):
+                break
+            check(time.monotonic() < deadline, f"{client_name} CreateTopics after the failover: {e}")
+            time.sleep(0.5)
+    replicas = {p: sorted(pm.replicas) for p, pm in cl.metadata(topic).topics[topic].items()}
+    check(all(len(r) == 2 and old not in r for r in replicas.values()),
+          f"RF=2 topic on the live nodes, got replicas {replicas}")
     msgs = make_messages(f"{client_name}-ctl", 3000, 30)
     acked = client.produce(view, topic, msgs, idempotent=True)
     records = client.read_all(view, topic)
@@ -164,10 +188,19 @@ def controller_failover(ctx, client_name):
                    partition_send_order=True)
     seen = client.metadata(view, topic).get("controller")
     check(seen not in (None, -1, old), f"{client_name} metadata names controller {seen} (the killed one was {old})")
+    quorum = ""
+    if client_name.startswith("java"):
+        # Admin.describeMetadataQuorum: the new leader, all three voters, a committed offset
+        q = client.run("describe-quorum", {"bootstrap": live}, timeout=60)
+        voters = {v[0]: v[1] for v in q["voters"]}
+        check(q["leaderId"] == seen and sorted(voters) == sorted(cl.ids()) and q["highWatermark"] > 0
+              and voters[q["leaderId"]] >= q["highWatermark"],
+              f"describeMetadataQuorum: {q}, expected leader {seen}, voters {sorted(cl.ids())}")
+        quorum = f"; describeMetadataQuorum: leader {q['leaderId']} epoch {q['leaderEpoch']}, HW {q['highWatermark']}"
     cl.restart(old)
     cl.wait_brokers(set(cl.ids()), 60, f"node {old} registered again")
     return _finish(cl, f"{client_name}: controller {old} SIGKILLed, another after {failover:.1f}s; CreateTopics, "
-                       f"3000 idempotent messages and read-back through {client_name}")
+                       f"3000 idempotent messages and read-back through {client_name}{quorum}")
 
 
 def group_failover(ctx, client_name):

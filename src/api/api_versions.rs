@@ -33,13 +33,21 @@ pub const FEATURES: &[Feature] = &[
     Feature { name: "eligible.leader.replicas.version", min_level: 0, max_level: 0, finalized: 0 },
 ];
 
+/// Whether a supported feature is listed: not at all when its only level is 0 (there is
+/// nothing to enable), and below v4 not when its range starts at 0, which Java clients
+/// before 3.9 cannot parse (KAFKA-17011; Kafka leaves them out the same way).
+fn advertised(f: &Feature, version: i16) -> bool {
+    f.max_level > 0 && (version >= 4 || f.min_level > 0)
+}
+
 /// The finalized features' epoch: they are fixed when the cluster is formed and never
 /// updated, so the epoch of that first (and only) change.
 const FINALIZED_FEATURES_EPOCH: i64 = 0;
 
-fn table() -> Vec<ApiVersion> {
+fn table(services: &super::Services) -> Vec<ApiVersion> {
     super::supported_apis()
         .into_iter()
+        .filter(|(key, _)| super::served(*key, services))
         .map(|(key, range)| {
             let mut v = ApiVersion::default();
             v.api_key = key as i16;
@@ -63,10 +71,11 @@ fn advertised_min(key: ApiKey, min: i16) -> i16 {
 
 pub async fn handle(ctx: &RequestContext<'_>, _req: ApiVersionsRequest) -> ApiVersionsResponse {
     let mut resp = ApiVersionsResponse::default();
-    resp.api_keys = table();
+    resp.api_keys = table(ctx.services);
     if ctx.version >= FIRST_FEATURES_VERSION {
         resp.supported_features = FEATURES
             .iter()
+            .filter(|f| advertised(f, ctx.version))
             .map(|f| SupportedFeatureKey::default().with_name(StrBytes::from_static_str(f.name)).with_min_version(f.min_level).with_max_version(f.max_level))
             .collect();
         resp.finalized_features_epoch = FINALIZED_FEATURES_EPOCH;
@@ -80,9 +89,9 @@ pub async fn handle(ctx: &RequestContext<'_>, _req: ApiVersionsRequest) -> ApiVe
 }
 
 /// The answer to an ApiVersions request at a version above ours (KIP-511).
-pub fn unsupported_version_response() -> ApiVersionsResponse {
+pub fn unsupported_version_response(services: &super::Services) -> ApiVersionsResponse {
     let mut resp = ApiVersionsResponse::default();
     resp.error_code = ResponseError::UnsupportedVersion.code();
-    resp.api_keys = table();
+    resp.api_keys = table(services);
     resp
 }

@@ -16,6 +16,8 @@ pub async fn handle(ctx: &RequestContext<'_>, req: DeleteTopicsRequest) -> Delet
     } else {
         req.topics.into_iter().map(|t| (t.name, t.topic_id)).collect()
     };
+    // delete.topic.enable=false: Kafka refuses every deletion
+    let deletion_enabled = !ctx.services.config.get("delete.topic.enable").is_some_and(|v| v.trim().eq_ignore_ascii_case("false"));
     let mut resp = DeleteTopicsResponse::default();
     for (name, id) in wanted {
         let mut out = DeletableTopicResult::default();
@@ -27,6 +29,7 @@ pub async fn handle(ctx: &RequestContext<'_>, req: DeleteTopicsRequest) -> Delet
         };
         match found {
             Err(e) => out.error_code = e.code(),
+            Ok(_) if !deletion_enabled => out.error_code = E::TopicDeletionDisabled.code(),
             Ok(topic) if name.is_some() && !id.is_nil() && topic.id != id => {
                 out.error_code = E::InvalidRequest.code();
             }

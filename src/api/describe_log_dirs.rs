@@ -31,8 +31,14 @@ pub async fn handle(ctx: &RequestContext<'_>, req: DescribeLogDirsRequest) -> De
         };
         let mut out = DescribeLogDirsTopic::default();
         out.name = TopicName(StrBytes::from_string(topic.name.to_string()));
+        let node = ctx.services.config.node_id;
         for (i, p) in topic.partitions.iter().enumerate() {
             if asked.is_some_and(|ps| !ps.contains(&(i as i32))) {
+                continue;
+            }
+            // On a cluster node, only the replicas assigned here (as Kafka lists its local
+            // logs), not every partition the node knows of.
+            if ctx.services.cluster().is_some() && !p.state().replicas.contains(&node) {
                 continue;
             }
             let mut d = DescribeLogDirsPartition::default();

@@ -35,6 +35,10 @@ struct Wanted {
     max_bytes: usize,
 }
 
+/// The first Fetch version whose clients read zstd batches (Kafka 2.1).
+const FIRST_ZSTD_VERSION: i16 = 10;
+const ZSTD: i16 = 4;
+
 pub async fn handle(ctx: &RequestContext<'_>, req: FetchRequest) -> Reply<FetchResponse> {
     let mut resp = FetchResponse::default();
     if req.session_id != 0 {
@@ -163,6 +167,12 @@ fn read_all(wanted: &[Wanted], max_bytes: usize, read_committed: bool, to_log_en
                 let st = p.state();
                 pd.current_leader.leader_id = BrokerId(st.leader);
                 pd.current_leader.leader_epoch = st.leader_epoch;
+                errors = true;
+            }
+            // Fetch before v10 cannot carry zstd: Kafka answers a zstd topic with
+            // UNSUPPORTED_COMPRESSION_TYPE rather than batches the client cannot read.
+            Ok(p) if version < FIRST_ZSTD_VERSION && p.log.read().config().compression.codec() == Some(ZSTD) => {
+                pd.error_code = E::UnsupportedCompressionType.code();
                 errors = true;
             }
             Ok(p) => {

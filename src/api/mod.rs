@@ -12,6 +12,7 @@ pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_log_dirs;
 pub mod describe_producers;
+pub mod describe_quorum;
 pub mod elect_leaders;
 pub mod fetch;
 pub mod find_coordinator;
@@ -164,6 +165,7 @@ api_table! {
     DescribeLogDirs => describe_log_dirs::handle: m::DescribeLogDirsRequest,
     DescribeProducers => describe_producers::handle: m::DescribeProducersRequest,
     ListPartitionReassignments => list_partition_reassignments::handle: m::ListPartitionReassignmentsRequest,
+    DescribeQuorum => describe_quorum::handle: m::DescribeQuorumRequest,
     DescribeAcls => acls::describe: m::DescribeAclsRequest,
     CreateAcls => acls::create: m::CreateAclsRequest,
     DeleteAcls => acls::delete: m::DeleteAclsRequest,
@@ -172,6 +174,12 @@ api_table! {
 /// The supported version range of `api`, if it is supported at all.
 pub fn version_range(api: ApiKey) -> Option<VersionRange> {
     supported_apis().into_iter().find(|(k, _)| *k == api).map(|(_, r)| r)
+}
+
+/// Whether this node serves `api`: DescribeQuorum needs a metadata quorum, which a
+/// single broker does not have (it neither advertises nor answers it).
+pub fn served(api: ApiKey, services: &Services) -> bool {
+    api != ApiKey::DescribeQuorum || services.cluster().is_some()
 }
 
 /// Answers one request frame (without its length prefix). `Ok(None)` means the request
@@ -183,12 +191,12 @@ pub async fn handle_frame(services: &Services, session: &Session, frame: Bytes) 
     let key = i16::from_be_bytes([frame[0], frame[1]]);
     let version = i16::from_be_bytes([frame[2], frame[3]]);
     let api = ApiKey::try_from(key).map_err(|_| RequestError::UnknownApiKey(key))?;
-    let range = version_range(api).ok_or(RequestError::UnsupportedApi(api))?;
+    let range = version_range(api).filter(|_| served(api, services)).ok_or(RequestError::UnsupportedApi(api))?;
     if version < range.min || version > range.max {
         if api == ApiKey::ApiVersions {
             // KIP-511: answer with our table in a v0 body so the client can pick a version.
             let correlation_id = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
-            let body = api_versions::unsupported_version_response();
+            let body = api_versions::unsupported_version_response(services);
             return encode_frame(api, 0, correlation_id, body.into_reply().expect("a body")).map(Some);
         }
         return Err(RequestError::UnsupportedVersion { api, version, range });

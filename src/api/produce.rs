@@ -130,13 +130,21 @@ fn append(p: &Partition, records: Option<&bytes::Bytes>, acks: i16, now: i64) ->
         return Err(invalid("a produce request must carry exactly one record batch per partition"));
     }
     let mut header = batch::validate(records).map_err(|e| err(LogError::Batch(e)))?;
+    if header.is_transactional() || header.is_control() {
+        return Err(err(LogError::Batch(BatchError::Invalid("transactional batches are not supported yet"))));
+    }
+    let (compression, max_message_bytes, min_isr) = {
+        let log = p.log.read();
+        let c = log.config();
+        (c.compression, c.max_message_bytes, c.min_insync_replicas)
+    };
     // A topic whose compression.type names a codec stores every batch in it: the ones
-    // that differ are recompressed (and their records checked); the others, and every
-    // batch of a `producer` topic, are stored as they came.
-    let compression = p.log.read().config().compression;
+    // that differ are recompressed (and their records checked) on a blocking thread, so
+    // that other connections keep being served; the others, and every batch of a
+    // `producer` topic, are stored as they came.
     let recompressed;
     let records = if compression.needs_recompression(header.compression()) {
-        let (bytes, h) = crate::log::recompress::recompress(&header, records, compression).map_err(|e| invalid(&e.to_string()))?;
+        let (bytes, h) = off_the_reactor(|| crate::log::recompress::recompress(&header, records, compression, max_message_bytes)).map_err(|e| invalid(&e.to_string()))?;
         header = h;
         recompressed = bytes;
         &recompressed
@@ -148,15 +156,21 @@ fn append(p: &Partition, records: Option<&bytes::Bytes>, acks: i16, now: i64) ->
     if header.compression() == 0 {
         crate::log::records::check_uncompressed(&header, records).map_err(|e| invalid(&e.to_string()))?;
     }
-    if header.is_transactional() || header.is_control() {
-        return Err(err(LogError::Batch(BatchError::Invalid("transactional batches are not supported yet"))));
-    }
     if acks == -1 {
-        let min_isr = p.log.read().config().min_insync_replicas;
         let isr = p.isr_len();
         if (isr as i32) < min_isr {
             return Err((E::NotEnoughReplicas.code(), format!("min.insync.replicas is {min_isr} but the ISR has {isr} replica(s)")));
         }
     }
     p.append(records, &header, now).map_err(err)
+}
+
+/// Runs CPU-heavy work where it does not hold up the connections sharing this worker
+/// thread (`block_in_place` hands them to another worker); inline on a current-thread
+/// runtime (tests, fuzzing), where that is not possible.
+fn off_the_reactor<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
+    }
 }

@@ -84,8 +84,12 @@ impl ConfigDef {
                 Err(invalid(format!("value must be between {lo} and {hi}, or {or}")))
             }
             (Validator::ReplicaList, _) => {
-                let pair = |i: &str| i.split_once(':').is_some_and(|(p, b)| p.trim().parse::<i32>().is_ok() && b.trim().parse::<i32>().is_ok());
-                if v.is_empty() || v == "*" || v.split(',').all(|i| pair(i.trim())) {
+                // Kafka's rule: every element is `partition:broker` (digits) or empty, or
+                // the first element is `*`.
+                let digits = |x: &str| !x.is_empty() && x.bytes().all(|b| b.is_ascii_digit());
+                let pair = |i: &str| i.is_empty() || i.split_once(':').is_some_and(|(p, b)| digits(p) && digits(b));
+                let items: Vec<&str> = v.split(',').map(str::trim).collect();
+                if items.first() == Some(&"*") || items.iter().all(|i| pair(i)) {
                     Ok(())
                 } else {
                     Err(invalid("must be empty, '*', or a list of partition:broker pairs".into()))
@@ -146,10 +150,10 @@ mod tests {
         assert!(level.validate("-1").is_ok() && level.validate("9").is_ok());
         assert!(level.validate("0").is_err() && level.validate("10").is_err());
         let replicas = ConfigDef { ty: ConfigType::List, validator: Validator::ReplicaList, ..D };
-        for ok in ["", "*", "0:1", "0:1, 1:2"] {
+        for ok in ["", "*", "0:1", "0:1, 1:2", "*,0:1"] {
             assert!(replicas.validate(ok).is_ok(), "{ok}");
         }
-        for bad in ["x", "0:", "*,0:1", "0-1"] {
+        for bad in ["x", "0:", "-1:2", "0-1", "0:1,*"] {
             assert!(replicas.validate(bad).is_err(), "{bad}");
         }
     }

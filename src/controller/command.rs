@@ -74,6 +74,9 @@ pub struct CommandResult {
     pub partitions: Vec<(String, i32, i16)>,
     /// AllocateProducerIds: the first id of the block.
     pub value: i64,
+    /// DescribeQuorum (an RPC answer, never a record's outcome).
+    #[serde(default)]
+    pub quorum: Option<super::quorum::QuorumState>,
 }
 
 impl CommandResult {

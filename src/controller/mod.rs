@@ -10,6 +10,7 @@ pub mod command;
 pub mod image;
 pub mod network;
 pub mod placement;
+pub mod quorum;
 pub mod store;
 
 use std::collections::{BTreeMap, HashMap};
@@ -293,13 +294,35 @@ impl Controller {
         }
     }
 
-    /// A write or heartbeat arriving at this controller.
+    /// A write, heartbeat or quorum description arriving at this controller.
     async fn handle_locally(&self, req: &RpcRequest) -> WriteOutcome {
         match req {
             RpcRequest::Write(cmd) => self.commit(cmd.clone()).await,
             RpcRequest::Heartbeat(ep) => self.on_heartbeat(ep).await,
+            RpcRequest::DescribeQuorum => self.quorum_state(),
             _ => WriteOutcome::Failed("not a write".into()),
         }
+    }
+
+    /// The quorum's state, as only the active controller knows it.
+    fn quorum_state(&self) -> WriteOutcome {
+        let Some(q) = &self.quorum else { return WriteOutcome::Failed("not a controller".into()) };
+        let metrics = q.raft.metrics().borrow().clone();
+        match quorum::from_metrics(&metrics, self.settings.node_id as u64, self.settings.clock.now_ms()) {
+            Some(state) => WriteOutcome::Done(CommandResult { quorum: Some(state), ..CommandResult::ok() }),
+            None => WriteOutcome::NotLeader(metrics.current_leader),
+        }
+    }
+
+    /// DescribeQuorum: the state of the metadata quorum, from the active controller.
+    pub async fn describe_quorum(&self, timeout: Duration) -> Result<quorum::QuorumState, ControllerError> {
+        let r = self.route(RpcRequest::DescribeQuorum, timeout).await?;
+        r.quorum.ok_or_else(|| ControllerError::Unavailable(timeout, "the active controller sent no quorum state".into()))
+    }
+
+    /// The voters and their controller listeners (`controller.quorum.voters`).
+    pub fn voters(&self) -> &BTreeMap<u64, String> {
+        &self.settings.voters
     }
 
     /// FetchImage: the image once it is past `after` (waiting up to a second for it).

@@ -33,6 +33,8 @@ pub enum RpcRequest {
     /// A broker without the controller role follows the metadata: the image once its
     /// applied index is past `after`.
     FetchImage { after: u64 },
+    /// DescribeQuorum, answered by the active controller.
+    DescribeQuorum,
 }
 
 /// How a write or heartbeat sent to a controller went.

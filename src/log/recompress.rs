@@ -28,9 +28,12 @@ pub fn codec_name(codec: i16) -> &'static str {
 
 /// Rebuilds `batch` (one validated v2 batch) with its records compressed as `target`
 /// says. The records are checked on the way, as Kafka does whenever it opens a batch.
-pub fn recompress(h: &BatchHeader, batch: &Bytes, target: TopicCompression) -> Result<(Bytes, BatchHeader), RecordsError> {
+/// `max_batch_bytes` (the topic's `max.message.bytes`) bounds the decompression when
+/// the records are to be stored uncompressed: more could not be stored anyway.
+pub fn recompress(h: &BatchHeader, batch: &Bytes, target: TopicCompression, max_batch_bytes: usize) -> Result<(Bytes, BatchHeader), RecordsError> {
     let codec = target.codec().ok_or(RecordsError::Corrupt("compression.type=producer keeps batches as they are"))?;
-    let payload = records::payload(h, batch)?;
+    let limit = if codec == 0 { max_batch_bytes } else { records::MAX_DECOMPRESSED_BATCH_BYTES };
+    let payload = records::payload_within(h, batch, limit)?;
     records::check_payload(h, &payload)?;
     let compressed = compress(&payload, target).map_err(|e| RecordsError::Codec(e.to_string()))?;
     let mut out = BytesMut::with_capacity(batch::HEADER_SIZE + compressed.len());
@@ -77,6 +80,7 @@ fn compress(payload: &[u8], target: TopicCompression) -> std::io::Result<Vec<u8>
                 .level(level.clamp(1, 17) as u32)
                 .block_size(lz4::BlockSize::Max64KB)
                 .block_mode(lz4::BlockMode::Independent)
+                .block_checksum(lz4::liblz4::BlockChecksum::NoBlockChecksum)
                 .checksum(lz4::ContentChecksum::NoChecksum)
                 .build(Vec::with_capacity(payload.len() / 2))?;
             e.write_all(payload)?;
@@ -113,7 +117,7 @@ mod tests {
             let (b, h) = batch(from);
             let original = records::payload(&h, &b).unwrap();
             for t in targets {
-                let (nb, nh) = recompress(&h, &b, t).unwrap();
+                let (nb, nh) = recompress(&h, &b, t, 1 << 20).unwrap();
                 assert_eq!(nh.compression(), t.codec().unwrap(), "{from:?} -> {t:?}");
                 let checked = batch::validate(&nb).unwrap();
                 assert_eq!((checked.records_count, checked.last_offset_delta, checked.base_timestamp), (h.records_count, h.last_offset_delta, h.base_timestamp));
@@ -141,6 +145,9 @@ mod tests {
         let mut bad = b.to_vec();
         let n = bad.len();
         bad[n - 20] ^= 0xff;
-        assert!(recompress(&h, &Bytes::from(bad), TopicCompression::Zstd { level: 3 }).is_err());
+        assert!(recompress(&h, &Bytes::from(bad), TopicCompression::Zstd { level: 3 }, 1 << 20).is_err());
+        // records that would not fit the topic's max.message.bytes uncompressed are not
+        // even decompressed in full
+        assert!(matches!(recompress(&h, &b, TopicCompression::Uncompressed, 1000), Err(RecordsError::TooLarge { limit: 1000 })));
     }
 }

@@ -51,11 +51,16 @@ pub struct RawRecord {
 
 /// The batch's records payload, decompressed (at most [`MAX_DECOMPRESSED_BATCH_BYTES`]).
 pub fn payload(h: &BatchHeader, batch: &Bytes) -> Result<Bytes, RecordsError> {
+    payload_within(h, batch, MAX_DECOMPRESSED_BATCH_BYTES)
+}
+
+/// The batch's records payload, decompressed, if it takes at most `limit` bytes.
+pub fn payload_within(h: &BatchHeader, batch: &Bytes, limit: usize) -> Result<Bytes, RecordsError> {
     if h.size > batch.len() {
         return Err(RecordsError::Corrupt("batch shorter than its length"));
     }
     let p = batch.slice(batch::HEADER_SIZE..h.size);
-    let limit = MAX_DECOMPRESSED_BATCH_BYTES;
+    let limit = limit.min(MAX_DECOMPRESSED_BATCH_BYTES);
     let codec = |e: io::Error| RecordsError::Codec(e.to_string());
     match h.compression() {
         0 => Ok(p),

@@ -75,9 +75,9 @@ class DriverClient(Client):
         except (Skip, CheckFailed) as e:
             return f"{self.name} (unavailable: {e})"
 
-    def create_topic(self, ctx, topic, partitions=3, configs=None):
+    def create_topic(self, ctx, topic, partitions=3, configs=None, replication_factor=1):
         self.run("create-topic", {"bootstrap": ctx.bootstrap, "topic": topic, "partitions": partitions,
-                                  "configs": configs or {}}, timeout=90)
+                                  "replicationFactor": replication_factor, "configs": configs or {}}, timeout=90)
 
     def delete_topic(self, ctx, topic):
         self.run("delete-topic", {"bootstrap": ctx.bootstrap, "topic": topic}, timeout=60)

@@ -120,6 +120,8 @@ public final class Driver {
             case "describe-configs": return describeConfigs(req);
             case "read": return read(req);
             case "admin": return AdminTour.run(req);
+            case "transactions": return transactions(req);
+            case "describe-quorum": return describeQuorum(req);
             default: throw new IllegalArgumentException("unknown command " + cmd);
         }
     }
@@ -399,6 +401,68 @@ public final class Driver {
         }
         ObjectNode o = obj();
         o.set("configs", configs);
+        return o;
+    }
+
+    /**
+     * A transactional producer: a committed transaction of `committed` records, then an
+     * aborted one of `aborted` records. Answers what a read_committed and a
+     * read_uncommitted consumer then read (values, in order per partition).
+     */
+    static ObjectNode transactions(JsonNode req) throws Exception {
+        String topic = req.get("topic").asText();
+        Properties p = common(req);
+        p.put(ProducerConfig.TRANSACTIONAL_ID_CONFIG, req.path("transactionalId").asText("riffle-compat-txn"));
+        p.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
+        p.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
+        p.put(ProducerConfig.MAX_BLOCK_MS_CONFIG, "30000");
+        try (KafkaProducer<byte[], byte[]> producer = new KafkaProducer<>(p)) {
+            try {
+                producer.initTransactions();
+                for (String outcome : new String[] {"committed", "aborted"}) {
+                    producer.beginTransaction();
+                    for (int i = 0; i < req.path(outcome).asInt(); i++) {
+                        producer.send(new ProducerRecord<>(topic, ("k" + i).getBytes(StandardCharsets.UTF_8), (outcome + "-" + i).getBytes(StandardCharsets.UTF_8)));
+                    }
+                    if (outcome.equals("committed")) {
+                        producer.commitTransaction();
+                    } else {
+                        producer.flush();
+                        producer.abortTransaction();
+                    }
+                }
+            } catch (Exception e) {
+                noteError(e);
+                throw e;
+            }
+        }
+        ObjectNode o = obj();
+        for (String isolation : new String[] {"read_committed", "read_uncommitted"}) {
+            ObjectNode r = (ObjectNode) req.deepCopy();
+            r.put("isolation", isolation);
+            ArrayNode values = JSON.createArrayNode();
+            for (JsonNode rec : read(r).get("records")) {
+                values.add(new String(unb64(rec.get("value")), StandardCharsets.UTF_8));
+            }
+            o.set(isolation, values);
+        }
+        return o;
+    }
+
+    /** Admin.describeMetadataQuorum: leader, epoch, high watermark, voters and observers. */
+    static ObjectNode describeQuorum(JsonNode req) throws Exception {
+        ObjectNode o = obj();
+        try (Admin a = admin(req)) {
+            org.apache.kafka.clients.admin.QuorumInfo q = get(a.describeMetadataQuorum().quorumInfo());
+            o.put("leaderId", q.leaderId());
+            o.put("leaderEpoch", q.leaderEpoch());
+            o.put("highWatermark", q.highWatermark());
+            ArrayNode voters = o.putArray("voters");
+            for (org.apache.kafka.clients.admin.QuorumInfo.ReplicaState v : q.voters()) {
+                voters.add(JSON.createArrayNode().add(v.replicaId()).add(v.logEndOffset()));
+            }
+            o.put("observers", q.observers().size());
+        }
         return o;
     }
 
