@@ -50,41 +50,46 @@ func franzAdmin(r *Request) (*kadm.Client, func(), error) {
 	return kadm.NewClient(cl), cl.Close, nil
 }
 
+// withAdmin runs fn with a kadm client and a context bounded by timeoutMs.
+func withAdmin[T any](r *Request, timeoutMs int64, fn func(context.Context, *kadm.Client) (T, error)) (T, error) {
+	adm, done, err := franzAdmin(r)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	defer done()
+	ctx, cancel := ctxTimeout(timeoutMs)
+	defer cancel()
+	return fn(ctx, adm)
+}
+
 func (f *Franz) Version() map[string]any {
 	return map[string]any{"franz_go": moduleVersion("github.com/twmb/franz-go"), "kadm": moduleVersion("github.com/twmb/franz-go/pkg/kadm")}
 }
 
 func (f *Franz) CreateTopic(r *Request) error {
-	adm, done, err := franzAdmin(r)
-	if err != nil {
-		return err
-	}
-	defer done()
-	ctx, cancel := ctxTimeout(60_000)
-	defer cancel()
-	configs := map[string]*string{}
-	for k, v := range r.Configs {
-		configs[k] = ptr(v)
-	}
-	res, err := adm.CreateTopic(ctx, r.Partitions, r.replicationFactor(), configs, r.Topic)
-	if err == nil {
-		err = res.Err
-	}
+	_, err := withAdmin(r, 60_000, func(ctx context.Context, adm *kadm.Client) (struct{}, error) {
+		configs := map[string]*string{}
+		for k, v := range r.Configs {
+			configs[k] = ptr(v)
+		}
+		res, err := adm.CreateTopic(ctx, r.Partitions, r.replicationFactor(), configs, r.Topic)
+		if err == nil {
+			err = res.Err
+		}
+		return struct{}{}, err
+	})
 	return err
 }
 
 func (f *Franz) DeleteTopic(r *Request) error {
-	adm, done, err := franzAdmin(r)
-	if err != nil {
-		return err
-	}
-	defer done()
-	ctx, cancel := ctxTimeout(60_000)
-	defer cancel()
-	res, err := adm.DeleteTopic(ctx, r.Topic)
-	if err == nil {
-		err = res.Err
-	}
+	_, err := withAdmin(r, 60_000, func(ctx context.Context, adm *kadm.Client) (struct{}, error) {
+		res, err := adm.DeleteTopic(ctx, r.Topic)
+		if err == nil {
+			err = res.Err
+		}
+		return struct{}{}, err
+	})
 	return err
 }
 
@@ -193,108 +198,88 @@ func listed(l kadm.ListedOffsets, err error) (map[int32]kadm.ListedOffset, error
 }
 
 func (f *Franz) Offsets(r *Request) ([]map[string]int64, error) {
-	adm, done, err := franzAdmin(r)
-	if err != nil {
-		return nil, err
-	}
-	defer done()
-	ctx, cancel := ctxTimeout(60_000)
-	defer cancel()
-	low, err := listed(adm.ListStartOffsets(ctx, r.Topic))
-	if err != nil {
-		return nil, err
-	}
-	high, err := listed(adm.ListEndOffsets(ctx, r.Topic))
-	if err != nil {
-		return nil, err
-	}
-	out := []map[string]int64{}
-	for _, p := range sortedKeys(low) {
-		out = append(out, map[string]int64{"partition": int64(p), "low": low[p].Offset, "high": high[p].Offset})
-	}
-	return out, nil
+	return withAdmin(r, 60_000, func(ctx context.Context, adm *kadm.Client) ([]map[string]int64, error) {
+		low, err := listed(adm.ListStartOffsets(ctx, r.Topic))
+		if err != nil {
+			return nil, err
+		}
+		high, err := listed(adm.ListEndOffsets(ctx, r.Topic))
+		if err != nil {
+			return nil, err
+		}
+		out := []map[string]int64{}
+		for _, p := range sortedKeys(low) {
+			out = append(out, map[string]int64{"partition": int64(p), "low": low[p].Offset, "high": high[p].Offset})
+		}
+		return out, nil
+	})
 }
 
 func (f *Franz) OffsetsByTimestamp(r *Request) ([]map[string]int64, error) {
-	adm, done, err := franzAdmin(r)
-	if err != nil {
-		return nil, err
-	}
-	defer done()
-	ctx, cancel := ctxTimeout(60_000)
-	defer cancel()
-	res, err := listed(adm.ListOffsetsAfterMilli(ctx, r.Timestamp, r.Topic))
-	if err != nil {
-		return nil, err
-	}
-	out := []map[string]int64{}
-	for _, p := range sortedKeys(res) {
-		out = append(out, map[string]int64{"partition": int64(p), "offset": res[p].Offset, "timestamp": res[p].Timestamp})
-	}
-	return out, nil
+	return withAdmin(r, 60_000, func(ctx context.Context, adm *kadm.Client) ([]map[string]int64, error) {
+		res, err := listed(adm.ListOffsetsAfterMilli(ctx, r.Timestamp, r.Topic))
+		if err != nil {
+			return nil, err
+		}
+		out := []map[string]int64{}
+		for _, p := range sortedKeys(res) {
+			out = append(out, map[string]int64{"partition": int64(p), "offset": res[p].Offset, "timestamp": res[p].Timestamp})
+		}
+		return out, nil
+	})
 }
 
 func (f *Franz) Metadata(r *Request) (map[string]any, error) {
-	adm, done, err := franzAdmin(r)
-	if err != nil {
-		return nil, err
-	}
-	defer done()
-	ctx, cancel := ctxTimeout(60_000)
-	defer cancel()
-	md, err := adm.Metadata(ctx, r.Topic)
-	if err != nil {
-		return nil, err
-	}
-	brokers := [][4]any{}
-	for _, b := range md.Brokers {
-		brokers = append(brokers, [4]any{b.NodeID, b.Host, b.Port, b.Rack})
-	}
-	topics := map[string]any{}
-	if td, ok := md.Topics[r.Topic]; ok && td.Err == nil {
-		parts := map[string]any{}
-		for p, pd := range td.Partitions {
-			parts[fmt.Sprint(p)] = map[string]any{"leader": pd.Leader, "replicas": pd.Replicas, "isr": pd.ISR}
+	return withAdmin(r, 60_000, func(ctx context.Context, adm *kadm.Client) (map[string]any, error) {
+		md, err := adm.Metadata(ctx, r.Topic)
+		if err != nil {
+			return nil, err
 		}
-		topics[r.Topic] = parts
-	} else if ok && !errors.Is(td.Err, kerr.UnknownTopicOrPartition) {
-		return nil, td.Err
-	}
-	all, err := adm.ListTopics(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return map[string]any{"brokers": brokers, "cluster_id": md.Cluster, "controller": md.Controller, "topics": topics, "listed": all.Names()}, nil
+		brokers := [][4]any{}
+		for _, b := range md.Brokers {
+			brokers = append(brokers, [4]any{b.NodeID, b.Host, b.Port, b.Rack})
+		}
+		topics := map[string]any{}
+		if td, ok := md.Topics[r.Topic]; ok && td.Err == nil {
+			parts := map[string]any{}
+			for p, pd := range td.Partitions {
+				parts[fmt.Sprint(p)] = map[string]any{"leader": pd.Leader, "replicas": pd.Replicas, "isr": pd.ISR}
+			}
+			topics[r.Topic] = parts
+		} else if ok && !errors.Is(td.Err, kerr.UnknownTopicOrPartition) {
+			return nil, td.Err
+		}
+		all, err := adm.ListTopics(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return map[string]any{"brokers": brokers, "cluster_id": md.Cluster, "controller": md.Controller, "topics": topics, "listed": all.Names()}, nil
+	})
 }
 
 func (f *Franz) DescribeConfigs(r *Request) (map[string][2]any, error) {
-	adm, done, err := franzAdmin(r)
-	if err != nil {
-		return nil, err
-	}
-	defer done()
-	ctx, cancel := ctxTimeout(60_000)
-	defer cancel()
-	rcs, err := adm.DescribeTopicConfigs(ctx, r.Topic)
-	if err != nil {
-		return nil, err
-	}
-	rc, err := rcs.On(r.Topic, nil)
-	if err != nil {
-		return nil, err
-	}
-	if rc.Err != nil {
-		return nil, rc.Err
-	}
-	out := map[string][2]any{}
-	for _, c := range rc.Configs {
-		var v any
-		if c.Value != nil {
-			v = *c.Value
+	return withAdmin(r, 60_000, func(ctx context.Context, adm *kadm.Client) (map[string][2]any, error) {
+		rcs, err := adm.DescribeTopicConfigs(ctx, r.Topic)
+		if err != nil {
+			return nil, err
 		}
-		out[c.Key] = [2]any{v, c.Source.String()}
-	}
-	return out, nil
+		rc, err := rcs.On(r.Topic, nil)
+		if err != nil {
+			return nil, err
+		}
+		if rc.Err != nil {
+			return nil, rc.Err
+		}
+		out := map[string][2]any{}
+		for _, c := range rc.Configs {
+			var v any
+			if c.Value != nil {
+				v = *c.Value
+			}
+			out[c.Key] = [2]any{v, c.Source.String()}
+		}
+		return out, nil
+	})
 }
 
 func (f *Franz) Read(r *Request) ([]Record, error) {
@@ -370,17 +355,8 @@ func (f *Franz) Admin(r *Request) (map[string]any, error) {
 	adm := kadm.NewClient(cl)
 	ctx, cancel := ctxTimeout(120_000)
 	defer cancel()
-	calls := map[string]any{}
-	step := func(name string, fn func() (any, error)) {
-		v, err := fn()
-		if err != nil {
-			noteError(err)
-			calls[name] = map[string]any{"ok": false, "error": errName(err), "message": err.Error()}
-			return
-		}
-		calls[name] = map[string]any{"ok": true, "value": v}
-	}
-	step("describeLogDirs", func() (any, error) {
+	calls := Calls{}
+	calls.Step("describeLogDirs", func() (any, error) {
 		all, err := adm.DescribeAllLogDirs(ctx, nil)
 		if err != nil {
 			return nil, err
@@ -401,7 +377,7 @@ func (f *Franz) Admin(r *Request) (map[string]any, error) {
 		})
 		return out, nil
 	})
-	step("describeFeatures", func() (any, error) {
+	calls.Step("describeFeatures", func() (any, error) {
 		req := kmsg.NewPtrApiVersionsRequest()
 		req.ClientSoftwareName = "riffle-compat"
 		req.ClientSoftwareVersion = "1"
@@ -419,7 +395,7 @@ func (f *Franz) Admin(r *Request) (map[string]any, error) {
 		}
 		return map[string]any{"finalized": fin, "supported": sup, "epoch": resp.FinalizedFeaturesEpoch}, nil
 	})
-	step("describeProducers", func() (any, error) {
+	calls.Step("describeProducers", func() (any, error) {
 		ps, err := adm.DescribeProducers(ctx, kadm.TopicsSet{r.Topic: {0: {}}})
 		if err != nil {
 			return nil, err
@@ -436,14 +412,14 @@ func (f *Franz) Admin(r *Request) (map[string]any, error) {
 		})
 		return out, perr
 	})
-	step("listGroups", func() (any, error) {
+	calls.Step("listGroups", func() (any, error) {
 		gs, err := adm.ListGroups(ctx)
 		if err != nil {
 			return nil, err
 		}
 		return gs.Groups(), nil
 	})
-	step("fetchOffsets", func() (any, error) {
+	calls.Step("fetchOffsets", func() (any, error) {
 		os, err := adm.FetchOffsets(ctx, r.Group)
 		if err != nil {
 			return nil, err
@@ -454,7 +430,7 @@ func (f *Franz) Admin(r *Request) (map[string]any, error) {
 		})
 		return out, os.Error()
 	})
-	step("deleteRecords", func() (any, error) {
+	calls.Step("deleteRecords", func() (any, error) {
 		o := kadm.Offsets{}
 		o.AddOffset(r.Topic, 0, 1, -1)
 		res, err := adm.DeleteRecords(ctx, o)
@@ -470,7 +446,7 @@ func (f *Franz) Admin(r *Request) (map[string]any, error) {
 		}
 		return low[0].Offset, nil
 	})
-	step("deleteGroups", func() (any, error) {
+	calls.Step("deleteGroups", func() (any, error) {
 		res, err := adm.DeleteGroups(ctx, r.Group)
 		if err != nil {
 			return nil, err

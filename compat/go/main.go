@@ -307,3 +307,17 @@ func headerPairs(hs []Header) [][2]any {
 	}
 	return out
 }
+
+// Calls records each admin call's outcome on its own: {"ok": true, "value": ...} or
+// {"ok": false, "error": KAFKA_ERROR_NAME, "message": ...}.
+type Calls map[string]any
+
+func (c Calls) Step(name string, fn func() (any, error)) {
+	v, err := fn()
+	if err != nil {
+		noteError(err)
+		c[name] = map[string]any{"ok": false, "error": errName(err), "message": err.Error()}
+		return
+	}
+	c[name] = map[string]any{"ok": true, "value": v}
+}

@@ -360,17 +360,8 @@ func (s *Sarama) Admin(r *Request) (map[string]any, error) {
 		return nil, err
 	}
 	defer a.Close()
-	calls := map[string]any{}
-	step := func(name string, fn func() (any, error)) {
-		v, err := fn()
-		if err != nil {
-			noteError(err)
-			calls[name] = map[string]any{"ok": false, "error": errName(err), "message": err.Error()}
-			return
-		}
-		calls[name] = map[string]any{"ok": true, "value": v}
-	}
-	step("describeLogDirs", func() (any, error) {
+	calls := Calls{}
+	calls.Step("describeLogDirs", func() (any, error) {
 		bs, _, err := a.DescribeCluster()
 		if err != nil {
 			return nil, err
@@ -403,7 +394,7 @@ func (s *Sarama) Admin(r *Request) (map[string]any, error) {
 		}
 		return out, nil
 	})
-	step("listGroups", func() (any, error) {
+	calls.Step("listGroups", func() (any, error) {
 		gs, err := a.ListConsumerGroups()
 		out := []string{}
 		for g := range gs {
@@ -411,7 +402,7 @@ func (s *Sarama) Admin(r *Request) (map[string]any, error) {
 		}
 		return out, err
 	})
-	step("fetchOffsets", func() (any, error) {
+	calls.Step("fetchOffsets", func() (any, error) {
 		res, err := a.ListConsumerGroupOffsets(r.Group, nil)
 		if err != nil {
 			return nil, err
@@ -424,7 +415,7 @@ func (s *Sarama) Admin(r *Request) (map[string]any, error) {
 		}
 		return out, nil
 	})
-	step("deleteRecords", func() (any, error) {
+	calls.Step("deleteRecords", func() (any, error) {
 		if err := a.DeleteRecords(r.Topic, map[int32]int64{0: 1}); err != nil {
 			return nil, err
 		}
@@ -435,7 +426,7 @@ func (s *Sarama) Admin(r *Request) (map[string]any, error) {
 		defer c.Close()
 		return c.GetOffset(r.Topic, 0, sarama.OffsetOldest)
 	})
-	step("deleteGroups", func() (any, error) { return nil, a.DeleteConsumerGroup(r.Group) })
+	calls.Step("deleteGroups", func() (any, error) { return nil, a.DeleteConsumerGroup(r.Group) })
 	return calls, nil
 }
 

@@ -22,12 +22,14 @@ def _unb64(s):
 
 
 def run_driver(column: str, argv: list[str], command: str, request: dict, timeout: float = 120,
-               ok_required=True) -> dict:
-    """Runs one driver command: the request as JSON on stdin, one JSON answer on stdout."""
+               ok_required=True, cwd=None, env=None) -> dict:
+    """Runs one driver command: the request as JSON on stdin, one JSON answer on stdout
+    (compat/java, compat/go, and kafkajs's compat/js/driver.js)."""
     payload = json.dumps(request).encode()
     log(f"$ {column} driver {command} (request {len(payload)} bytes)")
     try:
-        p = subprocess.run(argv, input=payload, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
+        p = subprocess.run(argv, input=payload, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout,
+                           cwd=cwd, env=env)
     except subprocess.TimeoutExpired as e:
         err = (e.stderr or b"").decode("utf-8", "replace")[-3000:]
         raise CheckFailed(f"{column} `{command}` did not finish within {timeout}s; stderr tail:\n{err}") from None

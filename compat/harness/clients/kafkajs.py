@@ -9,14 +9,13 @@ instead (for a broker without consumer groups; the rows then say so).
 from __future__ import annotations
 
 import base64
-import json
 import os
 import shutil
-import subprocess
 import uuid
 
-from ..common import CheckFailed, Record, Skip, check, compat_dir, log
+from ..common import CheckFailed, Record, Skip, check, compat_dir
 from .base import Client
+from .driver import run_driver
 
 GROUP_CONSUMER = os.environ.get("COMPAT_KAFKAJS_GROUP_CONSUMER", "1") == "1"
 
@@ -37,28 +36,8 @@ def run_node(command: str, request: dict, timeout: float = 120) -> dict:
         raise Skip("node is not installed")
     if not os.path.isdir(os.path.join(JS_DIR, "node_modules", "kafkajs")):
         raise Skip("kafkajs is not installed (run compat/install.sh: npm ci in compat/js)")
-    payload = json.dumps(request).encode()
-    log(f"$ node driver.js {command} (request {len(payload)} bytes)")
-    try:
-        p = subprocess.run(["node", DRIVER, command], input=payload, stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, timeout=timeout, cwd=JS_DIR,
-                           env=dict(os.environ, KAFKAJS_NO_PARTITIONER_WARNING="1"))
-    except subprocess.TimeoutExpired as e:
-        err = (e.stderr or b"").decode("utf-8", "replace")[-3000:]
-        raise CheckFailed(f"kafkajs `{command}` did not finish within {timeout}s; stderr tail:\n{err}") from None
-    err = p.stderr.decode("utf-8", "replace")
-    if err.strip():
-        log("kafkajs stderr:\n" + err[-4000:])
-    lines = [ln for ln in p.stdout.decode("utf-8", "replace").splitlines() if ln.strip()]
-    try:
-        res = json.loads(lines[-1])
-    except (IndexError, ValueError):
-        raise CheckFailed(f"kafkajs `{command}` exited {p.returncode} without a JSON result; "
-                          f"stdout {p.stdout[-500:]!r}; stderr tail:\n{err[-2000:]}") from None
-    if not res.get("ok"):
-        raise CheckFailed(f"kafkajs `{command}` failed: {res.get('type')}: {res.get('error')}\n"
-                          f"stderr tail:\n{err[-1500:]}")
-    return res
+    return run_driver("kafkajs", ["node", DRIVER, command], command, request, timeout=timeout, cwd=JS_DIR,
+                      env=dict(os.environ, KAFKAJS_NO_PARTITIONER_WARNING="1"))
 
 
 class KafkaJS(Client):
