@@ -446,6 +446,70 @@ func (f *Franz) Admin(r *Request) (map[string]any, error) {
 		}
 		return low[0].Offset, nil
 	})
+	calls.Step("createPartitions", func() (any, error) {
+		res, err := adm.UpdatePartitions(ctx, 4, r.Topic)
+		if err == nil {
+			err = res.Error()
+		}
+		if err != nil {
+			return nil, err
+		}
+		md, err := adm.Metadata(ctx, r.Topic)
+		if err != nil {
+			return nil, err
+		}
+		return len(md.Topics[r.Topic].Partitions), nil
+	})
+	calls.Step("alterTopicConfigs", func() (any, error) {
+		res, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "retention.ms", Value: ptr("86400000")}}, r.Topic)
+		if err != nil {
+			return nil, err
+		}
+		for _, a := range res {
+			if a.Err != nil {
+				return nil, a.Err
+			}
+		}
+		rcs, err := adm.DescribeTopicConfigs(ctx, r.Topic)
+		if err != nil {
+			return nil, err
+		}
+		rc, err := rcs.On(r.Topic, nil)
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range rc.Configs {
+			if c.Key == "retention.ms" && c.Value != nil {
+				return *c.Value + "/" + c.Source.String(), nil
+			}
+		}
+		return nil, errors.New("retention.ms not described")
+	})
+	calls.Step("describeGroups", func() (any, error) {
+		ds, err := adm.DescribeGroups(ctx, r.Group)
+		if err != nil {
+			return nil, err
+		}
+		d := ds[r.Group]
+		return map[string]any{"state": d.State, "members": len(d.Members)}, d.Err
+	})
+	calls.Step("alterGroupOffsets", func() (any, error) {
+		o := kadm.Offsets{}
+		o.AddOffset(r.Topic, 0, 2, -1)
+		res, err := adm.CommitOffsets(ctx, r.Group, o)
+		if err == nil {
+			err = res.Error()
+		}
+		if err != nil {
+			return nil, err
+		}
+		got, err := adm.FetchOffsets(ctx, r.Group)
+		if err != nil {
+			return nil, err
+		}
+		at, _ := got.Lookup(r.Topic, 0)
+		return at.At, at.Err
+	})
 	calls.Step("deleteGroups", func() (any, error) {
 		res, err := adm.DeleteGroups(ctx, r.Group)
 		if err != nil {

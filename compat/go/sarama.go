@@ -426,6 +426,50 @@ func (s *Sarama) Admin(r *Request) (map[string]any, error) {
 		defer c.Close()
 		return c.GetOffset(r.Topic, 0, sarama.OffsetOldest)
 	})
+	calls.Step("createPartitions", func() (any, error) {
+		if err := a.CreatePartitions(r.Topic, 4, nil, false); err != nil {
+			return nil, err
+		}
+		md, err := a.DescribeTopics([]string{r.Topic})
+		if err != nil || len(md) == 0 {
+			return nil, err
+		}
+		return len(md[0].Partitions), nil
+	})
+	calls.Step("alterTopicConfigs", func() (any, error) {
+		set := map[string]sarama.IncrementalAlterConfigsEntry{"retention.ms": {Operation: sarama.IncrementalAlterConfigsOperationSet, Value: ptr("86400000")}}
+		if err := a.IncrementalAlterConfig(sarama.TopicResource, r.Topic, set, false); err != nil {
+			return nil, err
+		}
+		es, err := a.DescribeConfig(sarama.ConfigResource{Type: sarama.TopicResource, Name: r.Topic})
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range es {
+			if e.Name == "retention.ms" {
+				return e.Value + "/" + kmsg.ConfigSource(e.Source).String(), nil
+			}
+		}
+		return nil, errors.New("retention.ms not described")
+	})
+	calls.Step("describeGroups", func() (any, error) {
+		ds, err := a.DescribeConsumerGroups([]string{r.Group})
+		if err != nil || len(ds) == 0 {
+			return nil, err
+		}
+		return map[string]any{"state": ds[0].State, "members": len(ds[0].Members)}, nil
+	})
+	calls.Step("alterGroupOffsets", func() (any, error) {
+		_, err := a.AlterConsumerGroupOffsets(r.Group, map[string]map[int32]sarama.OffsetAndMetadata{r.Topic: {0: {Offset: 2}}}, nil)
+		if err != nil {
+			return nil, err
+		}
+		res, err := a.ListConsumerGroupOffsets(r.Group, map[string][]int32{r.Topic: {0}})
+		if err != nil {
+			return nil, err
+		}
+		return res.Blocks[r.Topic][0].Offset, nil
+	})
 	calls.Step("deleteGroups", func() (any, error) { return nil, a.DeleteConsumerGroup(r.Group) })
 	return calls, nil
 }

@@ -115,7 +115,8 @@ def admin_pending(ctx, client_name):
 
 def admin_go(ctx, client_name):
     """franz-go's kadm / sarama's ClusterAdmin: log dirs, features (franz-go's raw
-    ApiVersions), producers (kadm), groups and their offsets, DeleteRecords."""
+    ApiVersions), producers (kadm), groups (list, describe, offsets fetched and
+    altered, delete), DeleteRecords, CreatePartitions, IncrementalAlterConfigs."""
     client, topic, group = _setup(ctx, client_name)
     calls = client.run("admin", {"bootstrap": ctx.bootstrap, "topic": topic, "group": group}, timeout=120)["calls"]
     for name, r in calls.items():
@@ -142,5 +143,15 @@ def admin_go(ctx, client_name):
         bad.append(f"fetchOffsets: {offs}, expected 5 on every partition")
     if (calls.get("deleteRecords") or {}).get("value") != 1:
         bad.append(f"deleteRecords: log start {calls.get('deleteRecords')}, expected 1")
+    value = lambda name: (calls.get(name) or {}).get("value")  # noqa: E731
+    if value("createPartitions") != 4:
+        bad.append(f"createPartitions: {value('createPartitions')} partitions, expected 4")
+    if value("alterTopicConfigs") != "86400000/DYNAMIC_TOPIC_CONFIG":
+        bad.append(f"alterTopicConfigs: retention.ms described as {value('alterTopicConfigs')}")
+    g = value("describeGroups") or {}
+    if str(g.get("state")).lower() != "empty" or g.get("members") != 0:
+        bad.append(f"describeGroups: {g}, expected an empty group")
+    if value("alterGroupOffsets") != 2:
+        bad.append(f"alterGroupOffsets: partition 0 at {value('alterGroupOffsets')}, expected 2")
     check(not bad, f"{client_name} admin:\n  - " + "\n  - ".join(bad))
     return f"{len(calls)} admin calls checked"
