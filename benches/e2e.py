@@ -494,8 +494,9 @@ def main():
                         crun.setdefault(name, []).append(cluster_measured(binary, data, lambda c: tool.produce(c.bootstrap, "bench", size, count, acks, ("-X", "linger.ms=5"))))
                         shutil.rmtree(data)
             results["cluster"] = [(name, median_run(rs)) for name, rs in crun.items()]
-        results["profile_produce"] = perf_top(str(work / "produce.perf")) if profile else []
-        results["profile_fetch"] = perf_top(str(work / "fetch.perf")) if profile else []
+        no_profile = {"top": [], "own": [], "own_share": 0.0}
+        results["profile_produce"] = perf_top(str(work / "produce.perf")) if profile else no_profile
+        results["profile_fetch"] = perf_top(str(work / "fetch.perf")) if profile else no_profile
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

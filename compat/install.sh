@@ -43,7 +43,7 @@ while read -r column version; do
     if [ ! -f "$out/lib/riffle-compat-java-1.jar" ] || \
        [ -n "$(find "$here/java/src" "$here/java/pom.xml" -newer "$out/lib/riffle-compat-java-1.jar" -print -quit)" ]; then
         log "building the Java driver for kafka-clients $version ($column)"
-        (cd "$here/java" && mvn -q -B -Dkafka.version="$version" package >/dev/null)
+        (cd "$here/java" && mvn -q -B -Dstyle.color=never -Dkafka.version="$version" package >/dev/null)
     fi
 done < "$here/java/versions.txt"
 # Kafka Streams (compat/streams) and Kafka Connect (compat/connect): one build each
@@ -52,7 +52,7 @@ for app in streams connect; do
     jar="$(ls "$dir"/target/kafka-*/lib/riffle-compat-"$app"-1.jar 2>/dev/null | head -1 || true)"
     if [ -z "$jar" ] || [ -n "$(find "$dir/pom.xml" "$dir/src" -newer "$jar" -print -quit 2>/dev/null)" ]; then
         log "building compat/$app"
-        (cd "$dir" && mvn -q -B package >/dev/null)
+        (cd "$dir" && mvn -q -B -Dstyle.color=never package >/dev/null)
     fi
 done
 
