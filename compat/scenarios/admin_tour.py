@@ -21,7 +21,6 @@ PENDING = {
 
 def _setup(ctx, client_name):
     client = get_client(client_name)
-    ck = get_client("confluent-kafka")
     topic = ctx.topic(f"{client_name}.admin-tour")
     client.create_topic(ctx, topic, PARTITIONS)
     msgs = make_messages(f"{client_name}-admin", 300, 30)
@@ -33,7 +32,6 @@ def _setup(ctx, client_name):
         c.commit(offsets=[cklib.TopicPartition(topic, p, 5) for p in range(PARTITIONS)], asynchronous=False)
     finally:
         c.close()
-    del ck
     return client, topic, group
 
 
