@@ -14,16 +14,12 @@ import time
 import uuid
 
 from harness.clients import get_client
+from harness.clients.driver import wire_messages
 from harness.common import CheckFailed, check, log, make_messages, note_errors, note_logged_errors, verify_records, wait_until
 from harness.groups import PacedProducer, committed, make_member
 from scenarios.cluster import (FAILOVER_KEYS, FAILOVER_PARTITIONS, _finish, _read_group, _wait_isr)
 
 FAILOVER_MESSAGES = 50_000
-
-
-def _b64(b):
-    import base64
-    return None if b is None else base64.b64encode(b).decode()
 
 
 class StreamingProduce:
@@ -36,8 +32,7 @@ class StreamingProduce:
         self.result = None
         req = {"bootstrap": ctx.bootstrap, "topic": topic, "idempotent": True, "compression": "none",
                "progressEvery": 200, "maxInFlight": 2000,
-               "messages": [{"key": _b64(m.key), "value": _b64(m.value), "headers": [[k, _b64(v)] for k, v in m.headers],
-                             "timestamp": m.timestamp} for m in msgs]}
+               "messages": wire_messages(msgs)}
         self.proc = subprocess.Popen(client.argv("produce"), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=open(log_path, "ab"), start_new_session=True)
         threading.Thread(target=self._feed, args=(json.dumps(req).encode(),), daemon=True).start()

@@ -17,6 +17,12 @@ def _b64(b):
     return None if b is None else base64.b64encode(b).decode()
 
 
+def wire_messages(msgs) -> list[dict]:
+    """Messages as the drivers take them: key, value and header values in base64."""
+    return [{"key": _b64(m.key), "value": _b64(m.value), "headers": [[k, _b64(v)] for k, v in m.headers],
+             "timestamp": m.timestamp} for m in msgs]
+
+
 def _unb64(s):
     return None if s is None else base64.b64decode(s)
 
@@ -86,10 +92,7 @@ class DriverClient(Client):
 
     def produce(self, ctx, topic, msgs, *, compression=None, idempotent=False, timeout=180):
         req = {"bootstrap": ctx.bootstrap, "topic": topic, "compression": compression or "none",
-               "idempotent": bool(idempotent),
-               "messages": [{"key": _b64(m.key), "value": _b64(m.value),
-                             "headers": [[k, _b64(v)] for k, v in m.headers],
-                             "timestamp": m.timestamp} for m in msgs]}
+               "idempotent": bool(idempotent), "messages": wire_messages(msgs)}
         res = self.run("produce", req, timeout=timeout)
         check(not res["failed"], f"{self.name}: {len(res['failed'])} messages not acknowledged, first: "
                                  f"{res['failed'][:3]}")

@@ -15,16 +15,12 @@ import uuid
 
 from ..common import CheckFailed, Record, Skip, check, compat_dir
 from .base import Client
-from .driver import run_driver
+from .driver import run_driver, wire_messages
 
 GROUP_CONSUMER = os.environ.get("COMPAT_KAFKAJS_GROUP_CONSUMER", "1") == "1"
 
 JS_DIR = os.path.join(compat_dir(), "js")
 DRIVER = os.path.join(JS_DIR, "driver.js")
-
-
-def _b64(b):
-    return None if b is None else base64.b64encode(b).decode()
 
 
 def _unb64(s):
@@ -90,10 +86,7 @@ class KafkaJS(Client):
 
     def produce(self, ctx, topic, msgs, *, compression=None, idempotent=False, timeout=180):
         req = {"bootstrap": ctx.bootstrap, "topic": topic, "compression": compression or "none",
-               "idempotent": bool(idempotent),
-               "messages": [{"key": _b64(m.key), "value": _b64(m.value),
-                             "headers": [[k, _b64(v)] for k, v in m.headers],
-                             "timestamp": m.timestamp} for m in msgs]}
+               "idempotent": bool(idempotent), "messages": wire_messages(msgs)}
         res = run_node("produce", req, timeout=timeout)
         if res.get("unavailable"):
             raise Skip(res["unavailable"])
