@@ -499,6 +499,13 @@ fn admin_apis_without_security_or_reassignments() {
     assert_eq!(created.results.iter().map(|r| r.error_code).collect::<Vec<_>>(), vec![54]);
     let deleted = c.call(3, &DeleteAclsRequest::default().with_filters(vec![DeleteAclsFilter::default(), DeleteAclsFilter::default()]));
     assert_eq!(deleted.filter_results.iter().map(|r| r.error_code).collect::<Vec<_>>(), vec![54, 54]);
+    // a single broker has no metadata quorum: DescribeQuorum is neither advertised nor served
+    let apis = c.call(3, &ApiVersionsRequest::default());
+    assert!(apis.api_keys.iter().all(|k| k.api_key != ApiKey::DescribeQuorum as i16));
+    let mut q = broker.client();
+    let raw = q.encode(0, &DescribeQuorumRequest::default());
+    q.send_frame(&raw);
+    assert!(q.closed_by_broker(), "DescribeQuorum on a single broker");
     // nothing is ever being reassigned
     let r = c.call(0, &ListPartitionReassignmentsRequest::default());
     assert_eq!((r.error_code, r.topics.len()), (0, 0));
