@@ -6,6 +6,7 @@ mod common;
 use common::{encode_batch, record_batch, Broker, Client};
 use kafka_protocol::records::Compression;
 use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
+use kafka_protocol::messages::alter_partition_reassignments_request::{ReassignablePartition, ReassignableTopic};
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
@@ -487,7 +488,7 @@ fn describe_log_dirs_lists_every_replica_with_its_size() {
 }
 
 #[test]
-fn admin_apis_without_security_or_reassignments() {
+fn admin_apis_without_security_on_a_single_broker() {
     use kafka_protocol::messages::create_acls_request::AclCreation;
     use kafka_protocol::messages::delete_acls_request::DeleteAclsFilter;
     use kafka_protocol::messages::describe_producers_request::TopicRequest;
@@ -506,9 +507,19 @@ fn admin_apis_without_security_or_reassignments() {
     let raw = q.encode(0, &DescribeQuorumRequest::default());
     q.send_frame(&raw);
     assert!(q.closed_by_broker(), "DescribeQuorum on a single broker");
-    // nothing is ever being reassigned
+    // nothing is ever being reassigned; a partition can only stay on the one broker
     let r = c.call(0, &ListPartitionReassignmentsRequest::default());
     assert_eq!((r.error_code, r.topics.len()), (0, 0));
+    assert_eq!(create(&mut c, "moved", 1, 1, &[], false), 0);
+    let me = c.call(12, &MetadataRequest::default()).brokers[0].node_id.0;
+    let target = |p: i32, replicas: Option<Vec<i32>>| ReassignablePartition::default().with_partition_index(p).with_replicas(replicas.map(|r| r.into_iter().map(BrokerId).collect()));
+    let parts = vec![target(0, Some(vec![me])), target(0, Some(vec![me, 99])), target(0, Some(vec![me, me])), target(0, Some(vec![])), target(0, None), target(4, Some(vec![me]))];
+    let req = AlterPartitionReassignmentsRequest::default().with_topics(vec![ReassignableTopic::default().with_name(name("moved")).with_partitions(parts)]);
+    let r = c.call(1, &req);
+    let codes: Vec<i16> = r.responses[0].partitions.iter().map(|p| p.error_code).collect();
+    // NONE, INVALID_REPLICA_ASSIGNMENT (unknown broker, twice the same, empty),
+    // NO_REASSIGNMENT_IN_PROGRESS, UNKNOWN_TOPIC_OR_PARTITION
+    assert_eq!(codes, vec![0, 39, 39, 39, 85, 3]);
     // the producers a partition holds state for
     assert_eq!(create(&mut c, "producers", 1, 1, &[], false), 0);
     assert_eq!(produce(&mut c, "producers", record_batch(&[b"a", b"b"], Some((4242, 3, 0)))).0, 0);

@@ -9,8 +9,8 @@
 // and header values are base64 (encoding/json's []byte).
 //
 // Commands: version, create-topic, delete-topic, produce, offsets, offsets-by-timestamp,
-// metadata, describe-configs, read, admin, group-worker (long-running, JSON lines; see
-// worker.go).
+// metadata, describe-configs, read, admin, reassign, list-reassignments (franz-go),
+// group-worker (long-running, JSON lines; see worker.go).
 package main
 
 import (
@@ -44,6 +44,8 @@ type Request struct {
 	// every ProgressEvery completions, with at most MaxInFlight unacknowledged sends
 	ProgressEvery int64 `json:"progressEvery"`
 	MaxInFlight   int   `json:"maxInFlight"`
+	// reassign: partition → target replicas (null cancels its reassignment)
+	Targets map[string]*[]int32 `json:"targets"`
 }
 
 var stdoutMu sync.Mutex
@@ -282,6 +284,19 @@ func dispatch(c Client, cmd string, r *Request, res map[string]any) error {
 	case "admin":
 		calls, err := c.Admin(r)
 		res["calls"] = calls
+		return err
+	case "reassign", "list-reassignments":
+		ra, ok := c.(reassigner)
+		if !ok {
+			return fmt.Errorf("%s: not supported by this client's driver", cmd)
+		}
+		if cmd == "reassign" {
+			out, err := ra.Reassign(r)
+			res["results"] = out
+			return err
+		}
+		out, err := ra.ListReassignments(r)
+		res["ongoing"] = out
 		return err
 	}
 	return fmt.Errorf("unknown command %s", cmd)

@@ -134,7 +134,8 @@ def cluster_scenarios() -> list[Scenario]:
         for c in ("java", "franz-go")
         for name, fn, cost, timeout in (("cluster-leader-failover", "leader_failover", 7, 480),
                                         ("cluster-controller-failover", "controller_failover", 4, 300),
-                                        ("cluster-group-failover", "group_failover", 5, 360))
+                                        ("cluster-group-failover", "group_failover", 5, 360),
+                                        ("cluster-reassignment", "reassignment", 4, 300))
     ]
 
 

@@ -243,3 +243,81 @@ def group_failover(ctx, client_name):
     reread = len(m.records) - len({r[3] for r in m.records})
     return _finish(cl, f"{client_name}: coordinator {victim} SIGKILLed; commits succeeded again after {again:.1f}s; "
                        f"{len(want)} messages consumed ({reread} re-read), commits at the high watermarks")
+
+
+def _stored_bytes(cl, node, topic, partition):
+    """Bytes of record data node ``node`` still stores for the partition (its log
+    segments; a directory gone, or moved aside for deletion, holds none)."""
+    d = os.path.join(cl.node(node).data_dir, f"{topic}-{partition}")
+    if not os.path.isdir(d):
+        return 0
+    return sum(os.path.getsize(os.path.join(d, f)) for f in os.listdir(d) if f.endswith(".log"))
+
+
+def _wait_partitions(cl, topic, want, what, timeout=60):
+    """Until ``want(partition, pm)`` holds for every partition of ``topic``."""
+    md = wait_until(lambda: (lambda m: m if m.topics.get(topic) and all(want(p, pm) for p, pm in m.topics[topic].items())
+                             else None)(cl.metadata(topic)), timeout, f"{topic}: {what}")
+    log(f"{what}: {md.describe(topic)}")
+
+
+def reassignment(ctx, client_name):
+    """Partition reassignment through the client's Admin (KIP-455): an RF=1 topic of 3
+    partitions holding 3,000 messages; each partition is moved to the two nodes that do
+    not hold it (RF 1 -> 2). Refusals first, with Kafka's error codes: an unknown broker,
+    a cancel with nothing in progress. Once no reassignment is listed, every partition's
+    replicas and ISR are its target, the node it left stores none of it, and the
+    messages read back exactly. Then a reassignment that cannot complete (the added node
+    is down) is listed as ongoing with that node adding, and cancelling it puts the
+    replicas back."""
+    client = get_client(client_name)
+    cl = ctx.private_cluster()
+    topic = ctx.topic(f"{client_name}.cluster.reassign")
+    cl.create_topic(topic, 3, 1)
+    before = {p: pm.replicas[0] for p, pm in cl.metadata(topic).topics[topic].items()}
+    msgs = make_messages(f"{client_name}-reassign", 3000, 30)
+    acked = client.produce(ctx, topic, msgs, idempotent=True)
+    req = {"bootstrap": ctx.bootstrap, "topic": topic, "partitions": 3}
+
+    def reassign(targets):
+        return client.run("reassign", {**req, "targets": targets}, timeout=90)["results"]
+
+    def ongoing():
+        return client.run("list-reassignments", req, timeout=60)["ongoing"]
+
+    refused = reassign({"0": [before[0], 99], "1": None})
+    check(refused == {"0": "INVALID_REPLICA_ASSIGNMENT", "1": "NO_REASSIGNMENT_IN_PROGRESS"},
+          f"an unknown broker and a cancel with nothing in progress: {refused}")
+    targets = {p: [n for n in cl.ids() if n != b] for p, b in before.items()}
+    moved = reassign({str(p): t for p, t in targets.items()})
+    check(set(moved.values()) == {"NONE"}, f"reassignments refused: {moved}")
+    wait_until(lambda: not ongoing(), 120, "no reassignment listed any more")
+    _wait_partitions(cl, topic, lambda p, pm: pm.replicas == targets[p] and sorted(pm.isr) == sorted(targets[p]),
+                     "every partition on its target replicas, all in sync")
+    wait_until(lambda: all(_stored_bytes(cl, b, topic, p) == 0 for p, b in before.items()), 60,
+               "the nodes reassigned away from store none of their old partitions")
+    records = client.read_all(ctx, topic)
+    verify_records(records, msgs, partitions=3, contiguous_from={p: 0 for p in range(3)}, delivered=acked,
+                   partition_send_order=True)
+    # a reassignment back to a node that cannot catch up (killed, fenced, still
+    # registered) stays in progress until cancelled
+    controller = cl.metadata().controller
+    p, z = next(((p, b) for p, b in before.items() if b != controller), (None, None))
+    cancelled = "no node other than the controller to stop"
+    if p is not None:
+        cl.kill(z)
+        wait_until(lambda: z not in cl.broker_ids(), 60, f"the killed node {z} fenced")
+        grow = reassign({str(p): targets[p] + [z]})
+        check(grow == {str(p): "NONE"}, f"adding the fenced node {z} back to partition {p}: {grow}")
+        now = ongoing().get(str(p))
+        check(now is not None and now["adding"] == [z] and not now["removing"]
+              and sorted(now["replicas"]) == sorted(targets[p] + [z]),
+              f"listed reassignment of partition {p} while node {z} is down: {now}")
+        undo = reassign({str(p): None})
+        check(undo == {str(p): "NONE"}, f"cancelling: {undo}")
+        wait_until(lambda: not ongoing(), 60, "the cancelled reassignment no longer listed")
+        _wait_partitions(cl, topic, lambda q, pm: pm.replicas == targets[q], "the cancelled partition back on its replicas")
+        cl.restart(z)
+        cancelled = f"p{p} + node {z} (down) listed as adding, then cancelled"
+    return _finish(cl, f"{client_name}: 3 partitions moved RF 1 -> 2 off {sorted(set(before.values()))}; "
+                       f"{len(acked)} messages read back exactly; {cancelled}")

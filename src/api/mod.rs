@@ -20,10 +20,10 @@ pub mod group_admin;
 pub mod group_membership;
 pub mod init_producer_id;
 pub mod list_offsets;
-pub mod list_partition_reassignments;
 pub mod metadata;
 pub mod offsets;
 pub mod offsets_for_leader_epoch;
+pub mod partition_reassignments;
 pub mod produce;
 pub mod services;
 pub mod topic_admin;
@@ -164,7 +164,8 @@ api_table! {
     ElectLeaders => elect_leaders::handle: m::ElectLeadersRequest,
     DescribeLogDirs => describe_log_dirs::handle: m::DescribeLogDirsRequest,
     DescribeProducers => describe_producers::handle: m::DescribeProducersRequest,
-    ListPartitionReassignments => list_partition_reassignments::handle: m::ListPartitionReassignmentsRequest,
+    ListPartitionReassignments => partition_reassignments::list: m::ListPartitionReassignmentsRequest,
+    AlterPartitionReassignments => partition_reassignments::alter: m::AlterPartitionReassignmentsRequest,
     DescribeQuorum => describe_quorum::handle: m::DescribeQuorumRequest,
     DescribeAcls => acls::describe: m::DescribeAclsRequest,
     CreateAcls => acls::create: m::CreateAclsRequest,

@@ -272,6 +272,21 @@ impl Partition {
         Ok(())
     }
 
+    /// Empties the log of a partition this broker no longer replicates (reassigned
+    /// away), as Kafka deletes such a replica; a later reassignment back fetches it anew.
+    /// Returns whether there was anything to remove.
+    pub fn drop_replica_data(&self, now_ms: i64) -> Result<bool, LogError> {
+        let st = self.state.read();
+        let mut log = self.log.write();
+        if st.role != Role::None || (log.log_end_offset() == 0 && log.log_start_offset() == 0) {
+            return Ok(false);
+        }
+        log.truncate_fully_and_start_at(0, now_ms)?;
+        self.high_watermark.store(0, Ordering::Release);
+        self.followers.lock().clear();
+        Ok(true)
+    }
+
     /// The leader records a follower's fetch: its log end offset is the fetch offset.
     /// Returns whether the follower should join the ISR now (it has reached the high
     /// watermark and is not in the ISR).

@@ -61,6 +61,13 @@ pub enum Command {
     /// A broker reserves a block of producer ids (Kafka's AllocateProducerIds): ids are
     /// unique across the cluster. The result's `value` is the block's first id.
     AllocateProducerIds { broker: i32 },
+    /// AlterPartitionReassignments: per partition, the target replicas, or `None` to
+    /// cancel the ongoing reassignment.
+    AlterPartitionReassignments {
+        partitions: Vec<(String, i32, Option<Vec<i32>>)>,
+        allow_replication_factor_change: bool,
+        defaults: ElectionDefaults,
+    },
     /// ElectLeaders: preferred (the first replica) or unclean; `None` is every partition.
     ElectLeaders { unclean: bool, partitions: Option<Vec<(String, i32)>>, defaults: ElectionDefaults },
 }
@@ -70,8 +77,12 @@ pub enum Command {
 pub struct CommandResult {
     pub error_code: i16,
     pub message: Option<String>,
-    /// ElectLeaders: per partition (topic, partition, error code).
+    /// ElectLeaders, AlterPartitionReassignments: per partition (topic, partition, error
+    /// code).
     pub partitions: Vec<(String, i32, i16)>,
+    /// AlterPartitionReassignments: the message of each of `partitions`' errors.
+    #[serde(default)]
+    pub partition_messages: Vec<Option<String>>,
     /// AllocateProducerIds: the first id of the block.
     pub value: i64,
     /// DescribeQuorum (an RPC answer, never a record's outcome).

@@ -35,6 +35,12 @@ pub struct PartitionImage {
     /// Bumped by every change of this partition (Kafka's partition epoch); AlterPartition
     /// names the one it saw.
     pub partition_epoch: i32,
+    /// An ongoing reassignment (KIP-455): the replicas being added (not yet all in the
+    /// ISR) and those that leave when it completes. `replicas` holds both meanwhile.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub adding_replicas: Vec<i32>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub removing_replicas: Vec<i32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,7 +61,7 @@ pub struct MetadataImage {
     pub next_producer_id: i64,
 }
 
-fn fail(e: E, message: impl Into<String>) -> CommandResult {
+pub(super) fn fail(e: E, message: impl Into<String>) -> CommandResult {
     CommandResult::error(e.code(), message)
 }
 
@@ -76,7 +82,7 @@ impl MetadataImage {
         self.topics.get(topic).and_then(|t| usize::try_from(index).ok().and_then(|i| t.partitions.get(i)))
     }
 
-    fn unclean_for(&self, topic: &TopicImage, defaults: ElectionDefaults) -> bool {
+    pub(super) fn unclean_for(&self, topic: &TopicImage, defaults: ElectionDefaults) -> bool {
         match topic.configs.get("unclean.leader.election.enable") {
             Some(v) => v.eq_ignore_ascii_case("true"),
             None => defaults.unclean,
@@ -128,6 +134,9 @@ impl MetadataImage {
                 self.alter_partition(topic, *partition, *leader, *leader_epoch, *partition_epoch, isr)
             }
             Command::ElectLeaders { unclean, partitions, defaults } => self.elect_leaders(*unclean, partitions.as_deref(), *defaults),
+            Command::AlterPartitionReassignments { partitions, allow_replication_factor_change, defaults } => {
+                self.alter_reassignments(partitions, *allow_replication_factor_change, *defaults)
+            }
             Command::AllocateProducerIds { .. } => {
                 let start = self.next_producer_id;
                 self.next_producer_id += PRODUCER_ID_BLOCK;
@@ -176,20 +185,27 @@ impl MetadataImage {
         CommandResult::ok()
     }
 
-    fn check_assignment(&self, a: &[Vec<i32>]) -> Result<(), CommandResult> {
+    pub(super) fn check_assignment(&self, a: &[Vec<i32>]) -> Result<(), CommandResult> {
         if a.is_empty() || a.len() > MAX_PARTITIONS as usize {
             return Err(fail(E::InvalidPartitions, "an assignment needs 1 or more partitions"));
         }
         let rf = a[0].len();
         for r in a {
-            let mut s = r.clone();
-            s.sort();
-            s.dedup();
-            if r.is_empty() || s.len() != r.len() || r.len() != rf {
-                return Err(fail(E::InvalidReplicaAssignment, format!("invalid replica list {r:?}")));
+            // Kafka's messages, word for word: tools and users match on them.
+            if r.is_empty() {
+                return Err(fail(E::InvalidReplicaAssignment, "The manual partition assignment includes an empty replica list."));
             }
             if let Some(b) = r.iter().find(|b| !self.brokers.contains_key(b)) {
-                return Err(fail(E::InvalidReplicaAssignment, format!("broker {b} is not registered")));
+                return Err(fail(E::InvalidReplicaAssignment, format!("The manual partition assignment includes broker {b}, but no such broker is registered.")));
+            }
+            if let Some(b) = r.iter().enumerate().find(|(i, b)| r[..*i].contains(b)).map(|(_, b)| b) {
+                return Err(fail(E::InvalidReplicaAssignment, format!("The manual partition assignment includes the broker {b} more than once.")));
+            }
+            if r.len() != rf {
+                return Err(fail(
+                    E::InvalidReplicaAssignment,
+                    format!("The manual partition assignment includes a partition with {} replica(s), but this is not consistent with previous partitions, which have {rf} replica(s).", r.len()),
+                ));
             }
         }
         Ok(())
@@ -200,7 +216,7 @@ impl MetadataImage {
     fn new_partition(&self, replicas: Vec<i32>) -> PartitionImage {
         let isr: Vec<i32> = replicas.iter().copied().filter(|r| self.is_live(*r)).collect();
         let leader = isr.first().copied().unwrap_or(NO_LEADER);
-        PartitionImage { replicas, isr, leader, leader_epoch: 0, partition_epoch: 0 }
+        PartitionImage { replicas, isr, leader, leader_epoch: 0, partition_epoch: 0, adding_replicas: Vec::new(), removing_replicas: Vec::new() }
     }
 
     fn create_partitions(&mut self, name: &str, count: i32, assignment: Option<&[Vec<i32>]>, validate_only: bool) -> CommandResult {
@@ -333,6 +349,8 @@ impl MetadataImage {
         }
         p.isr = p.replicas.iter().copied().filter(|r| isr.contains(r)).collect();
         p.partition_epoch += 1;
+        // The ISR change that brings the last added replica in completes a reassignment.
+        super::reassignment::try_complete(p, &live);
         CommandResult::ok()
     }
 

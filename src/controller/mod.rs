@@ -11,6 +11,7 @@ pub mod image;
 pub mod network;
 pub mod placement;
 pub mod quorum;
+pub mod reassignment;
 pub mod store;
 
 use std::collections::{BTreeMap, HashMap};

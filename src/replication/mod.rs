@@ -426,6 +426,13 @@ fn apply_image(rm: &Arc<ReplicaManager>, image: &MetadataImage, shutdown: &Shutd
                     }
                 }
             }
+            if registered && !pi.replicas.contains(&me) {
+                match p.drop_replica_data(rm.clock.now_ms()) {
+                    Ok(true) => tracing::info!(topic = %name, partition = i, "deleted the data of a replica reassigned away from this broker"),
+                    Ok(false) => {}
+                    Err(e) => failures.push(format!("{name}-{i}: deleting a reassigned replica: {e}")),
+                }
+            }
         }
     }
     let leaders: Vec<i32> = rm

@@ -39,7 +39,7 @@ async fn an_image_that_fails_to_apply_is_not_published_until_it_does() {
     let mut image = MetadataImage { cluster_id: "cluster".into(), ..Default::default() };
     let endpoint = BrokerEndpoint { id: 2, host: "127.0.0.1".into(), port: 9092, rack: None, incarnation: identity.incarnation.clone() };
     image.brokers.insert(2, BrokerRegistration { endpoint, fenced: false });
-    let partition = PartitionImage { replicas: vec![2], isr: vec![2], leader: 2, leader_epoch: 3, partition_epoch: 0 };
+    let partition = PartitionImage { replicas: vec![2], isr: vec![2], leader: 2, leader_epoch: 3, partition_epoch: 0, adding_replicas: vec![], removing_replicas: vec![] };
     image.topics.insert("t".into(), TopicImage { id: crate::common::topic_id::generate(), configs: BTreeMap::new(), partitions: vec![partition] });
     let image = Arc::new(image);
     let never = crate::common::shutdown::channel();

@@ -14,6 +14,7 @@ import java.util.Base64;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Properties;
 import java.util.TreeMap;
 import java.util.concurrent.ExecutionException;
@@ -25,8 +26,10 @@ import org.apache.kafka.clients.admin.Config;
 import org.apache.kafka.clients.admin.ConfigEntry;
 import org.apache.kafka.clients.admin.DescribeClusterResult;
 import org.apache.kafka.clients.admin.ListOffsetsResult;
+import org.apache.kafka.clients.admin.NewPartitionReassignment;
 import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.clients.admin.OffsetSpec;
+import org.apache.kafka.clients.admin.PartitionReassignment;
 import org.apache.kafka.clients.admin.TopicDescription;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
@@ -122,6 +125,8 @@ public final class Driver {
             case "admin": return AdminTour.run(req);
             case "transactions": return transactions(req);
             case "describe-quorum": return describeQuorum(req);
+            case "reassign": return reassign(req);
+            case "list-reassignments": return listReassignments(req);
             default: throw new IllegalArgumentException("unknown command " + cmd);
         }
     }
@@ -462,6 +467,59 @@ public final class Driver {
                 voters.add(JSON.createArrayNode().add(v.replicaId()).add(v.logEndOffset()));
             }
             o.put("observers", q.observers().size());
+        }
+        return o;
+    }
+
+    /**
+     * Admin.alterPartitionReassignments: each partition of "targets" to its replicas (null
+     * cancels its reassignment); answers each partition's outcome by Kafka error name.
+     */
+    static ObjectNode reassign(JsonNode req) throws Exception {
+        String topic = req.get("topic").asText();
+        Map<TopicPartition, Optional<NewPartitionReassignment>> targets = new HashMap<>();
+        req.get("targets").fields().forEachRemaining(e -> {
+            TopicPartition tp = new TopicPartition(topic, Integer.parseInt(e.getKey()));
+            if (e.getValue().isNull()) {
+                targets.put(tp, Optional.empty());
+            } else {
+                List<Integer> replicas = new ArrayList<>();
+                e.getValue().forEach(b -> replicas.add(b.asInt()));
+                targets.put(tp, Optional.of(new NewPartitionReassignment(replicas)));
+            }
+        });
+        ObjectNode o = obj();
+        ObjectNode results = o.putObject("results");
+        try (Admin a = admin(req)) {
+            Map<TopicPartition, KafkaFuture<Void>> done = a.alterPartitionReassignments(targets).values();
+            for (Map.Entry<TopicPartition, KafkaFuture<Void>> e : done.entrySet()) {
+                String outcome = "NONE";
+                try {
+                    get(e.getValue());
+                } catch (ExecutionException ex) {
+                    outcome = Errors.forException(cause(ex)).name();
+                }
+                results.put(String.valueOf(e.getKey().partition()), outcome);
+            }
+        }
+        return o;
+    }
+
+    /** Admin.listPartitionReassignments of one topic: partition → replicas, adding, removing. */
+    static ObjectNode listReassignments(JsonNode req) throws Exception {
+        String topic = req.get("topic").asText();
+        ObjectNode o = obj();
+        ObjectNode ongoing = o.putObject("ongoing");
+        try (Admin a = admin(req)) {
+            for (Map.Entry<TopicPartition, PartitionReassignment> e : get(a.listPartitionReassignments().reassignments()).entrySet()) {
+                if (!e.getKey().topic().equals(topic)) {
+                    continue;
+                }
+                ObjectNode p = ongoing.putObject(String.valueOf(e.getKey().partition()));
+                p.set("replicas", JSON.valueToTree(e.getValue().replicas()));
+                p.set("adding", JSON.valueToTree(e.getValue().addingReplicas()));
+                p.set("removing", JSON.valueToTree(e.getValue().removingReplicas()));
+            }
         }
         return o;
     }
