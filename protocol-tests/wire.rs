@@ -587,3 +587,103 @@ fn old_fetches_of_zstd_topics_and_disabled_deletion_are_refused_as_in_kafka() {
     assert_eq!(c.call(4, &req).responses[0].error_code, 73, "TOPIC_DELETION_DISABLED");
     assert_eq!(list_offset(&mut c, "as-zstd", -1).1, 1, "the topic is still there");
 }
+
+#[test]
+fn describe_topic_partitions_pages_by_partition_limit() {
+    use kafka_protocol::messages::describe_topic_partitions_request::{Cursor, TopicRequest};
+    let broker = Broker::start(&[]);
+    let mut c = broker.client();
+    assert_eq!(create(&mut c, "dtp-a", 3, 1, &[], false), 0);
+    assert_eq!(create(&mut c, "dtp-b", 2, 1, &[], false), 0);
+    let topics: Vec<TopicRequest> = ["missing", "dtp-b", "dtp-a"].iter().map(|n| TopicRequest::default().with_name(name(n))).collect();
+    let mut pages = Vec::new();
+    let mut cursor: Option<Cursor> = None;
+    loop {
+        let req = DescribeTopicPartitionsRequest::default().with_topics(topics.clone()).with_response_partition_limit(2).with_cursor(cursor.clone());
+        let r = c.call(0, &req);
+        let page: Vec<(String, i16, Vec<i32>)> =
+            r.topics.iter().map(|t| (t.name.as_ref().unwrap().to_string(), t.error_code, t.partitions.iter().map(|p| p.partition_index).collect())).collect();
+        pages.push(page);
+        match r.next_cursor {
+            Some(n) => cursor = Some(Cursor::default().with_topic_name(n.topic_name).with_partition_index(n.partition_index)),
+            None => break,
+        }
+        assert!(pages.len() < 5, "no end of pages: {pages:?}");
+    }
+    let s = |v: &str| v.to_string();
+    assert_eq!(
+        pages,
+        vec![
+            vec![(s("dtp-a"), 0, vec![0, 1])],
+            vec![(s("dtp-a"), 0, vec![2]), (s("dtp-b"), 0, vec![0])],
+            vec![(s("dtp-b"), 0, vec![1]), (s("missing"), 3, vec![])],
+        ]
+    );
+    // every topic, by name, when none is named; a cursor outside the named topics is refused
+    let all = c.call(0, &DescribeTopicPartitionsRequest::default().with_response_partition_limit(100));
+    assert_eq!(all.topics.iter().map(|t| t.partitions.len()).sum::<usize>(), 5);
+    let bad = DescribeTopicPartitionsRequest::default()
+        .with_topics(vec![TopicRequest::default().with_name(name("dtp-a"))])
+        .with_response_partition_limit(10)
+        .with_cursor(Some(Cursor::default().with_topic_name(name("dtp-b"))));
+    assert_eq!(c.call(0, &bad).topics.iter().map(|t| t.error_code).collect::<Vec<_>>(), vec![42]);
+}
+
+#[test]
+fn feature_updates_and_log_dir_moves_that_keep_things_as_they_are() {
+    use kafka_protocol::messages::alter_replica_log_dirs_request::{AlterReplicaLogDir, AlterReplicaLogDirTopic};
+    use kafka_protocol::messages::update_features_request::FeatureUpdateKey;
+    let data = tempfile::tempdir().unwrap();
+    let broker = Broker::start_in(data.path(), &[]);
+    let mut c = broker.client();
+    let update = |name: &str, level: i16, upgrade_type: i8| FeatureUpdateKey::default().with_feature(StrBytes::from_string(name.into())).with_max_version_level(level).with_upgrade_type(upgrade_type);
+    let updates = vec![
+        update("metadata.version", 27, 1),  // the finalized level: nothing to do
+        update("transaction.version", 9, 1),  // beyond what is supported
+        update("group.version", 0, 1),      // already off
+        update("no.such.feature", 1, 1),
+    ];
+    let r = c.call(1, &UpdateFeaturesRequest::default().with_feature_updates(updates.clone()));
+    assert_eq!(r.results.iter().map(|f| f.error_code).collect::<Vec<_>>(), vec![0, 95, 0, 95]);
+    for upgrade_type in [1, 2, 3] {
+        let down = c.call(1, &UpdateFeaturesRequest::default().with_feature_updates(vec![update("metadata.version", 20, upgrade_type)]));
+        assert_eq!(down.results[0].error_code, 95, "metadata.version downgrade, upgrade type {upgrade_type}");
+    }
+    // v2: the first failure is the request's error
+    let v2 = c.call(2, &UpdateFeaturesRequest::default().with_feature_updates(updates));
+    assert_eq!(v2.error_code, 95);
+    let dup = c.call(1, &UpdateFeaturesRequest::default().with_feature_updates(vec![update("group.version", 0, 1), update("group.version", 0, 1)]));
+    assert_eq!(dup.error_code, 42);
+
+    assert_eq!(create(&mut c, "dirs", 1, 1, &[], false), 0);
+    let dir = c.call(1, &DescribeLogDirsRequest::default()).results[0].log_dir.clone();
+    let moves = |path: StrBytes, partitions: Vec<i32>| AlterReplicaLogDir::default().with_path(path).with_topics(vec![AlterReplicaLogDirTopic::default().with_name(name("dirs")).with_partitions(partitions)]);
+    let req = AlterReplicaLogDirsRequest::default().with_dirs(vec![moves(dir, vec![0, 3]), moves(StrBytes::from_static_str("/no/such/dir"), vec![0])]);
+    let r = c.call(1, &req);
+    let codes: Vec<Vec<i16>> = r.results.iter().map(|t| t.partitions.iter().map(|p| p.error_code).collect()).collect();
+    // NONE (already there), REPLICA_NOT_AVAILABLE (no such partition here), LOG_DIR_NOT_FOUND
+    assert_eq!(codes, vec![vec![0, 9], vec![57]]);
+}
+
+#[test]
+fn config_resources_are_listed_by_type_and_only_this_broker_is_registered() {
+    let broker = Broker::start(&[]);
+    let mut c = broker.client();
+    assert_eq!(create(&mut c, "listed", 1, 1, &[], false), 0);
+    let me = c.call(12, &MetadataRequest::default()).brokers[0].node_id.0;
+    let list = |c: &mut Client, version: i16, types: Vec<i8>| {
+        let r = c.call(version, &ListConfigResourcesRequest::default().with_resource_types(types));
+        let mut got: Vec<(i8, String)> = r.config_resources.iter().map(|x| (x.resource_type, x.resource_name.to_string())).collect();
+        got.sort();
+        (r.error_code, got)
+    };
+    // v0 (ListClientMetricsResources): no client-metrics resources
+    assert_eq!(list(&mut c, 0, vec![]), (0, vec![]));
+    assert_eq!(list(&mut c, 1, vec![2]), (0, vec![(2, "listed".to_string())]));
+    let all = list(&mut c, 1, vec![]).1;
+    assert!(all.contains(&(4, me.to_string())) && all.contains(&(8, me.to_string())) && all.contains(&(2, "listed".to_string())), "{all:?}");
+    assert_eq!(list(&mut c, 1, vec![1]).0, 35, "an unknown resource type");
+    // UnregisterBroker: another id is not registered; this running broker stays
+    assert_eq!(c.call(0, &UnregisterBrokerRequest::default().with_broker_id(BrokerId(me + 1))).error_code, 102);
+    assert_eq!(c.call(0, &UnregisterBrokerRequest::default().with_broker_id(BrokerId(me))).error_code, 0);
+}

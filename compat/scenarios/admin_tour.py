@@ -73,6 +73,21 @@ def admin_tour(ctx, client_name):
         f"the log dir(s) with partitions 0-{PARTITIONS - 1} of the topic, their sizes and the disk space")
     expect("describeReplicaLogDirs", lambda r: ok(r) and r["value"] in (calls["describeLogDirs"].get("value") or {}),
            "the log dir DescribeLogDirs lists")
+    expect("alterReplicaLogDirs", lambda r: ok(r) and r["value"] == calls["describeReplicaLogDirs"].get("value"),
+           "a move to the log dir the replica is in (nothing to do)")
+    expect("alterReplicaLogDirsUnknownDir", lambda r: not ok(r) and r["error"] == "LOG_DIR_NOT_FOUND",
+           "LOG_DIR_NOT_FOUND for a path that is not a log dir")
+    expect("describeTopicsPaged", lambda r: ok(r) and r["value"] == list(range(PARTITIONS)),
+           f"partitions 0-{PARTITIONS - 1}, one per DescribeTopicPartitions page")
+    expect("updateFeatures", lambda r: ok(r) and r["value"] == calls["describeFeatures"]["value"]["finalized"]
+           ["metadata.version"], "metadata.version 'upgraded' to its finalized level (nothing to do)")
+    expect("updateFeaturesUnsupportedLevel", lambda r: not ok(r) and r["error"] == "INVALID_UPDATE_VERSION",
+           "INVALID_UPDATE_VERSION for metadata.version 999")
+    expect("alterPartitionReassignments", lambda r: ok(r) and r["value"] == 0,
+           "partition 0 'reassigned' to the broker it is on, nothing left in progress")
+    expect("alterPartitionReassignmentsUnknownBroker", lambda r: not ok(r) and r["error"] == "INVALID_REPLICA_ASSIGNMENT",
+           "INVALID_REPLICA_ASSIGNMENT for broker 999")
+    expect("listClientMetricsResources", lambda r: ok(r) and r["value"] == 0, "no client-metrics resources")
     expect("describeProducers", lambda r: ok(r) and len(r["value"]) >= 1
            and all(pid >= 0 and epoch >= 0 and seq >= 0 for pid, epoch, seq in r["value"]),
            "the idempotent producer that wrote partition 0")

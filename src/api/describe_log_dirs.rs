@@ -36,9 +36,7 @@ pub async fn handle(ctx: &RequestContext<'_>, req: DescribeLogDirsRequest) -> De
             if asked.is_some_and(|ps| !ps.contains(&(i as i32))) {
                 continue;
             }
-            // On a cluster node, only the replicas assigned here (as Kafka lists its local
-            // logs), not every partition the node knows of.
-            if ctx.services.cluster().is_some() && !p.state().replicas.contains(&node) {
+            if !hosted(ctx, p, node) {
                 continue;
             }
             let mut d = DescribeLogDirsPartition::default();
@@ -64,8 +62,14 @@ pub async fn handle(ctx: &RequestContext<'_>, req: DescribeLogDirsRequest) -> De
     resp
 }
 
+/// Whether this broker hosts a replica of `p`: on a cluster node only the replicas
+/// assigned here (as Kafka lists its local logs), not every partition the node knows of.
+pub(super) fn hosted(ctx: &RequestContext<'_>, p: &crate::broker::Partition, node: i32) -> bool {
+    ctx.services.cluster().is_none() || p.state().replicas.contains(&node)
+}
+
 /// The directory as Kafka names it: an absolute path.
-fn absolute(dir: &Path) -> String {
+pub(super) fn absolute(dir: &Path) -> String {
     std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf()).display().to_string()
 }
 

@@ -14,7 +14,7 @@ use crate::controller::{MetadataImage, NO_LEADER};
 use crate::errors::topic_error_code;
 
 /// Operations everyone may do while Riffle has no ACLs (Kafka's AclOperation codes).
-const TOPIC_OPERATIONS: &[i32] = &[3, 4, 5, 6, 7, 8, 10, 11];
+pub const TOPIC_OPERATIONS: &[i32] = &[3, 4, 5, 6, 7, 8, 10, 11];
 pub const CLUSTER_OPERATIONS: &[i32] = &[5, 7, 8, 9, 10, 11, 12];
 /// "Not requested" in authorized-operations fields.
 pub const OPERATIONS_NOT_REQUESTED: i32 = i32::MIN;
@@ -137,8 +137,62 @@ fn error_topic(name: Option<TopicName>, id: Uuid, code: i16) -> MetadataResponse
     t
 }
 
-/// A topic as Metadata shows it: on a cluster, leaders, replicas and ISRs from the
-/// metadata image; on a single broker, this node for everything.
+/// A partition as Metadata and DescribeTopicPartitions show it.
+pub struct PartitionView {
+    pub index: i32,
+    pub error_code: i16,
+    pub leader: i32,
+    pub leader_epoch: i32,
+    pub replicas: Vec<BrokerId>,
+    pub isr: Vec<BrokerId>,
+    pub offline: Vec<BrokerId>,
+}
+
+/// A topic's partitions: on a cluster, leaders, replicas and ISRs from the metadata
+/// image; on a single broker, this node for everything.
+pub fn partition_views(topic: &Topic, image: Option<&MetadataImage>, node_id: i32) -> Vec<PartitionView> {
+    let ids = |v: &[i32]| v.iter().map(|i| BrokerId(*i)).collect::<Vec<_>>();
+    topic
+        .partitions
+        .iter()
+        .map(|p| match image.map(|img| (img, img.partition(&topic.name, p.index))) {
+            Some((img, Some(pi))) => {
+                let offline: Vec<i32> = pi.replicas.iter().copied().filter(|r| !img.is_live(*r)).collect();
+                PartitionView {
+                    index: p.index,
+                    error_code: if pi.leader == NO_LEADER { ResponseError::LeaderNotAvailable.code() } else { 0 },
+                    leader: pi.leader,
+                    leader_epoch: pi.leader_epoch,
+                    replicas: ids(&pi.replicas),
+                    isr: ids(&pi.isr),
+                    offline: ids(&offline),
+                }
+            }
+            // A cluster topic this broker has opened but whose record it has not
+            // finished applying: no leader to name yet.
+            Some((_, None)) => PartitionView {
+                index: p.index,
+                error_code: ResponseError::LeaderNotAvailable.code(),
+                leader: NO_LEADER,
+                leader_epoch: 0,
+                replicas: vec![],
+                isr: vec![],
+                offline: vec![],
+            },
+            None => PartitionView {
+                index: p.index,
+                error_code: 0,
+                leader: node_id,
+                leader_epoch: p.leader_epoch(),
+                replicas: vec![BrokerId(node_id)],
+                isr: vec![BrokerId(node_id)],
+                offline: vec![],
+            },
+        })
+        .collect()
+}
+
+/// A topic as Metadata shows it.
 pub fn describe_topic(topic: &Topic, image: Option<&MetadataImage>, node_id: i32, topic_ops: bool, version: i16) -> MetadataResponseTopic {
     let mut t = MetadataResponseTopic::default();
     t.name = Some(TopicName(StrBytes::from_string(topic.name.to_string())));
@@ -149,44 +203,20 @@ pub fn describe_topic(topic: &Topic, image: Option<&MetadataImage>, node_id: i32
         t.is_internal = topic.is_internal();
     }
     t.topic_authorized_operations = if topic_ops { operations_bits(TOPIC_OPERATIONS) } else { OPERATIONS_NOT_REQUESTED };
-    let ids = |v: &[i32]| v.iter().map(|i| BrokerId(*i)).collect::<Vec<_>>();
-    t.partitions = topic
-        .partitions
-        .iter()
-        .map(|p| {
+    t.partitions = partition_views(topic, image, node_id)
+        .into_iter()
+        .map(|v| {
             let mut mp = MetadataResponsePartition::default();
-            mp.partition_index = p.index;
-            match image.and_then(|img| img.partition(&topic.name, p.index).map(|pi| (img, pi))) {
-                Some((img, pi)) => {
-                    mp.leader_id = BrokerId(pi.leader);
-                    if pi.leader == NO_LEADER {
-                        mp.error_code = ResponseError::LeaderNotAvailable.code();
-                    }
-                    if version >= 7 {
-                        mp.leader_epoch = pi.leader_epoch;
-                    }
-                    mp.replica_nodes = ids(&pi.replicas);
-                    mp.isr_nodes = ids(&pi.isr);
-                    if version >= 5 {
-                        let offline: Vec<i32> = pi.replicas.iter().copied().filter(|r| !img.is_live(*r)).collect();
-                        mp.offline_replicas = ids(&offline);
-                    }
-                }
-                // A cluster topic this broker has opened but whose record it has not
-                // finished applying: no leader to name yet.
-                None if image.is_some() => {
-                    mp.leader_id = BrokerId(NO_LEADER);
-                    mp.error_code = ResponseError::LeaderNotAvailable.code();
-                }
-                None => {
-                    let node = BrokerId(node_id);
-                    mp.leader_id = node;
-                    if version >= 7 {
-                        mp.leader_epoch = p.leader_epoch();
-                    }
-                    mp.replica_nodes = vec![node];
-                    mp.isr_nodes = vec![node];
-                }
+            mp.partition_index = v.index;
+            mp.error_code = v.error_code;
+            mp.leader_id = BrokerId(v.leader);
+            if version >= 7 {
+                mp.leader_epoch = v.leader_epoch;
+            }
+            mp.replica_nodes = v.replicas;
+            mp.isr_nodes = v.isr;
+            if version >= 5 {
+                mp.offline_replicas = v.offline;
             }
             mp
         })

@@ -3,6 +3,7 @@
 
 pub mod acls;
 pub mod alter_configs;
+pub mod alter_replica_log_dirs;
 pub mod api_versions;
 pub mod create_partitions;
 pub mod create_topics;
@@ -13,12 +14,14 @@ pub mod describe_configs;
 pub mod describe_log_dirs;
 pub mod describe_producers;
 pub mod describe_quorum;
+pub mod describe_topic_partitions;
 pub mod elect_leaders;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod group_admin;
 pub mod group_membership;
 pub mod init_producer_id;
+pub mod list_config_resources;
 pub mod list_offsets;
 pub mod metadata;
 pub mod offsets;
@@ -27,6 +30,8 @@ pub mod partition_reassignments;
 pub mod produce;
 pub mod services;
 pub mod topic_admin;
+pub mod unregister_broker;
+pub mod update_features;
 
 use std::sync::Arc;
 
@@ -163,10 +168,15 @@ api_table! {
     OffsetForLeaderEpoch => offsets_for_leader_epoch::handle: m::OffsetForLeaderEpochRequest,
     ElectLeaders => elect_leaders::handle: m::ElectLeadersRequest,
     DescribeLogDirs => describe_log_dirs::handle: m::DescribeLogDirsRequest,
+    AlterReplicaLogDirs => alter_replica_log_dirs::handle: m::AlterReplicaLogDirsRequest,
+    UpdateFeatures => update_features::handle: m::UpdateFeaturesRequest,
+    ListConfigResources => list_config_resources::handle: m::ListConfigResourcesRequest,
+    UnregisterBroker => unregister_broker::handle: m::UnregisterBrokerRequest,
     DescribeProducers => describe_producers::handle: m::DescribeProducersRequest,
     ListPartitionReassignments => partition_reassignments::list: m::ListPartitionReassignmentsRequest,
     AlterPartitionReassignments => partition_reassignments::alter: m::AlterPartitionReassignmentsRequest,
     DescribeQuorum => describe_quorum::handle: m::DescribeQuorumRequest,
+    DescribeTopicPartitions => describe_topic_partitions::handle: m::DescribeTopicPartitionsRequest,
     DescribeAcls => acls::describe: m::DescribeAclsRequest,
     CreateAcls => acls::create: m::CreateAclsRequest,
     DeleteAcls => acls::delete: m::DeleteAclsRequest,

@@ -36,6 +36,10 @@ pub enum Command {
     /// A broker missed its session timeout or shut down: it leaves every ISR (unless it
     /// is the last member) and its leaderships move to in-sync replicas.
     FenceBroker { id: i32, defaults: ElectionDefaults },
+    /// UnregisterBroker: the registration is removed (a broker being decommissioned);
+    /// it is fenced first. A broker still running registers again with its next
+    /// heartbeat.
+    UnregisterBroker { id: i32, defaults: ElectionDefaults },
     CreateTopic {
         name: String,
         id: Uuid,

@@ -108,6 +108,14 @@ impl MetadataImage {
                 CommandResult::ok()
             }
             Command::FenceBroker { id, defaults } => self.fence(*id, *defaults),
+            Command::UnregisterBroker { id, defaults } => {
+                if !self.brokers.contains_key(id) {
+                    return fail(E::BrokerIdNotRegistered, format!("Broker ID {id} is not currently registered"));
+                }
+                self.fence(*id, *defaults);
+                self.brokers.remove(id);
+                CommandResult::ok()
+            }
             Command::CreateTopic { name, id, partitions, replication_factor, assignment, configs, validate_only } => {
                 self.create_topic(name, *id, *partitions, *replication_factor, assignment.as_deref(), configs, *validate_only)
             }
@@ -163,7 +171,7 @@ impl MetadataImage {
         let replicas = match assignment {
             Some(a) => match self.check_assignment(a) {
                 Ok(()) => a.to_vec(),
-                Err(r) => return r,
+                Err((e, message)) => return fail(e, message),
             },
             None => {
                 if !(1..=MAX_PARTITIONS).contains(&partitions) {
@@ -185,27 +193,28 @@ impl MetadataImage {
         CommandResult::ok()
     }
 
-    pub(super) fn check_assignment(&self, a: &[Vec<i32>]) -> Result<(), CommandResult> {
+    pub(super) fn check_assignment(&self, a: &[Vec<i32>]) -> Result<(), (E, String)> {
         if a.is_empty() || a.len() > MAX_PARTITIONS as usize {
-            return Err(fail(E::InvalidPartitions, "an assignment needs 1 or more partitions"));
+            return Err((E::InvalidPartitions, "an assignment needs 1 or more partitions".into()));
         }
         let rf = a[0].len();
         for r in a {
             // Kafka's messages, word for word: tools and users match on them.
             if r.is_empty() {
-                return Err(fail(E::InvalidReplicaAssignment, "The manual partition assignment includes an empty replica list."));
+                return Err((E::InvalidReplicaAssignment, "The manual partition assignment includes an empty replica list.".into()));
             }
             if let Some(b) = r.iter().find(|b| !self.brokers.contains_key(b)) {
-                return Err(fail(E::InvalidReplicaAssignment, format!("The manual partition assignment includes broker {b}, but no such broker is registered.")));
+                return Err((E::InvalidReplicaAssignment, format!("The manual partition assignment includes broker {b}, but no such broker is registered.")));
             }
             if let Some(b) = r.iter().enumerate().find(|(i, b)| r[..*i].contains(b)).map(|(_, b)| b) {
-                return Err(fail(E::InvalidReplicaAssignment, format!("The manual partition assignment includes the broker {b} more than once.")));
+                return Err((E::InvalidReplicaAssignment, format!("The manual partition assignment includes the broker {b} more than once.")));
             }
             if r.len() != rf {
-                return Err(fail(
-                    E::InvalidReplicaAssignment,
-                    format!("The manual partition assignment includes a partition with {} replica(s), but this is not consistent with previous partitions, which have {rf} replica(s).", r.len()),
-                ));
+                let message = format!(
+                    "The manual partition assignment includes a partition with {} replica(s), but this is not consistent with previous partitions, which have {rf} replica(s).",
+                    r.len()
+                );
+                return Err((E::InvalidReplicaAssignment, message));
             }
         }
         Ok(())
@@ -236,8 +245,8 @@ impl MetadataImage {
                 if a.len() as i32 != count - current {
                     return fail(E::InvalidReplicaAssignment, format!("{} assignments for {} new partitions", a.len(), count - current));
                 }
-                if let Err(e) = self.check_assignment(a) {
-                    return e;
+                if let Err((e, message)) = self.check_assignment(a) {
+                    return fail(e, message);
                 }
                 if a[0].len() as i32 != rf {
                     return fail(E::InvalidReplicaAssignment, format!("the topic's replication factor is {rf}, the assignment's {}", a[0].len()));
@@ -497,6 +506,21 @@ mod tests {
         let r = img.apply(&Command::ElectLeaders { unclean: false, partitions: None, defaults: Default::default() });
         assert_eq!(r.partitions[0].2, 0);
         assert_eq!(img.partition("t", 0).unwrap().leader, p.replicas[0]);
+    }
+
+    #[test]
+    fn an_unregistered_broker_is_forgotten_until_it_registers_again() {
+        let mut img = cluster(3);
+        create(&mut img, "t", 1, 3);
+        let leader = img.partition("t", 0).unwrap().leader;
+        assert!(img.apply(&Command::UnregisterBroker { id: leader, defaults: Default::default() }).is_ok());
+        assert!(!img.brokers.contains_key(&leader));
+        let p = img.partition("t", 0).unwrap();
+        assert!(p.leader != leader && !p.isr.contains(&leader) && p.replicas.contains(&leader));
+        let again = img.apply(&Command::UnregisterBroker { id: leader, defaults: Default::default() });
+        assert_eq!(again.error_code, E::BrokerIdNotRegistered.code());
+        img.apply(&Command::RegisterBroker { broker: endpoint(leader), defaults: Default::default() });
+        assert!(img.is_live(leader));
     }
 
     #[test]

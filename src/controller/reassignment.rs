@@ -8,7 +8,14 @@
 use kafka_protocol::error::ResponseError as E;
 
 use super::command::{CommandResult, ElectionDefaults};
-use super::image::{fail, MetadataImage, PartitionImage, NO_LEADER};
+use super::image::{MetadataImage, PartitionImage, NO_LEADER};
+
+/// Why a partition's reassignment was refused: a Kafka error code and message.
+type Refusal = (i16, String);
+
+fn refuse(e: E, message: impl Into<String>) -> Refusal {
+    (e.code(), message.into())
+}
 
 impl PartitionImage {
     pub fn is_reassigning(&self) -> bool {
@@ -67,34 +74,34 @@ impl MetadataImage {
         let mut result = CommandResult::ok();
         for (topic, index, target) in partitions {
             let outcome = match target {
-                Some(target) => self.check_assignment(std::slice::from_ref(target)).and_then(|()| {
-                    let p = self.partition_mut(topic, *index)?;
-                    reassign(p, target, allow_rf_change, &live)
-                }),
+                Some(target) => self
+                    .check_assignment(std::slice::from_ref(target))
+                    .map_err(|(e, message)| refuse(e, message))
+                    .and_then(|()| reassign(self.partition_mut(topic, *index)?, target, allow_rf_change, &live)),
                 None => {
                     let unclean = self.topics.get(topic).is_some_and(|t| self.unclean_for(t, defaults));
                     self.partition_mut(topic, *index).and_then(|p| cancel(p, unclean, &live))
                 }
             };
-            let (code, message) = outcome.err().map_or((0, None), |r| (r.error_code, r.message));
+            let (code, message) = outcome.err().map_or((0, None), |(code, message)| (code, Some(message)));
             result.partitions.push((topic.clone(), *index, code));
             result.partition_messages.push(message);
         }
         result
     }
 
-    fn partition_mut(&mut self, topic: &str, index: i32) -> Result<&mut PartitionImage, CommandResult> {
+    fn partition_mut(&mut self, topic: &str, index: i32) -> Result<&mut PartitionImage, Refusal> {
         self.topics
             .get_mut(topic)
             .and_then(|t| usize::try_from(index).ok().and_then(|i| t.partitions.get_mut(i)))
-            .ok_or_else(|| fail(E::UnknownTopicOrPartition, format!("{topic}-{index} does not exist")))
+            .ok_or_else(|| refuse(E::UnknownTopicOrPartition, format!("{topic}-{index} does not exist")))
     }
 }
 
-fn reassign(p: &mut PartitionImage, target: &[i32], allow_rf_change: bool, live: &[i32]) -> Result<(), CommandResult> {
+fn reassign(p: &mut PartitionImage, target: &[i32], allow_rf_change: bool, live: &[i32]) -> Result<(), Refusal> {
     let original = p.original_replicas();
     if !allow_rf_change && target.len() != original.len() {
-        return Err(fail(
+        return Err(refuse(
             E::InvalidReplicationFactor,
             format!("the replication factor would change from {} to {} but allowReplicationFactorChange is false", original.len(), target.len()),
         ));
@@ -105,7 +112,7 @@ fn reassign(p: &mut PartitionImage, target: &[i32], allow_rf_change: bool, live:
     // Replicas a replaced reassignment was adding leave the ISR with the replica set.
     let isr: Vec<i32> = replicas.iter().copied().filter(|r| p.isr.contains(r)).collect();
     if isr.is_empty() {
-        return Err(fail(E::InvalidReplicaAssignment, format!("no replica of {target:?} or of the current {original:?} is in sync")));
+        return Err(refuse(E::InvalidReplicaAssignment, format!("no replica of {target:?} or of the current {original:?} is in sync")));
     }
     if p.replicas == replicas && p.isr == isr && p.adding_replicas == adding && p.removing_replicas == removing {
         return Ok(());
@@ -120,9 +127,9 @@ fn reassign(p: &mut PartitionImage, target: &[i32], allow_rf_change: bool, live:
     Ok(())
 }
 
-fn cancel(p: &mut PartitionImage, unclean: bool, live: &[i32]) -> Result<(), CommandResult> {
+fn cancel(p: &mut PartitionImage, unclean: bool, live: &[i32]) -> Result<(), Refusal> {
     if !p.is_reassigning() {
-        return Err(fail(E::NoReassignmentInProgress, "no reassignment is in progress"));
+        return Err(refuse(E::NoReassignmentInProgress, "no reassignment is in progress"));
     }
     let original = p.original_replicas();
     let mut isr: Vec<i32> = original.iter().copied().filter(|r| p.isr.contains(r)).collect();
@@ -131,7 +138,7 @@ fn cancel(p: &mut PartitionImage, unclean: bool, live: &[i32]) -> Result<(), Com
         // election is allowed, as in Kafka.
         match original.iter().copied().find(|r| live.contains(r)) {
             Some(r) if unclean => isr = vec![r],
-            _ => return Err(fail(E::InvalidReplicaAssignment, format!("reverting to {original:?} would leave the partition without an in-sync replica"))),
+            _ => return Err(refuse(E::InvalidReplicaAssignment, format!("reverting to {original:?} would leave the partition without an in-sync replica"))),
         }
     }
     p.replicas = original;

@@ -8,6 +8,7 @@ import java.util.Collection;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.Callable;
 
@@ -16,16 +17,20 @@ import org.apache.kafka.clients.admin.AlterConfigOp;
 import org.apache.kafka.clients.admin.ConfigEntry;
 import org.apache.kafka.clients.admin.ConsumerGroupDescription;
 import org.apache.kafka.clients.admin.DescribeProducersResult;
+import org.apache.kafka.clients.admin.DescribeTopicsOptions;
+import org.apache.kafka.clients.admin.FeatureUpdate;
 import org.apache.kafka.clients.admin.FeatureMetadata;
 import org.apache.kafka.clients.admin.FinalizedVersionRange;
 import org.apache.kafka.clients.admin.LogDirDescription;
 import org.apache.kafka.clients.admin.MemberDescription;
+import org.apache.kafka.clients.admin.NewPartitionReassignment;
 import org.apache.kafka.clients.admin.NewPartitions;
 import org.apache.kafka.clients.admin.OffsetSpec;
 import org.apache.kafka.clients.admin.ProducerState;
 import org.apache.kafka.clients.admin.RecordsToDelete;
 import org.apache.kafka.clients.admin.ReplicaInfo;
 import org.apache.kafka.clients.admin.SupportedVersionRange;
+import org.apache.kafka.clients.admin.UpdateFeaturesOptions;
 import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.apache.kafka.common.ElectionType;
 import org.apache.kafka.common.TopicPartition;
@@ -101,6 +106,45 @@ final class AdminTour {
                 var info = r.values().iterator().next();
                 return info.getCurrentReplicaLogDir();
             });
+            step(calls, "alterReplicaLogDirs", () -> {
+                String dir = a.describeReplicaLogDirs(List.of(new TopicPartitionReplica(topic, 0, brokerId))).all().get()
+                    .values().iterator().next().getCurrentReplicaLogDir();
+                a.alterReplicaLogDirs(Map.of(new TopicPartitionReplica(topic, 0, brokerId), dir)).all().get();
+                return dir;
+            });
+            step(calls, "alterReplicaLogDirsUnknownDir", () -> {
+                a.alterReplicaLogDirs(Map.of(new TopicPartitionReplica(topic, 0, brokerId), "/no/such/log/dir")).all().get();
+                return "moved";
+            });
+            step(calls, "describeTopicsPaged", () -> {
+                // one partition per DescribeTopicPartitions answer: the client follows the cursor
+                var d = a.describeTopics(List.of(topic), new DescribeTopicsOptions().partitionSizeLimitPerResponse(1))
+                    .allTopicNames().get().get(topic);
+                ArrayNode arr = Driver.JSON.createArrayNode();
+                d.partitions().forEach(p -> arr.add(p.partition()));
+                return arr;
+            });
+            step(calls, "updateFeatures", () -> {
+                short level = a.describeFeatures().featureMetadata().get().finalizedFeatures().get("metadata.version").maxVersionLevel();
+                a.updateFeatures(Map.of("metadata.version", new FeatureUpdate(level, FeatureUpdate.UpgradeType.UPGRADE)),
+                    new UpdateFeaturesOptions()).all().get();
+                return level;
+            });
+            step(calls, "updateFeaturesUnsupportedLevel", () -> {
+                a.updateFeatures(Map.of("metadata.version", new FeatureUpdate((short) 999, FeatureUpdate.UpgradeType.UPGRADE)),
+                    new UpdateFeaturesOptions()).all().get();
+                return 999;
+            });
+            step(calls, "alterPartitionReassignments", () -> {
+                // the only broker there is: the partition stays where it is
+                a.alterPartitionReassignments(Map.of(tp0, Optional.of(new NewPartitionReassignment(List.of(brokerId))))).all().get();
+                return a.listPartitionReassignments().reassignments().get().size();
+            });
+            step(calls, "alterPartitionReassignmentsUnknownBroker", () -> {
+                a.alterPartitionReassignments(Map.of(tp0, Optional.of(new NewPartitionReassignment(List.of(brokerId, 999))))).all().get();
+                return "moved";
+            });
+            step(calls, "listClientMetricsResources", () -> a.listClientMetricsResources().all().get().size());
             step(calls, "describeProducers", () -> {
                 DescribeProducersResult r = a.describeProducers(List.of(tp0));
                 ArrayNode arr = Driver.JSON.createArrayNode();
