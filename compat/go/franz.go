@@ -217,7 +217,20 @@ func (f *Franz) Offsets(r *Request) ([]map[string]int64, error) {
 
 func (f *Franz) OffsetsByTimestamp(r *Request) ([]map[string]int64, error) {
 	return withAdmin(r, 60_000, func(ctx context.Context, adm *kadm.Client) ([]map[string]int64, error) {
-		res, err := listed(adm.ListOffsetsAfterMilli(ctx, r.Timestamp, r.Topic))
+		var res map[int32]kadm.ListedOffset
+		var err error
+		switch r.Spec {
+		case "earliest":
+			res, err = listed(adm.ListStartOffsets(ctx, r.Topic))
+		case "latest":
+			res, err = listed(adm.ListEndOffsets(ctx, r.Topic))
+		case "max-timestamp":
+			res, err = listed(adm.ListMaxTimestampOffsets(ctx, r.Topic))
+		case "":
+			res, err = listed(adm.ListOffsetsAfterMilli(ctx, r.Timestamp, r.Topic))
+		default:
+			err = fmt.Errorf("unknown offset spec %q", r.Spec)
+		}
 		if err != nil {
 			return nil, err
 		}

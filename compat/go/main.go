@@ -9,7 +9,8 @@
 // and header values are base64 (encoding/json's []byte).
 //
 // Commands: version, create-topic, delete-topic, produce, offsets, offsets-by-timestamp,
-// metadata, describe-configs, read, admin, reassign, list-reassignments (franz-go),
+// metadata, describe-configs, read, admin, reassign, list-reassignments and
+// unregister-broker (franz-go),
 // group-worker (long-running, JSON lines; see worker.go).
 package main
 
@@ -38,14 +39,19 @@ type Request struct {
 	Idempotent        bool              `json:"idempotent"`
 	Messages          []Message         `json:"messages"`
 	Timestamp         int64             `json:"timestamp"`
-	TimeoutMs         int64             `json:"timeoutMs"`
-	Group             string            `json:"group"`
+	// offsets-by-timestamp: earliest, latest or max-timestamp instead of Timestamp
+	// (franz-go; sarama's ListOffsets stops at v6, before max-timestamp)
+	Spec      string `json:"spec"`
+	TimeoutMs int64  `json:"timeoutMs"`
+	Group     string `json:"group"`
 	// produce: print {"progress": acknowledged, "failed": n} lines before the answer
 	// every ProgressEvery completions, with at most MaxInFlight unacknowledged sends
 	ProgressEvery int64 `json:"progressEvery"`
 	MaxInFlight   int   `json:"maxInFlight"`
 	// reassign: partition → target replicas (null cancels its reassignment)
 	Targets map[string]*[]int32 `json:"targets"`
+	// unregister-broker: the broker to unregister
+	Broker int32 `json:"broker"`
 }
 
 var stdoutMu sync.Mutex
@@ -285,7 +291,7 @@ func dispatch(c Client, cmd string, r *Request, res map[string]any) error {
 		calls, err := c.Admin(r)
 		res["calls"] = calls
 		return err
-	case "reassign", "list-reassignments":
+	case "reassign", "list-reassignments", "unregister-broker":
 		ra, ok := c.(reassigner)
 		if !ok {
 			return fmt.Errorf("%s: not supported by this client's driver", cmd)
@@ -293,6 +299,11 @@ func dispatch(c Client, cmd string, r *Request, res map[string]any) error {
 		if cmd == "reassign" {
 			out, err := ra.Reassign(r)
 			res["results"] = out
+			return err
+		}
+		if cmd == "unregister-broker" {
+			out, err := ra.UnregisterBroker(r)
+			res["result"] = out
 			return err
 		}
 		out, err := ra.ListReassignments(r)

@@ -1,21 +1,48 @@
 package main
 
 // Partition reassignment (KIP-455) through kadm: the reassign and list-reassignments
-// commands. Only franz-go has them: the cluster scenarios run the Java client and
+// and unregister-broker commands. Only franz-go has them: the cluster scenarios run the Java client and
 // franz-go.
 
 import (
 	"context"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // reassigner is what a client needs for the reassignment commands.
 type reassigner interface {
 	Reassign(r *Request) (map[string]string, error)
 	ListReassignments(r *Request) (map[string]map[string][]int32, error)
+	UnregisterBroker(r *Request) (string, error)
+}
+
+// UnregisterBroker sends UnregisterBroker for r.Broker (kadm has no helper: the raw
+// request through the client) and answers its Kafka error name.
+func (f *Franz) UnregisterBroker(r *Request) (string, error) {
+	cl, err := franzClient(r)
+	if err != nil {
+		return "", err
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	req := kmsg.NewPtrUnregisterBrokerRequest()
+	req.BrokerID = r.Broker
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		return "", err
+	}
+	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
+		noteError(err)
+		return errName(err), nil
+	}
+	return "NONE", nil
 }
 
 // Reassign asks for each partition of r.Targets (null: cancel its reassignment) and

@@ -45,24 +45,51 @@ def note_errors(client: str, errors: dict[str, int]):
         ERRORS_SEEN[client][name] += n
 
 
-_KAFKA_ERROR_NAMES: set[str] | None = None
+_KAFKA_ERROR_NAMES: dict[str, str] | None = None
 
 
-def note_logged_errors(client: str, text: str):
-    """Counts the Kafka error names (NOT_LEADER_OR_FOLLOWER, ...) a client's own log
-    mentions: the errors it retried without reporting them to the application."""
+def _error_vocabulary() -> dict[str, str]:
+    """Every way the clients spell a broker error, mapped to Kafka's name: the name
+    itself (NOT_LEADER_OR_FOLLOWER), kafka-python's exception class
+    (NotLeaderForPartitionError) and librdkafka's description ("Broker: Not leader for
+    partition"), all found by the error's code."""
     global _KAFKA_ERROR_NAMES
     if _KAFKA_ERROR_NAMES is None:
         import inspect
         import kafka.errors as ke
-        _KAFKA_ERROR_NAMES = {c.message for _, c in inspect.getmembers(ke, inspect.isclass)
-                              if issubclass(c, ke.BrokerResponseError) and getattr(c, "message", None)}
-        _KAFKA_ERROR_NAMES.discard("NONE")
+        names: dict[str, str] = {}
+        by_code: dict[int, str] = {}
+        for cls_name, c in inspect.getmembers(ke, inspect.isclass):
+            if issubclass(c, ke.BrokerResponseError) and getattr(c, "message", None) and c.errno:
+                names[c.message] = c.message
+                names[cls_name] = c.message
+                by_code[c.errno] = c.message
+        try:
+            import confluent_kafka as ck
+            for attr in dir(ck.KafkaError):
+                code = getattr(ck.KafkaError, attr)
+                if isinstance(code, int) and code in by_code:
+                    names[ck.KafkaError(code).str()] = by_code[code]
+        except ImportError:
+            pass
+        _KAFKA_ERROR_NAMES = names
+    return _KAFKA_ERROR_NAMES
+
+
+def note_logged_errors(client: str, text: str):
+    """Counts the broker errors a client's own log or messages mention, in any of the
+    clients' spellings: also the errors it retried without reporting them to the
+    application."""
     import re
+    vocabulary = _error_vocabulary()
     found: dict[str, int] = defaultdict(int)
-    for word in re.findall(r"\b[A-Z][A-Z_]{3,}\b", text):
-        if word in _KAFKA_ERROR_NAMES:
-            found[word] += 1
+    for word in re.findall(r"\b[A-Z][A-Za-z_]{3,}\b", text):
+        if word in vocabulary:
+            found[vocabulary[word]] += 1
+    for desc in re.findall(r"Broker: [^:()\n\]\[]+", text):
+        name = vocabulary.get(desc.strip())
+        if name:
+            found[name] += 1
     if found:
         note_errors(f"{client} (log)", found)
 
@@ -90,6 +117,12 @@ class Deliveries:
             self.acked[m.value()] = (m.partition(), m.offset())
         else:
             self.failed[m.value()] = err.name()
+
+    def error_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = defaultdict(int)
+        for name in self.failed.values():
+            counts[name] += 1
+        return counts
 
     def failures(self, n: int = 3, since: int = 0) -> list[str]:
         """The first ``n`` failures from the ``since``-th on, for messages."""

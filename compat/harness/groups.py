@@ -25,7 +25,7 @@ import threading
 import time
 import uuid
 
-from .common import CheckFailed, check, log, wait_until
+from .common import CheckFailed, check, log, note_logged_errors, wait_until
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 WORKER = os.path.join(HERE, "group_worker.py")
@@ -83,6 +83,8 @@ class Member:
         self.exit_code = None
         self.stderr_tail: list[str] = []
         self.killed = False
+        # the client's column in the table ("kafkajs#2" is a kafkajs member)
+        self.column = name.split("#")[0]
 
     # -- events ----------------------------------------------------------
     def _add(self, ev):
@@ -111,6 +113,7 @@ class Member:
                 self.generation = ev["generation"]
             if kind in ("error", "fatal", "commit_failed"):
                 glog(f"{self.name}: {kind}: {ev.get('error')}")
+                note_logged_errors(self.column, str(ev.get("error")))
             elif kind not in ("recs", "commit", "committed_event"):
                 glog(f"{self.name}: {kind} {json.dumps({k: v for k, v in ev.items() if k not in ('ev', 'tb')})[:400]}")
             if kind == "fatal" and ev.get("tb"):
@@ -132,6 +135,7 @@ class Member:
         def keep(line):
             self.stderr_tail.append(line)
             del self.stderr_tail[:-40]
+            note_logged_errors(self.column, line)
             if not line.startswith("% Reached end"):
                 glog(f"{self.name} stderr: {line[:300]}")
         self._reader(stream, keep)

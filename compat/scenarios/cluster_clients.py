@@ -269,7 +269,8 @@ def reassignment(ctx, client_name):
     replicas and ISR are its target, the node it left stores none of it, and the
     messages read back exactly. Then a reassignment that cannot complete (the added node
     is down) is listed as ongoing with that node adding, and cancelling it puts the
-    replicas back."""
+    replicas back; the down node, unregistered, can no longer be reassigned to until it
+    restarts and registers again, and then it is."""
     client = get_client(client_name)
     cl = ctx.private_cluster()
     topic = ctx.topic(f"{client_name}.cluster.reassign")
@@ -317,7 +318,18 @@ def reassignment(ctx, client_name):
         check(undo == {str(p): "NONE"}, f"cancelling: {undo}")
         wait_until(lambda: not ongoing(), 60, "the cancelled reassignment no longer listed")
         _wait_partitions(cl, topic, lambda q, pm: pm.replicas == targets[q], "the cancelled partition back on its replicas")
+        # the node, unregistered while down, is no broker to reassign to until it registers again
+        gone = client.run("unregister-broker", {"bootstrap": ctx.bootstrap, "broker": z}, timeout=60)["result"]
+        check(gone == "NONE", f"UnregisterBroker {z}: {gone}")
+        unknown = reassign({str(p): targets[p] + [z]})
+        check(unknown == {str(p): "INVALID_REPLICA_ASSIGNMENT"}, f"reassigning to the unregistered node {z}: {unknown}")
         cl.restart(z)
-        cancelled = f"p{p} + node {z} (down) listed as adding, then cancelled"
+        again = reassign({str(p): targets[p] + [z]})
+        check(again == {str(p): "NONE"}, f"adding node {z}, registered again, to partition {p}: {again}")
+        wait_until(lambda: not ongoing(), 120, f"node {z} added to partition {p}")
+        _wait_partitions(cl, topic, lambda q, pm: q != p or sorted(pm.isr) == sorted(targets[p] + [z]),
+                         f"partition {p} on 3 replicas, all in sync")
+        cancelled = (f"p{p} + node {z} (down) listed as adding, then cancelled; node {z} unregistered (refused as a "
+                     f"target), restarted and added")
     return _finish(cl, f"{client_name}: 3 partitions moved RF 1 -> 2 off {sorted(set(before.values()))}; "
                        f"{len(acked)} messages read back exactly; {cancelled}")

@@ -8,7 +8,7 @@ import uuid
 import confluent_kafka as ck
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, ResourceType
 
-from ..common import CheckFailed, Deliveries, Record, check, log, wait_until
+from ..common import CheckFailed, Deliveries, Record, check, log, note_errors, wait_until
 from .base import Client
 
 _TS_TYPES = {ck.TIMESTAMP_CREATE_TIME: "create", ck.TIMESTAMP_LOG_APPEND_TIME: "logappend"}
@@ -25,8 +25,10 @@ def _base_conf(bootstrap):
 
 def _error_cb(err):
     # connection level errors (e.g. while a broker restarts) are expected and
-    # retried by librdkafka; log them so that a failing run can be understood
+    # retried by librdkafka; log them so that a failing run can be understood, and
+    # count them with the errors the client reported
     log(f"librdkafka error_cb: {err}")
+    note_errors(Confluent.name, {err.name(): 1})
 
 
 class Confluent(Client):
@@ -132,6 +134,7 @@ class Confluent(Client):
                     check(time.monotonic() < deadline, "producer queue never drained")
             p.poll(0)
         left = p.flush(max(1.0, deadline - time.monotonic()))
+        note_errors(self.name, d.error_counts())
         check(left == 0, f"{left} messages still unacknowledged after {timeout}s (flush)")
         check(not d.failed, f"{len(d.failed)} delivery failures, first: {d.failures()}")
         check(len(d.acked) == len(msgs), f"{len(d.acked)} delivery reports for {len(msgs)} messages")
@@ -207,6 +210,7 @@ class Confluent(Client):
                     if err is not None:
                         if err.code() == ck.KafkaError._PARTITION_EOF:
                             continue
+                        note_errors(self.name, {err.name(): 1})
                         if m.topic() == topic or err.fatal():
                             raise CheckFailed(f"confluent consumer error on {m.topic()} [{m.partition()}]: {err}")
                         log(f"confluent consumer: ignoring non-partition error: {err}")

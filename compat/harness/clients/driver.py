@@ -128,3 +128,15 @@ class DriverClient(Client):
                        headers=[(k, _unb64(v)) for k, v in r["headers"]], timestamp=r["timestamp"],
                        ts_type=r["timestampType"])
                 for r in res["records"]]
+
+
+class ListOffsetsBySpec:
+    """For a driver whose client lists offsets by spec (the Java AdminClient,
+    franz-go's kadm): ``offsets-by-timestamp`` with earliest / latest /
+    max-timestamp (KIP-734)."""
+
+    def list_offsets(self, ctx, topic, spec):
+        """{partition: (offset, timestamp)} for ``spec``."""
+        res = self.run("offsets-by-timestamp", {"bootstrap": ctx.bootstrap, "topic": topic, "spec": spec},
+                       timeout=60)
+        return {o["partition"]: (o["offset"], o.get("timestamp", -1)) for o in res["partitions"]}

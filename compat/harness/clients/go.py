@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 
 from ..common import Skip, compat_dir
-from .driver import DriverClient
+from .driver import DriverClient, ListOffsetsBySpec
 
 GO_DIR = os.path.join(compat_dir(), "go")
 BINARY = os.path.join(GO_DIR, "bin", "driver")
@@ -19,7 +19,7 @@ def go_argv(client: str, *args) -> list[str]:
     return [BINARY, client, *args]
 
 
-class FranzGo(DriverClient):
+class FranzGo(ListOffsetsBySpec, DriverClient):
     time_past_end_is_high_watermark = True  # kadm.ListOffsetsAfterMilli
 
     def __init__(self):

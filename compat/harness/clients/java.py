@@ -9,7 +9,7 @@ import os
 import shutil
 
 from ..common import Skip, compat_dir
-from .driver import DriverClient
+from .driver import DriverClient, ListOffsetsBySpec
 
 JAVA_DIR = os.path.join(compat_dir(), "java")
 JVM_FLAGS = ["-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xss1m",
@@ -42,7 +42,7 @@ def java_argv(column: str, *args) -> list[str]:
     return ["java", *JVM_FLAGS, "-cp", classpath(column), "riffle.compat.Driver", *args]
 
 
-class Java(DriverClient):
+class Java(ListOffsetsBySpec, DriverClient):
     def __init__(self, column="java"):
         super().__init__(column)
 
@@ -52,11 +52,6 @@ class Java(DriverClient):
     def describe_version(self, v):
         return f"kafka-clients {v['kafka_clients']} (Java {v['java']})"
 
-    def list_offsets(self, ctx, topic, spec):
-        """AdminClient.listOffsets with earliest / latest / max-timestamp: {partition: (offset, timestamp)}."""
-        res = self.run("offsets-by-timestamp", {"bootstrap": ctx.bootstrap, "topic": topic, "spec": spec},
-                       timeout=60)
-        return {o["partition"]: (o["offset"], o["timestamp"]) for o in res["partitions"]}
 
 
 class Java39(Java):

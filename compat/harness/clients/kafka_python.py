@@ -10,10 +10,23 @@ import kafka.codec
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import ConfigResource, ConfigResourceType
 
-from ..common import CheckFailed, Record, check, log, wait_until
+from ..common import CheckFailed, Record, check, log, note_logged_errors, wait_until
 from .base import Client
 
 logging.basicConfig(level=logging.WARNING, format="%(asctime)s kafka-python %(levelname)s %(name)s: %(message)s")
+
+
+class _ErrorCounter(logging.Handler):
+    """Counts the broker errors kafka-python logs (it logs the ones it retries)."""
+
+    def emit(self, record):
+        try:
+            note_logged_errors("kafka-python", record.getMessage())
+        except Exception:  # noqa: BLE001 - counting must never break the client
+            pass
+
+
+logging.getLogger("kafka").addHandler(_ErrorCounter(level=logging.WARNING))
 
 _TS_TYPES = {0: "create", 1: "logappend"}
 

@@ -13,7 +13,7 @@ import re
 import shutil
 import subprocess
 
-from ..common import CheckFailed, Record, check, log
+from ..common import CheckFailed, Record, check, log, note_logged_errors
 from .base import Client
 
 KCAT = "kcat"
@@ -34,6 +34,7 @@ def run_kcat(args, *, input_bytes=None, timeout=90, check_rc=True):
     err = p.stderr.decode("utf-8", "replace")
     if err.strip():
         log("kcat stderr:\n" + err[-3000:])
+        note_logged_errors("kcat", err)
     if check_rc and p.returncode != 0:
         raise CheckFailed(f"`{shown}` exited {p.returncode}; stderr:\n{err[-2000:]}")
     return p.returncode, p.stdout, err

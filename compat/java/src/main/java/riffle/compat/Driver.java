@@ -127,6 +127,7 @@ public final class Driver {
             case "describe-quorum": return describeQuorum(req);
             case "reassign": return reassign(req);
             case "list-reassignments": return listReassignments(req);
+            case "unregister-broker": return unregisterBroker(req);
             default: throw new IllegalArgumentException("unknown command " + cmd);
         }
     }
@@ -501,6 +502,18 @@ public final class Driver {
                 }
                 results.put(String.valueOf(e.getKey().partition()), outcome);
             }
+        }
+        return o;
+    }
+
+    /** Admin.unregisterBroker: answers the outcome by Kafka error name. */
+    static ObjectNode unregisterBroker(JsonNode req) throws Exception {
+        ObjectNode o = obj();
+        try (Admin a = admin(req)) {
+            get(a.unregisterBroker(req.get("broker").asInt()).all());
+            o.put("result", "NONE");
+        } catch (ExecutionException e) {
+            o.put("result", Errors.forException(cause(e)).name());
         }
         return o;
     }
