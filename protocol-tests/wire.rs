@@ -661,8 +661,8 @@ fn feature_updates_and_log_dir_moves_that_keep_things_as_they_are() {
     let req = AlterReplicaLogDirsRequest::default().with_dirs(vec![moves(dir, vec![0, 3]), moves(StrBytes::from_static_str("/no/such/dir"), vec![0])]);
     let r = c.call(1, &req);
     let codes: Vec<Vec<i16>> = r.results.iter().map(|t| t.partitions.iter().map(|p| p.error_code).collect()).collect();
-    // NONE (already there), REPLICA_NOT_AVAILABLE (no such partition here), LOG_DIR_NOT_FOUND
-    assert_eq!(codes, vec![vec![0, 9], vec![57]]);
+    // NONE (already there), UNKNOWN_TOPIC_OR_PARTITION, LOG_DIR_NOT_FOUND
+    assert_eq!(codes, vec![vec![0, 3], vec![57]]);
 }
 
 #[test]
@@ -686,4 +686,47 @@ fn config_resources_are_listed_by_type_and_only_this_broker_is_registered() {
     // UnregisterBroker: another id is not registered; this running broker stays
     assert_eq!(c.call(0, &UnregisterBrokerRequest::default().with_broker_id(BrokerId(me + 1))).error_code, 102);
     assert_eq!(c.call(0, &UnregisterBrokerRequest::default().with_broker_id(BrokerId(me))).error_code, 0);
+}
+
+#[test]
+fn dynamic_broker_configs_change_topic_defaults_and_survive_restarts() {
+    use kafka_protocol::messages::incremental_alter_configs_request::{AlterConfigsResource, AlterableConfig};
+    let data = tempfile::tempdir().unwrap();
+    let mut broker = Broker::start_in(data.path(), &[]);
+    let mut c = broker.client();
+    let me = c.call(12, &MetadataRequest::default()).brokers[0].node_id.0.to_string();
+    assert_eq!(create(&mut c, "dyn", 1, 1, &[], false), 0);
+    // (resource name, key, value or None to delete) → the resource's error code
+    let alter = |c: &mut Client, resource: &str, key: &str, value: Option<&str>| {
+        let op = AlterableConfig::default().with_name(StrBytes::from_string(key.into())).with_config_operation(if value.is_some() { 0 } else { 1 }).with_value(value.map(|v| StrBytes::from_string(v.into())));
+        let res = AlterConfigsResource::default().with_resource_type(4).with_resource_name(StrBytes::from_string(resource.into())).with_configs(vec![op]);
+        c.call(1, &IncrementalAlterConfigsRequest::default().with_resources(vec![res])).responses[0].error_code
+    };
+    let describe = |c: &mut Client, resource_type: i8, name: &str, key: &str| {
+        let res = DescribeConfigsResource::default().with_resource_type(resource_type).with_resource_name(StrBytes::from_string(name.into())).with_configuration_keys(Some(vec![StrBytes::from_string(key.into())]));
+        let r = c.call(4, &DescribeConfigsRequest::default().with_resources(vec![res]).with_include_synonyms(true));
+        r.results[0].configs.first().map(|e| (e.value.as_ref().map(|v| v.to_string()), e.config_source, e.read_only))
+    };
+    assert_eq!(alter(&mut c, "", "log.retention.ms", Some("1234")), 0);
+    assert_eq!(describe(&mut c, 2, "dyn", "retention.ms"), Some((Some("1234".into()), 3, false)), "DYNAMIC_DEFAULT_BROKER_CONFIG");
+    assert_eq!(alter(&mut c, &me, "log.retention.ms", Some("999")), 0);
+    assert_eq!(describe(&mut c, 2, "dyn", "retention.ms"), Some((Some("999".into()), 2, false)), "DYNAMIC_BROKER_CONFIG");
+    assert_eq!(describe(&mut c, 4, &me, "log.retention.ms"), Some((Some("999".into()), 2, false)));
+    assert_eq!(describe(&mut c, 4, "", "log.retention.ms"), Some((Some("1234".into()), 3, false)), "the default resource lists the dynamic defaults");
+    assert_eq!(describe(&mut c, 4, "", "log.segment.bytes"), None, "and only those");
+    assert!(describe(&mut c, 4, &me, "log.dirs").unwrap().2, "a static key is read-only");
+    // refused as in Kafka: static keys, per-broker keys at the cluster level, another
+    // broker's id, invalid values; and keys Riffle reads only at start-up
+    assert_eq!(alter(&mut c, &me, "log.dirs", Some("/elsewhere")), 42);
+    assert_eq!(alter(&mut c, "", "ssl.cipher.suites", Some("x")), 42);
+    assert_eq!(alter(&mut c, "77", "log.retention.ms", Some("5")), 42);
+    assert_eq!(alter(&mut c, "", "log.retention.ms", Some("soon")), 42);
+    assert_eq!(alter(&mut c, "", "max.connections", Some("5")), 42);
+    // they are kept across a restart
+    broker.stop();
+    let broker = Broker::start_in(data.path(), &[]);
+    let mut c = broker.client();
+    assert_eq!(describe(&mut c, 2, "dyn", "retention.ms"), Some((Some("999".into()), 2, false)));
+    assert_eq!(alter(&mut c, &me, "log.retention.ms", None), 0);
+    assert_eq!(describe(&mut c, 2, "dyn", "retention.ms"), Some((Some("1234".into()), 3, false)), "back to the default");
 }

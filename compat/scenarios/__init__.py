@@ -128,6 +128,7 @@ def cluster_scenarios() -> list[Scenario]:
         Scenario(ck, "cluster-group-failover", f"{C}:group_failover", managed_only=True, cost=6, timeout=420),
         Scenario(ck, "cluster-preferred-election", f"{C}:preferred_election", managed_only=True, cost=3, timeout=300),
         Scenario(ck, "cluster-leader-rebalance", f"{C}:leader_rebalance", managed_only=True, cost=3, timeout=300),
+        Scenario("java", "cluster-dynamic-configs", f"{C}:dynamic_configs", managed_only=True, cost=3, timeout=300),
     ] + [
         # the same faults under the Java client and franz-go (scenarios/cluster_clients.py)
         Scenario(c, name, f"scenarios.cluster_clients:{fn}", (c,), managed_only=True, cost=cost, timeout=timeout)

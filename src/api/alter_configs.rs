@@ -1,5 +1,6 @@
-//! AlterConfigs (replace a topic's overrides) and IncrementalAlterConfigs (SET, DELETE,
-//! APPEND, SUBTRACT). Topic configs take effect at once; broker configs are static.
+//! AlterConfigs (replace a resource's configs) and IncrementalAlterConfigs (SET, DELETE,
+//! APPEND, SUBTRACT), on topics and on brokers' dynamic configs (a broker's own, or the
+//! cluster-wide defaults). Both take effect at once.
 
 use kafka_protocol::error::ResponseError as E;
 use kafka_protocol::messages::*;
@@ -26,9 +27,32 @@ async fn apply(ctx: &RequestContext<'_>, resource_type: i8, name: &str, build: i
             let next = build(&current)?;
             crate::api::topic_admin::set_topic_configs(ctx.services, name, next, validate_only).await.map_err(|e| e.failure())
         }
-        RESOURCE_BROKER => Err((E::InvalidConfig.code(), "broker configs are static in Riffle: set them in server.properties".into())),
+        RESOURCE_BROKER => {
+            let me = ctx.services.config.node_id;
+            let per_broker = !name.is_empty();
+            if per_broker && name != me.to_string() {
+                return Err((E::InvalidRequest.code(), format!("Unexpected broker id, expected {me} or empty string, but received {name}")));
+            }
+            let dynamic = ctx.services.config.dynamic();
+            let current = if per_broker { dynamic.per_broker } else { dynamic.cluster_default };
+            let next = build(&current)?;
+            crate::config::dynamic::validate(&next, per_broker).map_err(|m| (E::InvalidRequest.code(), m))?;
+            crate::api::topic_admin::set_broker_configs(ctx.services, name, next, validate_only).await.map_err(|e| e.failure())
+        }
         other => Err((E::InvalidRequest.code(), format!("unsupported resource type {other}"))),
     }
+}
+
+/// Whether a key of the resource's kind is a list, and its value in force (what APPEND
+/// and SUBTRACT start from when the resource does not set it).
+fn key_info(ctx: &RequestContext<'_>, resource_type: i8, name: &str, current: &TopicOverrides) -> Result<(bool, String), Failure> {
+    let unknown = || (E::InvalidConfig.code(), format!("unknown configuration '{name}'"));
+    if resource_type == RESOURCE_BROKER {
+        let def = crate::config::broker::find_key(name).ok_or_else(unknown)?;
+        return Ok((def.ty == crate::config::ConfigType::List, ctx.services.config.get(name).unwrap_or_default()));
+    }
+    let key = find_key(name).ok_or_else(unknown)?;
+    Ok((key.def.ty == crate::config::ConfigType::List, crate::config::topic::resolve(key, current, &ctx.services.config).0))
 }
 
 fn result(r: Result<(), Failure>) -> (i16, Option<StrBytes>) {
@@ -70,8 +94,7 @@ pub async fn incremental(ctx: &RequestContext<'_>, req: IncrementalAlterConfigsR
             for c in &r.configs {
                 let name = c.name.to_string();
                 let value = c.value.as_ref().map(|v| v.to_string());
-                let key = find_key(&name).ok_or((E::InvalidConfig.code(), format!("unknown configuration '{name}'")))?;
-                let is_list = key.def.ty == crate::config::ConfigType::List;
+                let (is_list, effective) = key_info(ctx, r.resource_type, &name, current)?;
                 match (c.config_operation, value) {
                     (SET, Some(v)) => {
                         next.insert(name, v);
@@ -80,7 +103,7 @@ pub async fn incremental(ctx: &RequestContext<'_>, req: IncrementalAlterConfigsR
                         next.remove(&name);
                     }
                     (APPEND | SUBTRACT, Some(v)) if is_list => {
-                        let base = next.get(&name).cloned().unwrap_or_else(|| crate::config::topic::resolve(key, current, &ctx.services.config).0);
+                        let base = next.get(&name).cloned().unwrap_or(effective);
                         let mut items: Vec<String> = base.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
                         for item in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
                             if c.config_operation == APPEND {

@@ -21,13 +21,13 @@ pub async fn handle(ctx: &RequestContext<'_>, req: AlterReplicaLogDirsRequest) -
                 .partitions
                 .iter()
                 .map(|&index| {
-                    let here = topic.as_ref().and_then(|t| t.partition(index)).is_some_and(|p| hosted(ctx, p, node));
-                    let code = if !known_dir {
-                        E::LogDirNotFound.code()
-                    } else if !here {
-                        E::ReplicaNotAvailable.code()
-                    } else {
-                        0
+                    let partition = topic.as_ref().and_then(|t| t.partition(index));
+                    let code = match partition {
+                        _ if !known_dir => E::LogDirNotFound.code(),
+                        None => E::UnknownTopicOrPartition.code(),
+                        // A partition of the cluster with no replica here.
+                        Some(p) if !hosted(ctx, p, node) => E::ReplicaNotAvailable.code(),
+                        Some(_) => 0,
                     };
                     AlterReplicaLogDirPartitionResult::default().with_partition_index(index).with_error_code(code)
                 })

@@ -8,6 +8,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::RequestContext;
 use crate::config::broker::{all_keys, Source};
+use crate::config::dynamic::is_dynamic;
 use crate::config::topic::{broker_def, resolve, ValueSource, TOPIC_CONFIGS};
 use crate::config::{BrokerConfig, ConfigDef, ConfigType, TopicOverrides};
 
@@ -16,8 +17,36 @@ pub const RESOURCE_BROKER: i8 = 4;
 
 /// Kafka's ConfigSource codes.
 pub const SOURCE_TOPIC: i8 = 1;
+pub const SOURCE_DYNAMIC_BROKER: i8 = 2;
+pub const SOURCE_DYNAMIC_DEFAULT_BROKER: i8 = 3;
 pub const SOURCE_STATIC_BROKER: i8 = 4;
 pub const SOURCE_DEFAULT: i8 = 5;
+
+fn source_code(source: Source) -> i8 {
+    match source {
+        Source::DynamicBroker => SOURCE_DYNAMIC_BROKER,
+        Source::DynamicDefault => SOURCE_DYNAMIC_DEFAULT_BROKER,
+        Source::Static => SOURCE_STATIC_BROKER,
+        Source::Default => SOURCE_DEFAULT,
+    }
+}
+
+/// A broker key's set values in precedence order, as synonyms: this broker's dynamic
+/// value, the dynamic cluster default, the static value.
+fn set_values(broker: &BrokerConfig, name: &str) -> Vec<DescribeConfigsSynonym> {
+    let dynamic = broker.dynamic();
+    let mut out = Vec::new();
+    if let Some(v) = dynamic.per_broker.get(name) {
+        out.push(synonym(name, Some(v.clone()), SOURCE_DYNAMIC_BROKER));
+    }
+    if let Some(v) = dynamic.cluster_default.get(name) {
+        out.push(synonym(name, Some(v.clone()), SOURCE_DYNAMIC_DEFAULT_BROKER));
+    }
+    if let Some(v) = broker.static_value(name) {
+        out.push(synonym(name, Some(v.to_string()), SOURCE_STATIC_BROKER));
+    }
+    out
+}
 
 /// What to include for each entry.
 #[derive(Clone, Copy)]
@@ -73,7 +102,7 @@ pub fn topic_entries(overrides: &TopicOverrides, broker: &BrokerConfig, keys: Op
             let (value, source) = resolve(k, overrides, broker);
             let code = match source {
                 ValueSource::Topic => SOURCE_TOPIC,
-                ValueSource::Broker(_) => SOURCE_STATIC_BROKER,
+                ValueSource::Broker(syn) => source_code(broker.source(syn)),
                 ValueSource::Default => SOURCE_DEFAULT,
             };
             // Synonyms in precedence order: topic override, broker settings, default.
@@ -82,9 +111,7 @@ pub fn topic_entries(overrides: &TopicOverrides, broker: &BrokerConfig, keys: Op
                 synonyms.push(synonym(k.def.name, Some(v.clone()), SOURCE_TOPIC));
             }
             for (syn, _) in k.synonyms {
-                if let Some(v) = broker.explicit(syn) {
-                    synonyms.push(synonym(syn, Some(v.to_string()), SOURCE_STATIC_BROKER));
-                }
+                synonyms.extend(set_values(broker, syn));
             }
             // Kafka names the default after the first broker synonym that has one
             // (log.retention.hours=168 for retention.ms).
@@ -98,23 +125,31 @@ pub fn topic_entries(overrides: &TopicOverrides, broker: &BrokerConfig, keys: Op
         .collect()
 }
 
-/// The configs of the broker, optionally only `keys`.
+/// The configs of the broker, optionally only `keys`. The keys Riffle changes at run
+/// time are not read-only, as in Kafka.
 pub fn broker_entries(broker: &BrokerConfig, keys: Option<&[String]>, detail: Detail) -> Vec<DescribeConfigsResourceResult> {
     all_keys()
         .filter(|d| keys.is_none_or(|ks| ks.iter().any(|n| n == d.name)))
         .map(|d| {
-            let source = match broker.source(d.name) {
-                Source::Static => SOURCE_STATIC_BROKER,
-                Source::Default => SOURCE_DEFAULT,
-            };
-            let mut synonyms = Vec::new();
-            if let Some(v) = broker.explicit(d.name) {
-                synonyms.push(synonym(d.name, Some(v.to_string()), SOURCE_STATIC_BROKER));
-            }
+            let mut synonyms = set_values(broker, d.name);
             if let Some(default) = d.default {
                 synonyms.push(synonym(d.name, Some(default.to_string()), SOURCE_DEFAULT));
             }
-            entry(d, broker.get(d.name), source, d.read_only, synonyms, detail)
+            entry(d, broker.get(d.name), source_code(broker.source(d.name)), !is_dynamic(d.name), synonyms, detail)
+        })
+        .collect()
+}
+
+/// The cluster-wide default resource (broker ""): only the dynamic defaults set, as
+/// Kafka describes it.
+pub fn broker_default_entries(broker: &BrokerConfig, keys: Option<&[String]>, detail: Detail) -> Vec<DescribeConfigsResourceResult> {
+    let defaults = broker.dynamic().cluster_default;
+    all_keys()
+        .filter(|d| defaults.contains_key(d.name) && keys.is_none_or(|ks| ks.iter().any(|n| n == d.name)))
+        .map(|d| {
+            let value = defaults.get(d.name).cloned();
+            let synonyms = vec![synonym(d.name, value.clone(), SOURCE_DYNAMIC_DEFAULT_BROKER)];
+            entry(d, value, SOURCE_DYNAMIC_DEFAULT_BROKER, false, synonyms, detail)
         })
         .collect()
 }
@@ -138,8 +173,9 @@ pub async fn handle(ctx: &RequestContext<'_>, req: DescribeConfigsRequest) -> De
                     out.error_message = Some(s(&format!("topic '{name}' does not exist")));
                 }
             },
-            // "" addresses the cluster-wide default, which is this broker's static config.
-            RESOURCE_BROKER if name.is_empty() || name.parse::<i32>().ok() == Some(broker.config.node_id) => {
+            // "" addresses the cluster-wide dynamic defaults.
+            RESOURCE_BROKER if name.is_empty() => out.configs = broker_default_entries(&broker.config, keys.as_deref(), detail),
+            RESOURCE_BROKER if name.parse::<i32>().ok() == Some(broker.config.node_id) => {
                 out.configs = broker_entries(&broker.config, keys.as_deref(), detail);
             }
             RESOURCE_BROKER => {

@@ -174,7 +174,7 @@ pub fn partition_views(topic: &Topic, image: Option<&MetadataImage>, node_id: i3
                 index: p.index,
                 error_code: ResponseError::LeaderNotAvailable.code(),
                 leader: NO_LEADER,
-                leader_epoch: 0,
+                leader_epoch: -1,
                 replicas: vec![],
                 isr: vec![],
                 offline: vec![],

@@ -4,6 +4,7 @@
 //! partitions can be "reassigned" to itself (nothing moves), any other broker is not
 //! registered, and nothing is ever in progress.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use kafka_protocol::error::ResponseError as E;
@@ -60,14 +61,13 @@ pub async fn alter(ctx: &RequestContext<'_>, req: AlterPartitionReassignmentsReq
     };
     let mut resp = AlterPartitionReassignmentsResponse::default();
     resp.allow_replication_factor_change = allow_rf_change;
+    // Topic → its place in the response (a request may name many).
+    let mut place: HashMap<String, usize> = HashMap::new();
     for ((topic, index, _), (code, message)) in asked.into_iter().zip(codes) {
-        let i = match resp.responses.iter().position(|r| r.name.as_str() == topic) {
-            Some(i) => i,
-            None => {
-                resp.responses.push(ReassignableTopicResponse::default().with_name(StrBytes::from_string(topic).into()));
-                resp.responses.len() - 1
-            }
-        };
+        let i = *place.entry(topic.clone()).or_insert_with(|| {
+            resp.responses.push(ReassignableTopicResponse::default().with_name(StrBytes::from_string(topic).into()));
+            resp.responses.len() - 1
+        });
         let pr = ReassignablePartitionResponse::default().with_partition_index(index).with_error_code(code).with_error_message(message.map(StrBytes::from_string));
         resp.responses[i].partitions.push(pr);
     }

@@ -124,6 +124,31 @@ pub async fn add_partitions(broker: &Services, name: &str, count: i32, assignmen
     outcome(r)
 }
 
+/// Replaces the dynamic configs of broker resource `resource` ("" for the cluster-wide
+/// defaults, else this broker's id) once they have been checked; they take effect on
+/// this broker's topics at once (on a cluster, on every broker as it applies them).
+pub async fn set_broker_configs(broker: &Services, resource: &str, configs: TopicOverrides, validate_only: bool) -> Result<(), TopicAdminError> {
+    if broker.cluster().is_none() {
+        if validate_only {
+            return Ok(());
+        }
+        let mut next = broker.config.dynamic();
+        if resource.is_empty() {
+            next.cluster_default = configs;
+        } else {
+            next.per_broker = configs;
+        }
+        return broker.topics.set_dynamic_configs(next).map_err(TopicAdminError::from);
+    }
+    let cmd = Command::SetBrokerConfigs { resource: resource.to_string(), configs: configs.clone(), validate_only };
+    let applied = || {
+        let d = broker.config.dynamic();
+        validate_only || *(if resource.is_empty() { &d.cluster_default } else { &d.per_broker }) == configs
+    };
+    let r = commit(broker, cmd, applied).await?;
+    outcome(r)
+}
+
 pub async fn set_topic_configs(broker: &Services, name: &str, overrides: TopicOverrides, validate_only: bool) -> Result<(), TopicAdminError> {
     if broker.cluster().is_none() {
         return broker.topics.set_overrides(name, overrides, validate_only).map_err(TopicAdminError::from);

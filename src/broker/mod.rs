@@ -1,6 +1,7 @@
 //! What a broker hosts: its topics and their partitions (log, replica state, high
 //! watermark), the log directory's identity and lock, and log maintenance.
 
+pub mod dynamic_configs;
 pub mod identity;
 pub mod log_manager;
 pub mod meta;

@@ -393,6 +393,28 @@ impl TopicRegistry {
         Ok(())
     }
 
+    /// A single broker's dynamic configs: stored beside the logs, then in force.
+    pub fn set_dynamic_configs(&self, configs: crate::config::DynamicConfigs) -> Result<(), TopicError> {
+        super::dynamic_configs::save(&self.files, &self.log_dir, &configs).map_err(io_at(&self.log_dir))?;
+        if self.broker.set_dynamic(configs) {
+            self.refresh_configs();
+        }
+        Ok(())
+    }
+
+    /// Applies the broker's current defaults (after its dynamic configs changed) to every
+    /// topic's logs; overrides still win.
+    pub fn refresh_configs(&self) {
+        let _guard = self.changes.lock();
+        for topic in self.all() {
+            let cfg = self.topic_config(&topic);
+            for p in &topic.partitions {
+                p.log.write().set_config(cfg.clone());
+            }
+        }
+        tracing::info!("applied changed broker defaults to every topic");
+    }
+
     /// The effective typed config of a topic (after overrides).
     pub fn topic_config(&self, topic: &Topic) -> TopicConfig {
         TopicConfig::new(&topic.overrides.read(), &self.broker)

@@ -3,8 +3,12 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
+
+use parking_lot::RwLock;
 
 use super::def::{find, ConfigDef, ConfigError, ConfigType as T, Validator as V};
+use super::dynamic::DynamicConfigs;
 use super::kafka_broker_keys::KAFKA_BROKER_KEYS;
 use super::listeners::{bind_address, default_advertised_host, host_port, parse_endpoints, parse_protocol_map, split_host_port, ListenerConfig, SecurityProtocol};
 
@@ -108,6 +112,10 @@ pub struct ClusterConfig {
 /// Where a broker value came from, as DescribeConfigs reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
+    /// Set at run time for this broker (IncrementalAlterConfigs on its id).
+    DynamicBroker,
+    /// Set at run time as the cluster-wide default (the resource named "").
+    DynamicDefault,
     /// Set in the properties file or with `--override`.
     Static,
     Default,
@@ -118,6 +126,9 @@ pub enum Source {
 #[derive(Debug, Clone)]
 pub struct BrokerConfig {
     explicit: BTreeMap<String, String>,
+    /// Dynamic configs over the static ones, shared by every holder of this config (and
+    /// its clones), replaced as a whole when they change.
+    dynamic: Arc<RwLock<DynamicConfigs>>,
     pub node_id: i32,
     /// Every client listener, in the order of `listeners`.
     pub listeners: Vec<ListenerConfig>,
@@ -162,7 +173,7 @@ const NOT_ENFORCED: &[(&str, &str)] = &[
     ("max.connections.per.ip.overrides", "per-address connection limits are not supported (max.connections is)"),
 ];
 
-fn not_enforced(key: &str, value: &str) -> Result<(), ConfigError> {
+pub(super) fn not_enforced(key: &str, value: &str) -> Result<(), ConfigError> {
     let Some((_, reason)) = NOT_ENFORCED.iter().find(|(k, _)| *k == key) else { return Ok(()) };
     let default = find_key(key).and_then(|d| d.default).unwrap_or("");
     if value.trim() == default || (default.is_empty() && value.trim().is_empty()) {
@@ -297,13 +308,15 @@ impl BrokerConfig {
             max_connections: int("max.connections") as usize,
             cluster,
             explicit,
+            dynamic: Arc::default(),
         };
         Ok((cfg, unknown))
     }
 
-    /// The value of a declared key (explicit or default), `None` for unset keys without a default.
+    /// The value of a declared key (dynamic, static or default), `None` for unset keys
+    /// without a default.
     pub fn get(&self, name: &str) -> Option<String> {
-        self.explicit.get(name).cloned().or_else(|| find_key(name).and_then(|d| d.default.map(String::from)))
+        self.explicit(name).or_else(|| find_key(name).and_then(|d| d.default.map(String::from)))
     }
 
     /// Kafka keys set in this configuration that Riffle accepts but does not act on.
@@ -311,17 +324,42 @@ impl BrokerConfig {
         self.explicit.keys().filter(|k| find(BROKER_CONFIGS, k).is_none() && find(KAFKA_BROKER_KEYS, k).is_some()).map(String::as_str).collect()
     }
 
-    /// The explicitly set value of a key, if any.
-    pub fn explicit(&self, name: &str) -> Option<&str> {
+    /// The set value of a key, if any: this broker's dynamic value, else the dynamic
+    /// cluster default, else the static one.
+    pub fn explicit(&self, name: &str) -> Option<String> {
+        if let Some((v, _)) = self.dynamic.read().get(name) {
+            return Some(v.to_string());
+        }
+        self.explicit.get(name).cloned()
+    }
+
+    /// The statically set value of a key (properties file or `--override`).
+    pub fn static_value(&self, name: &str) -> Option<&str> {
         self.explicit.get(name).map(String::as_str)
     }
 
     pub fn source(&self, name: &str) -> Source {
-        if self.explicit.contains_key(name) {
-            Source::Static
-        } else {
-            Source::Default
+        match self.dynamic.read().get(name) {
+            Some((_, true)) => Source::DynamicBroker,
+            Some((_, false)) => Source::DynamicDefault,
+            None if self.explicit.contains_key(name) => Source::Static,
+            None => Source::Default,
         }
+    }
+
+    /// The dynamic configs in force.
+    pub fn dynamic(&self) -> DynamicConfigs {
+        self.dynamic.read().clone()
+    }
+
+    /// Replaces the dynamic configs; returns whether they changed.
+    pub fn set_dynamic(&self, configs: DynamicConfigs) -> bool {
+        let mut d = self.dynamic.write();
+        if *d == configs {
+            return false;
+        }
+        *d = configs;
+        true
     }
 
     /// Overrides one key, as `--override key=value` does.

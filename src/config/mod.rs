@@ -7,6 +7,7 @@
 pub mod broker;
 pub mod compression;
 pub mod def;
+pub mod dynamic;
 pub mod kafka_broker_keys;
 pub mod listeners;
 pub mod properties;
@@ -15,5 +16,6 @@ pub mod topic;
 pub use broker::{BrokerConfig, ClusterConfig};
 pub use compression::TopicCompression;
 pub use def::{ConfigDef, ConfigError, ConfigType};
+pub use dynamic::DynamicConfigs;
 pub use listeners::{ListenerConfig, SecurityProtocol};
 pub use topic::{TopicConfig, TopicOverrides};

@@ -60,6 +60,9 @@ pub enum Command {
         validate_only: bool,
     },
     SetTopicConfigs { name: String, configs: BTreeMap<String, String>, validate_only: bool },
+    /// Dynamic broker configs (checked by the broker that took the request): of one
+    /// broker (`resource` is its id) or the cluster-wide defaults (`resource` is "").
+    SetBrokerConfigs { resource: String, configs: BTreeMap<String, String>, validate_only: bool },
     /// A partition leader asks for a new ISR (Kafka's AlterPartition).
     AlterPartition { topic: String, partition: i32, leader: i32, leader_epoch: i32, partition_epoch: i32, isr: Vec<i32> },
     /// A broker reserves a block of producer ids (Kafka's AllocateProducerIds): ids are

@@ -59,6 +59,10 @@ pub struct MetadataImage {
     pub placement_counter: u64,
     /// The first producer id not yet handed to a broker.
     pub next_producer_id: i64,
+    /// Dynamic broker configs by resource: "" for the cluster-wide defaults, a broker id
+    /// for that broker's own.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub broker_configs: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 pub(super) fn fail(e: E, message: impl Into<String>) -> CommandResult {
@@ -78,6 +82,14 @@ impl MetadataImage {
         self.topics.iter().find(|(_, t)| t.id == *id)
     }
 
+    /// The dynamic configs in force on broker `id`.
+    pub fn dynamic_configs(&self, id: i32) -> crate::config::DynamicConfigs {
+        crate::config::DynamicConfigs {
+            cluster_default: self.broker_configs.get("").cloned().unwrap_or_default(),
+            per_broker: self.broker_configs.get(&id.to_string()).cloned().unwrap_or_default(),
+        }
+    }
+
     pub fn partition(&self, topic: &str, index: i32) -> Option<&PartitionImage> {
         self.topics.get(topic).and_then(|t| usize::try_from(index).ok().and_then(|i| t.partitions.get(i)))
     }
@@ -91,6 +103,14 @@ impl MetadataImage {
 
     /// Applies one committed record.
     pub fn apply(&mut self, cmd: &Command) -> CommandResult {
+        let result = self.apply_record(cmd);
+        if matches!(cmd, Command::RegisterBroker { .. } | Command::FenceBroker { .. } | Command::UnregisterBroker { .. } | Command::ElectLeaders { .. }) {
+            self.complete_reassignments();
+        }
+        result
+    }
+
+    fn apply_record(&mut self, cmd: &Command) -> CommandResult {
         match cmd {
             Command::InitCluster { cluster_id } => {
                 if self.cluster_id.is_empty() {
@@ -135,6 +155,16 @@ impl MetadataImage {
                 }
                 if !validate_only {
                     topic.configs = configs.clone();
+                }
+                CommandResult::ok()
+            }
+            Command::SetBrokerConfigs { resource, configs, validate_only } => {
+                if !validate_only {
+                    if configs.is_empty() {
+                        self.broker_configs.remove(resource);
+                    } else {
+                        self.broker_configs.insert(resource.clone(), configs.clone());
+                    }
                 }
                 CommandResult::ok()
             }

@@ -60,10 +60,10 @@ pub fn try_complete(p: &mut PartitionImage, live: &[i32]) -> bool {
     p.isr = isr;
     p.adding_replicas.clear();
     p.removing_replicas.clear();
-    // A new leader epoch, even when the leader stays, fences the removed replicas.
-    if !p.reelect_if_gone(live) {
-        p.leader_epoch += 1;
-    }
+    // The leader epoch moves only with the leadership (as for any replica set change
+    // here): removed replicas are fenced by leaving the replica set, and produce
+    // requests waiting on an unchanged leader are not failed.
+    p.reelect_if_gone(live);
     p.partition_epoch += 1;
     true
 }
@@ -74,9 +74,11 @@ impl MetadataImage {
         let mut result = CommandResult::ok();
         for (topic, index, target) in partitions {
             let outcome = match target {
+                // An unknown partition is reported as such before its target is checked.
                 Some(target) => self
-                    .check_assignment(std::slice::from_ref(target))
-                    .map_err(|(e, message)| refuse(e, message))
+                    .partition_mut(topic, *index)
+                    .map(|_| ())
+                    .and_then(|()| self.check_assignment(std::slice::from_ref(target)).map_err(|(e, message)| refuse(e, message)))
                     .and_then(|()| reassign(self.partition_mut(topic, *index)?, target, allow_rf_change, &live)),
                 None => {
                     let unclean = self.topics.get(topic).is_some_and(|t| self.unclean_for(t, defaults));
@@ -90,6 +92,18 @@ impl MetadataImage {
         result
     }
 
+    /// Completes every reassignment whose added replicas are all in sync: after any
+    /// change of ISRs or leaders (fencing, registration, elections), as Kafka checks on
+    /// every partition change.
+    pub(super) fn complete_reassignments(&mut self) {
+        let live: Vec<i32> = self.live_brokers().map(|b| b.endpoint.id).collect();
+        for topic in self.topics.values_mut() {
+            for p in topic.partitions.iter_mut().filter(|p| p.is_reassigning()) {
+                try_complete(p, &live);
+            }
+        }
+    }
+
     fn partition_mut(&mut self, topic: &str, index: i32) -> Result<&mut PartitionImage, Refusal> {
         self.topics
             .get_mut(topic)
@@ -100,11 +114,10 @@ impl MetadataImage {
 
 fn reassign(p: &mut PartitionImage, target: &[i32], allow_rf_change: bool, live: &[i32]) -> Result<(), Refusal> {
     let original = p.original_replicas();
-    if !allow_rf_change && target.len() != original.len() {
-        return Err(refuse(
-            E::InvalidReplicationFactor,
-            format!("the replication factor would change from {} to {} but allowReplicationFactorChange is false", original.len(), target.len()),
-        ));
+    // Compared with the replicas the partition is heading to, as Kafka does.
+    let heading = p.target_replicas().len();
+    if !allow_rf_change && target.len() != heading {
+        return Err(refuse(E::InvalidReplicationFactor, format!("The replication factor is changed from {heading} to {}", target.len())));
     }
     let adding: Vec<i32> = target.iter().copied().filter(|r| !original.contains(r)).collect();
     let removing: Vec<i32> = original.iter().copied().filter(|r| !target.contains(r)).collect();

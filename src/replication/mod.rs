@@ -371,6 +371,10 @@ fn apply_image(rm: &Arc<ReplicaManager>, image: &MetadataImage, shutdown: &Shutd
     // first, moving its leaderships away), the image's view of this broker is stale: it
     // leads and follows nothing.
     let registered = rm.registered(image);
+    // Dynamic broker configs first, so that topics opened below start with them.
+    if rm.broker_config.set_dynamic(image.dynamic_configs(me)) {
+        rm.topics.refresh_configs();
+    }
     for local in rm.topics.all() {
         if image.topics.get(&*local.name).is_none_or(|t| t.id != local.id) {
             if let Err(e) = delete_topic_locally(&rm.topics, &rm.coordinators, &local.name) {

@@ -87,6 +87,11 @@ impl Server {
         let dir = config.log_dir.clone();
         let dir_err = |source| StartError::LogDir { dir: dir.display().to_string(), source };
         let meta = meta::open(&storage, &dir, config.node_id).map_err(dir_err)?;
+        // A single broker keeps its dynamic configs beside its logs (a cluster node gets
+        // them from the metadata image); topics open with them in force.
+        if config.cluster.is_none() {
+            config.set_dynamic(crate::broker::dynamic_configs::load(&storage, &dir).map_err(dir_err)?);
+        }
         let (trigger, signal) = shutdown::channel();
         let topics = Arc::new(TopicRegistry::load(&storage, &clock, &dir, config.clone())?);
         let producer_ids = ProducerIdManager::open(&storage, &dir).map_err(dir_err)?;

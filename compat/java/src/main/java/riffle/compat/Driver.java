@@ -22,6 +22,7 @@ import java.util.concurrent.Future;
 
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.admin.AlterConfigOp;
 import org.apache.kafka.clients.admin.Config;
 import org.apache.kafka.clients.admin.ConfigEntry;
 import org.apache.kafka.clients.admin.DescribeClusterResult;
@@ -128,6 +129,7 @@ public final class Driver {
             case "reassign": return reassign(req);
             case "list-reassignments": return listReassignments(req);
             case "unregister-broker": return unregisterBroker(req);
+            case "alter-configs": return alterConfigs(req);
             default: throw new IllegalArgumentException("unknown command " + cmd);
         }
     }
@@ -502,6 +504,27 @@ public final class Driver {
                 }
                 results.put(String.valueOf(e.getKey().partition()), outcome);
             }
+        }
+        return o;
+    }
+
+    /**
+     * Admin.incrementalAlterConfigs of one resource ("broker" or "topic"; a broker named ""
+     * is the cluster-wide default): SET each of "set", DELETE each of "delete". Answers
+     * the outcome by Kafka error name.
+     */
+    static ObjectNode alterConfigs(JsonNode req) throws Exception {
+        ConfigResource.Type type = req.path("resourceType").asText("topic").equals("broker") ? ConfigResource.Type.BROKER : ConfigResource.Type.TOPIC;
+        ConfigResource resource = new ConfigResource(type, req.get("name").asText());
+        List<AlterConfigOp> ops = new ArrayList<>();
+        req.path("set").fields().forEachRemaining(e -> ops.add(new AlterConfigOp(new ConfigEntry(e.getKey(), e.getValue().asText()), AlterConfigOp.OpType.SET)));
+        req.path("delete").forEach(k -> ops.add(new AlterConfigOp(new ConfigEntry(k.asText(), null), AlterConfigOp.OpType.DELETE)));
+        ObjectNode o = obj();
+        try (Admin a = admin(req)) {
+            get(a.incrementalAlterConfigs(Map.of(resource, ops)).all());
+            o.put("result", "NONE");
+        } catch (ExecutionException e) {
+            o.put("result", Errors.forException(cause(e)).name());
         }
         return o;
     }
