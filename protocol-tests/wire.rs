@@ -730,3 +730,34 @@ fn dynamic_broker_configs_change_topic_defaults_and_survive_restarts() {
     assert_eq!(alter(&mut c, &me, "log.retention.ms", None), 0);
     assert_eq!(describe(&mut c, 2, "dyn", "retention.ms"), Some((Some("1234".into()), 3, false)), "back to the default");
 }
+
+#[test]
+fn broker_loggers_change_levels_and_token_requests_need_sasl() {
+    use kafka_protocol::messages::incremental_alter_configs_request::{AlterConfigsResource, AlterableConfig};
+    let broker = Broker::start(&[]);
+    let mut c = broker.client();
+    let me = c.call(12, &MetadataRequest::default()).brokers[0].node_id.0.to_string();
+    let set = |c: &mut Client, name: &str, logger: &str, level: Option<&str>| {
+        let op = AlterableConfig::default().with_name(StrBytes::from_string(logger.into())).with_config_operation(if level.is_some() { 0 } else { 1 }).with_value(level.map(|v| StrBytes::from_string(v.into())));
+        let res = AlterConfigsResource::default().with_resource_type(8).with_resource_name(StrBytes::from_string(name.into())).with_configs(vec![op]);
+        c.call(1, &IncrementalAlterConfigsRequest::default().with_resources(vec![res])).responses[0].error_code
+    };
+    let level_of = |c: &mut Client, logger: &str| {
+        let res = DescribeConfigsResource::default().with_resource_type(8).with_resource_name(StrBytes::from_string(me.clone()));
+        let r = c.call(4, &DescribeConfigsRequest::default().with_resources(vec![res]));
+        r.results[0].configs.iter().find(|e| e.name.as_str() == logger).map(|e| (e.value.as_ref().unwrap().to_string(), e.config_source))
+    };
+    assert_eq!(level_of(&mut c, "root"), Some(("INFO".to_string(), 6)), "DYNAMIC_BROKER_LOGGER_CONFIG");
+    assert_eq!(set(&mut c, &me, "riffle::replication", Some("DEBUG")), 0);
+    assert_eq!(level_of(&mut c, "riffle::replication"), Some(("DEBUG".to_string(), 6)));
+    assert_eq!(level_of(&mut c, "riffle::api"), Some(("INFO".to_string(), 6)), "other loggers keep the root's level");
+    assert_eq!(set(&mut c, &me, "riffle::replication", None), 0);
+    assert_eq!(level_of(&mut c, "riffle::replication"), Some(("INFO".to_string(), 6)));
+    assert_eq!(set(&mut c, &me, "no.such.logger", Some("DEBUG")), 40);
+    assert_eq!(set(&mut c, &me, "riffle", Some("LOUD")), 40);
+    assert_eq!(set(&mut c, &me, "root", None), 40);
+    assert_eq!(set(&mut c, "77", "riffle", Some("DEBUG")), 42);
+    // PLAINTEXT connections may not ask for delegation tokens
+    assert_eq!(c.call(3, &CreateDelegationTokenRequest::default()).error_code, 64);
+    assert_eq!(c.call(3, &DescribeDelegationTokenRequest::default()).error_code, 64);
+}

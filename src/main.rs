@@ -223,11 +223,19 @@ fn verify(log_dirs: PathBuf) -> Result<bool> {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+    let start_level = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into());
+    let logging = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&start_level).unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
-        .init();
+        .with_filter_reloading();
+    // Log levels change at run time through the BROKER_LOGGER config resource.
+    let filter = logging.reload_handle();
+    riffle::common::log_levels::install(&start_level, move |directives| {
+        let f = tracing_subscriber::EnvFilter::try_new(directives).map_err(|e| e.to_string())?;
+        filter.reload(f).map_err(|e| e.to_string())
+    });
+    logging.init();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve { config, overrides } => load_config(config, overrides).and_then(|cfg| {

@@ -88,6 +88,9 @@ def admin_tour(ctx, client_name):
     expect("alterPartitionReassignmentsUnknownBroker", lambda r: not ok(r) and r["error"] == "INVALID_REPLICA_ASSIGNMENT",
            "INVALID_REPLICA_ASSIGNMENT for broker 999")
     expect("listClientMetricsResources", lambda r: ok(r) and r["value"] == 0, "no client-metrics resources")
+    expect("brokerLoggers", lambda r: ok(r) and r["value"] == "INFO", "the root logger set to INFO and described so")
+    expect("describeDelegationToken", lambda r: not ok(r) and r["error"] == "DELEGATION_TOKEN_REQUEST_NOT_ALLOWED",
+           "DELEGATION_TOKEN_REQUEST_NOT_ALLOWED (a PLAINTEXT connection)")
     expect("describeProducers", lambda r: ok(r) and len(r["value"]) >= 1
            and all(pid >= 0 and epoch >= 0 and seq >= 0 for pid, epoch, seq in r["value"]),
            "the idempotent producer that wrote partition 0")

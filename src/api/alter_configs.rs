@@ -6,7 +6,7 @@ use kafka_protocol::error::ResponseError as E;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 
-use super::describe_configs::{RESOURCE_BROKER, RESOURCE_TOPIC};
+use super::describe_configs::{RESOURCE_BROKER, RESOURCE_BROKER_LOGGER, RESOURCE_TOPIC};
 use super::RequestContext;
 use crate::config::topic::find_key;
 use crate::config::TopicOverrides;
@@ -39,6 +39,8 @@ async fn apply(ctx: &RequestContext<'_>, resource_type: i8, name: &str, build: i
             crate::config::dynamic::validate(&next, per_broker).map_err(|m| (E::InvalidRequest.code(), m))?;
             crate::api::topic_admin::set_broker_configs(ctx.services, name, next, validate_only).await.map_err(|e| e.failure())
         }
+        // Broker loggers change only incrementally, as in Kafka.
+        RESOURCE_BROKER_LOGGER => Err((E::InvalidRequest.code(), "AlterConfigs does not support the resource type BROKER_LOGGER".into())),
         other => Err((E::InvalidRequest.code(), format!("unsupported resource type {other}"))),
     }
 }
@@ -86,6 +88,26 @@ pub async fn alter(ctx: &RequestContext<'_>, req: AlterConfigsRequest) -> AlterC
     resp
 }
 
+/// IncrementalAlterConfigs of the BROKER_LOGGER resource: log levels, set (SET) or back
+/// to their parent's (DELETE), on this broker only.
+fn alter_loggers(ctx: &RequestContext<'_>, r: &incremental_alter_configs_request::AlterConfigsResource, validate_only: bool) -> Result<(), Failure> {
+    let me = ctx.services.config.node_id;
+    if r.resource_name.as_str() != me.to_string() {
+        return Err((E::InvalidRequest.code(), format!("Unexpected broker id, expected {me} but received {}", r.resource_name.as_str())));
+    }
+    let mut changes = Vec::new();
+    for c in &r.configs {
+        let level = match (c.config_operation, &c.value) {
+            (SET, Some(v)) => Some(v.to_string()),
+            (SET, None) => return Err((E::InvalidConfig.code(), format!("null value for '{}'", c.name.as_str()))),
+            (DELETE, _) => None,
+            (op, _) => return Err((E::InvalidRequest.code(), format!("{op} is not a valid operation for a broker logger (only SET and DELETE)"))),
+        };
+        changes.push((c.name.to_string(), level));
+    }
+    crate::common::log_levels::change(&changes, validate_only).map_err(|e| (E::InvalidConfig.code(), e.to_string()))
+}
+
 pub async fn incremental(ctx: &RequestContext<'_>, req: IncrementalAlterConfigsRequest) -> IncrementalAlterConfigsResponse {
     let mut resp = IncrementalAlterConfigsResponse::default();
     for r in req.resources {
@@ -123,7 +145,11 @@ pub async fn incremental(ctx: &RequestContext<'_>, req: IncrementalAlterConfigsR
             }
             Ok(next)
         };
-        let (code, message) = result(apply(ctx, r.resource_type, &r.resource_name, build, req.validate_only).await);
+        let outcome = match r.resource_type {
+            RESOURCE_BROKER_LOGGER => alter_loggers(ctx, &r, req.validate_only),
+            _ => apply(ctx, r.resource_type, &r.resource_name, build, req.validate_only).await,
+        };
+        let (code, message) = result(outcome);
         let mut out = incremental_alter_configs_response::AlterConfigsResourceResponse::default();
         out.error_code = code;
         out.error_message = message;

@@ -14,6 +14,7 @@ use crate::config::{BrokerConfig, ConfigDef, ConfigType, TopicOverrides};
 
 pub const RESOURCE_TOPIC: i8 = 2;
 pub const RESOURCE_BROKER: i8 = 4;
+pub const RESOURCE_BROKER_LOGGER: i8 = 8;
 
 /// Kafka's ConfigSource codes.
 pub const SOURCE_TOPIC: i8 = 1;
@@ -21,6 +22,7 @@ pub const SOURCE_DYNAMIC_BROKER: i8 = 2;
 pub const SOURCE_DYNAMIC_DEFAULT_BROKER: i8 = 3;
 pub const SOURCE_STATIC_BROKER: i8 = 4;
 pub const SOURCE_DEFAULT: i8 = 5;
+pub const SOURCE_DYNAMIC_BROKER_LOGGER: i8 = 6;
 
 fn source_code(source: Source) -> i8 {
     match source {
@@ -154,6 +156,22 @@ pub fn broker_default_entries(broker: &BrokerConfig, keys: Option<&[String]>, de
         .collect()
 }
 
+/// The loggers and their levels (BROKER_LOGGER), as Kafka lists its log4j loggers.
+fn logger_entries(keys: Option<&[String]>) -> Vec<DescribeConfigsResourceResult> {
+    crate::common::log_levels::loggers()
+        .into_iter()
+        .filter(|(name, _)| keys.is_none_or(|ks| ks.iter().any(|k| k == name)))
+        .map(|(name, level)| {
+            let mut e = DescribeConfigsResourceResult::default();
+            e.name = StrBytes::from_string(name);
+            e.value = Some(StrBytes::from_string(level));
+            e.config_source = SOURCE_DYNAMIC_BROKER_LOGGER;
+            e.read_only = false;
+            e
+        })
+        .collect()
+}
+
 pub async fn handle(ctx: &RequestContext<'_>, req: DescribeConfigsRequest) -> DescribeConfigsResponse {
     let broker = ctx.services;
     let detail = Detail { synonyms: req.include_synonyms, documentation: req.include_documentation, v3: ctx.version >= 3 };
@@ -181,6 +199,11 @@ pub async fn handle(ctx: &RequestContext<'_>, req: DescribeConfigsRequest) -> De
             RESOURCE_BROKER => {
                 out.error_code = E::InvalidRequest.code();
                 out.error_message = Some(s(&format!("unknown broker '{name}'")));
+            }
+            RESOURCE_BROKER_LOGGER if name.parse::<i32>().ok() == Some(broker.config.node_id) => out.configs = logger_entries(keys.as_deref()),
+            RESOURCE_BROKER_LOGGER => {
+                out.error_code = E::InvalidRequest.code();
+                out.error_message = Some(s(&format!("Unexpected broker id, expected {} but received {name}", broker.config.node_id)));
             }
             other => {
                 out.error_code = E::InvalidRequest.code();

@@ -7,6 +7,7 @@ pub mod alter_replica_log_dirs;
 pub mod api_versions;
 pub mod create_partitions;
 pub mod create_topics;
+pub mod delegation_tokens;
 pub mod delete_records;
 pub mod delete_topics;
 pub mod describe_cluster;
@@ -180,6 +181,10 @@ api_table! {
     DescribeAcls => acls::describe: m::DescribeAclsRequest,
     CreateAcls => acls::create: m::CreateAclsRequest,
     DeleteAcls => acls::delete: m::DeleteAclsRequest,
+    CreateDelegationToken => delegation_tokens::create: m::CreateDelegationTokenRequest,
+    RenewDelegationToken => delegation_tokens::renew: m::RenewDelegationTokenRequest,
+    ExpireDelegationToken => delegation_tokens::expire: m::ExpireDelegationTokenRequest,
+    DescribeDelegationToken => delegation_tokens::describe: m::DescribeDelegationTokenRequest,
 }
 
 /// The supported version range of `api`, if it is supported at all.

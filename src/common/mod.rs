@@ -2,6 +2,7 @@
 //! the clock, the shutdown signal, topic ids and Kafka's topic name rules.
 
 pub mod clock;
+pub mod log_levels;
 pub mod names;
 pub mod shutdown;
 pub mod topic_id;

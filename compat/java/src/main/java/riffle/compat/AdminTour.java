@@ -145,6 +145,14 @@ final class AdminTour {
                 return "moved";
             });
             step(calls, "listClientMetricsResources", () -> a.listClientMetricsResources().all().get().size());
+            step(calls, "brokerLoggers", () -> {
+                // the root logger set to the level it has (INFO by default), then described
+                ConfigResource loggers = new ConfigResource(ConfigResource.Type.BROKER_LOGGER, String.valueOf(brokerId));
+                AlterConfigOp op = new AlterConfigOp(new ConfigEntry("root", "INFO"), AlterConfigOp.OpType.SET);
+                a.incrementalAlterConfigs(Map.of(loggers, List.of(op))).all().get();
+                return a.describeConfigs(List.of(loggers)).all().get().get(loggers).get("root").value();
+            });
+            step(calls, "describeDelegationToken", () -> a.describeDelegationToken().delegationTokens().get().size());
             step(calls, "describeProducers", () -> {
                 DescribeProducersResult r = a.describeProducers(List.of(tp0));
                 ArrayNode arr = Driver.JSON.createArrayNode();
