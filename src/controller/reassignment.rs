@@ -32,6 +32,19 @@ impl PartitionImage {
         self.replicas.iter().copied().filter(|r| !self.removing_replicas.contains(r)).collect()
     }
 
+    /// Ends the reassignment with `replicas` and `isr` in force: the leader moves if it
+    /// left them. The leader epoch moves only with the leadership: removed replicas are
+    /// fenced by leaving the replica set, and produce requests waiting on an unchanged
+    /// leader are not failed.
+    fn settle(&mut self, replicas: Vec<i32>, isr: Vec<i32>, live: &[i32]) {
+        self.replicas = replicas;
+        self.isr = isr;
+        self.adding_replicas.clear();
+        self.removing_replicas.clear();
+        self.reelect_if_gone(live);
+        self.partition_epoch += 1;
+    }
+
     /// Keeps the leader if it is still a replica in the ISR; otherwise the first
     /// replica in the ISR that is live leads (none: the partition is offline), in a new
     /// leader epoch.
@@ -56,15 +69,7 @@ pub fn try_complete(p: &mut PartitionImage, live: &[i32]) -> bool {
     if isr.is_empty() {
         return false;
     }
-    p.replicas = target;
-    p.isr = isr;
-    p.adding_replicas.clear();
-    p.removing_replicas.clear();
-    // The leader epoch moves only with the leadership (as for any replica set change
-    // here): removed replicas are fenced by leaving the replica set, and produce
-    // requests waiting on an unchanged leader are not failed.
-    p.reelect_if_gone(live);
-    p.partition_epoch += 1;
+    p.settle(target, isr, live);
     true
 }
 
@@ -154,12 +159,7 @@ fn cancel(p: &mut PartitionImage, unclean: bool, live: &[i32]) -> Result<(), Ref
             _ => return Err(refuse(E::InvalidReplicaAssignment, format!("reverting to {original:?} would leave the partition without an in-sync replica"))),
         }
     }
-    p.replicas = original;
-    p.isr = isr;
-    p.adding_replicas.clear();
-    p.removing_replicas.clear();
-    p.reelect_if_gone(live);
-    p.partition_epoch += 1;
+    p.settle(original, isr, live);
     Ok(())
 }
 
