@@ -722,6 +722,13 @@ fn dynamic_broker_configs_change_topic_defaults_and_survive_restarts() {
     assert_eq!(alter(&mut c, "77", "log.retention.ms", Some("5")), 42);
     assert_eq!(alter(&mut c, "", "log.retention.ms", Some("soon")), 42);
     assert_eq!(alter(&mut c, "", "max.connections", Some("5")), 42);
+    // the new defaults are in force on the topic's log, not only described: a batch
+    // above a dynamic message.max.bytes is refused, and accepted once it is removed
+    let big: &[u8] = &[b'x'; 3000];
+    assert_eq!(alter(&mut c, "", "message.max.bytes", Some("1000")), 0);
+    assert_eq!(produce(&mut c, "dyn", record_batch(&[big], None)).0, 10, "MESSAGE_TOO_LARGE");
+    assert_eq!(alter(&mut c, "", "message.max.bytes", None), 0);
+    assert_eq!(produce(&mut c, "dyn", record_batch(&[big], None)).0, 0);
     // they are kept across a restart
     broker.stop();
     let broker = Broker::start_in(data.path(), &[]);
@@ -757,6 +764,16 @@ fn broker_loggers_change_levels_and_token_requests_need_sasl() {
     assert_eq!(set(&mut c, &me, "riffle", Some("LOUD")), 40);
     assert_eq!(set(&mut c, &me, "root", None), 40);
     assert_eq!(set(&mut c, "77", "riffle", Some("DEBUG")), 42);
+    // the level is in force: what is logged at INFO while the root is at WARN is not
+    // logged (the log is ordered: seen after log-a and before log-c, or never)
+    assert_eq!(create(&mut c, "log-a", 1, 1, &[], false), 0);
+    broker.log_until("topic=log-a");
+    assert_eq!(set(&mut c, &me, "root", Some("WARN")), 0);
+    assert_eq!(create(&mut c, "log-b", 1, 1, &[], false), 0);
+    assert_eq!(set(&mut c, &me, "root", Some("INFO")), 0);
+    assert_eq!(create(&mut c, "log-c", 1, 1, &[], false), 0);
+    let lines = broker.log_until("topic=log-c");
+    assert!(!lines.iter().any(|l| l.contains("topic=log-b")), "log-b was created while the root logger was at WARN");
     // PLAINTEXT connections may not ask for delegation tokens
     assert_eq!(c.call(3, &CreateDelegationTokenRequest::default()).error_code, 64);
     assert_eq!(c.call(3, &DescribeDelegationTokenRequest::default()).error_code, 64);

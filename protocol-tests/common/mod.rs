@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -20,6 +20,8 @@ pub struct Broker {
     pub addr: SocketAddr,
     pub data: PathBuf,
     _tmp: Option<tempfile::TempDir>,
+    /// Every line the broker logged so far.
+    log: Arc<Mutex<Vec<String>>>,
 }
 
 impl Broker {
@@ -52,9 +54,12 @@ impl Broker {
         let mut child = cmd.stderr(Stdio::piped()).stdout(Stdio::null()).spawn().expect("spawn riffle");
         let stderr = child.stderr.take().expect("stderr");
         let (tx, rx) = mpsc::channel();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let kept = log.clone();
         std::thread::spawn(move || {
             let mut sent = false;
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                kept.lock().unwrap().push(line.clone());
                 if !sent && line.contains("broker started") {
                     let addr = line.split("listener=").nth(1).and_then(|s| s.split_whitespace().next()).map(String::from);
                     let _ = tx.send(addr);
@@ -66,7 +71,24 @@ impl Broker {
             }
         });
         let addr = rx.recv_timeout(Duration::from_secs(30)).expect("broker did not start").expect("listener address in log");
-        Broker { child, addr: addr.parse().expect("socket address"), data: data.to_path_buf(), _tmp: None }
+        Broker { child, addr: addr.parse().expect("socket address"), data: data.to_path_buf(), _tmp: None, log }
+    }
+
+    /// Waits (up to 30 s) until a logged line contains `needle`; returns every line
+    /// logged up to and including it. The broker's log is ordered, so whatever it
+    /// logged before that line is in the result.
+    pub fn log_until(&self, needle: &str) -> Vec<String> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            {
+                let lines = self.log.lock().unwrap();
+                if let Some(i) = lines.iter().position(|l| l.contains(needle)) {
+                    return lines[..=i].to_vec();
+                }
+            }
+            assert!(std::time::Instant::now() < deadline, "the broker never logged {needle:?}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     pub fn client(&self) -> Client {

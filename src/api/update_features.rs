@@ -55,29 +55,37 @@ pub async fn handle(ctx: &RequestContext<'_>, req: UpdateFeaturesRequest) -> Upd
 /// Whether an update may be applied, or the error and message refusing it.
 type Checked = Result<(), (E, String)>;
 
-/// Whether `u` may be applied: only when it asks for the level already finalized.
+/// Whether `u` may be applied (only when it asks for the level already finalized), with
+/// Kafka's checks in Kafka's order: the upgrade type, a negative level, the supported
+/// range, the direction against the upgrade type, then metadata.version's own rules.
 fn check(u: &FeatureUpdateKey, version: i16, node: i32) -> Checked {
     let (name, level) = (u.feature.as_str(), u.max_version_level);
     let invalid = |why: String| Err((E::InvalidUpdateVersion, format!("Invalid update version {level} for feature {name}. {why}")));
-    let Some(f) = FEATURES.iter().find(|f| f.name == name) else {
-        return invalid("The controller does not support the given feature.".into());
-    };
     let upgrade_type = match version {
         0 if u.allow_downgrade => SAFE_DOWNGRADE,
         0 => UPGRADE,
         _ => u.upgrade_type,
     };
     if !(UPGRADE..=UNSAFE_DOWNGRADE).contains(&upgrade_type) {
-        return Err((E::InvalidRequest, format!("Unknown upgrade type {upgrade_type} for feature {name}.")));
+        return invalid("The controller does not support the given upgrade type.".into());
     }
-    if level == f.finalized {
-        return Ok(());
+    if level < 0 {
+        return invalid("A feature version cannot be less than 0.".into());
+    }
+    let Some(f) = FEATURES.iter().find(|f| f.name == name) else {
+        return invalid("The controller does not support the given feature.".into());
+    };
+    if !(f.min_level..=f.max_level).contains(&level) {
+        return invalid(format!("Local controller {node} only supports versions {}-{}", f.min_level, f.max_level));
     }
     if level < f.finalized && upgrade_type == UPGRADE {
         return invalid("Can't downgrade the version of this feature without setting the upgrade type to either safe or unsafe downgrade.".into());
     }
-    if !(f.min_level..=f.max_level).contains(&level) {
-        return invalid(format!("Local controller {node} only supports versions {}-{}", f.min_level, f.max_level));
+    if level > f.finalized && upgrade_type != UPGRADE {
+        return invalid("Can't downgrade to a newer version.".into());
+    }
+    if level == f.finalized {
+        return Ok(());
     }
     if f.name == "metadata.version" {
         let why = if upgrade_type == SAFE_DOWNGRADE {

@@ -277,8 +277,11 @@ impl Partition {
     /// Returns whether there was anything to remove.
     pub fn drop_replica_data(&self, now_ms: i64) -> Result<bool, LogError> {
         // Most partitions a broker does not replicate are empty: a read lock tells.
-        if self.log.read().log_end_offset() == 0 && self.log.read().log_start_offset() == 0 {
-            return Ok(false);
+        {
+            let log = self.log.read();
+            if log.log_end_offset() == 0 && log.log_start_offset() == 0 {
+                return Ok(false);
+            }
         }
         let st = self.state.read();
         let mut log = self.log.write();

@@ -134,7 +134,7 @@ pub static DYNAMIC_BROKER_KEYS: &[(&str, Scope)] = &[
 ];
 
 /// Keys Kafka updates at run time that Riffle reads only when it starts (listeners,
-/// connection limits, the cleaner's settings, the controller's election default):
+/// connection limits, the cleaner's settings):
 /// changing them is refused rather than reported but not applied.
 pub static STARTUP_ONLY_KEYS: &[&str] = &[
     "listeners",
@@ -143,7 +143,6 @@ pub static STARTUP_ONLY_KEYS: &[&str] = &[
     "log.cleaner.backoff.ms",
     "log.cleaner.dedupe.buffer.size",
     "log.cleaner.io.max.bytes.per.second",
-    "unclean.leader.election.enable",
 ];
 
 /// The scope of a key Kafka updates at run time (`None`: static only).

@@ -85,7 +85,9 @@ pub struct ControllerSettings {
     pub voters: BTreeMap<u64, String>,
     pub session_timeout: Duration,
     pub election_timeout: Duration,
-    pub unclean_default: bool,
+    /// `unclean.leader.election.enable` is read from it when an election is proposed,
+    /// so a dynamic change of the key takes effect.
+    pub broker_config: Arc<crate::config::BrokerConfig>,
     pub auto_rebalance: bool,
     pub imbalance_check_interval: Duration,
     /// Broker sessions are judged by this clock.
@@ -220,7 +222,8 @@ impl Controller {
     }
 
     pub fn election_defaults(&self) -> ElectionDefaults {
-        ElectionDefaults { unclean: self.settings.unclean_default }
+        let unclean = self.settings.broker_config.get("unclean.leader.election.enable").is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+        ElectionDefaults { unclean }
     }
 
     /// Commits a record through the active controller and returns its outcome.

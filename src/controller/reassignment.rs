@@ -80,11 +80,10 @@ impl MetadataImage {
         for (topic, index, target) in partitions {
             let outcome = match target {
                 // An unknown partition is reported as such before its target is checked.
-                Some(target) => self
-                    .partition_mut(topic, *index)
-                    .map(|_| ())
-                    .and_then(|()| self.check_assignment(std::slice::from_ref(target)).map_err(|(e, message)| refuse(e, message)))
-                    .and_then(|()| reassign(self.partition_mut(topic, *index)?, target, allow_rf_change, &live)),
+                Some(target) => match self.check_assignment(std::slice::from_ref(target)) {
+                    Ok(()) => self.partition_mut(topic, *index).and_then(|p| reassign(p, target, allow_rf_change, &live)),
+                    Err((e, message)) => self.partition_mut(topic, *index).and(Err(refuse(e, message))),
+                },
                 None => {
                     let unclean = self.topics.get(topic).is_some_and(|t| self.unclean_for(t, defaults));
                     self.partition_mut(topic, *index).and_then(|p| cancel(p, unclean, &live))

@@ -30,7 +30,7 @@ async fn an_image_that_fails_to_apply_is_not_published_until_it_does() {
         voters: BTreeMap::from([(1, "127.0.0.1:1".to_string())]),
         session_timeout: Duration::from_secs(9),
         election_timeout: Duration::from_secs(1),
-        unclean_default: false,
+        broker_config: config.clone(),
         auto_rebalance: false,
         imbalance_check_interval: Duration::from_secs(300),
         clock: clock.clone(),

@@ -189,7 +189,7 @@ impl Server {
     }
 }
 
-fn controller_settings(c: &BrokerConfig, cluster: &ClusterConfig, clock: SharedClock) -> ControllerSettings {
+fn controller_settings(c: &Arc<BrokerConfig>, cluster: &ClusterConfig, clock: SharedClock) -> ControllerSettings {
     let ms = |k: &str| Duration::from_millis(c.get(k).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0));
     let yes = |k: &str| c.get(k).is_some_and(|v| v.eq_ignore_ascii_case("true"));
     ControllerSettings {
@@ -197,7 +197,7 @@ fn controller_settings(c: &BrokerConfig, cluster: &ClusterConfig, clock: SharedC
         voters: cluster.voters.iter().map(|(id, a)| (*id as u64, a.clone())).collect(),
         session_timeout: ms("broker.session.timeout.ms"),
         election_timeout: ms("controller.quorum.election.timeout.ms"),
-        unclean_default: yes("unclean.leader.election.enable"),
+        broker_config: c.clone(),
         auto_rebalance: yes("auto.leader.rebalance.enable"),
         imbalance_check_interval: ms("leader.imbalance.check.interval.seconds") * 1000,
         clock,
