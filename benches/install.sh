@@ -4,16 +4,29 @@
 #   source package (the example needs the source tree's headers and its ./configure
 #   output) against the system librdkafka;
 # - perf (Debian's linux-perf), for the profile summary; best effort, as some machines
-#   do not allow it.
+#   do not allow it;
+# - Apache Kafka (compat/kafka: the broker, its storage tool and its perf-test tools, the
+#   version compat/kafka/pom.xml names), which the run measures beside Riffle; resolved
+#   with Maven as compat/install.sh does, with a JDK and Maven from Debian if missing.
 # Usage: benches/install.sh OUTDIR
 set -euo pipefail
 out=${1:?usage: $0 OUTDIR}
 bin=$out/rdkafka_performance
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 export DEBIAN_FRONTEND=noninteractive
 SUDO=; [ "$(id -u)" -eq 0 ] || SUDO=sudo
 if ! command -v perf >/dev/null 2>&1; then
   { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq linux-perf; } >/dev/null 2>&1 \
     || echo "benches/install.sh: could not install perf; the report will have no profile" >&2
+fi
+kafka_dir="$here/../compat/kafka"
+kafka_version="$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$kafka_dir/pom.xml" | head -1)"
+if ! ls "$kafka_dir/target/kafka-$kafka_version/lib/"kafka_2.13-*.jar >/dev/null 2>&1; then
+  if ! command -v java >/dev/null 2>&1 || ! command -v mvn >/dev/null 2>&1; then
+    { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq openjdk-17-jdk-headless maven; } >/dev/null
+  fi
+  echo "benches/install.sh: resolving Apache Kafka $kafka_version (compat/kafka)" >&2
+  (cd "$kafka_dir" && mvn -q -B -Dstyle.color=never package >&2)
 fi
 if [ -x "$bin" ]; then echo "$bin"; exit 0; fi
 mkdir -p "$out"

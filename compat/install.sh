@@ -56,6 +56,16 @@ for app in streams connect; do
     fi
 done
 
+# Apache Kafka itself (compat/kafka: broker, storage and perf tools), the reference the
+# suite (--flavour kafka) and the benchmarks run beside riffle
+kafka_dir="$here/kafka"
+kafka_version="$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$kafka_dir/pom.xml" | head -1)"
+kafka_stamp="$kafka_dir/target/kafka-$kafka_version/resolved"  # the jars keep Maven's old mtimes
+if [ ! -f "$kafka_stamp" ] || [ -n "$(find "$kafka_dir/pom.xml" -newer "$kafka_stamp" -print -quit)" ]; then
+    log "resolving Apache Kafka $kafka_version (compat/kafka)"
+    (cd "$kafka_dir" && mvn -q -B -Dstyle.color=never package >/dev/null && touch "$kafka_stamp")
+fi
+
 # --- Go client driver (compat/go: franz-go and sarama) ---------------------
 if ! command -v go >/dev/null 2>&1; then
     log "installing Go"

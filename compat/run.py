@@ -5,10 +5,15 @@
     python3 compat/run.py --bootstrap HOST:PORT # against any running Kafka-compatible broker
     python3 compat/run.py --only 'kcat/' --only 'crash'   # regex filter on scenario ids
     python3 compat/run.py --list
+    python3 compat/run.py --flavour kafka       # the same suite against Apache Kafka (the reference)
 
 Every scenario runs in its own process (own process group, hard time limit),
 several at a time. Scenarios that restart or kill a broker get a private
-broker of their own (managed mode only; SKIP with --bootstrap). The last
+broker of their own (managed mode only; SKIP with --bootstrap). With
+``--flavour kafka`` every broker the suite starts (shared, private, cluster
+nodes) is Apache Kafka instead of riffle (harness/flavours.py); a scenario
+that fails there is a wrong scenario, or a difference listed in
+compat/reference-differences.txt. The last
 line printed is "N passed, M failed[, K skipped]"; the exit code is 1 if
 anything failed.
 """
@@ -32,8 +37,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 
-from harness.broker import Broker  # noqa: E402
 from harness.common import CheckFailed, Skip, errors_seen_note  # noqa: E402
+from harness.flavours import FLAVOURS, broker_class  # noqa: E402
 from harness.groups import BROKER_GROUP_OVERRIDES  # noqa: E402
 from scenarios import CLIENT_ORDER, COLUMNS, all_scenarios  # noqa: E402
 
@@ -64,11 +69,14 @@ def _tail(path, n):
 
 
 def child_main(args) -> int:
+    import faulthandler
     from harness.context import Ctx
+
+    faulthandler.enable()  # a client library that crashes the process leaves its Python stack in the log
 
     scen = {s.id: s for s in all_scenarios()}[args.child]
     ctx = Ctx(scenario_id=scen.id, bootstrap=args.bootstrap, managed=args.managed,
-              broker_bin=args.broker_bin, workdir=args.workdir)
+              broker_bin=args.broker_bin, workdir=args.workdir, flavour=args.flavour)
     result = {"status": "FAIL", "note": None, "error": None}
     t0 = time.monotonic()
 
@@ -149,6 +157,13 @@ def client_versions():
 
 def run_suite(args) -> int:
     scenarios = all_scenarios()
+    if args.cut:
+        ids = load_known_failures(args.cut)  # same format: scenario id, then why it is there
+        missing = sorted(set(ids) - {s.id for s in scenarios})
+        if missing:
+            print(f"{args.cut} names scenarios that do not exist: {missing}", file=sys.stderr)
+            return 2
+        scenarios = [s for s in scenarios if s.id in ids]
     if args.only:
         pats = [re.compile(p) for p in args.only]
         scenarios = [s for s in scenarios if any(p.search(s.id) for p in pats)]
@@ -180,21 +195,25 @@ def run_suite(args) -> int:
     try:
         if managed:
             bin_ = os.path.abspath(args.broker_bin)
-            if not os.path.exists(bin_):
+            if not os.path.exists(bin_) and args.flavour == "riffle":
                 print(f"broker binary {bin_} not found (build it, or pass --broker-bin / --bootstrap)",
                       file=sys.stderr)
                 for s in scenarios:
                     results[s.id] = {"status": "FAIL", "error": f"broker binary {bin_} not found", "duration": 0}
                 return report(scenarios, results, broker_rows, {}, None, workdir, args, t_start)
-            mtime = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(os.path.getmtime(bin_)))
-            print(f"broker binary: {bin_} (built {mtime})", flush=True)
+            if args.flavour == "kafka":
+                from harness.apache_kafka import kafka_lib, kafka_version
+                print(f"brokers: Apache Kafka {kafka_version()} ({kafka_lib()})", flush=True)
+            else:
+                mtime = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(os.path.getmtime(bin_)))
+                print(f"broker binary: {bin_} (built {mtime})", flush=True)
             # quick consumer-group rebalances (initial delay 500 ms, session
             # timeouts from 1 s); --broker-override wins
             overrides = dict(BROKER_GROUP_OVERRIDES)
             overrides.update(dict(kv.split("=", 1) for kv in args.broker_override))
-            shared = Broker(bin_, os.path.join(workdir, "shared-broker", "data"),
-                            os.path.join(workdir, "shared-broker", "broker.log"),
-                            overrides=overrides, name="shared broker")
+            shared = broker_class(args.flavour)(bin_, os.path.join(workdir, "shared-broker", "data"),
+                                                os.path.join(workdir, "shared-broker", "broker.log"),
+                                                overrides=overrides, name="shared broker")
             try:
                 shared.start()
             except CheckFailed as e:
@@ -213,7 +232,8 @@ def run_suite(args) -> int:
         for c in CLIENT_ORDER:
             print(f"  {versions[c]}", flush=True)
 
-        known = load_known_failures()
+        # riffle: its known failures; kafka: the deliberate differences from the reference
+        known = load_known_failures(KNOWN_FAILURES if args.flavour == "riffle" else REFERENCE_DIFFERENCES)
         queue = sorted(scenarios, key=lambda s: -s.cost)
         for s in list(queue):
             if s.managed_only and not managed:
@@ -228,7 +248,8 @@ def run_suite(args) -> int:
                 log_path = os.path.join(workdir, "logs", f"{safe}.log")
                 res_path = os.path.join(workdir, "logs", f"{safe}.result.json")
                 cmd = [sys.executable, os.path.abspath(__file__), "--child", s.id, "--bootstrap", bootstrap,
-                       "--workdir", workdir, "--broker-bin", bin_, "--result-file", res_path]
+                       "--workdir", workdir, "--broker-bin", bin_, "--result-file", res_path,
+                       "--flavour", args.flavour]
                 if managed:
                     cmd.append("--managed")
                 lf = open(log_path, "wb")
@@ -256,7 +277,7 @@ def run_suite(args) -> int:
                                "duration": round(elapsed, 1)}
                 res["log"] = r.log_path
                 if not args.strict:
-                    apply_known_failure(r.scen.id, res, known)
+                    apply_known_failure(r.scen.id, res, known, args.flavour)
                 results[r.scen.id] = res
                 running.remove(r)
                 print(f"  {res['status']:4s} {r.scen.id} ({res.get('duration', 0)}s)"
@@ -291,7 +312,11 @@ def run_suite(args) -> int:
     return report(scenarios, results, broker_rows, versions, bootstrap, workdir, args, t_start)
 
 
-def load_known_failures(path=os.path.join(HERE, "known-failures.txt")) -> dict[str, str]:
+KNOWN_FAILURES = os.path.join(HERE, "known-failures.txt")
+REFERENCE_DIFFERENCES = os.path.join(HERE, "reference-differences.txt")
+
+
+def load_known_failures(path=KNOWN_FAILURES) -> dict[str, str]:
     out = {}
     try:
         with open(path) as f:
@@ -305,15 +330,17 @@ def load_known_failures(path=os.path.join(HERE, "known-failures.txt")) -> dict[s
     return out
 
 
-def apply_known_failure(sid, r, known):
+def apply_known_failure(sid, r, known, flavour="riffle"):
+    what, listed = (("known failure", "known-failures.txt") if flavour == "riffle" else
+                    ("reference difference", "reference-differences.txt"))
     if sid in known:
         if r["status"] == "FAIL":
             r["status"] = "XFAIL"
             first = " ".join(ln.strip() for ln in (r.get("error") or "").splitlines()[:2])
-            r["note"] = f"known failure ({known[sid]}); this run: {first[:300]}"
+            r["note"] = f"{what} ({known[sid]}); this run: {first[:300]}"
         elif r["status"] == "PASS":
             r["status"] = "XPASS"
-            r["note"] = "listed in compat/known-failures.txt but passes now: delete its line"
+            r["note"] = f"listed in compat/{listed} but passes now: delete its line"
 
 
 def report(scenarios, results, broker_rows, versions, bootstrap, workdir, args, t_start) -> int:
@@ -337,7 +364,7 @@ def report(scenarios, results, broker_rows, versions, bootstrap, workdir, args, 
         if r["status"] == "FAIL":
             print(f"---- FAIL {label}\n     " + "\n     ".join(r["error"].splitlines()[:25]))
     if skipped:
-        print("---- skipped and known failures (compat/known-failures.txt):")
+        print(f"---- skipped and {'known failures (compat/known-failures.txt)' if args.flavour == 'riffle' else 'reference differences (compat/reference-differences.txt)'}:")
         for s, r in skipped:
             print(f"     {r['status']:5s} {s.id}: {r.get('note')}")
     for s, r in xpassed:
@@ -351,7 +378,7 @@ def report(scenarios, results, broker_rows, versions, bootstrap, workdir, args, 
 
     print()
     if bootstrap:
-        print(f"Riffle compatibility against {bootstrap} "
+        print(f"Compatibility against {'Apache Kafka' if args.flavour == 'kafka' else 'riffle'} at {bootstrap} "
               f"({'broker started by the suite' if args.bootstrap is None else 'external broker'}), "
               f"{time.monotonic() - t_start:.0f}s")
     for c in clients:
@@ -398,6 +425,8 @@ def main(argv=None) -> int:
                                         "scenarios that restart/kill a broker are skipped")
     ap.add_argument("--only", action="append", default=[], metavar="REGEX",
                     help="run only scenarios whose id (client/name) matches; repeatable")
+    ap.add_argument("--cut", metavar="FILE", help="run only the scenarios this file lists (one id per line, "
+                                                  "e.g. compat/reference-cut.txt)")
     ap.add_argument("--broker-bin", default=DEFAULT_BIN, help=f"riffle binary (default {DEFAULT_BIN}, "
                                                               f"or $RIFFLE_BIN)")
     ap.add_argument("--broker-override", action="append", default=[], metavar="KEY=VALUE",
@@ -405,6 +434,9 @@ def main(argv=None) -> int:
     ap.add_argument("--jobs", "-j", type=int, default=int(os.environ.get("COMPAT_JOBS", "3")),
                     help="scenarios run in parallel (default 3)")
     ap.add_argument("--keep", action="store_true", help="keep logs and broker data even if all passed")
+    ap.add_argument("--flavour", choices=FLAVOURS, default="riffle",
+                    help="the brokers the suite starts: riffle (default) or kafka, Apache Kafka as the "
+                         "reference (compat/kafka/pom.xml names its version)")
     ap.add_argument("--strict", action="store_true",
                     help="ignore compat/known-failures.txt: known failures count as FAIL")
     ap.add_argument("--list", action="store_true", help="list the scenario ids and exit")

@@ -160,7 +160,7 @@ fn partitions_grow_and_configs_change_live() {
 fn delete_records_and_time_retention() {
     let b = Broker::start(&["log.retention.check.interval.ms=200"]);
     let mut c = b.client();
-    create(&mut c, "old", 1, &[("segment.bytes", "300")]);
+    create(&mut c, "old", 1, &[("internal.segment.bytes", "300")]);
     for _ in 0..5 {
         assert_eq!(produce(&mut c, "old", 0, record_batch(&[&[b'v'; 200]], None)), 0);
     }
@@ -183,10 +183,11 @@ fn delete_records_and_time_retention() {
     let dir = b.data.join("old-0");
     assert_eq!(log_files(&dir), 3, "segments wholly below the start are removed");
 
-    // Time retention through a live config change: all sealed segments go.
-    assert_eq!(alter_configs(&mut c, "old", &[("retention.ms", "1"), ("segment.bytes", "300")]), 0);
-    eventually("retention deletes the old segments", || log_files(&dir) == 1);
-    assert_eq!(earliest(&mut c, "old"), 4);
+    // Time retention through a live config change: every segment goes, the active one
+    // too (Kafka rolls an empty one first), and the log starts at its end.
+    assert_eq!(alter_configs(&mut c, "old", &[("retention.ms", "1"), ("internal.segment.bytes", "300")]), 0);
+    eventually("retention deletes every segment", || earliest(&mut c, "old") == 5);
+    assert_eq!(log_files(&dir), 1, "one empty active segment is left");
 }
 
 #[test]
@@ -195,7 +196,7 @@ fn the_broker_compacts_in_the_background() {
     let mut c = b.client();
     // Written under the delete policy, then switched to compact, so the size measured
     // below is the uncleaned log's.
-    create(&mut c, "compacted", 1, &[("segment.bytes", "2000")]);
+    create(&mut c, "compacted", 1, &[("internal.segment.bytes", "2000")]);
     for round in 0..40 {
         let v = format!("value-{round}");
         // record_batch keys its records k0, k1, ...: three keys, overwritten each round.
@@ -206,7 +207,7 @@ fn the_broker_compacts_in_the_background() {
         std::fs::read_dir(d).unwrap().flatten().filter(|e| e.path().extension().is_some_and(|x| x == "log")).map(|e| e.metadata().unwrap().len()).sum()
     };
     let before = size(&dir);
-    assert_eq!(alter_configs(&mut c, "compacted", &[("cleanup.policy", "compact"), ("segment.bytes", "2000"), ("min.cleanable.dirty.ratio", "0.01")]), 0);
+    assert_eq!(alter_configs(&mut c, "compacted", &[("cleanup.policy", "compact"), ("internal.segment.bytes", "2000"), ("min.cleanable.dirty.ratio", "0.01")]), 0);
     eventually("the cleaner shrinks the log", || size(&dir) < before / 2);
     // The checkpoint is written after the cleaned segments are swapped in, so it can
     // trail the shrink by a moment.

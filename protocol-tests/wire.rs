@@ -243,9 +243,19 @@ fn topics_configs_and_restart() {
     let entry = resp.results[0].configs.iter().find(|e| e.name.as_str() == "retention.ms").unwrap();
     assert_eq!(entry.value.as_deref(), Some("12345"));
     assert_eq!(entry.config_source, 1, "DYNAMIC_TOPIC_CONFIG");
+    // as Kafka 4.4 lists them: the topic's own value, then log.retention.ms and what
+    // follows it (nothing: only log.retention.hours has a default)
+    let names: Vec<(&str, i8)> = entry.synonyms.iter().map(|s| (s.name.as_str(), s.source)).collect();
+    assert_eq!(names, vec![("retention.ms", 1)]);
     let seg = resp.results[0].configs.iter().find(|e| e.name.as_str() == "segment.bytes").unwrap();
     assert_eq!(seg.config_source, 5, "DEFAULT_CONFIG");
     assert_eq!(seg.config_type, 3, "INT");
+    let names: Vec<(&str, i8)> = seg.synonyms.iter().map(|s| (s.name.as_str(), s.source)).collect();
+    assert_eq!(names, vec![("log.segment.bytes", 5)]);
+    assert!(!resp.results[0].configs.iter().any(|e| e.name.as_str() == "internal.segment.bytes"), "internal keys only where set");
+    // Kafka 4's 1 MiB floor; tests use the internal key below it
+    assert_eq!(create(&mut c, "small-segments", 1, 1, &[("segment.bytes", "1048575")], false), 40, "INVALID_CONFIG");
+    assert_eq!(create(&mut c, "small-segments", 1, 1, &[("internal.segment.bytes", "1024")], false), 0);
 
     let cluster = c.call(1, &DescribeClusterRequest::default().with_endpoint_type(1));
     assert_eq!(cluster.error_code, 0);

@@ -13,6 +13,7 @@ pub fn log_error_code(e: &LogError) -> i16 {
         LogError::Batch(BatchError::Corrupt(_) | BatchError::Crc { .. }) => E::CorruptMessage,
         LogError::Batch(BatchError::Invalid(_)) => E::InvalidRecord,
         LogError::TooLarge { .. } => E::MessageTooLarge,
+        LogError::LargerThanSegment { .. } => E::RecordListTooLarge,
         LogError::InvalidTimestamp { .. } => E::InvalidTimestamp,
         LogError::Sequence(SequenceError::InvalidEpoch { .. }) => E::InvalidProducerEpoch,
         LogError::Sequence(SequenceError::OutOfOrder { .. }) => E::OutOfOrderSequenceNumber,

@@ -467,11 +467,14 @@ func (f *Franz) Admin(r *Request) (map[string]any, error) {
 		if err != nil {
 			return nil, err
 		}
-		md, err := adm.Metadata(ctx, r.Topic)
-		if err != nil {
-			return nil, err
-		}
-		return len(md.Topics[r.Topic].Partitions), nil
+		return settle(20*time.Second, func() (any, bool, error) {
+			md, err := adm.Metadata(ctx, r.Topic)
+			if err != nil {
+				return nil, false, err
+			}
+			n := len(md.Topics[r.Topic].Partitions)
+			return n, n == 4, nil
+		})
 	})
 	calls.Step("alterTopicConfigs", func() (any, error) {
 		res, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "retention.ms", Value: ptr("86400000")}}, r.Topic)
@@ -483,20 +486,23 @@ func (f *Franz) Admin(r *Request) (map[string]any, error) {
 				return nil, a.Err
 			}
 		}
-		rcs, err := adm.DescribeTopicConfigs(ctx, r.Topic)
-		if err != nil {
-			return nil, err
-		}
-		rc, err := rcs.On(r.Topic, nil)
-		if err != nil {
-			return nil, err
-		}
-		for _, c := range rc.Configs {
-			if c.Key == "retention.ms" && c.Value != nil {
-				return *c.Value + "/" + c.Source.String(), nil
+		return settle(20*time.Second, func() (any, bool, error) {
+			rcs, err := adm.DescribeTopicConfigs(ctx, r.Topic)
+			if err != nil {
+				return nil, false, err
 			}
-		}
-		return nil, errors.New("retention.ms not described")
+			rc, err := rcs.On(r.Topic, nil)
+			if err != nil {
+				return nil, false, err
+			}
+			for _, c := range rc.Configs {
+				if c.Key == "retention.ms" && c.Value != nil {
+					v := *c.Value + "/" + c.Source.String()
+					return v, v == "86400000/DYNAMIC_TOPIC_CONFIG", nil
+				}
+			}
+			return nil, false, errors.New("retention.ms not described")
+		})
 	})
 	calls.Step("describeGroups", func() (any, error) {
 		ds, err := adm.DescribeGroups(ctx, r.Group)

@@ -23,6 +23,7 @@ import (
 	"runtime/debug"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 )
@@ -314,6 +315,21 @@ func dispatch(c Client, cmd string, r *Request, res map[string]any) error {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// settle calls get until it reports done, or until d has passed: then it returns the
+// last value (the scenario reports it). Kafka (KRaft) answers an admin change once its
+// controller has committed it, and its broker's metadata shows it a little later: a
+// describe right after an alter may still show the previous state.
+func settle(d time.Duration, get func() (value any, done bool, err error)) (any, error) {
+	deadline := time.Now().Add(d)
+	for {
+		v, done, err := get()
+		if done || time.Now().After(deadline) {
+			return v, err
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
 
 func (r *Request) replicationFactor() int16 {
 	if r.ReplicationFactor <= 0 {

@@ -430,27 +430,33 @@ func (s *Sarama) Admin(r *Request) (map[string]any, error) {
 		if err := a.CreatePartitions(r.Topic, 4, nil, false); err != nil {
 			return nil, err
 		}
-		md, err := a.DescribeTopics([]string{r.Topic})
-		if err != nil || len(md) == 0 {
-			return nil, err
-		}
-		return len(md[0].Partitions), nil
+		return settle(20*time.Second, func() (any, bool, error) {
+			md, err := a.DescribeTopics([]string{r.Topic})
+			if err != nil || len(md) == 0 {
+				return nil, false, err
+			}
+			n := len(md[0].Partitions)
+			return n, n == 4, nil
+		})
 	})
 	calls.Step("alterTopicConfigs", func() (any, error) {
 		set := map[string]sarama.IncrementalAlterConfigsEntry{"retention.ms": {Operation: sarama.IncrementalAlterConfigsOperationSet, Value: ptr("86400000")}}
 		if err := a.IncrementalAlterConfig(sarama.TopicResource, r.Topic, set, false); err != nil {
 			return nil, err
 		}
-		es, err := a.DescribeConfig(sarama.ConfigResource{Type: sarama.TopicResource, Name: r.Topic})
-		if err != nil {
-			return nil, err
-		}
-		for _, e := range es {
-			if e.Name == "retention.ms" {
-				return e.Value + "/" + kmsg.ConfigSource(e.Source).String(), nil
+		return settle(20*time.Second, func() (any, bool, error) {
+			es, err := a.DescribeConfig(sarama.ConfigResource{Type: sarama.TopicResource, Name: r.Topic})
+			if err != nil {
+				return nil, false, err
 			}
-		}
-		return nil, errors.New("retention.ms not described")
+			for _, e := range es {
+				if e.Name == "retention.ms" {
+					v := e.Value + "/" + kmsg.ConfigSource(e.Source).String()
+					return v, v == "86400000/DYNAMIC_TOPIC_CONFIG", nil
+				}
+			}
+			return nil, false, errors.New("retention.ms not described")
+		})
 	})
 	calls.Step("describeGroups", func() (any, error) {
 		ds, err := a.DescribeConsumerGroups([]string{r.Group})

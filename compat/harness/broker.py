@@ -47,7 +47,13 @@ def port_open(host, port, timeout=0.5) -> bool:
 class Broker:
     """A riffle broker on 127.0.0.1:port with its own data directory.
 
-    The port and data directory stay the same across restarts."""
+    The port and data directory stay the same across restarts. The flavour
+    hooks (``prepare``, ``ready_ports``, ``CLEAN_EXIT``, ``verify_logs``) are
+    what harness/flavours.py overrides to run Apache Kafka the same way."""
+
+    FLAVOUR = "riffle"
+    # exit codes of a clean stop after SIGTERM
+    CLEAN_EXIT = (0,)
 
     def __init__(self, binary: str, data_dir: str, log_path: str, *, port: int | None = None,
                  overrides: dict[str, str] | None = None, name: str = "broker"):
@@ -73,6 +79,15 @@ class Broker:
             args += ["--override", f"{k}={v}"]
         return args
 
+    def prepare(self):
+        """Before each start (Kafka: server.properties, storage format)."""
+        if not os.path.exists(self.binary):
+            raise CheckFailed(f"broker binary {self.binary} does not exist")
+
+    def ready_ports(self) -> list[int]:
+        """The process is up once any of these accepts connections."""
+        return [self.port]
+
     def log_tail(self, n=40) -> str:
         return _tail(self.log_path, n)
 
@@ -82,9 +97,8 @@ class Broker:
     def start(self, timeout: float = 60.0):
         if self.alive():
             raise RuntimeError(f"{self.name} already running")
-        if not os.path.exists(self.binary):
-            raise CheckFailed(f"broker binary {self.binary} does not exist")
         self.starts += 1
+        self.prepare()
         with open(self.log_path, "ab") as lf:
             lf.write(f"\n===== {self.name} start #{self.starts}: {' '.join(self.argv())}\n".encode())
             lf.flush()
@@ -96,7 +110,7 @@ class Broker:
             if rc is not None:
                 raise CheckFailed(f"{self.name} exited with code {rc} during startup "
                                   f"(start #{self.starts}); log tail:\n{self.log_tail()}")
-            if port_open("127.0.0.1", self.port):
+            if any(port_open("127.0.0.1", p) for p in self.ready_ports()):
                 log(f"{self.name} up on {self.bootstrap} (pid {self.proc.pid}, start #{self.starts})")
                 return
             if time.monotonic() >= deadline:
@@ -108,11 +122,19 @@ class Broker:
     def stop(self, timeout: float = 30.0) -> int:
         """Clean stop (SIGTERM). Fails if the broker does not exit in time
         or exits non-zero (the broker is then SIGKILLed)."""
+        self.begin_stop()
+        return self.finish_stop(timeout)
+
+    def begin_stop(self):
+        """SIGTERM (the first half of stop(), for stopping several at once)."""
         if not self.alive():
             rc = self.proc.returncode if self.proc else None
             raise CheckFailed(f"{self.name} is not running at stop time (exit code {rc}); "
                               f"log tail:\n{self.log_tail()}")
         self.proc.send_signal(signal.SIGTERM)
+
+    def finish_stop(self, timeout: float = 30.0) -> int:
+        """Wait for the exit begin_stop() asked for; it must be clean."""
         try:
             rc = self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -120,8 +142,9 @@ class Broker:
             raise CheckFailed(f"{self.name} did not exit within {timeout}s of SIGTERM; log tail:\n"
                               f"{self.log_tail()}")
         log(f"{self.name} stopped (SIGTERM), exit code {rc}")
-        if rc != 0:
-            raise CheckFailed(f"{self.name} exited with code {rc} after SIGTERM (expected a clean stop, 0); "
+        if rc not in self.CLEAN_EXIT:
+            raise CheckFailed(f"{self.name} exited with code {rc} after SIGTERM (expected a clean stop, "
+                              f"{' or '.join(map(str, self.CLEAN_EXIT))}); "
                               f"log tail:\n{self.log_tail()}")
         return rc
 
@@ -156,5 +179,5 @@ class Broker:
         rc, out = self.verify_logs()
         tail = "\n".join(out.splitlines()[-30:])
         if rc != 0:
-            raise CheckFailed(f"riffle verify-logs --log-dirs {self.data_dir} exited {rc}:\n{tail}")
+            raise CheckFailed(f"{self.FLAVOUR}: checking the segments of {self.data_dir} failed ({rc}):\n{tail}")
         log(f"verify-logs OK: {tail[-300:]}")

@@ -22,9 +22,15 @@ Metadata is read with a fresh confluent-kafka AdminClient bootstrapped to
 ONE broker (a live, not SIGSTOPped one unless ``via`` says which), so
 "metadata from node X" really is node X's view; ``list_topics`` gives the live
 (unfenced) brokers, the controller id and per partition leader, replicas and
-ISR (a partition without leader: leader -1, LEADER_NOT_AVAILABLE). With
-separate roles the controller id a broker reports is itself (clients cannot
-reach a controller-only node; any broker forwards admin requests).
+ISR (a partition without leader: leader -1, LEADER_NOT_AVAILABLE).
+
+The controller id of a Metadata (or DescribeCluster) response is NOT the
+active controller: in KRaft it is only a live broker to send controller-bound
+requests to, which forwards them (Kafka names a random live broker, each
+response anew: KafkaApis.handleTopicMetadataRequest, getRandomAliveBrokerId).
+The active controller is the leader of the metadata quorum, which
+``active_controller()`` reads with DescribeQuorum (kafka-python's
+``describe_metadata_quorum``; a broker forwards it to the active controller).
 
 Nodes must be started (and restarted) from the scenario's main thread: they
 get PDEATHSIG, which fires when the spawning thread ends.
@@ -33,6 +39,7 @@ get PDEATHSIG, which fires when the spawning thread ends.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import time
@@ -76,6 +83,15 @@ class ClusterNode(Broker):
     ``broker`` (client listener only) or ``controller`` (controller listener
     only; ``port`` is then the controller port, there is no client port)."""
 
+    STARTED_MARKER = "broker started"  # logged once the node serves (its quorum member is up)
+    # Cluster.stop() of combined nodes (see there). False: one after the other, the
+    # active controller last, whose controlled shutdown gives up without a quorum.
+    # True: a flavour whose broker waits for the quorum to approve its controlled
+    # shutdown (Apache Kafka: up to 5 minutes): the last node is stopped with
+    # stand-in voters making up a quorum.
+    STOP_WITH_STAND_INS = False
+    OWN_LOG_MARK = " riffle"           # lines written by the broker itself, not by openraft
+
     def __init__(self, binary: str, node_id: int, data_dir: str, log_path: str, *, port: int,
                  controller_port: int | None, voters: str, overrides: dict[str, str],
                  roles: str = "broker,controller", name: str | None = None):
@@ -112,15 +128,20 @@ class ClusterNode(Broker):
         except OSError:
             return False
 
+    def ready_ports(self) -> list[int]:
+        # the controller listener too: a combined node may serve clients only
+        # once the quorum (the other nodes) is up
+        return [p for p in (self.port, self.controller_port) if p]
+
     def wait_started(self, timeout: float = 60.0):
-        """Until the process (still running) has logged "broker started" since
+        """Until the process (still running) has logged STARTED_MARKER since
         its last start: for a controller-only node, its quorum member is up."""
         def ok():
             if not self.alive():
                 rc = self.proc.returncode if self.proc else None
                 raise CheckFailed(f"{self.name} exited with code {rc} during startup; log tail:\n{self.log_tail()}")
-            return self.logged_since_start("broker started")
-        wait_until(ok, timeout, f"{self.name}: \"broker started\" in {self.log_path}")
+            return self.logged_since_start(self.STARTED_MARKER)
+        wait_until(ok, timeout, f"{self.name}: \"{self.STARTED_MARKER}\" in {self.log_path}")
 
     def argv(self):
         if self.roles == "controller":
@@ -186,7 +207,8 @@ class Cluster:
     BROKER_ID_BASE = 100  # broker-only node ids: 101, 102, ...
 
     def __init__(self, binary: str, workdir: str, n: int = 3, overrides: dict[str, str] | None = None,
-                 name: str = "cluster", controllers: int = 0):
+                 name: str = "cluster", controllers: int = 0, node_class: type[ClusterNode] | None = None):
+        make_node = node_class or ClusterNode  # harness/flavours.py: the node of each broker flavour
         self.binary = binary
         self.workdir = workdir
         self.n = n
@@ -202,7 +224,7 @@ class Cluster:
             voters = ",".join(f"{i + 1}@127.0.0.1:{controller_ports[i]}" for i in range(n))
             for i in range(n):
                 nid = i + 1
-                self.nodes[nid] = ClusterNode(binary, nid, os.path.join(workdir, f"node{nid}", "data"),
+                self.nodes[nid] = make_node(binary, nid, os.path.join(workdir, f"node{nid}", "data"),
                                               os.path.join(workdir, f"node{nid}.log"), port=client_ports[i],
                                               controller_port=controller_ports[i], voters=voters,
                                               overrides=self.overrides)
@@ -212,14 +234,14 @@ class Cluster:
         voters = ",".join(f"{i + 1}@127.0.0.1:{controller_ports[i]}" for i in range(controllers))
         for i in range(controllers):
             cid = i + 1
-            self.controllers[cid] = ClusterNode(binary, cid, os.path.join(workdir, f"controller{cid}", "data"),
+            self.controllers[cid] = make_node(binary, cid, os.path.join(workdir, f"controller{cid}", "data"),
                                                 os.path.join(workdir, f"controller{cid}.log"),
                                                 port=controller_ports[i], controller_port=controller_ports[i],
                                                 voters=voters, overrides=self.overrides, roles="controller",
                                                 name=f"controller {cid}")
         for i in range(n):
             bid = self.BROKER_ID_BASE + i + 1
-            self.nodes[bid] = ClusterNode(binary, bid, os.path.join(workdir, f"broker{bid}", "data"),
+            self.nodes[bid] = make_node(binary, bid, os.path.join(workdir, f"broker{bid}", "data"),
                                           os.path.join(workdir, f"broker{bid}.log"), port=client_ports[i],
                                           controller_port=None, voters=voters, overrides=self.overrides,
                                           roles="broker", name=f"broker {bid}")
@@ -279,10 +301,10 @@ class Cluster:
         else:
             log(f"{self.name}: {self.n} nodes started, bootstrap {self.bootstrap}; logs "
                 + ", ".join(nd.log_path for nd in self.nodes.values()))
-        self.wait_brokers(set(self.nodes), timeout, "all brokers registered at start")
-        md = wait_until(lambda: (lambda m: m if m.controller > 0 else None)(self.metadata()), timeout,
-                        f"{self.name}: an active controller")
-        log(f"{self.name} ready: {md.describe()}")
+        md = self.wait_brokers(set(self.nodes), timeout, "all brokers registered at start")
+        ctl = wait_until(lambda: (lambda c: c if c > 0 else None)(self.active_controller()), timeout,
+                         f"{self.name}: an active controller (a leader of the metadata quorum)")
+        log(f"{self.name} ready: active controller {ctl}; {md.describe()}")
         return md
 
     def kill(self, i: int):
@@ -329,49 +351,110 @@ class Cluster:
         nd.paused = False
 
     def stop(self, timeout: float = 30.0):
-        """Clean stop of every running node, one after the other (SIGTERM:
-        controlled shutdown, up to 3 s of it); each must exit 0 within
-        ``timeout``. Paused nodes get SIGCONT first.
+        """Clean stop of every running node (SIGTERM: controlled shutdown); each
+        must exit cleanly within ``timeout``. Paused nodes get SIGCONT first.
+        Every node is stopped even if one fails.
 
         The order is fixed so that the result does not depend on chance.
-        Combined: the other nodes in id order, the active controller last. The
-        last node then has no quorum left, so its controlled shutdown must
-        give up (after its 3 s) and still exit 0. Separate roles: the brokers
-        in id order (their controlled shutdowns have the quorum), then the
-        controller-only nodes in id order. Every node is stopped even if one
-        fails."""
+        Separate roles: the brokers in id order (their controlled shutdowns
+        have the quorum), then the controller-only nodes in id order.
+
+        Combined, riffle: the other nodes in id order, the active controller
+        last. The last node then has no quorum left, so its controlled
+        shutdown must give up (after its 3 s) and still exit 0.
+
+        Combined, STOP_WITH_STAND_INS (Apache Kafka): a broker exits only once
+        the active controller has approved its controlled shutdown, which
+        takes a committed metadata record, so a quorum of voters
+        (BrokerServer.shutdown waits up to 5 minutes, BrokerLifecycleManager
+        retries until then). Whichever node is left last has no quorum, and
+        SIGTERMing all at once is a race: the active controller, approved
+        first, leaves while the others still wait (KafkaRaftServer stops its
+        controller right after its broker). So: first the other nodes
+        together, while the active controller stays up and approves them (each
+        one's own voter keeps the quorum until it is approved); then the
+        active controller, after starting stand-in voters for stopped ones
+        (controller-only nodes with empty logs, their ids and controller
+        ports, never brokers) until a majority runs: the quorum approves its
+        controlled shutdown, and then the stand-ins, which have no broker to
+        shut down, are stopped."""
         for nd in self.all_nodes():
             if nd.paused:
                 self.sigcont(nd.node_id)
         running = [i for i in self.ids() if self.nodes[i].alive()]
         ctl = -1
-        if not self.separate:
+        if not self.separate and running:
             try:
-                ctl = self.metadata().controller if running else -1
+                ctl = self.active_controller()
             except Exception as e:  # noqa: BLE001 - order by id then
-                log(f"{self.name}: no metadata before the stop ({e!r}); stopping in id order")
-        order = [i for i in running if i != ctl] + [i for i in running if i == ctl]
-        order += [i for i in self.controller_ids() if self.controllers[i].alive()]
-        if self.separate:
-            log(f"{self.name}: stopping brokers, then controller-only nodes: {order}")
-        else:
-            log(f"{self.name}: stopping nodes {order} (active controller: {ctl})")
+                log(f"{self.name}: no active controller known before the stop ({e!r}); stopping in id order")
+        if ctl not in running:
+            ctl = -1
         errors = []
-        for i in order:
-            nd = self.node(i)
-            t0 = time.monotonic()
+
+        def finish(nd, t0, stop, last=False):
             try:
-                nd.stop(timeout)
+                stop()
             except CheckFailed as e:
                 first = str(e).splitlines()[0].removesuffix("; log tail:")
-                errors.append(f"{nd.name}{' (the active controller, stopped last)' if i == ctl else ''}: "
-                              f"{first}; log: {nd.log_path}; its last riffle lines:\n"
-                              + self.riffle_lines(i, 6))
+                errors.append(f"{nd.name}{' (the active controller, stopped last)' if last else ''}: "
+                              f"{first}; log: {nd.log_path}; its last own lines:\n"
+                              + self._own_lines(nd, 6))
                 log(f"{self.name}: {str(e)[:2000]}")
             else:
                 log(f"{nd.name} stopped cleanly in {time.monotonic() - t0:.1f}s")
+
+        if self.separate:
+            order = running + [i for i in self.controller_ids() if self.controllers[i].alive()]
+            log(f"{self.name}: stopping brokers, then controller-only nodes: {order}")
+        elif running and all(self.nodes[i].STOP_WITH_STAND_INS for i in running):
+            last = ctl if ctl > 0 else running[-1]
+            first = [i for i in running if i != last]
+            log(f"{self.name}: stopping nodes {first} together, then the active controller {last} "
+                f"(active controller: {ctl})")
+            t0 = time.monotonic()
+            for i in first:
+                self.nodes[i].begin_stop()
+            for i in first:
+                finish(self.nodes[i], t0, lambda nd=self.nodes[i]: nd.finish_stop(timeout))
+            self._stop_with_stand_ins(last, timeout, finish)
+            order = []
+        else:
+            order = [i for i in running if i != ctl] + [i for i in running if i == ctl]
+            log(f"{self.name}: stopping nodes {order} (active controller: {ctl})")
+        for i in order:
+            nd = self.node(i)
+            finish(nd, time.monotonic(), lambda nd=nd: nd.stop(timeout), last=(i == ctl))
         if errors:
             raise CheckFailed(f"{self.name}: clean stop (SIGTERM) failed:\n  - " + "\n  - ".join(errors))
+
+    def _stop_with_stand_ins(self, last: int, timeout: float, finish):
+        """Stop combined node ``last``, the only one still running, with stand-in
+        voters for stopped ones (see stop())."""
+        nd = self.nodes[last]
+        voters = self.ids()  # combined: every node is a voter
+        need = len(voters) // 2 + 1 - sum(self.nodes[i].alive() for i in voters)  # to make up a majority
+        ids = [i for i in voters if not self.nodes[i].alive()][:max(need, 0)]
+        stand_ins = []
+        try:
+            for i in ids:
+                ref = self.nodes[i]
+                shutil.rmtree(os.path.join(self.workdir, f"stand-in{i}"), ignore_errors=True)  # an empty log
+                si = type(ref)(self.binary, i, os.path.join(self.workdir, f"stand-in{i}", "data"),
+                               os.path.join(self.workdir, f"stand-in{i}.log"), port=ref.controller_port,
+                               controller_port=ref.controller_port, voters=ref.voters, overrides=self.overrides,
+                               roles="controller", name=f"stand-in voter {i} (controller only, empty log)")
+                si.start()
+                stand_ins.append(si)
+            if stand_ins:
+                log(f"{self.name}: stand-in voters {ids} started for the controlled shutdown of node {last}")
+            t0 = time.monotonic()
+            finish(nd, t0, lambda: nd.stop(timeout), last=True)
+            for si in stand_ins:
+                finish(si, time.monotonic(), lambda si=si: si.stop(timeout))
+        finally:
+            for si in stand_ins:
+                si.kill()  # no-op unless it is still running
 
     def kill_all(self):
         """Cleanup path: SIGKILL whatever still runs (never fails)."""
@@ -388,14 +471,18 @@ class Cluster:
             nd.check_verify_logs()
 
     def riffle_lines(self, i: int, n: int = 10) -> str:
-        """The last n lines of node i's log written by riffle itself (not by
-        openraft, whose retries drown everything else while a peer is down)."""
+        """The last n lines of node i's log written by the broker itself (riffle:
+        not by openraft, whose retries drown everything else while a peer is down)."""
+        return self._own_lines(self.node(i), n)
+
+    @staticmethod
+    def _own_lines(nd: ClusterNode, n: int) -> str:
         try:
-            with open(self.node(i).log_path, "rb") as f:
+            with open(nd.log_path, "rb") as f:
                 lines = f.read().decode("utf-8", "replace").splitlines()
         except OSError:
             return "(no log)"
-        mine = [ln for ln in lines if " riffle" in ln or ln.startswith("=====")]
+        mine = [ln for ln in lines if nd.OWN_LOG_MARK in ln or ln.startswith("=====")]
         return "\n".join("      " + ln[:300] for ln in mine[-n:])
 
     def log_tails(self, n: int = 15) -> str:
@@ -450,7 +537,35 @@ class Cluster:
         return list(pm.replicas) if pm is not None else []
 
     def controller_id(self, via: int | None = None) -> int:
+        """The controller id of a Metadata response: a live broker to send
+        controller-bound requests to, not necessarily the active controller
+        (Kafka names a random live broker): see active_controller()."""
         return self.metadata(via=via).controller
+
+    def quorum(self, via: int | None = None, timeout: float = 10.0) -> dict:
+        """DescribeQuorum of the metadata log (kafka-python's
+        KafkaAdminClient.describe_metadata_quorum) bootstrapped to broker
+        ``via`` (default as metadata()); a broker forwards it to the active
+        controller. {"leader": id (-1: none), "epoch", "high_watermark",
+        "voters": {id: log end offset}}; raises if the partition has an error."""
+        from kafka.admin import KafkaAdminClient
+        node = self._pick(via)
+        a = KafkaAdminClient(bootstrap_servers=[self.nodes[node].bootstrap], request_timeout_ms=int(timeout * 1000),
+                             client_id=f"compat-harness-quorum-{node}")
+        try:
+            r = a.describe_metadata_quorum()
+        finally:
+            a.close()
+        p = r["topics"][0]["partitions"][0]
+        if p.get("error"):
+            raise RuntimeError(f"DescribeQuorum through node {node}: {p['error']}")
+        return {"leader": p["leader_id"], "epoch": p["leader_epoch"], "high_watermark": p["high_watermark"],
+                "voters": {v["replica_id"]: v["log_end_offset"] for v in p["current_voters"]}}
+
+    def active_controller(self, via: int | None = None) -> int:
+        """The active controller: the leader of the metadata quorum
+        (DescribeQuorum), -1 while there is none."""
+        return self.quorum(via)["leader"]
 
     def broker_ids(self, via: int | None = None) -> set[int]:
         return set(self.metadata(via=via).brokers)

@@ -6,16 +6,18 @@ import os
 
 from .broker import Broker
 from .cluster import Cluster
+from .flavours import broker_class, cluster_node_class
 from .common import Skip, log, unique_topic
 
 
 class Ctx:
     def __init__(self, *, scenario_id: str, bootstrap: str | None, managed: bool,
-                 broker_bin: str, workdir: str):
+                 broker_bin: str, workdir: str, flavour: str = "riffle"):
         self.scenario_id = scenario_id
         self.bootstrap = bootstrap  # shared broker (or --bootstrap)
         self.managed = managed      # True: the suite started the shared broker itself
-        self.broker_bin = broker_bin
+        self.broker_bin = broker_bin  # also riffle's CLI, a client of either flavour
+        self.flavour = flavour        # of the brokers the suite starts: harness/flavours.py
         self.workdir = workdir
         self.broker: Broker | None = None  # private broker, when the scenario asked for one
         self.cluster: Cluster | None = None  # private multi-broker cluster, when asked for one
@@ -36,12 +38,16 @@ class Ctx:
         os.makedirs(d, exist_ok=True)
         ov = {"num.partitions": "1", "auto.create.topics.enable": "false"}
         ov.update(overrides or {})
-        self.broker = Broker(self.broker_bin, os.path.join(d, "data"), os.path.join(d, "broker.log"),
-                             overrides=ov, name=f"private broker for {self.scenario_id}")
+        self.broker = self.new_broker(os.path.join(d, "data"), os.path.join(d, "broker.log"),
+                                      overrides=ov, name=f"private broker for {self.scenario_id}")
         self.broker.start()
         self.bootstrap = self.broker.bootstrap
         log(f"using private broker {self.bootstrap}, data dir {self.broker.data_dir}")
         return self.broker
+
+    def new_broker(self, data_dir: str, log_path: str, **kw) -> Broker:
+        """A broker of the suite's flavour (not started; the caller owns it)."""
+        return broker_class(self.flavour)(self.broker_bin, data_dir, log_path, **kw)
 
     def private_cluster(self, overrides: dict[str, str] | None = None, n: int = 3, controllers: int = 0) -> Cluster:
         """A cluster of ``n`` riffle nodes of this scenario's own, started and
@@ -55,7 +61,8 @@ class Ctx:
         safe = self.scenario_id.replace("/", "_")
         d = os.path.join(self.workdir, "brokers", safe, "cluster")
         self.cluster = Cluster(self.broker_bin, d, n=n, overrides=overrides,
-                               name=f"private cluster for {self.scenario_id}", controllers=controllers)
+                               name=f"private cluster for {self.scenario_id}", controllers=controllers,
+                               node_class=cluster_node_class(self.flavour))
         self.cluster.start()
         self.bootstrap = self.cluster.bootstrap
         log(f"using private cluster {self.bootstrap}, node data and logs under {d}")

@@ -487,11 +487,33 @@ def describe(bootstrap, group, a=None):
             "simple": d.is_simple_consumer_group}
 
 
+def coordinator_ready(a, group, timeout=60):
+    """Until the group's coordinator answers DescribeGroups. confluent-kafka 2.16's
+    list_consumer_group_offsets crashes the process (SIGSEGV) when the coordinator
+    answers NOT_COORDINATOR or COORDINATOR_LOAD_IN_PROGRESS, as Kafka does while
+    it creates __consumer_offsets or loads a group after a restart; DescribeGroups
+    reports those as errors."""
+    import confluent_kafka as ck
+
+    def ready():
+        try:
+            a.describe_consumer_groups([group], request_timeout=10)[group].result(15)
+            return True
+        except ck.KafkaException as e:
+            if e.args[0].code() in (ck.KafkaError.NOT_COORDINATOR, ck.KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+                                    ck.KafkaError.COORDINATOR_NOT_AVAILABLE, ck.KafkaError._TIMED_OUT,
+                                    ck.KafkaError._TRANSPORT):
+                return False
+            return True  # any other answer: the coordinator is there
+    wait_until(ready, timeout, f"the coordinator of group {group} to answer")
+
+
 def committed(bootstrap, group, topic, partitions, a=None) -> dict[int, int]:
     """OffsetFetch through the AdminClient: {partition: offset} (-1: none)."""
     import confluent_kafka as ck
     from confluent_kafka import ConsumerGroupTopicPartitions
     a = a or admin(bootstrap)
+    coordinator_ready(a, group)
     req = ConsumerGroupTopicPartitions(group, [ck.TopicPartition(topic, p) for p in partitions])
     res = a.list_consumer_group_offsets([req], request_timeout=20)[group].result(timeout=30)
     out = {}

@@ -93,6 +93,8 @@ def all_scenarios() -> list[Scenario]:
     for c in JAVA:
         S.append(Scenario(c, "admin-tour", "scenarios.admin_tour:admin_tour", (c,), cost=2, timeout=300))
         S.append(Scenario(c, "admin-pending", "scenarios.admin_tour:admin_pending", (c,), cost=2, timeout=300))
+        S.append(Scenario(c, "single-broker-quorum", "scenarios.admin_tour:single_broker_quorum", (c,), cost=2,
+                          timeout=300))
     S.append(Scenario("java", "streams", "scenarios.streams:streams", cost=6, timeout=480))
     S.append(Scenario("java", "connect", "scenarios.connect:connect", cost=6, timeout=480))
     # transactions (issue 12) and KIP-848 groups (issue 13): known failures until then

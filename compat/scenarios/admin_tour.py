@@ -113,12 +113,21 @@ def admin_tour(ctx, client_name):
     expect("deleteConsumerGroupOffsets", lambda r: ok(r) and f"{topic}:0" not in r["value"]
            and len(r["value"]) == PARTITIONS - 1, "partition 0's offset gone, the others kept")
     expect("deleteConsumerGroups", lambda r: ok(r) and group not in r["value"], "the group gone")
-    # a single broker has no metadata quorum and does not offer DescribeQuorum (the
-    # cluster-controller-failover rows describe a real quorum)
-    expect("describeMetadataQuorum", lambda r: not ok(r) and r["error"] == "UNSUPPORTED_VERSION",
-           "UNSUPPORTED_VERSION on a single broker")
     check(not bad, f"{client_name} AdminClient:\n  - " + "\n  - ".join(bad))
-    return f"{len(calls) - len(PENDING)} AdminClient calls checked"
+    return f"{len(calls) - len(PENDING) - 1} AdminClient calls checked"
+
+
+def single_broker_quorum(ctx, client_name):
+    """describeMetadataQuorum on a single broker: a riffle broker without
+    process.roles has no metadata quorum and does not offer DescribeQuorum
+    (UNSUPPORTED_VERSION); the cluster-controller-failover rows describe a real
+    quorum. Kafka's single node is a KRaft controller and answers: a listed
+    reference difference, kept out of admin-tour so that the rest of the tour
+    is checked against Kafka too."""
+    _, _, calls = _tour(ctx, client_name)
+    r = calls.get("describeMetadataQuorum", {})
+    check(not r.get("ok") and r.get("error") == "UNSUPPORTED_VERSION",
+          f"describeMetadataQuorum on a single broker: {r}, expected UNSUPPORTED_VERSION")
 
 
 def admin_pending(ctx, client_name):

@@ -45,7 +45,7 @@ def _finish(cl, note: str) -> str:
         rc, out = nd.verify_logs()
         tail = "\n".join(out.splitlines()[-10:])
         if rc != 0:
-            problems.append(f"riffle verify-logs --log-dirs {nd.data_dir} exited {rc}:\n{tail}")
+            problems.append(f"checking the segments of {nd.data_dir} ({nd.FLAVOUR}) failed ({rc}):\n{tail}")
         else:
             log(f"verify-logs {nd.name} OK: {tail[-200:]}")
     if problems:
@@ -186,6 +186,26 @@ def _wait_isr(cl, topic: str, partitions: int, want, timeout: float, what: str, 
     return md
 
 
+def _check_isr_kept(cl, topics: dict[str, list[int]], since: float, lag_s: float, what: str, via=None):
+    """After twice ``lag_s`` (replica.lag.time.max.ms) since ``since``: every
+    topic's partition 0 still has the ISR given. A follower that has everything
+    the leader has is in sync however long it has not fetched (Kafka:
+    Partition.getOutOfSyncReplicas / ReplicaState.isCaughtUp, "leaderEndOffset
+    == logEndOffset || now - lastCaughtUpTimeMs <= maxLag"), so a stopped
+    follower leaves the ISR only once the leader has records it lacks."""
+    wait_until(lambda: time.monotonic() - since > 2 * lag_s, 4 * lag_s + 30,
+               f"twice replica.lag.time.max.ms ({lag_s:.0f} s) since {what}")
+    for t, want in topics.items():
+        md = cl.metadata(t, via=via)
+        pm = md.partition(t, 0)
+        check(pm is not None and sorted(pm.isr) == sorted(want),
+              f"{t}: the ISR changed though no record was written since {what} (a follower that has the "
+              f"leader's whole log stays in sync, however long it does not fetch), expected {sorted(want)}: "
+              f"{md.describe(t)}")
+    log(f"ISRs unchanged {2 * lag_s:.0f}s after {what} with nothing written: "
+        + ", ".join(f"{t}: {sorted(w)}" for t, w in topics.items()))
+
+
 # --------------------------------------------------------------------------
 # a. leader failover under an idempotent producer
 
@@ -299,9 +319,13 @@ def isr_shrink(ctx):
     SIGSTOPped broker is not fenced, it leaves ISRs by lag only).
 
     Topic T3: RF=3, min.insync.replicas=2, replicas [L, f1, f2]. Topic T2:
-    RF=2 on [L, f1], min.insync.replicas=2. SIGSTOP f1: T3's ISR becomes
-    [L, f2] and acks=all still works; T2's ISR becomes [L] and acks=all is
-    refused with NOT_ENOUGH_REPLICAS (nothing appended), acks=1 works.
+    RF=2 on [L, f1], min.insync.replicas=2. SIGSTOP f1 with both topics
+    idle: f1 has all the leader has, so it stays in both ISRs however long
+    (Kafka's rule: a follower at the leader's log end offset is in sync).
+    Then 5 records with acks=1 to each topic, which f1 lacks: T3's ISR
+    becomes [L, f2] and acks=all still works; T2's ISR becomes [L] and
+    acks=all is refused with NOT_ENOUGH_REPLICAS (nothing appended), acks=1
+    works.
 
     Then SIGSTOP f2 as well. Every node is a controller, so 2 of 3 voters are
     gone: no quorum, and an ISR change needs the controller (AlterPartition),
@@ -341,10 +365,15 @@ def isr_shrink(ctx):
         a, f = batch(t, 20)
         check(not f and len(a) == 20, f"acks=all to {t} with a full ISR: {len(a)} acked, failed {f}")
 
-    # 1. f1 stopped: T3 ISR [L, f2] (>= min.insync 2): acks=all works; T2 ISR [L] < 2: NOT_ENOUGH_REPLICAS
+    # 1. f1 stopped, nothing written: f1 has the whole log and stays in sync
     cl.sigstop(f1)
-    _wait_isr(cl, t3, 1, lambda isr, pm: isr == sorted([L, f2]), 60, f"ISR without the stopped node {f1}",
-              via=L)
+    _check_isr_kept(cl, {t3: [L, f1, f2], t2: [L, f1]}, time.monotonic(), 3.0, f"the SIGSTOP of {f1}", via=L)
+    # records f1 lacks: T3 ISR [L, f2] (>= min.insync 2): acks=all works; T2 ISR [L] < 2: NOT_ENOUGH_REPLICAS
+    for t in (t3, t2):
+        a, f = batch(t, 5, acks="1", **strict)
+        check(not f and len(a) == 5, f"acks=1 to {t} with {f1} stopped: {len(a)} acked, failed {f}")
+    _wait_isr(cl, t3, 1, lambda isr, pm: isr == sorted([L, f2]), 60,
+              f"ISR without the stopped node {f1} once it lacks records", via=L)
     _wait_isr(cl, t2, 1, lambda isr, pm: isr == [L], 60, f"ISR shrunk to the leader {L}", via=L)
     a, f = batch(t3, 20, acks="all", **{"message.timeout.ms": 30_000})
     check(not f and len(a) == 20, f"acks=all to {t3} with ISR [{L}, {f2}] (min.insync.replicas=2): "
@@ -398,7 +427,8 @@ def isr_shrink(ctx):
         check(all(v in timed_out for v in extra), f"{t}: unacknowledged records in the log that did not time out")
         offs = sorted(r.offset for r in recs)
         check(offs == list(range(len(offs))), f"{t}: offsets not contiguous from 0: {offs[:5]}...{offs[-5:]}")
-    note = (f"leader {L}: ISR {L},{f2} after SIGSTOP {f1} (acks=all ok), [{L}] for RF=2 -> NOT_ENOUGH_REPLICAS; "
+    note = (f"leader {L}: SIGSTOP {f1}: ISRs unchanged while idle; after 5 acks=1 records ISR {L},{f2} "
+            f"(acks=all ok), [{L}] for RF=2 -> NOT_ENOUGH_REPLICAS; "
             f"no quorum with {f2} stopped too: ISR unchanged, acks=all not acknowledged "
             f"({', '.join(no_quorum_errors)}); full ISRs after SIGCONT, all acknowledged records readable")
     log(note)
@@ -416,14 +446,18 @@ def isr_shrink_separate_roles(ctx):
     brokers leaves the quorum whole, so, unlike cluster-isr-shrink (where
     every node is a voter), the ISR can shrink to the leader alone.
 
-    RF=3, 1 partition, min.insync.replicas=2, replicas [L, f1, f2]. SIGSTOP
-    f1: the ISR becomes [L, f2] and acks=all works. SIGSTOP f2: the ISR
-    becomes [L], acks=all is refused with NOT_ENOUGH_REPLICAS (nothing
-    appended), acks=1 works. SIGCONT both: they catch up and rejoin the ISR,
-    acks=all works again, and everything acknowledged is read back exactly
-    once at its acknowledged offset, nothing refused, offsets contiguous.
-    The note gives the times from each SIGSTOP to the shrink seen in
-    metadata and from the SIGCONT to each follower back in the ISR."""
+    RF=3, 1 partition, min.insync.replicas=2, replicas [L, f1, f2]. A
+    stopped follower that has the leader's whole log stays in sync (Kafka's
+    rule), so each SIGSTOP is followed by twice replica.lag.time.max.ms with
+    nothing written (the ISR must not change), then 5 records with acks=1
+    that the stopped follower lacks. SIGSTOP f1: the ISR becomes [L, f2] and
+    acks=all works. SIGSTOP f2: the ISR becomes [L], acks=all is refused
+    with NOT_ENOUGH_REPLICAS (nothing appended), acks=1 works. SIGCONT both:
+    they catch up and rejoin the ISR, acks=all works again, and everything
+    acknowledged is read back exactly once at its acknowledged offset,
+    nothing refused, offsets contiguous. The note gives the times from the
+    records each stopped follower lacks to the shrink seen in metadata and
+    from the SIGCONT to each follower back in the ISR."""
     lag_ms, session_ms = 3000, 60_000
     cl = ctx.private_cluster({"replica.lag.time.max.ms": str(lag_ms), "broker.session.timeout.ms": str(session_ms)},
                              controllers=3)
@@ -449,38 +483,43 @@ def isr_shrink_separate_roles(ctx):
         return a, f
 
     stopped_at: dict[int, float] = {}
+    strict = {"message.timeout.ms": 5000, "retries": 0}  # an error reaches the delivery report at once
 
-    def wait_shrink(want: list[int], what: str) -> float:
-        """Until L's metadata shows ISR ``want`` with L still leading; the
-        stopped brokers must still be registered (not fenced) unless the
-        session timeout has passed: the shrink is by lag."""
-        last = max(stopped_at.values())
+    def stop_and_shrink(i: int, kept: list[int], want: list[int], what: str) -> float:
+        """SIGSTOP follower i; with nothing written the ISR stays ``kept`` (i has
+        the whole log); then 5 acks=1 records i lacks, and until L's metadata
+        shows ISR ``want`` with L still leading. The stopped brokers must
+        still be registered (not fenced) unless the session timeout has
+        passed: the shrink is by lag. Returns the seconds from those records
+        to the shrink."""
+        cl.sigstop(i)
+        stopped_at[i] = time.monotonic()
+        _check_isr_kept(cl, {topic: kept}, stopped_at[i], lag_ms / 1000, f"the SIGSTOP of {i}", via=L)
+        a, f = batch(5, acks="1", **strict)
+        check(not f and len(a) == 5, f"acks=1 with ISR {sorted(kept)} and {i} stopped: {len(a)} acked, "
+                                     f"failed {sorted(set(f.values()))}")
+        written = time.monotonic()
         md = _wait_isr(cl, topic, 1, lambda isr, pm: isr == sorted(want) and pm.leader == L, 60, what, via=L)
         now = time.monotonic()
-        took = now - last
-        fenced = [i for i, t in stopped_at.items() if i not in md.brokers and now - t < session_ms / 1000]
+        took = now - written
+        fenced = [j for j, t in stopped_at.items() if j not in md.brokers and now - t < session_ms / 1000]
         check(not fenced, f"stopped broker(s) {fenced} gone from metadata (fenced) before "
                           f"broker.session.timeout.ms={session_ms}: {md.describe(topic)}")
         return took
 
-    strict = {"message.timeout.ms": 5000, "retries": 0}  # an error reaches the delivery report at once
     a, f = batch(20)
     check(not f and len(a) == 20, f"acks=all with the full ISR: {len(a)} acked, failed {f}")
 
-    # 1. f1 stopped: ISR [L, f2] (= min.insync.replicas): acks=all works
-    cl.sigstop(f1)
-    stopped_at[f1] = time.monotonic()
-    shrink1 = wait_shrink([L, f2], f"ISR without the stopped broker {f1}")
-    log(f"ISR [{L}, {f2}] {shrink1:.1f}s after SIGSTOP of {f1}")
+    # 1. f1 stopped: ISR [L, f2] (= min.insync.replicas) once f1 lacks records: acks=all works
+    shrink1 = stop_and_shrink(f1, [L, f1, f2], [L, f2], f"ISR without the stopped broker {f1}")
+    log(f"ISR [{L}, {f2}] {shrink1:.1f}s after the records {f1} lacks")
     a, f = batch(20, acks="all", **{"message.timeout.ms": 30_000})
     check(not f and len(a) == 20, f"acks=all with ISR [{L}, {f2}] (min.insync.replicas=2): {len(a)} acked, "
                                   f"failed {sorted(set(f.values()))}")
 
     # 2. f2 stopped too: ISR [L] < min.insync.replicas: NOT_ENOUGH_REPLICAS, acks=1 works
-    cl.sigstop(f2)
-    stopped_at[f2] = time.monotonic()
-    shrink2 = wait_shrink([L], f"ISR shrunk to the leader {L}")
-    log(f"ISR [{L}] {shrink2:.1f}s after SIGSTOP of {f2}")
+    shrink2 = stop_and_shrink(f2, [L, f2], [L], f"ISR shrunk to the leader {L}")
+    log(f"ISR [{L}] {shrink2:.1f}s after the records {f2} lacks")
     a, f = batch(10, acks="all", **strict)
     errs = sorted(set(f.values()))
     check(not a and len(f) == 10 and errs == ["NOT_ENOUGH_REPLICAS"],
@@ -521,8 +560,9 @@ def isr_shrink_separate_roles(ctx):
     summary = verify_records(recs, [m for m in sent if m.value in acked], partitions=1, contiguous_from={0: 0},
                              delivered=acked)
     log(f"read back: {summary}")
-    note = (f"controllers {cl.controller_ids()}, brokers {cl.ids()}, leader {L}: ISR [{L}, {f2}] {shrink1:.1f}s after "
-            f"SIGSTOP {f1} (acks=all ok); ISR [{L}] {shrink2:.1f}s after SIGSTOP {f2}: acks=all -> "
+    note = (f"controllers {cl.controller_ids()}, brokers {cl.ids()}, leader {L}: each stopped follower kept in the "
+            f"ISR while idle; ISR [{L}, {f2}] {shrink1:.1f}s after records SIGSTOPped {f1} lacks (acks=all ok); "
+            f"ISR [{L}] {shrink2:.1f}s after records SIGSTOPped {f2} lacks: acks=all -> "
             f"NOT_ENOUGH_REPLICAS (10 refused, none in the log), acks=1 ok; after SIGCONT "
             + ", ".join(f"{i} back in the ISR after {t:.1f}s" for i, t in sorted(rejoined.items()))
             + f"; {len(acked)} acknowledged records read back exactly once at their offsets")
@@ -559,32 +599,49 @@ def _other_clients_see_the_cluster(ctx, cl):
         admin.close()
 
 
-def controller_failover(ctx):
-    """SIGKILL the active controller: another node becomes controller
-    (metadata from a surviving node), then CreateTopics (RF=2), produce and
-    consume work; the killed node restarts and rejoins (3 brokers)."""
-    cl = ctx.private_cluster()
-    md = cl.metadata()
-    old = md.controller
-    check(old in cl.nodes, f"metadata names no controller among the nodes: {md.describe()}")
-    # A node learns who the active controller is from the quorum, a moment after
-    # the node asked first.
-    wait_until(lambda: all(cl.controller_id(via=i) == old for i in cl.ids()), 30,
-               f"every node names controller {old}, as node {md.via} does")
-    _other_clients_see_the_cluster(ctx, cl)
+def _kill_active_controller(cl):
+    """SIGKILL the active controller, the leader of the metadata quorum
+    (DescribeQuorum: the controller id of a Metadata response is only a live
+    broker to send controller-bound requests to; Kafka names a random one),
+    once every node's DescribeQuorum names it; until DescribeQuorum names
+    another, running, node, and the killed one is fenced (gone from metadata),
+    after which every node's Metadata names a running broker as controller.
+    Returns (killed, new controller, seconds to the new one, to the fencing)."""
+    old = wait_until(lambda: (lambda c: c if c in cl.nodes else None)(cl.active_controller()), 30,
+                     "DescribeQuorum naming an active controller among the nodes")
+    # a node learns the quorum's leader a moment after the others
+    wait_until(lambda: all(cl.active_controller(via=i) == old for i in cl.ids()), 30,
+               f"every node's DescribeQuorum names the active controller {old}")
     cl.kill(old)
     t0 = time.monotonic()
-
-    def new_controller():
-        m = cl.metadata()
-        return m if m.controller >= 0 and m.controller != old else None
-    md2 = wait_until(new_controller, 60, f"a controller other than the killed node {old} in metadata")
+    new = wait_until(lambda: (lambda c: c if c >= 0 and c != old else None)(cl.active_controller()), 60,
+                     f"DescribeQuorum naming an active controller other than the killed node {old}")
     failover = time.monotonic() - t0
-    check(md2.controller in cl.live(), f"metadata names controller {md2.controller}, which is not running")
-    log(f"controller {old} -> {md2.controller} after {failover:.1f}s")
-    t1 = time.monotonic()
+    check(new in cl.live(), f"DescribeQuorum names the active controller {new}, which is not running")
+    log(f"active controller {old} -> {new} after {failover:.1f}s")
     wait_until(lambda: old not in cl.broker_ids(), 60, f"the killed node {old} fenced (gone from metadata)")
-    fenced = failover + time.monotonic() - t1
+    fenced = time.monotonic() - t0
+    named = {}
+
+    def live_named():
+        named.clear()
+        named.update({i: cl.metadata(via=i).controller for i in cl.live()})
+        return all(c in cl.live() for c in named.values())
+    try:
+        wait_until(live_named, 30, f"every node's Metadata naming a running broker as controller, node {old} fenced")
+    except CheckFailed as e:
+        raise CheckFailed(f"{e}; the last answers (node: controller) {named}") from None
+    return old, new, failover, fenced
+
+
+def controller_failover(ctx):
+    """SIGKILL the active controller (the metadata quorum's leader): another
+    node becomes active controller (DescribeQuorum), then CreateTopics (RF=2),
+    produce and consume work; the killed node restarts and rejoins (3
+    brokers)."""
+    cl = ctx.private_cluster()
+    _other_clients_see_the_cluster(ctx, cl)
+    old, new, failover, fenced = _kill_active_controller(cl)
 
     topic = ctx.topic("cluster.afterfailover")
     cl.create_topic(topic, 3, 2, full_isr=False)
@@ -606,7 +663,9 @@ def controller_failover(ctx):
     cl.wait_brokers(set(cl.ids()), 60, "all 3 brokers after the restart")
     wait_until(lambda: (lambda m: m if set(m.brokers) == set(cl.ids()) and m.controller in cl.nodes else None)(
         cl.metadata(via=old)), 60, f"the restarted node {old} serving metadata with 3 brokers and a controller")
-    log(f"node {old} rejoined: {cl.metadata(via=old).describe()}")
+    wait_until(lambda: cl.active_controller(via=old) in cl.live(), 60,
+               f"the restarted node {old}'s DescribeQuorum naming a running active controller")
+    log(f"node {old} rejoined: {cl.metadata(via=old).describe()}; active controller {cl.active_controller(via=old)}")
 
     # more idempotent producers, one after the other, bootstrapped to each node
     # in turn; librdkafka asks any broker that is up for its producer id, so
@@ -646,7 +705,7 @@ def controller_failover(ctx):
                         f"left out): {e}")
     check(not problems, f"{len(problems)} problem(s) with idempotent producers after the failover and "
                         f"rejoin:\n  - " + "\n  - ".join(problems))
-    note = (f"controller {old} SIGKILLed: node {md2.controller} controller in metadata after {failover:.1f}s, "
+    note = (f"active controller {old} SIGKILLed: node {new} active controller (DescribeQuorum) after {failover:.1f}s, "
             f"{old} fenced after {fenced:.1f}s; RF=2 topic created, 3000 messages produced and read; "
             f"{old} rejoined; 7 idempotent producers got distinct producer ids "
             f"({sorted({n for _, _, n in pids if n is not None})} handed them out), all read back")
@@ -672,9 +731,9 @@ def unclean_election(ctx):
     topic reads exactly M0 + M2 too."""
     cl = ctx.private_cluster({"replica.lag.time.max.ms": "2000", "broker.session.timeout.ms": "3000",
                               "auto.leader.rebalance.enable": "false"})
-    ctl = cl.controller_id()
+    ctl = cl.active_controller()
     a, b = [i for i in cl.ids() if i != ctl][:2]
-    log(f"replicas [a={a}, b={b}], node {ctl} (the controller) holds neither")
+    log(f"replicas [a={a}, b={b}], node {ctl} (the active controller) holds neither")
     clean, unclean = ctx.topic("cluster.clean"), ctx.topic("cluster.unclean")
     cl.create_topic(clean, config={"unclean.leader.election.enable": "false"}, replica_assignment=[[a, b]])
     cl.create_topic(unclean, config={"unclean.leader.election.enable": "true"}, replica_assignment=[[a, b]])
@@ -925,6 +984,8 @@ def group_failover(ctx):
     extra = [v for v in consumed if v not in prod["acked"]]
     check(not extra, f"{len(extra)} consumed messages were never acknowledged to the producer")
     dups = sum(n - 1 for n in consumed.values())
+    from harness.groups import coordinator_ready
+    coordinator_ready(admin, group)
     res = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)], request_timeout=15)
     offs = res[group].result(timeout=30)
     got = {tp.partition: tp.offset for tp in offs.topic_partitions if tp.topic == topic}

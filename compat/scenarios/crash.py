@@ -251,22 +251,26 @@ def restart_time_index(ctx):
     from confluent_kafka.admin import OffsetSpec
     from harness.common import make_messages, now_ms
     ck = get_client("confluent-kafka")
-    broker = ctx.private_broker({"log.segment.bytes": "262144"})
+    broker = ctx.private_broker()
     topic = ctx.topic("confluent.timeindex")
-    ck.create_topic(ctx, topic, 1)
+    ck.create_topic(ctx, topic, 1, configs={"internal.segment.bytes": "262144"})
     base = now_ms() - 3_600_000
     msgs = make_messages("ti", 6000, 10, base_ts=base, ts_step=10)
     for m in msgs:
         m.value += b"." * 120
-    layouts = [(0, 3000, None, 1_000_000, 200),    # ~200 kB batches: one batch per segment
+    # (a batch larger than the segment is refused: RECORD_LIST_TOO_LARGE)
+    layouts = [(0, 3000, None, 200_000, 200),      # ~200 kB batches: one batch per segment
                (3000, 4500, None, 16_384, 5),      # many small batches per segment
-               (4500, 6000, "gzip", 1_000_000, 200)]
+               (4500, 6000, "gzip", 200_000, 200)]
+    failed = []
     for lo, hi, codec, batch_size, linger in layouts:
         p = cklib.Producer({"bootstrap.servers": ctx.bootstrap, "broker.address.family": "v4", "acks": "all",
                             "compression.type": codec or "none", "batch.size": batch_size, "linger.ms": linger})
         for m in msgs[lo:hi]:
-            p.produce(topic, key=m.key, value=m.value, headers=m.headers, timestamp=m.timestamp, partition=0)
+            p.produce(topic, key=m.key, value=m.value, headers=m.headers, timestamp=m.timestamp, partition=0,
+                      on_delivery=lambda err, _m: err is not None and failed.append(str(err)))
         check(p.flush(60) == 0, "producer did not drain")
+    check(not failed, f"{len(failed)} records not acknowledged, first {failed[:2]}")
     probes = [base - 1, base + 5, base + 5_000, base + 15_003, base + 29_990, base + 32_000, base + 40_005,
               base + 47_000, base + 55_555, base + 59_990, base + 60_000]
     expected = {q: next((i for i, m in enumerate(msgs) if m.timestamp >= q), -1) for q in probes}

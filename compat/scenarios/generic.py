@@ -90,10 +90,11 @@ def restart(ctx, client_name):
     data dir, everything readable and identical; appends continue at the
     right offsets; verify-logs is clean after a final stop."""
     client = get_client(client_name)
-    # small segments: the data spans several segments (and their indexes)
-    broker = ctx.private_broker({"log.segment.bytes": "262144"})
+    broker = ctx.private_broker()
     topic = ctx.topic(f"{client_name}.restart")
-    client.create_topic(ctx, topic, PARTITIONS)
+    # the smallest segments Kafka allows (segment.bytes at least 1 MiB); crash and
+    # restart-time-index cover data across many segments
+    client.create_topic(ctx, topic, PARTITIONS, configs={"segment.bytes": "1048576"})
     doomed = ctx.topic(f"{client_name}.deleted-before-restart")
     client.create_topic(ctx, doomed, PARTITIONS)
     client.produce(ctx, doomed, _messages(client, f"{client_name}-doomed", 200, 20, run_id="doomed"))

@@ -22,8 +22,8 @@ import uuid
 
 from harness.clients import get_client
 from harness.common import CheckFailed, check, log, wait_until
-from harness.groups import (BROKER_GROUP_OVERRIDES, Members, PacedProducer, admin, check_values,
-                            committed, describe, duplicates, expected_positions, group_name, high_watermarks,
+from harness.groups import (BROKER_GROUP_OVERRIDES, SESSION_MS, Members, PacedProducer, admin, check_values,
+                            committed, coordinator_ready, describe, duplicates, expected_positions, group_name, high_watermarks,
                             make_member, produce_values, raw_fenced_requests, wait_committed, wait_read,
                             wait_stable)
 
@@ -51,9 +51,10 @@ def _by_partition(records):
     return out
 
 
-def _check_describe(desc, members, *, assignor=None, what=""):
+def _check_describe(desc, members, *, assignor=None, what="", client_ids=None):
     """DescribeGroups agrees with every member's own view: member id,
-    client id, host and assignment."""
+    client id (or, for a member named in ``client_ids``, that one), host and
+    assignment."""
     check(desc["state"] == "STABLE", f"DescribeGroups state {desc['state']} {what}, expected Stable")
     check(len(desc["members"]) == len(members),
           f"DescribeGroups lists {len(desc['members'])} members {what}, expected {len(members)}: {desc['members']}")
@@ -66,8 +67,8 @@ def _check_describe(desc, members, *, assignor=None, what=""):
         d = by_id.get(m.member_id)
         check(d is not None, f"{m.name}'s member id {m.member_id} is not among DescribeGroups members "
                              f"{sorted(by_id)} {what}")
-        check(d["client_id"] == m.client_id,
-              f"DescribeGroups client id {d['client_id']!r} for {m.name}, expected {m.client_id!r}")
+        want = (client_ids or {}).get(m.name, m.client_id)
+        check(d["client_id"] == want, f"DescribeGroups client id {d['client_id']!r} for {m.name}, expected {want!r}")
         check("127.0.0.1" in (d["host"] or ""), f"DescribeGroups host {d['host']!r} for {m.name}")
         check(d["assignment"] == m.assignment,
               f"DescribeGroups assignment of {m.name} {sorted(d['assignment'])} differs from what the client "
@@ -198,14 +199,16 @@ def failover(ctx, kinds, victim=0):
         if prod.done.is_set():
             log("note: the producer had already finished at the kill (slow machine?)")
         v.kill()
+        t_killed = time.monotonic()
         # A commit the victim sent just before the kill may still be in the broker's
-        # socket buffer: read until two answers half a second apart agree (the
-        # survivors cannot take over before the session timeout, seconds away).
+        # socket buffer: read until two answers half a second apart agree. Only answers
+        # got well within the session timeout count: after it, a survivor may own the
+        # victim's partitions and commit there.
         c_kill = committed(ctx.bootstrap, group, topic, range(6), a)
         for _ in range(10):
             time.sleep(0.5)
             again = committed(ctx.bootstrap, group, topic, range(6), a)
-            if again == c_kill:
+            if again == c_kill or time.monotonic() - t_killed > SESSION_MS / 1000 - 1.5:
                 break
             c_kill = again
         t_kill_query = time.time()
@@ -545,6 +548,7 @@ def topic_deleted(ctx):
         wait_until(lambda: topic not in a.list_topics(timeout=10).topics, 30, "the topic to be deleted")
 
         def listed():
+            coordinator_ready(a, group)
             res = a.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)],
                                                 request_timeout=20)[group].result(30)
             return {tp.partition: tp.offset for tp in res.topic_partitions if tp.topic == topic}
@@ -711,7 +715,12 @@ def _static_restart(ctx, ms, kind, group, topic, old, other, instance, cfg, acke
     new.wait(lambda m: m.assignment == parts, 60,
              f"the restarted static member to get its partitions {sorted(parts)} back")
     desc = wait_stable(ctx.bootstrap, group, [new, other], [2, 2], _parts(topic, 4), timeout=60)
-    _check_describe(desc, [new, other], what=f"after static member {old.name} came back")
+    # the replacement keeps the client id the coordinator recorded for the instance, as
+    # Kafka's ClassicGroup.replaceStaticMember does (it updates protocols and timeouts only)
+    new.recorded_client_id = getattr(old, "recorded_client_id", old.client_id)
+    _check_describe(desc, [new, other], what=f"after static member {old.name} came back",
+                    client_ids={m.name: m.recorded_client_id for m in (new, other)
+                                if hasattr(m, "recorded_client_id")})
     check(new.member_id != old.member_id, f"the restarted static member got the old member id {old.member_id}")
     start = max(int(v.split("|")[-1]) for v in acked) + 1
     acked.update(produce_values(ctx, topic, 500, tag, start=start))

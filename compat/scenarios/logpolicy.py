@@ -178,6 +178,24 @@ def _read_from(ctx, client_name, topic, offset, hw, *, reset="earliest", timeout
     return out
 
 
+def commit_sync(consumer, offsets, timeout=60):
+    """A synchronous confluent-kafka commit, again while the group's coordinator is not
+    there yet: librdkafka hands a commit that meets NOT_COORDINATOR (or no coordinator
+    known yet) back to the caller, and Kafka answers so while it creates
+    __consumer_offsets or loads the group."""
+    import confluent_kafka as cklib
+    retriable = (cklib.KafkaError.NOT_COORDINATOR, cklib.KafkaError._WAIT_COORD,
+                 cklib.KafkaError.COORDINATOR_LOAD_IN_PROGRESS, cklib.KafkaError.COORDINATOR_NOT_AVAILABLE)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return consumer.commit(offsets=offsets, asynchronous=False)
+        except cklib.KafkaException as e:
+            if e.args[0].code() not in retriable or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
 def _commit(ctx, client_name, topic, group, offset):
     """Commits ``offset`` for partition 0 in ``group`` (no subscription:
     an admin-style commit by a consumer that never joins)."""
@@ -185,7 +203,7 @@ def _commit(ctx, client_name, topic, group, offset):
         import confluent_kafka as cklib
         c = get_client("confluent-kafka").consumer(ctx, {"group.id": group})
         try:
-            c.commit(offsets=[cklib.TopicPartition(topic, 0, offset)], asynchronous=False)
+            commit_sync(c, [cklib.TopicPartition(topic, 0, offset)])
             got = c.committed([cklib.TopicPartition(topic, 0)], timeout=15)[0].offset
         finally:
             c.close()
@@ -266,14 +284,16 @@ def _watermarks(ctx, client_name, topic):
 def retention_time(ctx, client_name):
     """Time retention (private broker, log.retention.check.interval.ms=500).
 
-    Topic A (segment.bytes=1024, retention.ms=2000): 120 records with current
+    Topic A (internal.segment.bytes=1024, retention.ms=2000): 120 records with current
     timestamps in batches of 5 (many segments); once retention.ms has passed
-    only the active segment is left on disk, ListOffsets EARLIEST is its base
-    offset, the high watermark is unchanged, a consumer from the beginning
-    reads exactly the rest, a consumer assigned at an old offset (below the
-    new log start) with auto.offset.reset=earliest continues at the new log
-    start, and so does a group member whose committed offset is below it;
-    appends continue at the old high watermark.
+    every segment is deleted, the active one too (Kafka rolls a new, empty
+    one first): ListOffsets EARLIEST is the unchanged high watermark and no
+    deleted segment file is left. Appends continue at the old high watermark
+    (timestamps 50 minutes ahead, inside message.timestamp.after.max.ms, so
+    that they outlive retention.ms=2000): a consumer from the beginning reads
+    exactly them, a consumer assigned at an old offset (below the new log
+    start) with auto.offset.reset=earliest continues at the new log start,
+    and so does a group member whose committed offset is below it.
 
     Topic B (retention.ms=10 min): records an hour old, then recent ones:
     exactly the segments holding only old records are deleted, the segment
@@ -281,7 +301,7 @@ def retention_time(ctx, client_name):
 
     Topic C (default retention.ms, 7 days): nothing is deleted until the
     client's admin API sets retention.ms=1500 (IncrementalAlterConfigs);
-    then, without a restart, only its active segment is left.
+    then, without a restart, all of it is deleted.
 
     Topic D (message.timestamp.type=LogAppendTime, retention.ms=10 min):
     records sent with hour-old CreateTimes are stamped with the append time,
@@ -294,22 +314,22 @@ def retention_time(ctx, client_name):
     broker = ctx.private_broker({"log.retention.check.interval.ms": "500", **BROKER_GROUP_OVERRIDES})
     ta = ctx.topic(f"{client_name}.ret-time")
     tb = ctx.topic(f"{client_name}.ret-mixed")
-    client.create_topic(ctx, ta, 1, configs={"segment.bytes": "1024", "retention.ms": "2000"})
-    client.create_topic(ctx, tb, 1, configs={"segment.bytes": "1024", "retention.ms": "600000"})
+    client.create_topic(ctx, ta, 1, configs={"internal.segment.bytes": "1024", "retention.ms": "2000"})
+    client.create_topic(ctx, tb, 1, configs={"internal.segment.bytes": "1024", "retention.ms": "600000"})
 
     # -- topic D: LogAppendTime, records with hour-old CreateTimes -------------
     # retention goes by the broker's append time: nothing may be deleted. Produced
     # before topic B, so the retention pass that deletes B's old segments has
     # seen D's segments too.
     td = ctx.topic(f"{client_name}.ret-lat")
-    client.create_topic(ctx, td, 1, configs={"segment.bytes": "1024", "retention.ms": "600000",
+    client.create_topic(ctx, td, 1, configs={"internal.segment.bytes": "1024", "retention.ms": "600000",
                                              "message.timestamp.type": "LogAppendTime"})
     acked_d = _produce_small_batches(ctx, client_name, td, make_messages(
         f"{client_name}-lat", 40, 5, base_ts=now_ms() - 3_600_000, per_message_headers=False))
     segs_d = _segments(broker, td, 0)
     # -- topic E: cleanup.policy=compact with retention.ms=1000: retention does not apply
     te = ctx.topic(f"{client_name}.ret-compact")
-    client.create_topic(ctx, te, 1, configs={"segment.bytes": "1024", "retention.ms": "1000",
+    client.create_topic(ctx, te, 1, configs={"internal.segment.bytes": "1024", "retention.ms": "1000",
                                              "cleanup.policy": "compact"})
     acked_e = _produce_small_batches(ctx, client_name, te, make_messages(
         f"{client_name}-cmp", 40, 40, base_ts=now_ms() - 3_600_000, per_message_headers=False))  # 40 distinct keys
@@ -329,9 +349,10 @@ def retention_time(ctx, client_name):
 
     # -- topic C: default retention (7 days) until an AlterConfigs --------------
     tc = ctx.topic(f"{client_name}.ret-altered")
-    client.create_topic(ctx, tc, 1, configs={"segment.bytes": "1024"})
+    client.create_topic(ctx, tc, 1, configs={"internal.segment.bytes": "1024"})
     acked_c = _produce_small_batches(ctx, client_name, tc, make_messages(
         f"{client_name}-alt", 60, 5, base_ts=now_ms(), per_message_headers=False))
+    check(sorted(acked_c.values()) == list(range(60)), f"topic C acknowledged offsets {sorted(acked_c.values())}")
 
     # -- topic A: everything expires -----------------------------------------
     n = 120
@@ -342,7 +363,7 @@ def retention_time(ctx, client_name):
     segs = _segments(broker, ta, 0)
     # (retention may already have deleted the first segments on a slow machine)
     log(f"topic A segments after produce: {len(segs)}: {segs[:6]}...")
-    check(len(segs) >= 5 or segs[0][0] > 0, f"120 records of ~100 bytes with segment.bytes=1024 gave "
+    check(len(segs) >= 5 or segs[0][0] > 0, f"120 records of ~100 bytes with internal.segment.bytes=1024 gave "
                                             f"{len(segs)} segment(s): {segs} (expected many rolls)")
     group = f"compat-ret-{uuid.uuid4().hex[:8]}"
     _commit(ctx, client_name, ta, group, 3)
@@ -363,16 +384,22 @@ def retention_time(ctx, client_name):
     def expired():
         s = _segments(broker, ta, 0)
         lo, hi = _watermarks(ctx, client_name, ta)
-        return (len(s) == 1 and lo == s[0][0]), {"segments": s, "watermarks": (lo, hi)}
-    st = _poll(expired, 45, "only the active segment of the retention.ms=2000 topic to remain "
-                            "(ListOffsets EARLIEST = its base offset)")
+        return (s == [(n, 0)] and lo == n), {"segments": s, "watermarks": (lo, hi)}
+    st = _poll(expired, 45, f"every segment of the retention.ms=2000 topic to be deleted, the active one too "
+                            f"(one empty segment at {n} left, ListOffsets EARLIEST = {n})")
     lo, hi = st["watermarks"]
     log(f"topic A after retention: {st}")
     check(hi == n, f"high watermark {hi} after retention, expected {n} (retention must not touch it)")
-    check(n - 20 <= lo < n, f"log start offset {lo} after retention: expected the base of the active segment "
-                            f"(<= 1024 bytes: a few records below {n})")
     left = _segment_files_below(broker, ta, 0, lo)
     check(not left, f"segment files of deleted segments still on disk: {left}")
+    # appends continue at the old high watermark; 50 minutes ahead, they outlive retention.ms
+    more = make_messages(f"{client_name}-after", 10, 5, start=n, base_ts=now_ms() + 50 * 60_000,
+                         per_message_headers=False)
+    acked_more = _produce_small_batches(ctx, client_name, ta, more)
+    check(sorted(acked_more.values()) == list(range(n, n + 10)),
+          f"appends after retention got offsets {sorted(acked_more.values())}, expected {n}..{n + 9}")
+    by_offset.update({o: v for v, o in acked_more.items()})
+    hi = n + 10
     # a consumer from the beginning
     records = client.read_all(ctx, ta)
     _check_range(f"{client_name} read from the beginning after retention",
@@ -389,26 +416,17 @@ def retention_time(ctx, client_name):
     err = _out_of_range_error(ctx, client_name, ta, 2)
     check(err is not None, f"{client_name}: fetching offset 2 below the log start {lo} with "
                            f"auto.offset.reset=none did not report OFFSET_OUT_OF_RANGE")
-    # appends continue at the old high watermark
-    more = make_messages(f"{client_name}-after", 10, 5, start=n, base_ts=now_ms(), per_message_headers=False)
-    acked_more = _produce_small_batches(ctx, client_name, ta, more, per_batch=10)
-    check(sorted(acked_more.values()) == list(range(n, n + 10)),
-          f"appends after retention got offsets {sorted(acked_more.values())}, expected {n}..{n + 9}")
 
     # -- topic C verdict ----------------------------------------------------------
     def c_done():
         sg = _segments(broker, tc, 0)
         lo_, hi_ = _watermarks(ctx, client_name, tc)
-        return (len(sg) == 1 and lo_ == sg[0][0]), {"segments": sg, "watermarks": (lo_, hi_)}
-    st_c = _poll(c_done, 45, "topic C to shrink to its active segment after retention.ms=1500 was set by "
-                             "IncrementalAlterConfigs (no restart)")
+        return (sg == [(60, 0)] and lo_ == 60), {"segments": sg, "watermarks": (lo_, hi_)}
+    st_c = _poll(c_done, 45, "all of topic C to be deleted (one empty segment at 60 left) after "
+                             "retention.ms=1500 was set by IncrementalAlterConfigs (no restart)")
     log(f"topic C after the AlterConfigs: {st_c}")
-    check(st_c["watermarks"][1] == 60 and st_c["watermarks"][0] > 0,
-          f"topic C after retention.ms=1500: watermarks {st_c['watermarks']}, expected (base of the active "
-          f"segment, 60)")
-    recs_c = client.read_all(ctx, tc)
-    _check_range(f"{client_name} read of topic C", [(r.offset, r.value) for r in recs_c], st_c["watermarks"][0],
-                 60, {o: v for v, o in acked_c.items()})
+    check(st_c["watermarks"] == (60, 60), f"topic C after retention.ms=1500: watermarks {st_c['watermarks']}, "
+                                          f"expected (60, 60)")
 
     # -- topic B verdict (retention has run many times by now) -----------------
     def b_done():
@@ -500,10 +518,11 @@ def _out_of_range_error(ctx, client_name, topic, offset, timeout=30):
 
 
 def retention_size(ctx, client_name):
-    """Size retention (retention.bytes=4096 per partition, segment.bytes=1024,
+    """Size retention (retention.bytes=4096 per partition, internal.segment.bytes=1024,
     checked every 500 ms): the oldest segments are deleted exactly as long as
     the partition stays at or above retention.bytes without them (Kafka's
-    rule), the active segment never; ListOffsets EARLIEST is the base of the
+    rule, which spares no segment, the active one included, but here the rest
+    never stays above the limit without it); ListOffsets EARLIEST is the base of the
     oldest remaining segment; readers from the beginning and from an old
     offset (auto.offset.reset=earliest) start there; more data moves the start
     further."""
@@ -512,7 +531,7 @@ def retention_size(ctx, client_name):
     retention_bytes = 4096
     broker = ctx.private_broker({"log.retention.check.interval.ms": "500"})
     topic = ctx.topic(f"{client_name}.ret-size")
-    client.create_topic(ctx, topic, 1, configs={"segment.bytes": "1024", "retention.bytes": str(retention_bytes)})
+    client.create_topic(ctx, topic, 1, configs={"internal.segment.bytes": "1024", "retention.bytes": str(retention_bytes)})
 
     by_offset = {}
     total = 0
@@ -565,7 +584,14 @@ CMP_RECORDS = 100_000
 CMP_PARTITIONS = 3
 CMP_SEGMENT = 256 * 1024
 ROLL_KEY = b"__roll__"
-ROLL_SIZE = 300_000  # > segment.bytes: the next append after it rolls too
+# Kafka refuses a batch larger than the segment (RECORD_LIST_TOO_LARGE), so the
+# producers here keep batches under the smallest segment (16 KiB) and a roll record
+# fills three quarters of one: two in a row never share a segment.
+BATCH_BYTES = 8192
+
+
+def _roll_size(segment):
+    return segment * 3 // 4 - 256  # room for the batch and record headers, key and tag
 
 
 def _is_roll(key):
@@ -616,7 +642,8 @@ def _producer_cb(exp, errors):
 def _produce_compacted(ctx, topic, items, exp: Expect, *, linger=5):
     """items: [(key, value or None[, timestamp])] produced with confluent-kafka
     (acks=all, keyed partitioning). Records the acknowledgements in exp."""
-    p = get_client("confluent-kafka").producer(ctx, extra={"linger.ms": linger, "batch.num.messages": 2000})
+    p = get_client("confluent-kafka").producer(ctx, extra={"linger.ms": linger, "batch.num.messages": 2000,
+                                                           "batch.size": BATCH_BYTES})
     errors = []
     cb = _producer_cb(exp, errors)
     deadline = time.monotonic() + 180
@@ -637,12 +664,13 @@ def _produce_compacted(ctx, topic, items, exp: Expect, *, linger=5):
     check(not errors, f"{len(errors)} delivery failures on the compacted topic, first {errors[:3]}")
 
 
-def _roll(ctx, topic, partitions, exp: Expect, tag, ts=0, size=ROLL_SIZE, keys=(ROLL_KEY, ROLL_KEY)):
-    """Seals the active segment of every partition: two records of 300 kB
-    (> segment.bytes), with the same key unless ``keys`` says otherwise; the
-    first one rolls the segment holding the data, the second one rolls the
-    first one's segment, so that all data and the first roll record are in
-    non-active segments (and the dirty part of the log is large)."""
+def _roll(ctx, topic, partitions, exp: Expect, tag, ts=0, segment=CMP_SEGMENT, keys=(ROLL_KEY, ROLL_KEY)):
+    """Seals the active segment of every partition (of ``segment`` bytes): two
+    records of three quarters of a segment, with the same key unless ``keys``
+    says otherwise; the second one cannot join the first one's segment, so
+    that all data and the first roll record are in non-active segments (and
+    the dirty part of the log is large)."""
+    size = _roll_size(segment)
     import confluent_kafka as cklib
     p = cklib.Producer({"bootstrap.servers": ctx.bootstrap, "broker.address.family": "v4", "acks": "all",
                         "linger.ms": 0, "message.max.bytes": 1_000_000})
@@ -780,7 +808,7 @@ def _wait_cleaned(ctx, broker, topic, exp, what, *, partitions=CMP_PARTITIONS, g
 def compaction(ctx):
     """Compaction (private broker, log.cleaner.backoff.ms=500): 100,000
     records over 1,000 keys (confluent-kafka) on a 3-partition topic with
-    cleanup.policy=compact, segment.bytes=256 KiB, min.cleanable.dirty.ratio=0.01;
+    cleanup.policy=compact, internal.segment.bytes=256 KiB, min.cleanable.dirty.ratio=0.01;
     the active segments are rolled; once cleaned, confluent-kafka,
     kafka-python and kafkajs (group consumer) reading from the beginning see
     exactly one record per key, the newest, at the offset its producer was
@@ -799,7 +827,7 @@ def compaction(ctx):
     ck = get_client("confluent-kafka")
     topic = ctx.topic("confluent.compaction")
     ck.create_topic(ctx, topic, CMP_PARTITIONS, configs={
-        "cleanup.policy": "compact", "segment.bytes": str(CMP_SEGMENT), "min.cleanable.dirty.ratio": "0.01",
+        "cleanup.policy": "compact", "internal.segment.bytes": str(CMP_SEGMENT), "min.cleanable.dirty.ratio": "0.01",
         "delete.retention.ms": "1000"})
     exp = Expect()
     items = [(_key(i % CMP_KEYS), _cmp_value("v", i % CMP_KEYS, i // CMP_KEYS)) for i in range(CMP_RECORDS)]
@@ -818,7 +846,7 @@ def compaction(ctx):
         marker = next(o for v, (pp, o) in exp.acked.items() if pp == part and v.startswith(b"roll1|p%d|1|" % part))
         active = _segments(broker, topic, part)[-1][0]
         check(active == marker, f"partition {part}: the active segment starts at {active}, expected the second roll "
-                                f"record's offset {marker} (300 kB records with segment.bytes=256 KiB roll)")
+                                f"record's offset {marker} (records of 3/4 of internal.segment.bytes=256 KiB roll)")
 
     # (the cleaner may well have started while the records were produced)
     recs = _wait_cleaned(ctx, broker, topic, exp, "one record per key (the newest) after cleaning", timeout=120)
@@ -1025,7 +1053,7 @@ def _first_after(ctx, client_name, topic, offset, timeout=30):
 def compaction_records(ctx):
     """What the cleaner must keep besides the newest value (private broker,
     log.cleaner.backoff.ms=300): one compacted topic per codec (none, gzip,
-    snappy, lz4, zstd; segment.bytes=64 KiB, dirty ratio 0.01) and an
+    snappy, lz4, zstd; internal.segment.bytes=64 KiB, dirty ratio 0.01) and an
     uncompressed LogAppendTime one, each written by an idempotent
     confluent-kafka producer (5,000 records over 200 keys, six headers with
     a repeated name and an explicit timestamp per record). Once cleaned
@@ -1046,15 +1074,16 @@ def compaction_records(ctx):
     for codec in CODECS_CMP:
         t = ctx.topic(f"confluent.cmp-{codec}")
         extra = {"message.timestamp.type": "LogAppendTime"} if codec == "lat" else {}
-        ck.create_topic(ctx, t, 1, configs={"cleanup.policy": "compact", "segment.bytes": "65536",
+        ck.create_topic(ctx, t, 1, configs={"cleanup.policy": "compact", "internal.segment.bytes": "65536",
                                             "min.cleanable.dirty.ratio": "0.01", **extra})
         topics[codec], exps[codec], errors[codec], sent[codec] = t, Expect(), [], {}
-        producers[codec] = ck.producer(ctx, compression="none" if codec == "lat" else codec, idempotent=True)
+        producers[codec] = ck.producer(ctx, compression="none" if codec == "lat" else codec, idempotent=True,
+                                       extra={"batch.size": BATCH_BYTES})
         items = _rec_items(codec, 5000, 200, 0, base_ts)
         sent[codec].update({v: (k, v, ts, h) for k, v, ts, h in items})
         _produce_with(producers[codec], t, items, exps[codec], errors[codec])
         check(not errors[codec], f"{codec}: delivery failures {errors[codec][:3]}")
-        _roll(ctx, t, 1, exps[codec], f"{codec}-roll1")
+        _roll(ctx, t, 1, exps[codec], f"{codec}-roll1", segment=65536)
 
     def verify_all(stage):
         problems = []
@@ -1101,7 +1130,7 @@ def compaction_records(ctx):
         sent[codec].update({v: (k, v, ts, h) for k, v, ts, h in items})
         _produce_with(producers[codec], t, items, exps[codec], errors[codec])
         check(not errors[codec], f"{codec}: the idempotent producer failed after the cleaning: {errors[codec][:3]}")
-        _roll(ctx, t, 1, exps[codec], f"{codec}-roll2")
+        _roll(ctx, t, 1, exps[codec], f"{codec}-roll2", segment=65536)
     verify_all("after more records from the same idempotent producers")
     broker.restart()
     for codec, t in topics.items():
@@ -1110,7 +1139,7 @@ def compaction_records(ctx):
         _produce_with(producers[codec], t, items, exps[codec], errors[codec])
         check(not errors[codec], f"{codec}: the idempotent producer failed after the cleaning and a broker restart: "
                                  f"{errors[codec][:3]}")
-        _roll(ctx, t, 1, exps[codec], f"{codec}-roll3")
+        _roll(ctx, t, 1, exps[codec], f"{codec}-roll3", segment=65536)
     verify_all("after a restart and more records from the same idempotent producers")
     for p in producers.values():
         p.flush(10)
@@ -1145,7 +1174,7 @@ def compaction_live_read(ctx):
     ck = get_client("confluent-kafka")
     topic = ctx.topic("confluent.compaction-live")
     ck.create_topic(ctx, topic, 1, configs={"cleanup.policy": "delete", "retention.ms": "-1",
-                                            "segment.bytes": str(CMP_SEGMENT), "min.cleanable.dirty.ratio": "0.01"})
+                                            "internal.segment.bytes": str(CMP_SEGMENT), "min.cleanable.dirty.ratio": "0.01"})
     exp = Expect()
     stats = {"reads": 0, "records": 0}
     failures = []
@@ -1233,7 +1262,7 @@ def compaction_lag(ctx):
 
     # -- min.compaction.lag.ms ---------------------------------------------------
     t1 = ctx.topic("confluent.min-lag")
-    ck.create_topic(ctx, t1, 1, configs={"cleanup.policy": "delete", "retention.ms": "-1", "segment.bytes": "16384",
+    ck.create_topic(ctx, t1, 1, configs={"cleanup.policy": "delete", "retention.ms": "-1", "internal.segment.bytes": "16384",
                                          "min.cleanable.dirty.ratio": "0.01", "min.compaction.lag.ms": "3600000"})
     e1 = Expect()
     old_ts = now_ms() - 7_200_000
@@ -1241,7 +1270,7 @@ def compaction_lag(ctx):
     _produce_compacted(ctx, t1, old, e1, linger=0)
     recent = [(_key(i % 100), _cmp_value("new", i % 100, i // 100)) for i in range(300)]
     _produce_compacted(ctx, t1, recent, e1, linger=0)
-    _roll(ctx, t1, 1, e1, "lag-roll", size=20_000)
+    _roll(ctx, t1, 1, e1, "lag-roll", segment=16384)
     _set_policy(ctx, t1, "compact")
 
     def old_cleaned():
@@ -1271,18 +1300,18 @@ def compaction_lag(ctx):
 
     # -- max.compaction.lag.ms ---------------------------------------------------
     t2 = ctx.topic("confluent.max-lag")
-    ck.create_topic(ctx, t2, 1, configs={"cleanup.policy": "compact", "segment.bytes": "16384",
+    ck.create_topic(ctx, t2, 1, configs={"cleanup.policy": "compact", "internal.segment.bytes": "16384",
                                          "min.cleanable.dirty.ratio": "0.9", "max.compaction.lag.ms": "2000"})
     e2 = Expect()
     pad = "x" * 1000
     base = [(_key(k), _cmp_value("base" + pad, k, 0)) for k in range(300)] + \
         [(_key(k), _cmp_value("base" + pad, k, 1)) for k in range(10)]
     _produce_compacted(ctx, t2, base, e2, linger=0)
-    _roll(ctx, t2, 1, e2, "maxlag-roll1", size=20_000)
+    _roll(ctx, t2, 1, e2, "maxlag-roll1", segment=16384)
     _wait_cleaned(ctx, broker, t2, e2, "the first cleaning (a log that was never cleaned)", partitions=1, timeout=60)
     more = [(_key(k), _cmp_value("more", k, 2)) for k in range(10)]
     _produce_compacted(ctx, t2, more, e2, linger=0)
-    _roll(ctx, t2, 1, e2, "maxlag-roll2", size=20_000)
+    _roll(ctx, t2, 1, e2, "maxlag-roll2", segment=16384)
     t0 = time.monotonic()
     try:
         _wait_cleaned(ctx, broker, t2, e2, "max.compaction.lag.ms=2000 to force the cleaning of a dirty part "
@@ -1321,9 +1350,10 @@ def _offsets_key(raw):
 
 def compaction_offsets(ctx):
     """The cleaner on __consumer_offsets (private broker:
-    offsets.topic.num.partitions=1, offsets.topic.segment.bytes=16384,
-    log.cleaner.backoff.ms=200). Group A commits its offsets once early;
-    group B commits 1,200 times (3 partitions each time, many segments);
+    offsets.topic.num.partitions=1, offsets.topic.segment.bytes=1 MiB, the
+    smallest Kafka can create the topic with, log.cleaner.backoff.ms=200).
+    Group A commits its offsets once early; group B commits 1,200 times (3
+    partitions each time, each with 1 kB of commit metadata: several segments);
     group C commits 50 times and is deleted (DeleteGroups: tombstones). Once
     the cleaner has compacted the internal topic (read with a confluent-kafka
     consumer: at most one commit record per group/partition below the active
@@ -1331,7 +1361,7 @@ def compaction_offsets(ctx):
     early offsets, B's last offsets (1200), no offsets for the deleted C; B
     can commit again afterwards. verify-logs after a clean stop."""
     import confluent_kafka as cklib
-    broker = ctx.private_broker({"offsets.topic.num.partitions": "1", "offsets.topic.segment.bytes": "16384",
+    broker = ctx.private_broker({"offsets.topic.num.partitions": "1", "offsets.topic.segment.bytes": "1048576",
                                  "log.cleaner.backoff.ms": "200", **BROKER_GROUP_OVERRIDES})
     ck = get_client("confluent-kafka")
     topic = ctx.topic("confluent.offsets-compaction")
@@ -1343,7 +1373,9 @@ def compaction_offsets(ctx):
         return ck.consumer(ctx, {"group.id": group})
 
     def commit(c, off):
-        c.commit(offsets=[cklib.TopicPartition(topic, p, off) for p in range(3)], asynchronous=False)
+        # 1 kB of metadata per offset (offset.metadata.max.bytes is 4096): 1,200 commits
+        # fill several 1 MiB segments of __consumer_offsets
+        commit_sync(c, [cklib.TopicPartition(topic, p, off, metadata="m" * 1000) for p in range(3)])
 
     def committed(group):
         c = committer(group)
@@ -1447,10 +1479,11 @@ def compaction_offsets(ctx):
 
 def compaction_delete(ctx):
     """cleanup.policy=compact,delete (private broker, cleaner backoff and
-    retention check 500 ms; retention.ms=10 min, segment.bytes=64 KiB):
+    retention check 500 ms; retention.ms=10 min, internal.segment.bytes=64 KiB):
     records without a key are refused (INVALID_RECORD, confluent-kafka and
     kafkajs); 1,000 records an hour old with keys 0..999, rolled: retention
-    deletes their segments (log start offset moves); then 1,000 recent
+    deletes all their segments, the active one too (log start offset = high
+    watermark); then 1,000 recent
     records over keys 100..299, rolled: the log start offset ends at the
     first recent record, keys 0..99 and 300..999 are gone, keys 100..299 are compacted to
     exactly their newest record (confluent-kafka and kafka-python reads), and
@@ -1461,7 +1494,7 @@ def compaction_delete(ctx):
     ck = get_client("confluent-kafka")
     topic = ctx.topic("confluent.compact-delete")
     ck.create_topic(ctx, topic, 1, configs={
-        "cleanup.policy": "compact,delete", "retention.ms": "600000", "segment.bytes": "65536",
+        "cleanup.policy": "compact,delete", "retention.ms": "600000", "internal.segment.bytes": "65536",
         "min.cleanable.dirty.ratio": "0.01"})
     from scenarios.semantics import _produce_one
     problems = []
@@ -1484,24 +1517,25 @@ def compaction_delete(ctx):
     # record superseded by another old one would race the cleaner against retention.
     old = [(_key(i), _cmp_value("old", i, 0), old_ts + i) for i in range(1000)]
     _produce_compacted(ctx, topic, old, exp)
-    _roll(ctx, topic, 1, exp, "oldroll", ts=old_ts + 2000, keys=(ROLL_KEY + b"-old-0", ROLL_KEY + b"-old-1"))
+    _roll(ctx, topic, 1, exp, "oldroll", ts=old_ts + 2000, segment=65536, keys=(ROLL_KEY + b"-old-0", ROLL_KEY + b"-old-1"))
     hi_old = ck.watermarks(ctx, topic)[0][1]
-    # everything but the active segment (the second roll record) is an hour old
-    st = _poll(lambda: ((w := ck.watermarks(ctx, topic)[0])[0] == hi_old - 1, {"watermarks": w,
-                                                                               "segments": _segments(broker, topic, 0)}),
-               45, f"retention to delete the hour-old segments (log start {hi_old - 1}, the last roll record)")
+    # everything is an hour old: every segment goes, the active one (the second roll
+    # record) too, after Kafka's roll of a new, empty one
+    st = _poll(lambda: ((w := ck.watermarks(ctx, topic)[0])[0] == hi_old, {"watermarks": w,
+                                                                           "segments": _segments(broker, topic, 0)}),
+               45, f"retention to delete every hour-old segment, the active one too (log start {hi_old})")
     log(f"after retention of the old records: {st}")
     first_recent = hi_old
     new_ts = now_ms() - 60_000
     recent = [(_key(100 + i % 200), _cmp_value("new", 100 + i % 200, i // 200), new_ts + 10 * i) for i in range(1000)]
     _produce_compacted(ctx, topic, recent, exp)
-    _roll(ctx, topic, 1, exp, "newroll")
+    _roll(ctx, topic, 1, exp, "newroll", segment=65536)
     gone = frozenset(_key(k) for k in range(1000) if not 100 <= k < 300)
 
     def done():
         lo, hi = ck.watermarks(ctx, topic)[0]
         return lo == first_recent, {"watermarks": (lo, hi), "segments": _segments(broker, topic, 0)}
-    st = _poll(done, 45, f"retention to delete the segment of the old roll record (log start {first_recent})")
+    st = _poll(done, 45, f"the log start to stay at the first recent record {first_recent}")
     log(f"after retention: {st}")
     recs = _wait_cleaned(ctx, broker, topic, exp, "keys 100..299 compacted to their newest record, the other old keys gone",
                          partitions=1, gone=gone)
@@ -1556,7 +1590,7 @@ CRASH_ROUND_RECORDS = 60_000
 def compaction_crash(ctx):
     """SIGKILL of the broker while the cleaner is (likely) working.
 
-    Three rounds on a 1-partition topic (segment.bytes=256 KiB, dirty ratio
+    Three rounds on a 1-partition topic (internal.segment.bytes=256 KiB, dirty ratio
     0.01, broker log.cleaner.backoff.ms=100): with cleanup.policy=delete
     (nothing is cleaned, infinite retention) 60,000 records over 1,000 keys
     are appended and rolled; then IncrementalAlterConfigs sets
@@ -1570,7 +1604,7 @@ def compaction_crash(ctx):
     ck = get_client("confluent-kafka")
     topic = ctx.topic("confluent.compaction-crash")
     ck.create_topic(ctx, topic, 1, configs={"cleanup.policy": "delete", "retention.ms": "-1",
-                                            "segment.bytes": str(CMP_SEGMENT), "min.cleanable.dirty.ratio": "0.01"})
+                                            "internal.segment.bytes": str(CMP_SEGMENT), "min.cleanable.dirty.ratio": "0.01"})
     exp = Expect()
     notes = []
     for round_ in range(3):

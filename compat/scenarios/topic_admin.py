@@ -401,6 +401,22 @@ def _topic_admin(ctx, client_name, A):
             problems.append(f"{label}: failed: {err}")
         return res
 
+    def described(want, timeout=20.0, of=None):
+        """DescribeConfigs of the topic once it shows ``want`` ({key: (value,
+        source), or a predicate on (value, source)}), or the last description
+        after ``timeout`` seconds (the checks that follow then report it).
+        Kafka (KRaft) answers an AlterConfigs once its controller committed
+        the change, and its broker applies it a little later: a describe right
+        after an alter may show the previous state (eventually consistent)."""
+        def matches(cfg):
+            return all((w(cfg.get(k)) if callable(w) else cfg.get(k) == w) for k, w in want.items())
+        deadline = time.monotonic() + timeout
+        while True:
+            cfg = A.describe(of or topic)
+            if matches(cfg) or time.monotonic() >= deadline:
+                return cfg
+            time.sleep(0.2)
+
     # -- CreatePartitions --------------------------------------------------------
     member = None
     if client_name == "confluent-kafka":
@@ -458,7 +474,8 @@ def _topic_admin(ctx, client_name, A):
     how = "IncrementalAlterConfigs" if A.incremental else "AlterConfigs"
     expect_ok(f"{how} retention.ms=86400000, max.message.bytes=20000",
               A.alter(topic, {"retention.ms": "86400000", "max.message.bytes": "20000"}))
-    cfg = A.describe(topic)
+    cfg = described({"retention.ms": ("86400000", "DYNAMIC_TOPIC_CONFIG"),
+                     "max.message.bytes": ("20000", "DYNAMIC_TOPIC_CONFIG")})
     for k, v in (("retention.ms", "86400000"), ("max.message.bytes", "20000")):
         if cfg.get(k) != (v, "DYNAMIC_TOPIC_CONFIG"):
             problems.append(f"after {how}, DescribeConfigs {k} = {cfg.get(k)}, expected ({v!r}, DYNAMIC_TOPIC_CONFIG)")
@@ -492,7 +509,8 @@ def _topic_admin(ctx, client_name, A):
     if A.incremental:
         expect_ok(f"{how} DELETE of a key that has no override (segment.jitter.ms)",
                   A.alter(topic, {"segment.jitter.ms": None}))
-    cfg = A.describe(topic)
+    cfg = described({"retention.ms": ("86400000", "DYNAMIC_TOPIC_CONFIG"),
+                     "max.message.bytes": ("20000", "DYNAMIC_TOPIC_CONFIG")})
     for k, v in (("retention.ms", "86400000"), ("max.message.bytes", "20000")):
         if cfg.get(k) != (v, "DYNAMIC_TOPIC_CONFIG"):
             problems.append(f"after refused / validate-only changes {k} = {cfg.get(k)}, expected ({v!r}, "
@@ -502,7 +520,8 @@ def _topic_admin(ctx, client_name, A):
     else:
         expect_ok(f"{how} with retention.ms only (drops max.message.bytes)",
                   A.alter(topic, {"retention.ms": "86400000"}))
-    cfg = A.describe(topic)
+    cfg = described({"retention.ms": ("86400000", "DYNAMIC_TOPIC_CONFIG"),
+                     "max.message.bytes": lambda v: v is not None and v[1] != "DYNAMIC_TOPIC_CONFIG"})
     if cfg.get("retention.ms") != ("86400000", "DYNAMIC_TOPIC_CONFIG"):
         problems.append(f"retention.ms after removing max.message.bytes: {cfg.get('retention.ms')}")
     mmb = cfg.get("max.message.bytes")
@@ -515,7 +534,8 @@ def _topic_admin(ctx, client_name, A):
     if client_name == "confluent-kafka":
         # the legacy AlterConfigs replaces the whole set of overrides
         expect_ok("AlterConfigs (legacy) segment.ms=3600000", A.alter_legacy(topic, {"segment.ms": "3600000"}))
-        cfg = A.describe(topic)
+        cfg = described({"segment.ms": ("3600000", "DYNAMIC_TOPIC_CONFIG"),
+                         "retention.ms": lambda v: v is not None and v[1] != "DYNAMIC_TOPIC_CONFIG"})
         if cfg.get("segment.ms") != ("3600000", "DYNAMIC_TOPIC_CONFIG"):
             problems.append(f"after AlterConfigs segment.ms = {cfg.get('segment.ms')}")
         if cfg.get("retention.ms", (None, None))[1] == "DYNAMIC_TOPIC_CONFIG":
@@ -524,14 +544,14 @@ def _topic_admin(ctx, client_name, A):
     elif client_name == "kafka-python":
         expect_ok("AlterConfigs (non-incremental, kafka-python keeps the other overrides) segment.ms=3600000",
                   A.alter_legacy(topic, {"segment.ms": "3600000"}))
-        cfg = A.describe(topic)
+        cfg = described({"segment.ms": ("3600000", "DYNAMIC_TOPIC_CONFIG")})
         if cfg.get("segment.ms") != ("3600000", "DYNAMIC_TOPIC_CONFIG"):
             problems.append(f"after AlterConfigs segment.ms = {cfg.get('segment.ms')}")
 
     if A.incremental:
         # list configs: APPEND / SUBTRACT (from the default "delete"), in effect at once
         expect_ok(f"{how} APPEND cleanup.policy compact", A.alter(topic, {"cleanup.policy": ("APPEND", "compact")}))
-        cfg = A.describe(topic)
+        cfg = described({"cleanup.policy": ("delete,compact", "DYNAMIC_TOPIC_CONFIG")})
         if cfg.get("cleanup.policy") != ("delete,compact", "DYNAMIC_TOPIC_CONFIG"):
             problems.append(f"after APPEND compact, cleanup.policy = {cfg.get('cleanup.policy')}, expected "
                             f"('delete,compact', DYNAMIC_TOPIC_CONFIG)")
@@ -540,7 +560,7 @@ def _topic_admin(ctx, client_name, A):
                      "INVALID_RECORD")
         expect_ok(f"{how} SUBTRACT cleanup.policy compact",
                   A.alter(topic, {"cleanup.policy": ("SUBTRACT", "compact")}))
-        cfg = A.describe(topic)
+        cfg = described({"cleanup.policy": lambda v: v is not None and v[0] == "delete"})
         if cfg.get("cleanup.policy", (None,))[0] != "delete":
             problems.append(f"after SUBTRACT compact, cleanup.policy = {cfg.get('cleanup.policy')}, expected 'delete'")
         err, _ = _produce_keyless(ctx, client_name, topic, 2)
@@ -569,6 +589,10 @@ def _topic_admin(ctx, client_name, A):
         problems.append(f"DeleteRecords on a compact-only topic moved its log start offset to {lo}")
     # with compact,delete it is allowed
     expect_ok(f"{how} cleanup.policy=compact,delete", A.alter(compacted, {"cleanup.policy": "compact,delete"}))
+    cfg = described({"cleanup.policy": lambda v: v is not None and set(v[0].split(",")) == {"compact", "delete"}},
+                    of=compacted)
+    if set(cfg.get("cleanup.policy", ("",))[0].split(",")) != {"compact", "delete"}:
+        problems.append(f"after {how} cleanup.policy=compact,delete: {cfg.get('cleanup.policy')}")
     low, err = A.delete_records(compacted, 0, 7)
     if err is not None or low != 7:
         problems.append(f"DeleteRecords before offset 7 on a cleanup.policy=compact,delete topic: low watermark {low}, "
@@ -660,7 +684,7 @@ def _produce_to(ctx, topic, partition, msgs, linger=5, chunk=None):
 def topic_admin_restart(ctx):
     """Admin changes survive restarts (private broker, confluent-kafka):
     CreatePartitions 3 -> 6 (with a record in partition 5), topic configs set
-    with IncrementalAlterConfigs (max.message.bytes=20000, segment.bytes=16384:
+    with IncrementalAlterConfigs (max.message.bytes=20000, internal.segment.bytes=16384:
     later rolls follow it) and DeleteRecords (p0, inside its second segment:
     the first segment's files go). After a clean restart (SIGTERM): 6
     partitions, the record in p5, the configs described as
@@ -673,7 +697,7 @@ def topic_admin_restart(ctx):
     A = Ck(ctx)
     ck = get_client("confluent-kafka")
     topic = ctx.topic("confluent.admin-restart")
-    ck.create_topic(ctx, topic, 3, configs={"segment.bytes": "65536"})
+    ck.create_topic(ctx, topic, 3, configs={"internal.segment.bytes": "65536"})
     _, err = A.create_partitions(topic, 6)
     check(err is None, f"CreatePartitions 3 -> 6: {err}")
     wait_until(lambda: A.partition_count(topic) == 6, 30, "6 partitions in metadata")
@@ -681,21 +705,21 @@ def topic_admin_restart(ctx):
     check(err is None and pos == (5, 0), f"produce to p5: {err} {pos}")
     _produce_to(ctx, topic, 0, [Msg(key=b"r%03d" % i, value=b"r-%03d" % i + b"." * 1000) for i in range(100)],
                 chunk=10)
-    configs = {"max.message.bytes": "20000", "retention.ms": "86400000", "segment.bytes": "16384"}
+    configs = {"max.message.bytes": "20000", "retention.ms": "86400000", "internal.segment.bytes": "16384"}
     _, err = A.alter(topic, configs)
     check(err is None, f"IncrementalAlterConfigs {configs}: {err}")
     segs = _log_segments(broker, topic, 0)
-    check(len(segs) >= 2, f"100 records of 1 kB with segment.bytes=65536: segments {segs}, expected at least 2")
+    check(len(segs) >= 2, f"100 records of 1 kB with internal.segment.bytes=65536: segments {segs}, expected at least 2")
     low, err = A.delete_records(topic, 0, segs[1][0] + 5)
     check(err is None and low == segs[1][0] + 5, f"DeleteRecords p0 before {segs[1][0] + 5}: {low} {err}")
     wait_until(lambda: _log_segments(broker, topic, 0)[0][0] == segs[1][0], 30,
                f"the segment files of p0 wholly below the new log start {low} to be removed (segments {segs})")
     log_start = low
-    # segment.bytes=16384 (altered) applies to the next rolls: 60 kB more in p2 -> at least 3 segments
+    # internal.segment.bytes=16384 (altered) applies to the next rolls: 60 kB more in p2 -> at least 3 segments
     _produce_to(ctx, topic, 2, [Msg(key=b"s%03d" % i, value=b"." * 1000) for i in range(60)], chunk=5)
     segs2 = _log_segments(broker, topic, 2)
     check(len(segs2) >= 3 and all(sz <= 16384 + 1100 for _, sz in segs2[:-1]),
-          f"p2 after 60 kB with segment.bytes altered to 16384: segments {segs2}")
+          f"p2 after 60 kB with internal.segment.bytes altered to 16384: segments {segs2}")
 
     def verify(label, check_start=True):
         problems = []

@@ -9,7 +9,7 @@ use kafka_protocol::protocol::StrBytes;
 use super::RequestContext;
 use crate::config::broker::{all_keys, Source};
 use crate::config::dynamic::is_dynamic;
-use crate::config::topic::{broker_def, resolve, ValueSource, TOPIC_CONFIGS};
+use crate::config::topic::{resolve, TopicKey, INTERNAL_TOPIC_CONFIGS, TOPIC_CONFIGS};
 use crate::config::{BrokerConfig, ConfigDef, ConfigType, TopicOverrides};
 
 pub const RESOURCE_TOPIC: i8 = 2;
@@ -95,36 +95,60 @@ fn entry(def: &ConfigDef, value: Option<String>, source: i8, read_only: bool, mu
     e
 }
 
-/// The configs of a topic, optionally only `keys`.
+/// The configs of a topic, optionally only `keys`: every public key, and an internal
+/// one (`internal.segment.bytes`) only where the topic sets it, as Kafka lists them.
 pub fn topic_entries(overrides: &TopicOverrides, broker: &BrokerConfig, keys: Option<&[String]>, detail: Detail) -> Vec<DescribeConfigsResourceResult> {
     TOPIC_CONFIGS
         .iter()
+        .chain(INTERNAL_TOPIC_CONFIGS.iter().filter(|k| overrides.contains_key(k.def.name)))
         .filter(|k| keys.is_none_or(|ks| ks.iter().any(|n| n == k.def.name)))
         .map(|k| {
-            let (value, source) = resolve(k, overrides, broker);
-            let code = match source {
-                ValueSource::Topic => SOURCE_TOPIC,
-                ValueSource::Broker(syn) => source_code(broker.source(syn)),
-                ValueSource::Default => SOURCE_DEFAULT,
-            };
-            // Synonyms in precedence order: topic override, broker settings, default.
+            let (value, _) = resolve(k, overrides, broker);
             let mut synonyms = Vec::new();
             if let Some(v) = overrides.get(k.def.name) {
                 synonyms.push(synonym(k.def.name, Some(v.clone()), SOURCE_TOPIC));
             }
-            for (syn, _) in k.synonyms {
-                synonyms.extend(set_values(broker, syn));
-            }
-            // Kafka names the default after the first broker synonym that has one
-            // (log.retention.hours=168 for retention.ms).
-            let default = k.synonyms.iter().find_map(|(syn, _)| broker_def(syn).and_then(|d| Some((*syn, d.default?))));
-            match default {
-                Some((syn, value)) => synonyms.push(synonym(syn, Some(value.to_string()), SOURCE_DEFAULT)),
-                None => synonyms.push(synonym(k.def.name, k.def.default.map(String::from), SOURCE_DEFAULT)),
-            }
+            synonyms.extend(broker_synonyms(k, broker));
+            // Kafka reports the first synonym's source, or the default when there is none
+            // (also when the value comes from a later synonym such as log.retention.hours).
+            let code = synonyms.first().map_or(SOURCE_DEFAULT, |syn| syn.source);
             entry(&k.def, Some(value), code, false, synonyms, detail)
         })
         .collect()
+}
+
+/// A topic key's broker synonyms as Kafka's ConfigHelper lists them: every set value
+/// of each synonym, layer by layer (this broker's dynamic values, the dynamic cluster
+/// defaults, the static values, the defaults), then everything before the first entry
+/// naming the key's own broker key dropped. `retention.ms` therefore lists
+/// `log.retention.ms` and what follows it, and nothing when only the default
+/// `log.retention.hours=168` is there.
+fn broker_synonyms(k: &TopicKey, broker: &BrokerConfig) -> Vec<DescribeConfigsSynonym> {
+    let Some(&(primary, _)) = k.synonyms.first() else { return Vec::new() };
+    let dynamic = broker.dynamic();
+    let mut all = Vec::new();
+    for &(syn, _) in k.synonyms {
+        if let Some(v) = dynamic.per_broker.get(syn) {
+            all.push(synonym(syn, Some(v.clone()), SOURCE_DYNAMIC_BROKER));
+        }
+    }
+    for &(syn, _) in k.synonyms {
+        if let Some(v) = dynamic.cluster_default.get(syn) {
+            all.push(synonym(syn, Some(v.clone()), SOURCE_DYNAMIC_DEFAULT_BROKER));
+        }
+    }
+    for &(syn, _) in k.synonyms {
+        if let Some(v) = broker.static_value(syn) {
+            all.push(synonym(syn, Some(v.to_string()), SOURCE_STATIC_BROKER));
+        }
+    }
+    for &(syn, _) in k.synonyms {
+        if let Some(d) = crate::config::broker::find_key(syn).and_then(|d| d.default) {
+            all.push(synonym(syn, Some(d.to_string()), SOURCE_DEFAULT));
+        }
+    }
+    let first = all.iter().position(|s| s.name.as_str() == primary).unwrap_or(all.len());
+    all.split_off(first)
 }
 
 /// The configs of the broker, optionally only `keys`. The keys Riffle changes at run

@@ -75,7 +75,7 @@ pub async fn handle(ctx: &RequestContext<'_>, req: ProduceRequest) -> Option<Pro
                             pr.log_start_offset = p.log_start_offset();
                         }
                         if acks == -1 {
-                            let min_isr = p.log.read().config().min_insync_replicas.max(1) as usize;
+                            let min_isr = p.effective_min_isr(p.log.read().config().min_insync_replicas);
                             waits.push(AwaitedAck {
                                 topic_index: ti,
                                 partition_index: out.partition_responses.len(),
@@ -157,8 +157,8 @@ fn append(p: &Partition, records: Option<&bytes::Bytes>, acks: i16, now: i64) ->
         crate::log::records::check_uncompressed(&header, records).map_err(|e| invalid(&e.to_string()))?;
     }
     if acks == -1 {
-        let isr = p.isr_len();
-        if (isr as i32) < min_isr {
+        let (isr, min_isr) = (p.isr_len(), p.effective_min_isr(min_isr));
+        if isr < min_isr {
             return Err((E::NotEnoughReplicas.code(), format!("min.insync.replicas is {min_isr} but the ISR has {isr} replica(s)")));
         }
     }

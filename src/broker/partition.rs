@@ -131,6 +131,13 @@ impl Partition {
         self.state.read().isr.len()
     }
 
+    /// `min.insync.replicas` capped at the partition's replica count, as Kafka's
+    /// Partition.effectiveMinIsr: min.insync.replicas=2 on one replica lets acks=all in.
+    pub fn effective_min_isr(&self, min_insync_replicas: i32) -> usize {
+        let replicas = self.state.read().replicas.len().max(1);
+        (min_insync_replicas.max(1) as usize).min(replicas)
+    }
+
     pub fn is_leader(&self) -> bool {
         self.state.read().role == Role::Leader
     }
@@ -327,9 +334,12 @@ impl Partition {
         st.role == Role::Leader && !st.isr.contains(&replica) && caught_up
     }
 
-    /// ISR members (other than the leader) that have not caught up for `max_lag_ms`.
+    /// ISR members (other than the leader) that have not caught up for `max_lag_ms`. A
+    /// follower that has everything the leader has is never lagging, however long it has
+    /// been silent (Kafka's ReplicaState.isCaughtUp): an idle partition keeps its ISR.
     pub fn lagging_followers(&self, now_ms: i64, max_lag_ms: i64) -> Vec<i32> {
         let led_since_ms = self.leader_since_ms.load(Ordering::Acquire);
+        let leader_end = self.log_end_offset();
         let st = self.state.read();
         if st.role != Role::Leader {
             return Vec::new();
@@ -339,10 +349,11 @@ impl Partition {
             .iter()
             .copied()
             .filter(|r| *r != self.node_id)
-            .filter(|r| {
-                // A follower not heard from since this leadership began is judged from then.
-                let caught_up = followers.get(r).map_or(led_since_ms, |f| f.last_caught_up_ms.max(led_since_ms));
-                now_ms - caught_up > max_lag_ms
+            .filter(|r| match followers.get(r) {
+                Some(f) if f.log_end_offset >= leader_end => false,
+                Some(f) => now_ms - f.last_caught_up_ms.max(led_since_ms) > max_lag_ms,
+                // not heard from since this leadership began: judged from then
+                None => now_ms - led_since_ms > max_lag_ms,
             })
             .collect()
     }
@@ -473,6 +484,11 @@ mod tests {
         // 3 never had everything since this leadership began; 2 keeps fetching to the end.
         assert_eq!(p.lagging_followers(since + 1000, 500), vec![3]);
         assert!(p.lagging_followers(since + 400, 500).is_empty());
+        // Silent, but with everything the leader has: not lagging however long (Kafka's
+        // isCaughtUp), until the leader has more.
+        assert_eq!(p.lagging_followers(since + 60_000, 500), vec![3]);
+        append(&p, 1);
+        assert_eq!(p.lagging_followers(since + 60_000, 500), vec![2, 3]);
         let mut st = p.state();
         st.isr = vec![1, 2];
         p.set_state(st, 0).unwrap();

@@ -29,7 +29,7 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
     def("auto.create.topics.enable", T::Boolean, Some("true"), V::None, "Create a topic when a client asks for its metadata."),
     def("num.partitions", T::Int, Some("1"), V::AtLeast(1), "Default number of partitions of a new topic."),
     def("default.replication.factor", T::Int, Some("1"), V::AtLeast(1), "Default replication factor of a new topic."),
-    def("log.segment.bytes", T::Int, Some("1073741824"), V::AtLeast(14), "Maximum size of one log segment file."),
+    def("log.segment.bytes", T::Int, Some("1073741824"), V::AtLeast(super::topic::MIN_SEGMENT_BYTES), "Maximum size of one log segment file."),
     def("log.roll.ms", T::Long, None, V::AtLeast(1), "Maximum age of the active segment before it is rolled."),
     def("log.roll.hours", T::Int, Some("168"), V::AtLeast(1), "log.roll.ms in hours, used when log.roll.ms is unset."),
     def("log.roll.jitter.ms", T::Long, Some("0"), V::AtLeast(0), "Accepted for compatibility; no jitter is applied."),

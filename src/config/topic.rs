@@ -30,6 +30,7 @@ pub static TOPIC_CONFIGS: &[TopicKey] = &[
     key("compression.lz4.level", T::Int, "9", V::Between(1.0, 17.0), &[("compression.lz4.level", 1)], "lz4 level when the broker compresses."),
     key("compression.zstd.level", T::Int, "3", V::Between(-131072.0, 22.0), &[("compression.zstd.level", 1)], "zstd level when the broker compresses."),
     key("delete.retention.ms", T::Long, "86400000", V::AtLeast(0), &[("log.cleaner.delete.retention.ms", 1)], "How long tombstones are kept."),
+    key("errors.deadletterqueue.group.enable", T::Boolean, "false", V::None, &[], "Share groups' dead-letter queue (Kafka 4.4; share groups are not served)."),
     key("file.delete.delay.ms", T::Long, "60000", V::AtLeast(0), &[("log.segment.delete.delay.ms", 1)], "Delay before deleted segment files are removed."),
     key("follower.replication.throttled.replicas", T::List, "", V::ReplicaList, &[], "Replicas whose follower fetches are throttled (accepted; no replication throttle is applied)."),
     key("flush.messages", T::Long, "9223372036854775807", V::AtLeast(1), &[("log.flush.interval.messages", 1)], "Messages between fsyncs."),
@@ -39,6 +40,7 @@ pub static TOPIC_CONFIGS: &[TopicKey] = &[
     key("local.retention.bytes", T::Long, "-2", V::AtLeast(-2), &[("log.local.retention.bytes", 1)], "Local retention with tiered storage (which Riffle does not have)."),
     key("local.retention.ms", T::Long, "-2", V::AtLeast(-2), &[("log.local.retention.ms", 1)], "Local retention with tiered storage (which Riffle does not have)."),
     key("max.compaction.lag.ms", T::Long, "9223372036854775807", V::AtLeast(1), &[("log.cleaner.max.compaction.lag.ms", 1)], "Maximum time a record stays uncompacted."),
+    key("max.decompressed.message.bytes", T::Int, "2147483639", V::AtLeast(1), &[("max.decompressed.message.bytes", 1)], "Largest decompressed batch accepted (accepted; batches are bounded by max.message.bytes)."),
     key("max.message.bytes", T::Int, "1048588", V::AtLeast(0), &[("message.max.bytes", 1)], "Largest record batch accepted."),
     key("message.timestamp.type", T::String, "CreateTime", V::OneOf(&["CreateTime", "LogAppendTime"]), &[("log.message.timestamp.type", 1)], "CreateTime or LogAppendTime."),
     key("message.timestamp.before.max.ms", T::Long, "9223372036854775807", V::AtLeast(0), &[("log.message.timestamp.before.max.ms", 1)], "Maximum allowed age of a record timestamp."),
@@ -47,20 +49,34 @@ pub static TOPIC_CONFIGS: &[TopicKey] = &[
     key("min.compaction.lag.ms", T::Long, "0", V::AtLeast(0), &[("log.cleaner.min.compaction.lag.ms", 1)], "Minimum age before a record may be compacted."),
     key("min.insync.replicas", T::Int, "1", V::AtLeast(1), &[("min.insync.replicas", 1)], "Minimum in-sync replicas for acks=all."),
     key("preallocate", T::Boolean, "false", V::None, &[("log.preallocate", 1)], "Accepted; segment files are not preallocated."),
+    key("remote.copy.lag.bytes", T::Long, "-1", V::AtLeast(-1), &[("log.remote.copy.lag.bytes", 1)], "Tiered storage (which Riffle does not have)."),
+    key("remote.copy.lag.ms", T::Long, "0", V::AtLeast(-1), &[("log.remote.copy.lag.ms", 1)], "Tiered storage (which Riffle does not have)."),
     key("remote.log.copy.disable", T::Boolean, "false", V::None, &[], "Tiered storage (which Riffle does not have)."),
     key("remote.log.delete.on.disable", T::Boolean, "false", V::None, &[], "Tiered storage (which Riffle does not have)."),
     key("remote.storage.enable", T::Boolean, "false", V::OneOf(&["false"]), &[], "Tiered storage is not available, as on a Kafka broker with remote.log.storage.system.enable=false."),
     key("retention.bytes", T::Long, "-1", V::None, &[("log.retention.bytes", 1)], "Maximum partition size before old segments are deleted."),
     key("retention.ms", T::Long, "604800000", V::AtLeast(-1), &[("log.retention.ms", 1), ("log.retention.minutes", 60_000), ("log.retention.hours", HOUR_MS)], "Maximum age of a segment before it is deleted."),
-    key("segment.bytes", T::Int, "1073741824", V::AtLeast(14), &[("log.segment.bytes", 1)], "Maximum size of one segment file."),
+    // Kafka 4 refuses segments under 1 MiB; tests that want smaller ones set internal.segment.bytes
+    key("segment.bytes", T::Int, "1073741824", V::AtLeast(MIN_SEGMENT_BYTES), &[("log.segment.bytes", 1)], "Maximum size of one segment file."),
     key("segment.index.bytes", T::Int, "10485760", V::AtLeast(4), &[("log.index.size.max.bytes", 1)], "Maximum size of an offset index file."),
     key("segment.jitter.ms", T::Long, "0", V::AtLeast(0), &[("log.roll.jitter.ms", 1)], "Accepted; no jitter is applied."),
     key("segment.ms", T::Long, "604800000", V::AtLeast(1), &[("log.roll.ms", 1), ("log.roll.hours", HOUR_MS)], "Maximum age of the active segment."),
     key("unclean.leader.election.enable", T::Boolean, "false", V::None, &[("unclean.leader.election.enable", 1)], "Allow out-of-sync replicas to lead."),
 ];
 
+/// Kafka's smallest `segment.bytes` and `log.segment.bytes` (1 MiB, since Kafka 4.0).
+pub const MIN_SEGMENT_BYTES: i64 = 1 << 20;
+
+/// Kafka's internal topic keys: accepted by CreateTopics and AlterConfigs, described
+/// only where a topic sets them, with no default and no validator. `internal.segment.bytes`
+/// overrides `segment.bytes` below its 1 MiB minimum, which is what tests use it for.
+pub static INTERNAL_TOPIC_CONFIGS: &[TopicKey] = &[TopicKey {
+    def: ConfigDef { name: "internal.segment.bytes", ty: T::Int, default: None, validator: V::None, read_only: false, doc: "The maximum size of a single log file. This should be used for testing only." },
+    synonyms: &[],
+}];
+
 pub fn find_key(name: &str) -> Option<&'static TopicKey> {
-    TOPIC_CONFIGS.iter().find(|k| k.def.name == name)
+    TOPIC_CONFIGS.iter().chain(INTERNAL_TOPIC_CONFIGS).find(|k| k.def.name == name)
 }
 
 /// Per-topic overrides, as set by CreateTopics or AlterConfigs.
@@ -133,7 +149,11 @@ impl TopicConfig {
         let num = |name: &str| -> i64 { get(name).trim().parse().unwrap_or(i64::MAX) };
         let policy = get("cleanup.policy");
         TopicConfig {
-            segment_bytes: num("segment.bytes") as u64,
+            // a negative internal size rolls before every batch, as Kafka's does
+            segment_bytes: match overrides.get("internal.segment.bytes").and_then(|v| v.trim().parse::<i64>().ok()) {
+                Some(n) => n.max(0) as u64,
+                None => num("segment.bytes") as u64,
+            },
             segment_ms: num("segment.ms"),
             index_interval_bytes: num("index.interval.bytes") as u64,
             segment_index_bytes: num("segment.index.bytes") as u64,
@@ -188,16 +208,22 @@ mod tests {
         assert_eq!(resolve(k, &o, &broker).1, ValueSource::Topic);
         assert_eq!(TopicConfig::new(&o, &broker).retention_ms, 5);
         assert!(validate(&[("segment.bytes".to_string(), "1".to_string())].into()).is_err());
+        assert!(validate(&[("segment.bytes".to_string(), "1048575".to_string())].into()).is_err());
         assert!(validate(&[("no.such".to_string(), "1".to_string())].into()).is_err());
-        let seg: TopicOverrides = [("segment.bytes".to_string(), "1024".to_string())].into();
+        let seg: TopicOverrides = [("segment.bytes".to_string(), "1048576".to_string())].into();
+        assert_eq!(TopicConfig::new(&seg, &broker).segment_bytes, 1 << 20);
+        // the internal key wins, unvalidated but typed, as in Kafka
+        let seg: TopicOverrides = [("segment.bytes".to_string(), "1048576".to_string()), ("internal.segment.bytes".to_string(), "1024".to_string())].into();
+        assert!(validate(&seg).is_ok());
         assert_eq!(TopicConfig::new(&seg, &broker).segment_bytes, 1024);
+        assert!(validate(&[("internal.segment.bytes".to_string(), "abc".to_string())].into()).is_err());
     }
 
     #[test]
     fn every_synonym_is_a_broker_key() {
         for k in TOPIC_CONFIGS {
             for (syn, _) in k.synonyms {
-                assert!(broker_def(syn).is_some(), "{syn}");
+                assert!(super::super::broker::find_key(syn).is_some(), "{syn}");
             }
         }
     }

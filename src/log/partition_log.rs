@@ -26,6 +26,9 @@ pub enum LogError {
     Batch(#[from] BatchError),
     #[error("batch of {size} bytes exceeds max.message.bytes {max}")]
     TooLarge { size: usize, max: usize },
+    /// Only reachable with `internal.segment.bytes` (segment.bytes is at least 1 MiB).
+    #[error("batch of {size} bytes exceeds the maximum segment size {segment_bytes}")]
+    LargerThanSegment { size: usize, segment_bytes: u64 },
     #[error("batch timestamp {timestamp} is outside the allowed range")]
     InvalidTimestamp { timestamp: i64 },
     #[error(transparent)]
@@ -215,6 +218,10 @@ impl PartitionLog {
         if h.size > self.config.max_message_bytes {
             return Err(LogError::TooLarge { size: h.size, max: self.config.max_message_bytes });
         }
+        // Kafka refuses a batch no segment could hold (RECORD_LIST_TOO_LARGE)
+        if h.size as u64 > self.config.segment_bytes {
+            return Err(LogError::LargerThanSegment { size: h.size, segment_bytes: self.config.segment_bytes });
+        }
         if self.config.cleanup_compact && !cleaner::all_records_keyed(bytes) {
             return Err(LogError::Batch(BatchError::Invalid("compacted topic cannot accept a record without a key")));
         }
@@ -272,6 +279,11 @@ impl PartitionLog {
         if !self.active().should_roll(incoming, c.segment_bytes, c.segment_ms, c.segment_index_bytes, now_ms, next_base) {
             return Ok(());
         }
+        self.roll(next_base, now_ms)
+    }
+
+    /// Seals the active segment and starts a new one at `next_base`.
+    fn roll(&mut self, next_base: i64, now_ms: i64) -> Result<(), LogError> {
         let dir = self.dir.clone();
         let active = self.active_mut();
         let path = active.path().to_path_buf();
@@ -485,12 +497,13 @@ impl PartitionLog {
         let before = (self.segments.len(), self.size_bytes());
         if self.config.cleanup_delete {
             // Only segments wholly below the high watermark may go, as in Kafka: the rest
-            // may not be on every in-sync replica yet.
+            // may not be on every in-sync replica yet. The active segment is a candidate
+            // too unless it is empty (Kafka's deletableSegments).
+            let active_base = self.active().base_offset;
             let sealed: Vec<(i64, i64, u64)> = self
                 .segments
                 .values()
-                .take(self.segments.len() - 1)
-                .take_while(|s| s.next_offset() <= high_watermark)
+                .take_while(|s| s.next_offset() <= high_watermark && !(s.base_offset == active_base && s.size() == 0))
                 .map(|s| (s.base_offset, s.largest_timestamp(), s.size()))
                 .collect();
             let mut doomed = 0;
@@ -506,6 +519,11 @@ impl PartitionLog {
                     go
                 });
                 doomed = doomed.max(by_size.count());
+            }
+            if doomed == self.segments.len() {
+                // Every segment goes, the active one included: roll first, as Kafka does,
+                // so that the log keeps an (empty) active segment at its end offset.
+                self.roll(self.log_end_offset(), now_ms)?;
             }
             if doomed > 0 {
                 let next_start = self.segments.values().nth(doomed).map_or(self.log_end_offset(), |s| s.base_offset).min(self.active().base_offset);

@@ -73,6 +73,13 @@ class Confluent(Client):
                 return False
             return all(p.error is None and p.leader >= 0 for p in t.partitions.values())
         wait_until(ready, timeout, f"topic {topic} to show {partitions} partitions with leaders (confluent metadata)")
+        # and every leader serving it (Kafka names a leader before it has created the log)
+        c = self.consumer(ctx)
+        try:
+            for p in range(partitions):
+                self._watermark(c, topic, p, timeout)
+        finally:
+            c.close()
 
     def metadata(self, ctx, topic):
         a = self.admin(ctx)
@@ -173,12 +180,27 @@ class Confluent(Client):
         try:
             out = {}
             for p in self.partitions(ctx, topic, c):
-                lo, hi = c.get_watermark_offsets(ck.TopicPartition(topic, p), timeout=15, cached=False)
-                out[p] = (lo, hi)
+                out[p] = self._watermark(c, topic, p)
             return out
         finally:
             if own:
                 c.close()
+
+    @staticmethod
+    def _watermark(c, topic, p, timeout=60):
+        """ListOffsets, again while the leader named in metadata cannot answer yet: Kafka
+        lists a leader before its log is loaded (after a start or a crash recovery) and
+        answers NOT_LEADER_OR_FOLLOWER until then; librdkafka does not retry this call."""
+        retriable = (ck.KafkaError.NOT_LEADER_FOR_PARTITION, ck.KafkaError.LEADER_NOT_AVAILABLE,
+                     ck.KafkaError.UNKNOWN_TOPIC_OR_PART, ck.KafkaError._TIMED_OUT)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return c.get_watermark_offsets(ck.TopicPartition(topic, p), timeout=15, cached=False)
+            except ck.KafkaException as e:
+                if e.args[0].code() not in retriable or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
 
     def offsets_for_time(self, ctx, topic, partitions, ts):
         c = self.consumer(ctx)
@@ -220,6 +242,11 @@ class Confluent(Client):
                                           value=m.value(), headers=list(m.headers() or []),
                                           timestamp=ts, ts_type=_TS_TYPES.get(tstype)))
                     pos[m.partition()] = max(pos[m.partition()], m.offset() + 1)
+                # the consumer's own position also moves past offsets that are no records
+                # (transaction markers, aborted records), which never come out of consume()
+                for tp in c.position([ck.TopicPartition(topic, p) for p in wm]):
+                    if tp.offset >= 0:
+                        pos[tp.partition] = max(pos[tp.partition], tp.offset)
             return records
         finally:
             c.close()

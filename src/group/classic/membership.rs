@@ -224,8 +224,8 @@ impl GroupCoordinator {
         answer_join(&mut m, JoinOutcome::error(code(E::FencedInstanceId), &old_id));
         answer_sync(&mut m, SyncOutcome { error: code(E::FencedInstanceId), ..Default::default() });
         m.member_id = new_id.clone();
-        m.client_id = req.client_id.clone();
-        m.client_host = req.client_host.clone();
+        // The client id and host stay those recorded at the instance's first join, as
+        // Kafka's ClassicGroup.replaceStaticMember keeps them (DescribeGroups shows them).
         m.session_timeout_ms = req.session_timeout_ms;
         m.rebalance_timeout_ms = req.rebalance_timeout_ms;
         m.deadline = self.clock.monotonic_ms() + session_ms(&m);

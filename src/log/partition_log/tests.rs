@@ -292,9 +292,10 @@ fn retention_by_time_size_and_log_start() {
     assert_eq!(log.log_start_offset(), 3);
     assert_eq!(files(dir.path()), 3, "files are really removed");
     assert!(matches!(log.read(2, 100, true, 6), Err(LogError::OffsetOutOfRange { .. })));
-    // By time: every sealed segment is older than retention.ms; the active one stays.
+    // By time, below the high watermark: the sealed segments older than retention.ms go,
+    // the active one (beyond the high watermark of 5) stays.
     log.set_config(TopicConfig { retention_ms: 1_000, ..cfg.clone() });
-    assert_eq!(log.apply_retention(now + 10_000, i64::MAX).unwrap().0, 2);
+    assert_eq!(log.apply_retention(now + 10_000, 5).unwrap().0, 2);
     assert_eq!((log.segment_count(), log.log_start_offset()), (1, 5));
     // DeleteRecords: the start moves inside the active segment, and survives reopen.
     assert!(log.advance_log_start(7, 6).is_err(), "not past the high watermark");
@@ -318,4 +319,28 @@ fn limits_and_timestamps() {
     assert_eq!(log.offset_for_timestamp(now, 1).unwrap(), Some((0, now)));
     assert_eq!(log.offset_for_timestamp(now + 1, 1).unwrap(), None);
     assert_eq!(log.offset_of_max_timestamp(1).unwrap(), Some((0, now)));
+}
+
+#[test]
+fn retention_deletes_the_active_segment_by_rolling_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = 1_700_000_000_000;
+    let cfg = TopicConfig { segment_bytes: 300, retention_ms: 1_000, ..TopicConfig::default() };
+    let (mut log, _) = PartitionLog::open(dir.path(), cfg.clone(), now).unwrap();
+    for _ in 0..3 {
+        let (b, h) = batch(1, None);
+        log.append(&b, &h, 0, now).unwrap();
+    }
+    assert_eq!(log.segment_count(), 3);
+    // Kafka's UnifiedLog.deleteSegments: when every segment is deletable, a new active
+    // segment is rolled first and the old active one goes with the rest.
+    log.apply_retention(now + 10_000, 3).unwrap();
+    assert_eq!((log.segment_count(), log.log_start_offset(), log.log_end_offset()), (1, 3, 3));
+    assert_eq!(log.active_base_offset(), 3);
+    // An empty active segment is never a candidate.
+    log.apply_retention(now + 20_000, 3).unwrap();
+    assert_eq!((log.segment_count(), log.log_start_offset()), (1, 3));
+    drop(log);
+    let (log, _) = PartitionLog::open(dir.path(), cfg, now).unwrap();
+    assert_eq!((log.log_start_offset(), log.log_end_offset()), (3, 3));
 }
