@@ -158,10 +158,13 @@ def client_versions():
 def run_suite(args) -> int:
     scenarios = all_scenarios()
     if args.cut:
+        if not os.path.isfile(args.cut):
+            print(f"--cut {args.cut}: no such file", file=sys.stderr)
+            return 2
         ids = load_known_failures(args.cut)  # same format: scenario id, then why it is there
         missing = sorted(set(ids) - {s.id for s in scenarios})
-        if missing:
-            print(f"{args.cut} names scenarios that do not exist: {missing}", file=sys.stderr)
+        if missing or not ids:
+            print(f"{args.cut} names no scenario, or scenarios that do not exist: {missing}", file=sys.stderr)
             return 2
         scenarios = [s for s in scenarios if s.id in ids]
     if args.only:
@@ -438,7 +441,8 @@ def main(argv=None) -> int:
                     help="the brokers the suite starts: riffle (default) or kafka, Apache Kafka as the "
                          "reference (compat/kafka/pom.xml names its version)")
     ap.add_argument("--strict", action="store_true",
-                    help="ignore compat/known-failures.txt: known failures count as FAIL")
+                    help="ignore compat/known-failures.txt (with --flavour kafka: "
+                         "compat/reference-differences.txt): listed scenarios count as FAIL")
     ap.add_argument("--list", action="store_true", help="list the scenario ids and exit")
     # internal: run one scenario in this process
     ap.add_argument("--child", help=argparse.SUPPRESS)

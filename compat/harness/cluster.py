@@ -1,4 +1,4 @@
-"""A multi-broker riffle cluster for the fault-injection scenarios.
+"""A multi-broker cluster (riffle, or Apache Kafka: harness/flavours.py) for the fault-injection scenarios.
 
 Two layouts:
 
@@ -198,7 +198,7 @@ class ClusterMd:
 
 
 class Cluster:
-    """n riffle nodes under ``workdir``. Combined (default, ``controllers=0``):
+    """n nodes (of the flavour ``node_class`` gives) under ``workdir``. Combined (default, ``controllers=0``):
     broker + controller each, ids 1..n, ``node<i>/data`` and ``node<i>.log``.
     Separate roles (``controllers=c``): controller-only nodes 1..c
     (``controller<i>/data``, ``controller<i>.log``) and broker-only nodes
@@ -413,9 +413,13 @@ class Cluster:
             log(f"{self.name}: stopping nodes {first} together, then the active controller {last} "
                 f"(active controller: {ctl})")
             t0 = time.monotonic()
+            signalled = []
             for i in first:
-                self.nodes[i].begin_stop()
-            for i in first:
+                # a node that died meanwhile is reported, and the others still stopped
+                finish(self.nodes[i], t0, self.nodes[i].begin_stop)
+                if self.nodes[i].alive():
+                    signalled.append(i)
+            for i in signalled:
                 finish(self.nodes[i], t0, lambda nd=self.nodes[i]: nd.finish_stop(timeout))
             self._stop_with_stand_ins(last, timeout, finish)
             order = []
@@ -444,8 +448,11 @@ class Cluster:
                                os.path.join(self.workdir, f"stand-in{i}.log"), port=ref.controller_port,
                                controller_port=ref.controller_port, voters=ref.voters, overrides=self.overrides,
                                roles="controller", name=f"stand-in voter {i} (controller only, empty log)")
-                si.start()
                 stand_ins.append(si)
+                try:
+                    si.start()
+                except CheckFailed as e:  # the node's own stop then fails, and is reported
+                    log(f"{self.name}: stand-in voter {i} did not start: {str(e)[:500]}")
             if stand_ins:
                 log(f"{self.name}: stand-in voters {ids} started for the controlled shutdown of node {last}")
             t0 = time.monotonic()
@@ -466,7 +473,7 @@ class Cluster:
             nd.paused = False
 
     def check_verify_logs(self):
-        """``riffle verify-logs`` on every node's data dir (nodes must be stopped)."""
+        """The segment check of every node's data dir (riffle verify-logs, or Kafka's dump-log; nodes stopped)."""
         for nd in self.all_nodes():
             nd.check_verify_logs()
 
@@ -542,14 +549,16 @@ class Cluster:
         (Kafka names a random live broker): see active_controller()."""
         return self.metadata(via=via).controller
 
-    def quorum(self, via: int | None = None, timeout: float = 10.0) -> dict:
+    def quorum(self, timeout: float = 10.0) -> dict:
         """DescribeQuorum of the metadata log (kafka-python's
-        KafkaAdminClient.describe_metadata_quorum) bootstrapped to broker
-        ``via`` (default as metadata()); a broker forwards it to the active
-        controller. {"leader": id (-1: none), "epoch", "high_watermark",
-        "voters": {id: log end offset}}; raises if the partition has an error."""
+        KafkaAdminClient.describe_metadata_quorum, bootstrapped to the live
+        node running the longest; it sends the request to any broker, which
+        forwards it to the active controller: the answer is the controller's,
+        whichever broker carries it). {"leader": id (-1: none), "epoch",
+        "high_watermark", "voters": {id: log end offset}}; raises if the
+        partition has an error."""
         from kafka.admin import KafkaAdminClient
-        node = self._pick(via)
+        node = self._pick(None)
         a = KafkaAdminClient(bootstrap_servers=[self.nodes[node].bootstrap], request_timeout_ms=int(timeout * 1000),
                              client_id=f"compat-harness-quorum-{node}")
         try:
@@ -562,10 +571,10 @@ class Cluster:
         return {"leader": p["leader_id"], "epoch": p["leader_epoch"], "high_watermark": p["high_watermark"],
                 "voters": {v["replica_id"]: v["log_end_offset"] for v in p["current_voters"]}}
 
-    def active_controller(self, via: int | None = None) -> int:
+    def active_controller(self) -> int:
         """The active controller: the leader of the metadata quorum
         (DescribeQuorum), -1 while there is none."""
-        return self.quorum(via)["leader"]
+        return self.quorum()["leader"]
 
     def broker_ids(self, via: int | None = None) -> set[int]:
         return set(self.metadata(via=via).brokers)

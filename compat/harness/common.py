@@ -151,6 +151,34 @@ def wait_until(fn, timeout, what, interval=0.2):
         time.sleep(interval)
 
 
+def retry_kafka(fn, codes, timeout=60.0, interval=0.2):
+    """fn() again while it raises a confluent-kafka KafkaException whose code is in
+    ``codes`` (an answer Kafka gives while it is still getting ready, which the
+    client hands back instead of retrying), until ``timeout``; then, or for any
+    other error, the exception is raised as is."""
+    import confluent_kafka as ck
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return fn()
+        except ck.KafkaException as e:
+            if e.args[0].code() not in codes or time.monotonic() > deadline:
+                raise
+            time.sleep(interval)
+
+
+def commit_sync(consumer, offsets, timeout=60):
+    """A synchronous confluent-kafka commit, again while the group's coordinator is not
+    there yet: librdkafka hands a commit that meets NOT_COORDINATOR (or no coordinator
+    known yet) back to the caller, and Kafka answers so while it creates
+    __consumer_offsets or loads the group."""
+    import confluent_kafka as cklib
+    return retry_kafka(lambda: consumer.commit(offsets=offsets, asynchronous=False),
+                       (cklib.KafkaError.NOT_COORDINATOR, cklib.KafkaError._WAIT_COORD,
+                        cklib.KafkaError.COORDINATOR_LOAD_IN_PROGRESS, cklib.KafkaError.COORDINATOR_NOT_AVAILABLE),
+                       timeout)
+
+
 def unique_topic(base: str) -> str:
     """A unique topic name. Deliberately uses '.', '_' and '-' (all legal)."""
     h = uuid.uuid4().hex

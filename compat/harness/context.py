@@ -50,7 +50,7 @@ class Ctx:
         return broker_class(self.flavour)(self.broker_bin, data_dir, log_path, **kw)
 
     def private_cluster(self, overrides: dict[str, str] | None = None, n: int = 3, controllers: int = 0) -> Cluster:
-        """A cluster of ``n`` riffle nodes of this scenario's own, started and
+        """A cluster of ``n`` nodes (of the suite's flavour) of this scenario's own, started and
         registered (harness/cluster.py): broker + controller each, or, with
         ``controllers=c``, c controller-only nodes (the quorum's voters) and
         ``n`` broker-only nodes. The scenario may kill, SIGSTOP and restart its

@@ -71,7 +71,7 @@ class KafkaClusterNode(ClusterNode):
     # (BrokerServer.shutdown waits up to 5 minutes): Cluster.stop() stops the last
     # combined node with stand-in voters
     STOP_WITH_STAND_INS = True
-    OWN_LOG_MARK = "(kafka."
+    OWN_LOG_MARK = "kafka."  # kafka.* and org.apache.kafka.* loggers
 
     def __init__(self, *a, **kw):
         super().__init__(*a, **kw)

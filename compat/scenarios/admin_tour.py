@@ -6,7 +6,7 @@ the ones that wait for other capabilities (known failures naming their issue).""
 from __future__ import annotations
 
 from harness.clients import get_client
-from harness.common import check, log, make_messages
+from harness.common import check, commit_sync, log, make_messages
 
 PARTITIONS = 3
 
@@ -17,6 +17,8 @@ PENDING = {
     "describeUserScramCredentials": "issue 14 (SCRAM)",
     "listTransactions": "issue 12 (transactions)",
 }
+# Calls of the tour checked by a scenario of their own (single-broker-quorum)
+CHECKED_APART = {"describeMetadataQuorum"}
 
 
 def _setup(ctx, client_name):
@@ -29,7 +31,7 @@ def _setup(ctx, client_name):
     import confluent_kafka as cklib
     c = cklib.Consumer({"bootstrap.servers": ctx.bootstrap, "group.id": group, "enable.auto.commit": False})
     try:
-        c.commit(offsets=[cklib.TopicPartition(topic, p, 5) for p in range(PARTITIONS)], asynchronous=False)
+        commit_sync(c, [cklib.TopicPartition(topic, p, 5) for p in range(PARTITIONS)])
     finally:
         c.close()
     return client, topic, group
@@ -114,7 +116,7 @@ def admin_tour(ctx, client_name):
            and len(r["value"]) == PARTITIONS - 1, "partition 0's offset gone, the others kept")
     expect("deleteConsumerGroups", lambda r: ok(r) and group not in r["value"], "the group gone")
     check(not bad, f"{client_name} AdminClient:\n  - " + "\n  - ".join(bad))
-    return f"{len(calls) - len(PENDING) - 1} AdminClient calls checked"
+    return f"{len(calls) - len(PENDING) - len(CHECKED_APART)} AdminClient calls checked"
 
 
 def single_broker_quorum(ctx, client_name):

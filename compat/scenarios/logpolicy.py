@@ -28,7 +28,7 @@ import uuid
 from collections import defaultdict
 
 from harness.clients import get_client
-from harness.common import CheckFailed, Msg, check, log, make_messages, now_ms, wait_until
+from harness.common import CheckFailed, Msg, check, commit_sync, log, make_messages, now_ms, wait_until
 from harness.groups import BROKER_GROUP_OVERRIDES
 
 SEGMENT_EXTS = (".log", ".index", ".timeindex")
@@ -176,24 +176,6 @@ def _read_from(ctx, client_name, topic, offset, hw, *, reset="earliest", timeout
         finally:
             c.close()
     return out
-
-
-def commit_sync(consumer, offsets, timeout=60):
-    """A synchronous confluent-kafka commit, again while the group's coordinator is not
-    there yet: librdkafka hands a commit that meets NOT_COORDINATOR (or no coordinator
-    known yet) back to the caller, and Kafka answers so while it creates
-    __consumer_offsets or loads the group."""
-    import confluent_kafka as cklib
-    retriable = (cklib.KafkaError.NOT_COORDINATOR, cklib.KafkaError._WAIT_COORD,
-                 cklib.KafkaError.COORDINATOR_LOAD_IN_PROGRESS, cklib.KafkaError.COORDINATOR_NOT_AVAILABLE)
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return consumer.commit(offsets=offsets, asynchronous=False)
-        except cklib.KafkaException as e:
-            if e.args[0].code() not in retriable or time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
 
 
 def _commit(ctx, client_name, topic, group, offset):

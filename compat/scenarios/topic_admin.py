@@ -708,6 +708,9 @@ def topic_admin_restart(ctx):
     configs = {"max.message.bytes": "20000", "retention.ms": "86400000", "internal.segment.bytes": "16384"}
     _, err = A.alter(topic, configs)
     check(err is None, f"IncrementalAlterConfigs {configs}: {err}")
+    # Kafka applies a config change a moment after acknowledging it
+    wait_until(lambda: A.describe(topic).get("internal.segment.bytes", (None,))[0] == "16384", 20,
+               "DescribeConfigs to show internal.segment.bytes=16384")
     segs = _log_segments(broker, topic, 0)
     check(len(segs) >= 2, f"100 records of 1 kB with internal.segment.bytes=65536: segments {segs}, expected at least 2")
     low, err = A.delete_records(topic, 0, segs[1][0] + 5)

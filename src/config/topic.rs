@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use super::broker::BrokerConfig;
 use super::compression::TopicCompression;
-use super::def::{find, ConfigDef, ConfigError, ConfigType as T, Validator as V};
+use super::def::{ConfigDef, ConfigError, ConfigType as T, Validator as V};
 
 /// A topic key and the broker keys it falls back to, each with the factor that converts
 /// the broker value into the topic key's unit (e.g. hours to ms).
@@ -149,7 +149,7 @@ impl TopicConfig {
         let num = |name: &str| -> i64 { get(name).trim().parse().unwrap_or(i64::MAX) };
         let policy = get("cleanup.policy");
         TopicConfig {
-            // a negative internal size rolls before every batch, as Kafka's does
+            // (0 or less: every batch is larger than a segment and refused, as in Kafka)
             segment_bytes: match overrides.get("internal.segment.bytes").and_then(|v| v.trim().parse::<i64>().ok()) {
                 Some(n) => n.max(0) as u64,
                 None => num("segment.bytes") as u64,
@@ -187,12 +187,6 @@ impl Default for TopicConfig {
     fn default() -> Self {
         Self::new(&TopicOverrides::new(), &BrokerConfig::default())
     }
-}
-
-/// The broker definitions are the single source for types; this keeps the two tables
-/// from drifting apart.
-pub fn broker_def(name: &str) -> Option<&'static ConfigDef> {
-    find(super::broker::BROKER_CONFIGS, name)
 }
 
 #[cfg(test)]

@@ -490,9 +490,10 @@ impl PartitionLog {
         Ok(self.log_start_offset)
     }
 
-    /// Deletes non-active segments that retention lets go: older than `retention.ms`
-    /// (by their largest timestamp), beyond `retention.bytes`, or wholly below the log
-    /// start offset. Returns how many segments and bytes went.
+    /// Deletes the segments retention lets go: older than `retention.ms` (by their
+    /// largest timestamp), beyond `retention.bytes`, or wholly below the log start
+    /// offset; the active one too, after rolling an empty one. Returns how many segments
+    /// and bytes went (net of the rolled one).
     pub fn apply_retention(&mut self, now_ms: i64, high_watermark: i64) -> Result<(usize, u64), LogError> {
         let before = (self.segments.len(), self.size_bytes());
         if self.config.cleanup_delete {
@@ -500,7 +501,7 @@ impl PartitionLog {
             // may not be on every in-sync replica yet. The active segment is a candidate
             // too unless it is empty (Kafka's deletableSegments).
             let active_base = self.active().base_offset;
-            let sealed: Vec<(i64, i64, u64)> = self
+            let candidates: Vec<(i64, i64, u64)> = self
                 .segments
                 .values()
                 .take_while(|s| s.next_offset() <= high_watermark && !(s.base_offset == active_base && s.size() == 0))
@@ -509,11 +510,11 @@ impl PartitionLog {
             let mut doomed = 0;
             // Kafka deletes a prefix: the oldest segments, up to the first one to keep.
             if self.config.retention_ms >= 0 {
-                doomed = sealed.iter().take_while(|(_, ts, _)| now_ms.saturating_sub(*ts) > self.config.retention_ms).count();
+                doomed = candidates.iter().take_while(|(_, ts, _)| now_ms.saturating_sub(*ts) > self.config.retention_ms).count();
             }
             if self.config.retention_bytes >= 0 {
                 let mut excess = self.size_bytes() as i64 - self.config.retention_bytes;
-                let by_size = sealed.iter().take_while(|(_, _, size)| {
+                let by_size = candidates.iter().take_while(|(_, _, size)| {
                     let go = excess - *size as i64 >= 0;
                     excess -= *size as i64;
                     go

@@ -8,7 +8,7 @@ import uuid
 import confluent_kafka as ck
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, ResourceType
 
-from ..common import CheckFailed, Deliveries, Record, check, log, note_errors, wait_until
+from ..common import CheckFailed, Deliveries, Record, check, log, note_errors, retry_kafka, wait_until
 from .base import Client
 
 _TS_TYPES = {ck.TIMESTAMP_CREATE_TIME: "create", ck.TIMESTAMP_LOG_APPEND_TIME: "logappend"}
@@ -191,16 +191,9 @@ class Confluent(Client):
         """ListOffsets, again while the leader named in metadata cannot answer yet: Kafka
         lists a leader before its log is loaded (after a start or a crash recovery) and
         answers NOT_LEADER_OR_FOLLOWER until then; librdkafka does not retry this call."""
-        retriable = (ck.KafkaError.NOT_LEADER_FOR_PARTITION, ck.KafkaError.LEADER_NOT_AVAILABLE,
-                     ck.KafkaError.UNKNOWN_TOPIC_OR_PART, ck.KafkaError._TIMED_OUT)
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                return c.get_watermark_offsets(ck.TopicPartition(topic, p), timeout=15, cached=False)
-            except ck.KafkaException as e:
-                if e.args[0].code() not in retriable or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
+        return retry_kafka(lambda: c.get_watermark_offsets(ck.TopicPartition(topic, p), timeout=15, cached=False),
+                           (ck.KafkaError.NOT_LEADER_FOR_PARTITION, ck.KafkaError.LEADER_NOT_AVAILABLE,
+                            ck.KafkaError.UNKNOWN_TOPIC_OR_PART, ck.KafkaError._TIMED_OUT), timeout)
 
     def offsets_for_time(self, ctx, topic, partitions, ts):
         c = self.consumer(ctx)
