@@ -1227,8 +1227,9 @@ def compaction_lag(ctx):
     """The compaction lags (private broker, log.cleaner.backoff.ms=300).
 
     min.compaction.lag.ms=3600000: with cleanup.policy=delete (no cleaning),
-    3 rounds over 100 keys with CreateTimes 2 h old, then 3 rounds over the
-    same keys with current CreateTimes, rolled; then cleanup.policy=compact
+    3 rounds over 100 keys with CreateTimes 2 h old (sealed into segments of
+    their own by two roll records as old), then 3 rounds over the same keys
+    with current CreateTimes, rolled; then cleanup.policy=compact
     (IncrementalAlterConfigs). The cleaner may only clean the old records (at
     least 1 h old): once they are down to one per key, every recent record
     must still be there (the newer values must not have been used to clean
@@ -1250,6 +1251,11 @@ def compaction_lag(ctx):
     old_ts = now_ms() - 7_200_000
     old = [(_key(i % 100), _cmp_value("old", i % 100, i // 100), old_ts + i) for i in range(300)]
     _produce_compacted(ctx, t1, old, e1, linger=0)
+    # old roll records (keys of their own) seal the old records into segments whose
+    # largest timestamp is old: the lag goes by a segment's largest timestamp, and an old
+    # record sharing a segment with recent ones could never be cleaned
+    _roll(ctx, t1, 1, e1, "lag-seal", ts=old_ts + 400, segment=16384,
+          keys=(ROLL_KEY + b"-seal-0", ROLL_KEY + b"-seal-1"))
     recent = [(_key(i % 100), _cmp_value("new", i % 100, i // 100)) for i in range(300)]
     _produce_compacted(ctx, t1, recent, e1, linger=0)
     _roll(ctx, t1, 1, e1, "lag-roll", segment=16384)
