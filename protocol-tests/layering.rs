@@ -21,6 +21,7 @@ const LAYERS: &[&[&str]] = &[
     &["coordinator"],
     &["group"],
     &["replication"],
+    &["txn"],
     &["api"],
     &["server"],
 ];

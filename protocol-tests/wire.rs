@@ -448,12 +448,12 @@ fn api_versions_lists_the_features() {
     let mut c = broker.client();
     let r = c.call(4, &ApiVersionsRequest::default());
     let supported: Vec<_> = r.supported_features.iter().map(|f| (f.name.to_string(), f.min_version, f.max_version)).collect();
-    // features Riffle supports only at level 0 (group.version, transaction.version, ...)
-    // are left out: nothing of them can be enabled yet
-    assert_eq!(supported, vec![("metadata.version".to_string(), 7, 27)]);
+    // features Riffle supports only at level 0 (group.version, ...) are left out: nothing
+    // of them can be enabled yet; transaction.version 2 is transactions V2 (KIP-890)
+    assert_eq!(supported, vec![("metadata.version".to_string(), 7, 27), ("transaction.version".to_string(), 0, 2)]);
     let finalized: Vec<_> = r.finalized_features.iter().map(|f| (f.name.to_string(), f.min_version_level, f.max_version_level)).collect();
     // features at level 0 are left out, as Kafka does
-    assert_eq!(finalized, vec![("metadata.version".to_string(), 27, 27)]);
+    assert_eq!(finalized, vec![("metadata.version".to_string(), 27, 27), ("transaction.version".to_string(), 2, 2)]);
     assert!(r.finalized_features_epoch >= 0);
     // v3 (Java clients before 3.9 cannot parse a range from 0) lists the same here
     assert_eq!(c.call(3, &ApiVersionsRequest::default()).supported_features.len(), 1);

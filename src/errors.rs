@@ -17,6 +17,8 @@ pub fn log_error_code(e: &LogError) -> i16 {
         LogError::InvalidTimestamp { .. } => E::InvalidTimestamp,
         LogError::Sequence(SequenceError::InvalidEpoch { .. }) => E::InvalidProducerEpoch,
         LogError::Sequence(SequenceError::OutOfOrder { .. }) => E::OutOfOrderSequenceNumber,
+        LogError::Sequence(SequenceError::CoordinatorFenced { .. }) => E::TransactionCoordinatorFenced,
+        LogError::Sequence(SequenceError::InvalidTxnState { .. }) => E::InvalidTxnState,
         LogError::OffsetOutOfRange { .. } => E::OffsetOutOfRange,
         LogError::NotLeader => E::NotLeaderOrFollower,
     }

@@ -2,7 +2,8 @@
 //!
 //! Rooms, bottom to top (a room uses only rooms below it; `tests/layering` checks it):
 //! `common`, `storage`, `wire` → `config` → `log` → `producer`, `net`, `admin` →
-//! `controller` → `broker` → `errors` → `coordinator` → `group` → `replication` → `api`
+//! `controller` → `broker` → `errors` → `coordinator` → `group` → `replication` → `txn`
+//! → `api`
 //! → `server`.
 
 pub mod admin;
@@ -20,4 +21,5 @@ pub mod producer;
 pub mod replication;
 pub mod server;
 pub mod storage;
+pub mod txn;
 pub mod wire;

@@ -203,7 +203,12 @@ func (f *Franz) Offsets(r *Request) ([]map[string]int64, error) {
 		if err != nil {
 			return nil, err
 		}
-		high, err := listed(adm.ListEndOffsets(ctx, r.Topic))
+		// read_committed: the last stable offsets (ListOffsets with isolation READ_COMMITTED)
+		list := adm.ListEndOffsets
+		if r.Isolation == "read_committed" {
+			list = adm.ListCommittedOffsets
+		}
+		high, err := listed(list(ctx, r.Topic))
 		if err != nil {
 			return nil, err
 		}
@@ -295,17 +300,44 @@ func (f *Franz) DescribeConfigs(r *Request) (map[string][2]any, error) {
 	})
 }
 
-func (f *Franz) Read(r *Request) ([]Record, error) {
-	adm, done, err := franzAdmin(r)
-	if err != nil {
-		return nil, err
+// untilOffsets: a read's Until as {partition: offset}.
+func untilOffsets(r *Request) (map[int32]int64, error) {
+	out := map[int32]int64{}
+	for p, o := range r.Until {
+		var pi int32
+		if _, err := fmt.Sscan(p, &pi); err != nil {
+			return nil, fmt.Errorf("until: partition %q: %w", p, err)
+		}
+		out[pi] = o
 	}
+	return out, nil
+}
+
+// Read reads every partition up to its high watermark, or, with Until, the partitions
+// named there until each has delivered the record before its offset; with isolation
+// read_committed.
+func (f *Franz) Read(r *Request) ([]Record, error) {
 	ctx, cancel := ctxTimeout(r.TimeoutMs)
 	defer cancel()
-	end, err := listed(adm.ListEndOffsets(ctx, r.Topic))
-	done()
-	if err != nil {
-		return nil, err
+	end := map[int32]kadm.ListedOffset{}
+	if r.Until != nil {
+		until, err := untilOffsets(r)
+		if err != nil {
+			return nil, err
+		}
+		for p, o := range until {
+			end[p] = kadm.ListedOffset{Topic: r.Topic, Partition: p, Offset: o}
+		}
+	} else {
+		adm, done, err := franzAdmin(r)
+		if err != nil {
+			return nil, err
+		}
+		end, err = listed(adm.ListEndOffsets(ctx, r.Topic))
+		done()
+		if err != nil {
+			return nil, err
+		}
 	}
 	start := map[int32]kgo.Offset{}
 	left := 0
@@ -315,7 +347,11 @@ func (f *Franz) Read(r *Request) ([]Record, error) {
 			left++
 		}
 	}
-	cl, err := franzClient(r, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{r.Topic: start}), kgo.FetchMaxWait(500*time.Millisecond))
+	opts := []kgo.Opt{kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{r.Topic: start}), kgo.FetchMaxWait(500 * time.Millisecond)}
+	if r.Isolation == "read_committed" {
+		opts = append(opts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	}
+	cl, err := franzClient(r, opts...)
 	if err != nil {
 		return nil, err
 	}

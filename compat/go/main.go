@@ -9,8 +9,8 @@
 // and header values are base64 (encoding/json's []byte).
 //
 // Commands: version, create-topic, delete-topic, produce, offsets, offsets-by-timestamp,
-// metadata, describe-configs, read, admin, reassign, list-reassignments and
-// unregister-broker (franz-go),
+// metadata, describe-configs, read, admin, txn-produce, txn-fence, txn-ctp (txn.go),
+// reassign, list-reassignments and unregister-broker (franz-go),
 // group-worker (long-running, JSON lines; see worker.go).
 package main
 
@@ -53,6 +53,23 @@ type Request struct {
 	Targets map[string]*[]int32 `json:"targets"`
 	// unregister-broker: the broker to unregister
 	Broker int32 `json:"broker"`
+	// read, offsets: read_uncommitted (default) or read_committed
+	Isolation string `json:"isolation"`
+	// read: {partition: offset}: read only these partitions, each until the record
+	// before that offset has been delivered (instead of up to the high watermark)
+	Until map[string]int64 `json:"until"`
+	// txn-produce, txn-fence, txn-ctp (txn.go)
+	TransactionalID      string    `json:"transactionalId"`
+	TransactionTimeoutMs int64     `json:"transactionTimeoutMs"`
+	Transactions         []TxnSpec `json:"transactions"`
+	First                []Message `json:"first"`
+	After                []Message `json:"after"`
+	Second               []Message `json:"second"`
+	Input                string    `json:"input"`
+	Output               string    `json:"output"`
+	Expected             int       `json:"expected"`
+	MaxPoll              int       `json:"maxPoll"`
+	AbortBatch           int       `json:"abortBatch"`
 }
 
 var stdoutMu sync.Mutex
@@ -291,6 +308,31 @@ func dispatch(c Client, cmd string, r *Request, res map[string]any) error {
 	case "admin":
 		calls, err := c.Admin(r)
 		res["calls"] = calls
+		return err
+	case "txn-produce", "txn-fence", "txn-ctp":
+		t, ok := c.(transactor)
+		if !ok {
+			return fmt.Errorf("%s: not supported by this client's driver", cmd)
+		}
+		switch cmd {
+		case "txn-produce":
+			acks, open, err := t.TxnProduce(r)
+			if acks == nil {
+				acks = [][2]int64{}
+			}
+			res["acks"], res["leftOpen"] = acks, open
+			return err
+		case "txn-fence":
+			out, err := t.TxnFence(r)
+			for k, v := range out {
+				res[k] = v
+			}
+			return err
+		}
+		out, err := t.TxnCTP(r)
+		for k, v := range out {
+			res[k] = v
+		}
 		return err
 	case "reassign", "list-reassignments", "unregister-broker":
 		ra, ok := c.(reassigner)

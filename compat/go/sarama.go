@@ -170,6 +170,33 @@ func (s *Sarama) offsets(r *Request, at func(p int32) (int64, error), partitions
 	return out, nil
 }
 
+// listOffset is Client.GetOffset with an isolation level (GetOffset always lists
+// read_uncommitted): with ReadCommitted, OffsetNewest is the last stable offset.
+func listOffset(c sarama.Client, topic string, p int32, at int64, isolation sarama.IsolationLevel) (int64, error) {
+	b, err := c.Leader(topic, p)
+	if err != nil {
+		return -1, err
+	}
+	req := sarama.NewOffsetRequest(sarama.MaxVersion)
+	req.IsolationLevel = isolation
+	req.AddBlock(topic, p, at, 1)
+	resp, err := b.GetAvailableOffsets(req)
+	if err != nil {
+		return -1, err
+	}
+	block := resp.GetBlock(topic, p)
+	if block == nil {
+		return -1, sarama.ErrIncompleteResponse
+	}
+	if !errors.Is(block.Err, sarama.ErrNoError) {
+		return -1, block.Err
+	}
+	if len(block.Offsets) == 1 {
+		return block.Offsets[0], nil
+	}
+	return block.Offset, nil
+}
+
 func (s *Sarama) Offsets(r *Request) ([]map[string]int64, error) {
 	c, err := saramaClient(r)
 	if err != nil {
@@ -186,7 +213,12 @@ func (s *Sarama) Offsets(r *Request) ([]map[string]int64, error) {
 		if err != nil {
 			return nil, err
 		}
-		high, err := c.GetOffset(r.Topic, p, sarama.OffsetNewest)
+		var high int64
+		if r.Isolation == "read_committed" {
+			high, err = listOffset(c, r.Topic, p, sarama.OffsetNewest, sarama.ReadCommitted)
+		} else {
+			high, err = c.GetOffset(r.Topic, p, sarama.OffsetNewest)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -277,8 +309,15 @@ func (s *Sarama) DescribeConfigs(r *Request) (map[string][2]any, error) {
 	return out, nil
 }
 
+// Read reads every partition up to its high watermark, or, with Until, the partitions
+// named there until each has delivered the record before its offset; with isolation
+// read_committed.
 func (s *Sarama) Read(r *Request) ([]Record, error) {
-	c, err := saramaClient(r)
+	conf := saramaConfig()
+	if r.Isolation == "read_committed" {
+		conf.Consumer.IsolationLevel = sarama.ReadCommitted
+	}
+	c, err := sarama.NewClient(strings.Split(r.Bootstrap, ","), conf)
 	if err != nil {
 		return nil, err
 	}
@@ -286,6 +325,12 @@ func (s *Sarama) Read(r *Request) ([]Record, error) {
 	ps, err := c.Partitions(r.Topic)
 	if err != nil {
 		return nil, err
+	}
+	var until map[int32]int64
+	if r.Until != nil {
+		if until, err = untilOffsets(r); err != nil {
+			return nil, err
+		}
 	}
 	cons, err := sarama.NewConsumerFromClient(c)
 	if err != nil {
@@ -299,8 +344,14 @@ func (s *Sarama) Read(r *Request) ([]Record, error) {
 	deadline := time.After(timeout)
 	var out []Record
 	for _, p := range ps {
-		hw, err := c.GetOffset(r.Topic, p, sarama.OffsetNewest)
-		if err != nil {
+		var hw int64
+		if until != nil {
+			o, ok := until[p]
+			if !ok {
+				continue
+			}
+			hw = o
+		} else if hw, err = c.GetOffset(r.Topic, p, sarama.OffsetNewest); err != nil {
 			return nil, err
 		}
 		low, err := c.GetOffset(r.Topic, p, sarama.OffsetOldest)

@@ -8,7 +8,8 @@
 // to stderr. Binary fields (keys, values, header values) are base64.
 //
 // Commands: version, create-topic, produce, offsets, offsets-by-timestamp,
-// metadata, describe-configs, consume (group consumer), group-admin, topic-admin;
+// metadata, describe-configs, consume (group consumer), group-admin, topic-admin,
+// txn-produce, txn-fence, txn-ctp (transactions, see below);
 // group-worker (long-running group member, JSON-lines protocol, see below).
 'use strict'
 
@@ -190,6 +191,8 @@ const commands = {
     return { acks }
   },
 
+  // kafkajs's admin lists offsets with isolation READ_COMMITTED (its ListOffsets
+  // default): "high" is the last stable offset
   async offsets (req) {
     return withAdmin(req, async (admin) => {
       const offs = await admin.fetchTopicOffsets(req.topic)
@@ -345,8 +348,9 @@ const commands = {
   // With `until` ({partition: high watermark}) it reads until every partition
   // has delivered the record just below its high watermark (compacted topics:
   // offsets have gaps, so a count cannot tell when the end is reached).
+  // readUncommitted: isolation read_uncommitted (kafkajs's default is read_committed).
   async consume (req) {
-    const consumer = client(req).consumer({ groupId: req.groupId, maxWaitTimeInMs: 100 })
+    const consumer = client(req).consumer({ groupId: req.groupId, maxWaitTimeInMs: 100, readUncommitted: !!req.readUncommitted })
     await consumer.connect()
     const records = []
     const until = req.until || null
@@ -365,6 +369,8 @@ const commands = {
         consumer.run({
           autoCommit: false,
           eachMessage: async ({ partition, message }) => {
+            // with `until`, records from there on are left out
+            if (until && Number(message.offset) >= Number(until[partition] || 0)) return
             const headers = []
             for (const [k, v] of Object.entries(message.headers || {})) {
               for (const one of Array.isArray(v) ? v : [v]) headers.push([k, tob64(one)])
@@ -390,6 +396,213 @@ const commands = {
     return { records }
   }
 }
+
+// --- transactions (scenarios/transactions.py) ------------------------------
+// txn-produce: one transactional producer, one transaction after the other, each
+// committed, aborted or left open ("open": the driver answers and exits without
+// ending it). txn-fence: producer A begins and writes `first`; producer B with the
+// same transactionalId initialises (fencing A); A sends `after` and commits (both
+// must fail); B writes `second` and commits. txn-ctp: consume (group,
+// read_committed, no auto commit) - transform - produce, the consumed offsets sent
+// to each transaction (transaction.sendOffsets: AddOffsetsToTxn + TxnOffsetCommit
+// v1, the group id only); batch `abortBatch` is aborted and reprocessed from the
+// offset it started at (consumer.seek).
+
+function txnProducer (kafka, req, extra) {
+  return kafka.producer({
+    transactionalId: req.transactionalId,
+    idempotent: true,
+    maxInFlightRequests: 1,
+    allowAutoTopicCreation: false,
+    transactionTimeout: req.transactionTimeoutMs || undefined,
+    ...(extra || {})
+  })
+}
+
+// Sends the messages (explicit partitions) in one call: [partition, offset] each, from
+// the base offset kafkajs answers per partition.
+async function sendWithAcks (sender, topic, messages) {
+  const res = await sender.send({ topic, messages, acks: -1, timeout: 30000 })
+  const base = {}
+  for (const r of res) {
+    if (r.errorCode !== 0) throw new Error(`produce error code ${r.errorCode} on partition ${r.partition}`)
+    base[r.partition] = BigInt(r.baseOffset)
+  }
+  const next = {}
+  return messages.map((m) => {
+    const p = m.partition
+    if (base[p] === undefined) throw new Error(`no acknowledgement for partition ${p}`)
+    const off = base[p] + BigInt(next[p] || 0)
+    next[p] = (next[p] || 0) + 1
+    return [p, Number(off)]
+  })
+}
+
+const wireMessages = (list) => list.map((m) => ({
+  key: b64(m.key),
+  value: b64(m.value),
+  headers: toKafkajsHeaders(m.headers),
+  timestamp: m.timestamp === null || m.timestamp === undefined ? undefined : String(m.timestamp),
+  partition: m.partition
+}))
+
+// Kafka's name of a kafkajs error (its `type`, also of a wrapped cause), else name and text.
+function errName (e) {
+  for (let c = e, i = 0; c && i < 5; c = c.cause || c.originalError, i++) {
+    if (typeof c.type === 'string' && /^[A-Z_]+$/.test(c.type)) return c.type
+  }
+  return `${e && e.name}: ${e && e.message}`
+}
+
+Object.assign(commands, {
+  async 'txn-produce' (req) {
+    const producer = txnProducer(client(req), req)
+    await producer.connect()
+    const acks = []
+    let open = false
+    for (const t of req.transactions) {
+      const txn = await producer.transaction()
+      acks.push(...await sendWithAcks(txn, req.topic, wireMessages(t.messages)))
+      if (t.outcome === 'commit') await txn.commit()
+      else if (t.outcome === 'abort') await txn.abort()
+      else if (t.outcome === 'open') { open = true; break } else throw new Error(`unknown outcome ${t.outcome}`)
+    }
+    if (!open) await producer.disconnect()
+    return { acks, leftOpen: open }
+  },
+
+  async 'txn-fence' (req) {
+    const kafka = client(req)
+    // A gives up quickly: a transactional kafkajs producer retries (almost) forever by default
+    const a = txnProducer(kafka, req, { retry: { retries: 3, initialRetryTime: 200, maxRetryTime: 2000 } })
+    await a.connect()
+    const txnA = await a.transaction() // InitProducerId, then the transaction
+    const out = { first: await sendWithAcks(txnA, req.topic, wireMessages(req.first)) }
+    const b = txnProducer(kafka, req)
+    await b.connect()
+    const txnB = await b.transaction() // B's InitProducerId fences A; its open transaction is aborted
+    out.sendError = null
+    out.afterAcked = false
+    try {
+      await sendWithAcks(txnA, req.topic, wireMessages(req.after))
+      out.afterAcked = true
+    } catch (e) {
+      out.sendError = errName(e)
+      process.stderr.write(`A's send after the fencing: ${e && e.stack}\n`)
+    }
+    out.commitError = null
+    try {
+      await txnA.commit()
+    } catch (e) {
+      out.commitError = errName(e)
+      process.stderr.write(`A's commit after the fencing: ${e && e.stack}\n`)
+    }
+    out.second = await sendWithAcks(txnB, req.topic, wireMessages(req.second))
+    await txnB.commit()
+    await a.disconnect().catch(() => {})
+    await b.disconnect()
+    return out
+  },
+
+  async 'txn-ctp' (req) {
+    const kafka = client(req)
+    const producer = txnProducer(kafka, req)
+    const admin = kafka.admin()
+    const consumer = kafka.consumer({ groupId: req.group, maxWaitTimeInMs: 100 }) // read_committed
+    await producer.connect()
+    await admin.connect()
+    await consumer.connect()
+    const parts = (await admin.fetchTopicOffsets(req.input)).map((o) => o.partition)
+    const fetchCommitted = async () => {
+      const res = await admin.fetchOffsets({ groupId: req.group, topics: [req.input] })
+      const got = {}
+      for (const t of res) for (const p of t.partitions) got[p.partition] = Number(p.offset)
+      return got
+    }
+    // the group's offsets once each is at least what the committed transactions stored
+    const committedAtLeast = async (committed) => {
+      const deadline = Date.now() + 60000
+      let got = {}
+      for (;;) {
+        try {
+          got = await fetchCommitted()
+          if (parts.every((p) => (got[p] === undefined ? -1 : got[p]) >= (committed[p] === undefined ? -1 : committed[p]))) break
+        } catch (e) {
+          process.stderr.write(`fetchOffsets: ${e && e.message}\n`)
+        }
+        if (Date.now() > deadline) break
+        await new Promise((resolve) => setTimeout(resolve, 200))
+      }
+      const out = {}
+      for (const p of parts) out[p] = got[p] === undefined ? -1 : got[p]
+      return out
+    }
+    const outputs = []
+    const aborted = []
+    const committed = {}
+    let before = {}
+    let after = {}
+    let batches = 0
+    let processed = 0
+    let finished = false
+    await consumer.subscribe({ topic: req.input, fromBeginning: true })
+    try {
+      await new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`consume-transform-produce: ${processed} of ${req.expected} processed in time`)),
+          req.timeoutMs || 180000)
+        const fail = (e) => { finished = true; clearTimeout(timer); reject(e) }
+        consumer.run({
+          autoCommit: false,
+          eachBatchAutoResolve: false,
+          eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
+            try {
+              const msgs = batch.messages
+              for (let i = 0; i < msgs.length; i += req.maxPoll) {
+                if (finished || !isRunning() || isStale()) return
+                const chunk = msgs.slice(i, i + req.maxPoll)
+                const n = batches++
+                const txn = await producer.transaction()
+                const outMsgs = chunk.map((m) => ({ key: m.key, value: Buffer.concat([Buffer.from('out|'), m.value]), partition: batch.partition }))
+                const acks = await sendWithAcks(txn, req.output, outMsgs)
+                const acked = acks.map(([p, o], j) => [p, o, tob64(outMsgs[j].value)])
+                const next = Number(chunk[chunk.length - 1].offset) + 1
+                await txn.sendOffsets({ consumerGroupId: req.group, topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: String(next) }] }] })
+                if (n === req.abortBatch) {
+                  await txn.abort()
+                  aborted.push(...acked)
+                  before = { ...committed }
+                  after = await committedAtLeast(committed)
+                  // read again from where the aborted batch began; the rest of this batch is refetched
+                  consumer.seek({ topic: batch.topic, partition: batch.partition, offset: chunk[0].offset })
+                  return
+                }
+                await txn.commit()
+                committed[batch.partition] = next
+                outputs.push(...acked)
+                processed += chunk.length
+                resolveOffset(chunk[chunk.length - 1].offset)
+                await heartbeat()
+                if (processed >= req.expected) {
+                  finished = true
+                  clearTimeout(timer)
+                  resolve()
+                  return
+                }
+              }
+            } catch (e) {
+              fail(e)
+            }
+          }
+        }).catch(fail)
+      })
+    } finally {
+      await consumer.disconnect()
+      await producer.disconnect()
+      await admin.disconnect()
+    }
+    return { outputs, aborted, batches, abortedBatch: req.abortBatch, committedBefore: before, committedAfterAbort: after }
+  }
+})
 
 // An admin error as JSON, with its cause chain (kafkajs's retrier wraps the
 // broker's error, e.g. KafkaJSDeleteTopicRecordsError, in a

@@ -84,6 +84,8 @@ def all_scenarios() -> list[Scenario]:
     S.append(Scenario("confluent-kafka", "restart-metadata", "scenarios.crash:restart_metadata",
                       managed_only=True, timeout=150))
     S.append(Scenario("confluent-kafka", "torn-tail", "scenarios.crash:torn_tail", managed_only=True, timeout=150))
+    S.append(Scenario("confluent-kafka", "txn-crash-restart", "scenarios.txn_crash:crash_open_transactions",
+                      managed_only=True, cost=3, timeout=240))
     S.append(Scenario("confluent-kafka", "concurrent-producers", "scenarios.semantics:concurrent_producers",
                       cost=4, timeout=240))
     for v in ("0.11", "1.0", "2.1", "2.8", "3.5"):
@@ -97,8 +99,7 @@ def all_scenarios() -> list[Scenario]:
                           timeout=300))
     S.append(Scenario("java", "streams", "scenarios.streams:streams", cost=6, timeout=480))
     S.append(Scenario("java", "connect", "scenarios.connect:connect", cost=6, timeout=480))
-    # transactions (issue 12) and KIP-848 groups (issue 13): known failures until then
-    S.append(Scenario("java", "transactions", "scenarios.next_protocols:transactions", ("java",), timeout=180))
+    # Streams with exactly_once_v2 (transactions); KIP-848 groups (issue 13): a known failure
     S.append(Scenario("java", "streams-exactly-once", "scenarios.streams:streams", ("exactly_once_v2",), cost=4,
                       timeout=300))
     S.append(Scenario("java", "group-consumer-protocol", "scenarios.next_protocols:consumer_protocol", ("java",),
@@ -110,6 +111,8 @@ def all_scenarios() -> list[Scenario]:
     S.append(Scenario("confluent-kafka", "crash-idempotent", "scenarios.crash:crash_idempotent",
                       managed_only=True, cost=8, timeout=480))
     S.extend(cluster_scenarios())
+    S.extend(importlib.import_module(f"{__name__}.transactions").transaction_scenarios())  # transactions, all clients
+    S.extend(importlib.import_module(f"{__name__}.txn_faults").txn_fault_scenarios())  # transactions under faults
     return S
 
 

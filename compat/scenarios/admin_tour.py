@@ -15,7 +15,6 @@ PARTITIONS = 3
 PENDING = {
     "describeClientQuotas": "issue 14 (quotas)",
     "describeUserScramCredentials": "issue 14 (SCRAM)",
-    "listTransactions": "issue 12 (transactions)",
 }
 # Calls of the tour checked by a scenario of their own (single-broker-quorum)
 CHECKED_APART = {"describeMetadataQuorum"}
@@ -115,6 +114,7 @@ def admin_tour(ctx, client_name):
     expect("deleteConsumerGroupOffsets", lambda r: ok(r) and f"{topic}:0" not in r["value"]
            and len(r["value"]) == PARTITIONS - 1, "partition 0's offset gone, the others kept")
     expect("deleteConsumerGroups", lambda r: ok(r) and group not in r["value"], "the group gone")
+    expect("listTransactions", lambda r: ok(r) and r["value"] >= 0, "the transactional ids (ListTransactions)")
     check(not bad, f"{client_name} AdminClient:\n  - " + "\n  - ".join(bad))
     return f"{len(calls) - len(PENDING) - len(CHECKED_APART)} AdminClient calls checked"
 

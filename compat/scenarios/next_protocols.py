@@ -1,6 +1,6 @@
-"""What the Java ecosystem asks of a Kafka 4 broker beyond what Riffle has today:
-transactions (issue 12) and the consumer group protocol of KIP-848 (issue 13). These
-scenarios are listed in compat/known-failures.txt until those issues turn them green."""
+"""What the Java ecosystem asks of a Kafka 4 broker beyond what Riffle has today: the
+consumer group protocol of KIP-848 (issue 13), listed in compat/known-failures.txt until
+that issue turns it green. (Transactions, issue 12, are in scenarios/transactions.py.)"""
 
 from __future__ import annotations
 
@@ -9,20 +9,6 @@ import uuid
 from harness.clients import get_client
 from harness.common import check, make_messages
 from harness.groups import make_member
-
-
-def transactions(ctx, client_name):
-    """A transactional producer commits 100 records and aborts 50: a read_committed
-    consumer reads exactly the committed ones, a read_uncommitted one all 150."""
-    client = get_client(client_name)
-    topic = ctx.topic(f"{client_name}.txn")
-    client.create_topic(ctx, topic, 3)
-    res = client.run("transactions", {"bootstrap": ctx.bootstrap, "topic": topic, "committed": 100, "aborted": 50,
-                                      "transactionalId": f"compat-{uuid.uuid4().hex[:8]}"}, timeout=120)
-    committed = sorted(res["read_committed"])
-    check(committed == sorted(f"committed-{i}" for i in range(100)),
-          f"read_committed read {len(committed)} records: {committed[:5]}...")
-    check(len(res["read_uncommitted"]) == 150, f"read_uncommitted read {len(res['read_uncommitted'])} of 150")
 
 
 def consumer_protocol(ctx, client_name):

@@ -1,6 +1,7 @@
 //! DescribeProducers: the idempotent producers a partition leader holds state for (id,
 //! epoch, last sequence, last timestamp), as the admin client's `describeProducers`
-//! lists them. Riffle has no transactions yet: no coordinator epoch, no open transaction.
+//! lists them, with the coordinator epoch of their last marker and the first offset of
+//! their open transaction.
 
 use kafka_protocol::error::ResponseError as E;
 use kafka_protocol::messages::describe_producers_response::{PartitionResponse, ProducerState, TopicResponse};
@@ -25,14 +26,15 @@ pub async fn handle(ctx: &RequestContext<'_>, req: DescribeProducersRequest) -> 
                         .producers()
                         .active()
                         .into_iter()
-                        .map(|(id, epoch, last)| {
+                        .map(|(id, e)| {
+                            let last = e.batches.back();
                             ProducerState::default()
                                 .with_producer_id(ProducerId(id))
-                                .with_producer_epoch(epoch as i32)
+                                .with_producer_epoch(e.epoch as i32)
                                 .with_last_sequence(last.map_or(-1, |b| b.last_seq))
                                 .with_last_timestamp(last.map_or(-1, |b| b.max_timestamp))
-                                .with_coordinator_epoch(-1)
-                                .with_current_txn_start_offset(-1)
+                                .with_coordinator_epoch(e.coordinator_epoch)
+                                .with_current_txn_start_offset(e.current_txn_first_offset.unwrap_or(-1))
                         })
                         .collect();
                 }

@@ -11,12 +11,13 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError as E;
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::fetch_response::{AbortedTransaction, FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse};
 use tokio::sync::futures::Notified;
 use tokio::time::Instant;
 
 use super::{Reply, RequestContext};
+use crate::broker::partition::ReadBound;
 use crate::broker::Partition;
 use crate::errors::{leadership_error, log_error_code};
 use crate::net::response::Placeholders;
@@ -77,7 +78,11 @@ pub async fn handle(ctx: &RequestContext<'_>, req: FetchRequest) -> Reply<FetchR
     if let Some(r) = replica {
         follower_fetched(ctx, r, &wanted);
     }
-    let read_committed = req.isolation_level == READ_COMMITTED;
+    let bound = match (replica.is_some(), req.isolation_level == READ_COMMITTED) {
+        (true, _) => ReadBound::LogEnd,
+        (false, true) => ReadBound::LastStable,
+        (false, false) => ReadBound::HighWatermark,
+    };
     let max_bytes = if req.max_bytes <= 0 { usize::MAX } else { req.max_bytes as usize };
     let min_bytes = req.min_bytes.max(0) as usize;
     let deadline = Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64);
@@ -93,7 +98,7 @@ pub async fn handle(ctx: &RequestContext<'_>, req: FetchRequest) -> Reply<FetchR
                 n
             })
             .collect();
-        let (parts, total, errors, placeholders) = read_all(&wanted, max_bytes, read_committed, replica.is_some(), ctx.version);
+        let (parts, total, errors, placeholders) = read_all(&wanted, max_bytes, bound, ctx.version);
         let now = Instant::now();
         if total >= min_bytes || errors || now >= deadline || waits.is_empty() {
             for (ti, pd) in parts {
@@ -141,7 +146,7 @@ fn follower_fetched(ctx: &RequestContext<'_>, replica: i32, wanted: &[Wanted]) {
     }
 }
 
-fn read_all(wanted: &[Wanted], max_bytes: usize, read_committed: bool, to_log_end: bool, version: i16) -> (Vec<(usize, PartitionData)>, usize, bool, Placeholders) {
+fn read_all(wanted: &[Wanted], max_bytes: usize, bound: ReadBound, version: i16) -> (Vec<(usize, PartitionData)>, usize, bool, Placeholders) {
     let mut placeholders = Placeholders::default();
     let mut total = 0usize;
     let mut errors = false;
@@ -153,7 +158,7 @@ fn read_all(wanted: &[Wanted], max_bytes: usize, read_committed: bool, to_log_en
         pd.last_stable_offset = -1;
         pd.log_start_offset = -1;
         pd.preferred_read_replica = BrokerId(-1);
-        pd.aborted_transactions = read_committed.then(Vec::new);
+        pd.aborted_transactions = (bound == ReadBound::LastStable).then(Vec::new);
         pd.records = Some(Bytes::new());
         let refused = w.partition.as_ref().ok().and_then(|p| leadership_error(p, w.current_leader_epoch));
         match &w.partition {
@@ -177,11 +182,25 @@ fn read_all(wanted: &[Wanted], max_bytes: usize, read_committed: bool, to_log_en
             }
             Ok(p) => {
                 let budget = w.max_bytes.min(max_bytes.saturating_sub(total));
-                match p.read(w.fetch_offset, budget, total == 0, to_log_end) {
-                    Ok((records, hw, log_start)) => {
-                        pd.high_watermark = hw;
-                        pd.last_stable_offset = hw;
-                        pd.log_start_offset = log_start;
+                match p.read(w.fetch_offset, budget, total == 0, bound) {
+                    Ok(read) => {
+                        let records = read.records;
+                        pd.high_watermark = read.high_watermark;
+                        pd.last_stable_offset = read.last_stable_offset;
+                        pd.log_start_offset = read.log_start_offset;
+                        if let Some(aborted) = read.aborted {
+                            pd.aborted_transactions = Some(
+                                aborted
+                                    .into_iter()
+                                    .map(|a| {
+                                        let mut t = AbortedTransaction::default();
+                                        t.producer_id = kafka_protocol::messages::ProducerId(a.producer_id);
+                                        t.first_offset = a.first_offset;
+                                        t
+                                    })
+                                    .collect(),
+                            );
+                        }
                         let len = records.len();
                         match placeholders.stand_in(records) {
                             Ok(stand_in) => {
@@ -198,7 +217,7 @@ fn read_all(wanted: &[Wanted], max_bytes: usize, read_committed: bool, to_log_en
                     Err(e) => {
                         pd.error_code = log_error_code(&e);
                         pd.high_watermark = p.high_watermark();
-                        pd.last_stable_offset = pd.high_watermark;
+                        pd.last_stable_offset = p.last_stable_offset();
                         pd.log_start_offset = p.log_start_offset();
                         errors = true;
                         if pd.error_code != E::OffsetOutOfRange.code() {

@@ -1,5 +1,6 @@
 //! FindCoordinator: a group's coordinator is the leader of its `__consumer_offsets`
-//! partition (created on first use) — on a single broker, this broker. Batched keys
+//! partition, a transactional id's the leader of its `__transaction_state` partition
+//! (each topic created on first use) — on a single broker, this broker. Batched keys
 //! from v4 (KIP-699).
 
 use kafka_protocol::error::ResponseError as E;
@@ -12,58 +13,65 @@ use super::topic_admin;
 use crate::broker::NewTopic;
 use crate::coordinator::runtime::partition_for;
 use crate::group::OFFSETS_TOPIC;
+use crate::txn::TRANSACTION_STATE_TOPIC;
 
 const KEY_TYPE_GROUP: i8 = 0;
+const KEY_TYPE_TRANSACTION: i8 = 1;
 
 type Found = Result<(i32, StrBytes, i32), (i16, &'static str)>;
 
 /// The coordinator of one key: (node id, host, port), or (error code, message).
 async fn lookup(ctx: &RequestContext<'_>, key: &str, key_type: i8) -> Found {
-    if key_type != KEY_TYPE_GROUP {
-        // Transactions and share groups have no coordinator yet.
-        return Err((E::InvalidRequest.code(), "only group coordinators are supported; transactions are not yet"));
-    }
-    if key.is_empty() {
-        return Err((E::InvalidRequest.code(), "empty group id"));
-    }
     let broker = ctx.services;
+    // Each coordinator: its topic, how that topic is created, and whether this broker
+    // can serve the key (a single broker creates the topic on first use).
+    let (topic, wanted_rf, spec, local) = match key_type {
+        // An empty key is a key like any other to Kafka (it hashes to a partition).
+        KEY_TYPE_GROUP => {
+            let rf = broker.config.get("offsets.topic.replication.factor").and_then(|v| v.parse::<i32>().ok()).unwrap_or(3);
+            (OFFSETS_TOPIC, rf, broker.groups.offsets_topic(), broker.groups.offsets_partition(key).map(|_| ()))
+        }
+        KEY_TYPE_TRANSACTION => {
+            let local = match broker.txn.coordinator_error(key) {
+                Some(e) => Err(e.code()),
+                None => Ok(()),
+            };
+            (TRANSACTION_STATE_TOPIC, broker.txn.config().replication_factor, broker.txn.state_topic(), local)
+        }
+        // Share groups (KIP-932) have no coordinator yet.
+        _ => return Err((E::InvalidRequest.code(), "unsupported coordinator key type")),
+    };
     let Some(rm) = broker.cluster() else {
         let cfg = &broker.config;
-        return match broker.groups.offsets_partition(key) {
-            Ok(_) => Ok((cfg.node_id, StrBytes::from_string(ctx.session.listener.advertised_host.clone()), ctx.session.listener.advertised_port)),
-            Err(code) => Err((code, "the offsets topic is not available")),
+        return match local {
+            Ok(()) => Ok((cfg.node_id, StrBytes::from_string(ctx.session.listener.advertised_host.clone()), ctx.session.listener.advertised_port)),
+            Err(code) => Err((code, "the coordinator's topic is not available")),
         };
     };
-    if broker.topics.get(OFFSETS_TOPIC).is_none() {
+    if broker.topics.get(topic).is_none() {
         let live = rm.image().live_brokers().count() as i32;
-        let wanted = broker.config.get("offsets.topic.replication.factor").and_then(|v| v.parse::<i32>().ok()).unwrap_or(3);
-        // As Kafka: not created under-replicated; groups wait until enough brokers are up.
-        if live < wanted {
-            return Err((E::CoordinatorNotAvailable.code(), "fewer live brokers than offsets.topic.replication.factor"));
+        // As Kafka: not created under-replicated; clients wait until enough brokers are up.
+        if live < wanted_rf {
+            return Err((E::CoordinatorNotAvailable.code(), "fewer live brokers than the internal topic's replication factor"));
         }
-        let req = NewTopic {
-            name: OFFSETS_TOPIC,
-            partitions: broker.groups.config().offsets_partitions,
-            replication_factor: wanted,
-            overrides: broker.groups.offsets_topic().configs,
-        };
+        let req = NewTopic { name: spec.name, partitions: spec.partitions, replication_factor: wanted_rf, overrides: spec.configs };
         match topic_admin::create_topic(broker, req, None, false).await.map_err(|e| e.failure()) {
             Ok(_) => {}
             Err((code, _)) if code == E::TopicAlreadyExists.code() => {}
             Err((code, message)) => {
-                tracing::warn!(code, %message, "could not create {OFFSETS_TOPIC}");
-                return Err((E::CoordinatorNotAvailable.code(), "the offsets topic is not available"));
+                tracing::warn!(code, %message, %topic, "could not create an internal topic");
+                return Err((E::CoordinatorNotAvailable.code(), "the coordinator's topic is not available"));
             }
         }
     }
     let image = rm.image();
-    let leader = image.topics.get(OFFSETS_TOPIC).and_then(|t| {
+    let leader = image.topics.get(topic).and_then(|t| {
         let index = partition_for(key, t.partitions.len() as i32);
         t.partitions.get(index as usize).map(|p| p.leader)
     });
     match leader.and_then(|l| image.brokers.get(&l)).filter(|b| !b.fenced) {
         Some(b) => Ok((b.endpoint.id, StrBytes::from_string(b.endpoint.host.clone()), b.endpoint.port)),
-        None => Err((E::CoordinatorNotAvailable.code(), "the group's offsets partition has no leader")),
+        None => Err((E::CoordinatorNotAvailable.code(), "the key's partition has no leader")),
     }
 }
 

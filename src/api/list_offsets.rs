@@ -14,6 +14,7 @@ const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;
 const MAX_TIMESTAMP: i64 = -3;
 const EARLIEST_LOCAL: i64 = -4;
+const READ_COMMITTED: i8 = 1;
 
 pub async fn handle(ctx: &RequestContext<'_>, req: ListOffsetsRequest) -> ListOffsetsResponse {
     let mut resp = ListOffsetsResponse::default();
@@ -32,7 +33,7 @@ pub async fn handle(ctx: &RequestContext<'_>, req: ListOffsetsRequest) -> ListOf
             match part {
                 None => pr.error_code = E::UnknownTopicOrPartition.code(),
                 Some(_) if refused.is_some() => pr.error_code = refused.unwrap_or_default(),
-                Some(part) => match lookup(part, p.timestamp) {
+                Some(part) => match lookup(part, p.timestamp, req.isolation_level == READ_COMMITTED) {
                     Ok(found) => {
                         if ctx.version >= 4 {
                             pr.leader_epoch = part.leader_epoch();
@@ -56,10 +57,11 @@ pub async fn handle(ctx: &RequestContext<'_>, req: ListOffsetsRequest) -> ListOf
 }
 
 /// (offset, timestamp) for a ListOffsets query; `None` when no record qualifies.
-fn lookup(p: &Partition, timestamp: i64) -> Result<Option<(i64, i64)>, LogError> {
+fn lookup(p: &Partition, timestamp: i64, read_committed: bool) -> Result<Option<(i64, i64)>, LogError> {
+    // Consumers see up to the high watermark only, read_committed ones up to the last
+    // stable offset.
+    let hw = if read_committed { p.last_stable_offset() } else { p.high_watermark() };
     let log = p.log.read();
-    // Consumers see up to the high watermark only.
-    let hw = p.high_watermark();
     Ok(match timestamp {
         LATEST => Some((hw, -1)),
         EARLIEST | EARLIEST_LOCAL => Some((log.log_start_offset(), -1)),

@@ -31,6 +31,7 @@ pub mod partition_reassignments;
 pub mod produce;
 pub mod services;
 pub mod topic_admin;
+pub mod transactions;
 pub mod unregister_broker;
 pub mod update_features;
 
@@ -185,6 +186,13 @@ api_table! {
     RenewDelegationToken => delegation_tokens::renew: m::RenewDelegationTokenRequest,
     ExpireDelegationToken => delegation_tokens::expire: m::ExpireDelegationTokenRequest,
     DescribeDelegationToken => delegation_tokens::describe: m::DescribeDelegationTokenRequest,
+    AddPartitionsToTxn => transactions::add_partitions: m::AddPartitionsToTxnRequest,
+    AddOffsetsToTxn => transactions::add_offsets: m::AddOffsetsToTxnRequest,
+    EndTxn => transactions::end_txn: m::EndTxnRequest,
+    WriteTxnMarkers => transactions::write_markers: m::WriteTxnMarkersRequest,
+    TxnOffsetCommit => transactions::txn_offset_commit: m::TxnOffsetCommitRequest,
+    DescribeTransactions => transactions::describe: m::DescribeTransactionsRequest,
+    ListTransactions => transactions::list: m::ListTransactionsRequest,
 }
 
 /// The supported version range of `api`, if it is supported at all.

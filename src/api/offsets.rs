@@ -5,6 +5,7 @@ use kafka_protocol::messages::offset_delete_response::{OffsetDeleteResponseParti
 use kafka_protocol::messages::offset_fetch_response::{
     OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions, OffsetFetchResponseTopic, OffsetFetchResponseTopics,
 };
+use kafka_protocol::error::ResponseError as E;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 
@@ -75,6 +76,10 @@ fn fields(c: &Option<CommittedOffset>) -> (i64, i32, String) {
 pub async fn fetch(ctx: &RequestContext<'_>, req: OffsetFetchRequest) -> OffsetFetchResponse {
     let v = ctx.version;
     let groups = &ctx.services.groups;
+    // A read_committed consumer asks for stable offsets (KIP-447): an offset committed in
+    // a transaction still open is UNSTABLE_OFFSET_COMMIT, and the consumer retries.
+    let require_stable = v >= 7 && req.require_stable;
+    let unstable = |group: &str, topic: &str, p: i32| require_stable && groups.has_pending_offset(group, topic, p);
     let mut resp = OffsetFetchResponse::default();
     if v < 8 {
         if let Some(code) = groups.coordinator_error(&req.group_id) {
@@ -112,7 +117,7 @@ pub async fn fetch(ctx: &RequestContext<'_>, req: OffsetFetchRequest) -> OffsetF
             .into_iter()
             .map(|(name, parts)| {
                 let mut t = OffsetFetchResponseTopic::default();
-                t.name = TopicName(StrBytes::from_string(name));
+                t.name = TopicName(StrBytes::from_string(name.clone()));
                 t.partitions = parts
                     .iter()
                     .map(|(p, c)| {
@@ -122,6 +127,9 @@ pub async fn fetch(ctx: &RequestContext<'_>, req: OffsetFetchRequest) -> OffsetF
                         r.committed_offset = offset;
                         if v >= 5 {
                             r.committed_leader_epoch = epoch;
+                        }
+                        if unstable(&req.group_id, &name, *p) {
+                            r.error_code = E::UnstableOffsetCommit.code();
                         }
                         r.metadata = Some(StrBytes::from_string(metadata));
                         r
@@ -142,12 +150,13 @@ pub async fn fetch(ctx: &RequestContext<'_>, req: OffsetFetchRequest) -> OffsetF
         }
         let topics = g.topics.map(|ts| ts.into_iter().map(|t| (t.name.to_string(), t.partition_indexes)).collect());
         let committed: Committed = groups.fetch_offsets(&g.group_id, topics);
+        let group_id = g.group_id.to_string();
         out.group_id = g.group_id;
         out.topics = committed
             .into_iter()
             .map(|(name, parts)| {
                 let mut t = OffsetFetchResponseTopics::default();
-                t.name = TopicName(StrBytes::from_string(name));
+                t.name = TopicName(StrBytes::from_string(name.clone()));
                 t.partitions = parts
                     .iter()
                     .map(|(p, c)| {
@@ -156,6 +165,9 @@ pub async fn fetch(ctx: &RequestContext<'_>, req: OffsetFetchRequest) -> OffsetF
                         r.partition_index = *p;
                         r.committed_offset = offset;
                         r.committed_leader_epoch = epoch;
+                        if unstable(&group_id, &name, *p) {
+                            r.error_code = E::UnstableOffsetCommit.code();
+                        }
                         r.metadata = Some(StrBytes::from_string(metadata));
                         r
                     })

@@ -19,6 +19,12 @@ use crate::log::LogError;
 
 /// Produce v13 addresses topics by id instead of name (KIP-516).
 const FIRST_TOPIC_ID_VERSION: i16 = 13;
+/// Produce v11 producers understand TRANSACTION_ABORTABLE (KIP-890).
+const FIRST_ABORTABLE_VERSION: i16 = 11;
+/// Produce v12 is sent by producers of transactions V2 (KIP-890).
+const FIRST_TXN_V2_VERSION: i16 = 12;
+const ADD_PARTITIONS_RETRY_BACKOFF: Duration = Duration::from_millis(20);
+const ADD_PARTITIONS_RETRY_MAX: Duration = Duration::from_millis(100);
 
 /// An acks=all batch waiting for the high watermark.
 struct AwaitedAck {
@@ -40,6 +46,7 @@ pub async fn handle(ctx: &RequestContext<'_>, req: ProduceRequest) -> Option<Pro
     let now = ctx.services.clock.now_ms();
     let mut resp = ProduceResponse::default();
     let mut waits: Vec<AwaitedAck> = Vec::new();
+    let verdicts = verify_transactional(ctx, &req).await;
     for (ti, topic_data) in req.topic_data.into_iter().enumerate() {
         let topic: Option<Arc<Topic>> = if ctx.version >= FIRST_TOPIC_ID_VERSION {
             ctx.services.topics.get_by_id(&topic_data.topic_id)
@@ -56,19 +63,26 @@ pub async fn handle(ctx: &RequestContext<'_>, req: ProduceRequest) -> Option<Pro
             pr.base_offset = -1;
             pr.log_append_time_ms = -1;
             pr.log_start_offset = -1;
+            let verdict = verdicts.refused(ti, pd.index);
             let result = if !acks_valid {
                 Err((E::InvalidRequiredAcks.code(), format!("acks must be -1, 0 or 1, not {acks}")))
+            } else if let Some(code) = verdict {
+                Err((code, String::new()))
             } else {
                 match topic.as_ref().map(|t| t.partition(pd.index)) {
                     None => Err((unknown.code(), "unknown topic".to_string())),
                     Some(None) => Err((E::UnknownTopicOrPartition.code(), format!("no partition {}", pd.index))),
+                    // The coordinators' topics are written by the coordinators only.
+                    Some(Some(p)) if ctx.services.coordinators.is_coordinator_topic(&p.topic) => {
+                        Err((E::InvalidTopicException.code(), format!("Cannot append to internal topic {}", p.topic)))
+                    }
                     Some(Some(p)) if leadership_error(p, -1).is_some() => {
                         let st = p.state();
                         pr.current_leader.leader_id = BrokerId(st.leader);
                         pr.current_leader.leader_epoch = st.leader_epoch;
                         Err((E::NotLeaderOrFollower.code(), format!("this broker does not lead partition {}", pd.index)))
                     }
-                    Some(Some(p)) => append(p, pd.records.as_ref(), acks, now).map(|(info, epoch)| {
+                    Some(Some(p)) => append(p, pd.records.as_ref(), acks, now, verdicts.guard(ti, pd.index)).map(|(info, epoch)| {
                         pr.base_offset = info.base_offset;
                         pr.log_append_time_ms = info.log_append_time;
                         if ctx.version >= 5 {
@@ -91,7 +105,10 @@ pub async fn handle(ctx: &RequestContext<'_>, req: ProduceRequest) -> Option<Pro
             if let Err((code, message)) = result {
                 tracing::debug!(topic = %topic_data.name.as_str(), partition = pd.index, code, %message, "produce rejected");
                 pr.error_code = code;
-                if ctx.version >= 8 {
+                // Kafka's message for a partition not in the transaction; none for the
+                // other refusals of a transactional batch.
+                let message = if code == E::InvalidTxnState.code() { "Partition was not added to the transaction".to_string() } else { message };
+                if ctx.version >= 8 && !message.is_empty() {
                     pr.error_message = Some(StrBytes::from_string(message));
                 }
             }
@@ -120,7 +137,107 @@ pub async fn handle(ctx: &RequestContext<'_>, req: ProduceRequest) -> Option<Pro
     (acks != 0).then_some(resp)
 }
 
-fn append(p: &Partition, records: Option<&bytes::Bytes>, acks: i16, now: i64) -> Result<(crate::log::AppendInfo, i32), (i16, String)> {
+/// The outcome of checking a request's transactional batches: partitions refused (by
+/// topic index and partition, with the error Kafka answers) and the guards of the
+/// verified ones.
+#[derive(Default)]
+struct Verdicts {
+    refused: Vec<(usize, i32, i16)>,
+    guards: Vec<(usize, i32, u64)>,
+}
+
+impl Verdicts {
+    fn refused(&self, topic_index: usize, partition: i32) -> Option<i16> {
+        self.refused.iter().find(|(t, p, _)| *t == topic_index && *p == partition).map(|(_, _, c)| *c)
+    }
+
+    fn guard(&self, topic_index: usize, partition: i32) -> Option<u64> {
+        self.guards.iter().find(|(t, p, _)| *t == topic_index && *p == partition).map(|(_, _, g)| *g)
+    }
+}
+
+/// Transactional batches that open a producer's transaction in a partition are checked
+/// with the transaction coordinator first (KIP-890, `transaction.partition.verification.enable`),
+/// as Kafka translates the coordinator's errors for producers.
+async fn verify_transactional(ctx: &RequestContext<'_>, req: &ProduceRequest) -> Verdicts {
+    let mut needed: Vec<(usize, Arc<Partition>)> = Vec::new();
+    let mut producers: Vec<(i64, i16)> = Vec::new();
+    let by_id = ctx.version >= FIRST_TOPIC_ID_VERSION;
+    for (ti, t) in req.topic_data.iter().enumerate() {
+        for pd in &t.partition_data {
+            // Only the header is read (the rest of the produce path checks the batch).
+            let Some(h) = pd.records.as_ref().and_then(|r| batch::BatchHeader::parse(r).ok()) else { continue };
+            // Control batches too: Kafka checks the transactional id and the transaction
+            // before it refuses a client's marker.
+            if !h.is_transactional() || !h.has_producer_id() {
+                continue;
+            }
+            if !producers.contains(&(h.producer_id, h.producer_epoch)) {
+                producers.push((h.producer_id, h.producer_epoch));
+            }
+            let topic = if by_id { ctx.services.topics.get_by_id(&t.topic_id) } else { ctx.services.topics.get(&t.name) };
+            let Some(p) = topic.as_ref().and_then(|t| t.partition(pd.index)) else { continue };
+            if p.is_leader() && !p.log.read().producers().has_open_transaction(h.producer_id, h.producer_epoch) {
+                needed.push((ti, p.clone()));
+            }
+        }
+    }
+    if producers.is_empty() {
+        return Verdicts::default();
+    }
+    let refuse_all = |code: i16| Verdicts {
+        refused: req.topic_data.iter().enumerate().flat_map(|(ti, t)| t.partition_data.iter().map(move |pd| (ti, pd.index, code))).collect(),
+        guards: Vec::new(),
+    };
+    // Transactional records need the transactional id they belong to (Kafka answers
+    // without it as for an unauthorized one), and one producer per request.
+    let Some(txn_id) = req.transactional_id.as_ref().filter(|t| !t.is_empty()) else {
+        return refuse_all(E::TransactionalIdAuthorizationFailed.code());
+    };
+    if producers.len() > 1 {
+        return refuse_all(E::InvalidProducerIdMapping.code());
+    }
+    // A producer of transactions V2 (Produce v12+) never sends AddPartitionsToTxn: the
+    // leader adds the partition for it.
+    let add = ctx.version >= FIRST_TXN_V2_VERSION;
+    if needed.is_empty() || !(add || crate::txn::verification_enabled(&ctx.services.config)) {
+        return Verdicts::default();
+    }
+    let (producer_id, producer_epoch) = producers[0];
+    // The guard taken before asking: a marker for the producer meanwhile voids it.
+    let guards: Vec<u64> = needed.iter().map(|(_, p)| p.log.write().begin_verification(producer_id, producer_epoch)).collect();
+    let partitions: Vec<(String, i32)> = needed.iter().map(|(_, p)| (p.topic.to_string(), p.index)).collect();
+    // The previous transaction's markers may still be out: retried briefly, as Kafka's
+    // add.partitions.to.txn.retry.backoff.ms, before the producer is told.
+    let deadline = tokio::time::Instant::now() + ADD_PARTITIONS_RETRY_MAX;
+    let results = loop {
+        let results = ctx.services.txn.verify_partitions(txn_id, producer_id, producer_epoch, &partitions, add).await;
+        if !results.iter().any(|r| *r == Err(E::ConcurrentTransactions)) || tokio::time::Instant::now() >= deadline {
+            break results;
+        }
+        tokio::time::sleep(ADD_PARTITIONS_RETRY_BACKOFF).await;
+    };
+    let mut verdicts = Verdicts::default();
+    for (((ti, p), guard), r) in needed.into_iter().zip(guards).zip(results) {
+        let code = match r {
+            Ok(()) => {
+                verdicts.guards.push((ti, p.index, guard));
+                continue;
+            }
+            // Older producers do not know TRANSACTION_ABORTABLE (KIP-890).
+            Err(E::TransactionAbortable) if ctx.version < FIRST_ABORTABLE_VERSION => E::InvalidTxnState,
+            Err(E::ProducerFenced) => E::InvalidProducerEpoch,
+            // Retriable for every client, without a metadata refresh.
+            Err(E::NetworkException | E::CoordinatorLoadInProgress | E::CoordinatorNotAvailable | E::NotCoordinator) => E::NotEnoughReplicas,
+            Err(E::ConcurrentTransactions) if !add => E::NotEnoughReplicas,
+            Err(e) => e,
+        };
+        verdicts.refused.push((ti, p.index, code.code()));
+    }
+    verdicts
+}
+
+fn append(p: &Partition, records: Option<&bytes::Bytes>, acks: i16, now: i64, guard: Option<u64>) -> Result<(crate::log::AppendInfo, i32), (i16, String)> {
     let err = |e: LogError| (log_error_code(&e), e.to_string());
     let invalid = |msg: &str| (E::InvalidRecord.code(), msg.to_string());
     let records = records.filter(|r| !r.is_empty()).ok_or_else(|| invalid("a produce request must carry one record batch per partition"))?;
@@ -130,8 +247,9 @@ fn append(p: &Partition, records: Option<&bytes::Bytes>, acks: i16, now: i64) ->
         return Err(invalid("a produce request must carry exactly one record batch per partition"));
     }
     let mut header = batch::validate(records).map_err(|e| err(LogError::Batch(e)))?;
-    if header.is_transactional() || header.is_control() {
-        return Err(err(LogError::Batch(BatchError::Invalid("transactional batches are not supported yet"))));
+    // Markers are the transaction coordinator's (WriteTxnMarkers), never a client's.
+    if header.is_control() {
+        return Err(err(LogError::Batch(BatchError::Invalid("client produce requests may not carry control records"))));
     }
     let (compression, max_message_bytes, min_isr) = {
         let log = p.log.read();
@@ -162,7 +280,7 @@ fn append(p: &Partition, records: Option<&bytes::Bytes>, acks: i16, now: i64) ->
             return Err((E::NotEnoughReplicas.code(), format!("min.insync.replicas is {min_isr} but the ISR has {isr} replica(s)")));
         }
     }
-    p.append(records, &header, now).map_err(err)
+    p.append_guarded(records, &header, now, guard).map_err(err)
 }
 
 /// Runs CPU-heavy work where it does not hold up the connections sharing this worker

@@ -12,6 +12,7 @@ use crate::group::GroupCoordinator;
 use crate::producer::id_manager::ClusterProducerIds;
 use crate::producer::ProducerIdManager;
 use crate::replication::ReplicaManager;
+use crate::txn::TransactionCoordinator;
 
 pub struct Services {
     pub config: Arc<BrokerConfig>,
@@ -23,6 +24,7 @@ pub struct Services {
     pub cluster_producer_ids: ClusterProducerIds,
     pub coordinators: Arc<CoordinatorRuntime>,
     pub groups: Arc<GroupCoordinator>,
+    pub txn: Arc<TransactionCoordinator>,
     /// Set on a node of a cluster: the controller and the replica fetchers.
     pub replicas: Option<Arc<ReplicaManager>>,
 }

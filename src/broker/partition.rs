@@ -13,7 +13,31 @@ use parking_lot::{Mutex, RwLock};
 use tokio::sync::Notify;
 
 use crate::log::batch::BatchHeader;
+use crate::log::control::Marker;
+use crate::log::txn_index::AbortedTxn;
 use crate::log::{AppendInfo, FileSlice, LogError, PartitionLog};
+
+/// How far a read may go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadBound {
+    /// A follower: everything the leader has.
+    LogEnd,
+    /// read_uncommitted: up to the high watermark.
+    HighWatermark,
+    /// read_committed: up to the last stable offset, with the aborted transactions of
+    /// the range read.
+    LastStable,
+}
+
+/// What a read returns, all taken under one lock.
+pub struct ReadResult {
+    pub records: FileSlice,
+    pub high_watermark: i64,
+    pub last_stable_offset: i64,
+    pub log_start_offset: i64,
+    /// For [`ReadBound::LastStable`]: the aborted transactions in the range.
+    pub aborted: Option<Vec<AbortedTxn>>,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -83,6 +107,11 @@ pub struct Partition {
     changed: Notify,
 }
 
+/// The last stable offset of `log` under the high watermark `hw`.
+fn lso(log: &PartitionLog, hw: i64) -> i64 {
+    log.first_unstable_offset().map_or(hw, |f| f.min(hw)).max(log.log_start_offset())
+}
+
 /// Why an acks=all produce did not complete.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AckError {
@@ -94,8 +123,9 @@ pub enum AckError {
 }
 
 impl Partition {
-    pub fn new(topic: Arc<str>, index: i32, log: PartitionLog, node_id: i32, state: ReplicaState) -> Self {
+    pub fn new(topic: Arc<str>, index: i32, mut log: PartitionLog, node_id: i32, state: ReplicaState) -> Self {
         let hw = log.log_end_offset();
+        log.markers_replicated_to(hw);
         Partition {
             topic,
             index,
@@ -151,6 +181,13 @@ impl Partition {
         self.log.read().log_end_offset()
     }
 
+    /// The last stable offset: the high watermark, or the first offset of an open
+    /// transaction below it (never below the log start). read_committed consumers read
+    /// up to here.
+    pub fn last_stable_offset(&self) -> i64 {
+        lso(&self.log.read(), self.high_watermark())
+    }
+
     pub fn log_start_offset(&self) -> i64 {
         self.log.read().log_start_offset()
     }
@@ -159,8 +196,19 @@ impl Partition {
     /// end; start-up takes the checkpoint). Wakes waiters when it moves.
     pub fn set_high_watermark(&self, hw: i64) {
         let hw = hw.min(self.log_end_offset()).max(self.log_start_offset());
-        if self.high_watermark.swap(hw, Ordering::AcqRel) != hw {
+        let moved = self.high_watermark.swap(hw, Ordering::AcqRel) != hw;
+        self.note_markers_replicated(hw);
+        if moved {
             self.changed.notify_waiters();
+        }
+    }
+
+    /// Transactions whose markers the high watermark passed become stable (the write
+    /// lock only when there are such markers).
+    fn note_markers_replicated(&self, hw: i64) {
+        let pending = self.log.read().has_markers_below(hw);
+        if pending {
+            self.log.write().markers_replicated_to(hw);
         }
     }
 
@@ -191,26 +239,55 @@ impl Partition {
         Ok(())
     }
 
-    /// Reads for a consumer (up to the high watermark) or a follower (up to the log
-    /// end): (records, high watermark, log start offset), read under one lock.
-    pub fn read(&self, offset: i64, max_bytes: usize, min_one: bool, to_log_end: bool) -> Result<(FileSlice, i64, i64), LogError> {
+    /// Reads for a consumer (up to the high watermark or the last stable offset) or a
+    /// follower (up to the log end), under one lock.
+    pub fn read(&self, offset: i64, max_bytes: usize, min_one: bool, bound: ReadBound) -> Result<ReadResult, LogError> {
         let log = self.log.read();
         let hw = self.high_watermark();
-        let limit = if to_log_end { log.log_end_offset() } else { hw };
-        let data = log.read(offset, max_bytes, min_one, limit)?;
-        Ok((data, hw, log.log_start_offset()))
+        let lso = lso(&log, hw);
+        let limit = match bound {
+            ReadBound::LogEnd => log.log_end_offset(),
+            ReadBound::HighWatermark => hw,
+            ReadBound::LastStable => lso,
+        };
+        let records = log.read(offset, max_bytes, min_one, limit)?;
+        // Kafka bounds the aborted transactions by an upper offset it estimates from the
+        // index; the last stable offset bounds them as well (the consumer ignores those
+        // past what it got).
+        let aborted = (bound == ReadBound::LastStable).then(|| if records.is_empty() { Vec::new() } else { log.aborted_transactions(offset, lso) });
+        Ok(ReadResult { records, high_watermark: hw, last_stable_offset: lso, log_start_offset: log.log_start_offset(), aborted })
+    }
+
+    /// Appends a transaction marker as the leader (WriteTxnMarkers), under the same
+    /// leadership check as [`append`](Self::append).
+    pub fn append_marker(&self, producer_id: i64, producer_epoch: i16, marker: Marker, now_ms: i64) -> Result<(AppendInfo, i32), LogError> {
+        let info = {
+            let st = self.state.read();
+            if st.role != Role::Leader {
+                return Err(LogError::NotLeader);
+            }
+            (self.log.write().append_marker(producer_id, producer_epoch, marker, st.leader_epoch, now_ms)?, st.leader_epoch)
+        };
+        self.maybe_advance_high_watermark();
+        self.changed.notify_waiters();
+        Ok(info)
     }
 
     /// Appends a client batch as the leader, stamped with the current leader epoch; the
     /// role is checked under the same lock, so a batch never lands after leadership
     /// moved. Returns where it landed and the epoch it was written in.
     pub fn append(&self, bytes: &Bytes, header: &BatchHeader, now_ms: i64) -> Result<(AppendInfo, i32), LogError> {
+        self.append_guarded(bytes, header, now_ms, None)
+    }
+
+    /// [`append`](Self::append) with the guard of a verified transactional batch.
+    pub fn append_guarded(&self, bytes: &Bytes, header: &BatchHeader, now_ms: i64, guard: Option<u64>) -> Result<(AppendInfo, i32), LogError> {
         let info = {
             let st = self.state.read();
             if st.role != Role::Leader {
                 return Err(LogError::NotLeader);
             }
-            (self.log.write().append(bytes, header, st.leader_epoch, now_ms)?, st.leader_epoch)
+            (self.log.write().append_guarded(bytes, header, st.leader_epoch, now_ms, guard)?, st.leader_epoch)
         };
         if !info.0.duplicate {
             self.maybe_advance_high_watermark();
@@ -382,6 +459,7 @@ impl Partition {
         drop(st);
         if hw > self.high_watermark() {
             self.high_watermark.store(hw, Ordering::Release);
+            self.note_markers_replicated(hw);
             self.changed.notify_waiters();
         }
     }
@@ -459,9 +537,9 @@ mod tests {
         assert_eq!(p.high_watermark(), 5);
         // Consumers read only up to it.
         append(&p, 1);
-        let (data, hw, _) = p.read(5, 1 << 20, true, false).unwrap();
-        assert_eq!((data.len(), hw), (0, 5));
-        assert!(!p.read(5, 1 << 20, true, true).unwrap().0.is_empty());
+        let r = p.read(5, 1 << 20, true, ReadBound::HighWatermark).unwrap();
+        assert_eq!((r.records.len(), r.high_watermark), (0, 5));
+        assert!(!p.read(5, 1 << 20, true, ReadBound::LogEnd).unwrap().records.is_empty());
         // A timed-out wait and an ISR below min.insync.replicas are told apart.
         assert_eq!(p.wait_committed(6, 3, 2, Duration::from_millis(20)).await, Err(AckError::TimedOut));
         let mut st = p.state();

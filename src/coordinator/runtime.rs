@@ -142,6 +142,17 @@ impl CoordinatorRuntime {
         Ok(info.last_offset + 1)
     }
 
+    /// Appends `records` as one batch of `producer_id`'s transaction (transactional
+    /// offset commits): they take effect when its COMMIT marker is written.
+    pub fn write_transactional(&self, partition: &Partition, records: &[(Bytes, Option<Bytes>)], producer_id: i64, producer_epoch: i16) -> Result<i64, CoordinatorError> {
+        let now = self.clock.now_ms();
+        let records: Vec<(Option<Bytes>, Option<Bytes>)> = records.iter().map(|(k, v)| (Some(k.clone()), v.clone())).collect();
+        let producer = batch::BatchProducer { producer_id, producer_epoch, transactional: true, control: false };
+        let (bytes, header) = batch::encode_batch(&records, now, Compression::None, producer).map_err(|e| CoordinatorError::Encode(e.to_string()))?;
+        let (info, _) = partition.append(&bytes, &header, now)?;
+        Ok(info.last_offset + 1)
+    }
+
     /// Waits until what this broker wrote to `partition` so far is committed (on every
     /// in-sync replica), so that a coordinator failover never loses an answered write.
     pub async fn wait_committed(&self, partition: &Partition, timeout: Duration) -> Result<(), CoordinatorError> {
@@ -155,6 +166,11 @@ impl CoordinatorRuntime {
         if self.is_coordinator_topic(topic) {
             self.loading.lock().insert((topic.to_string(), index));
         }
+    }
+
+    /// Whether partition `index` of `topic` is being loaded (its state not installed yet).
+    pub fn is_loading(&self, topic: &str, index: i32) -> bool {
+        self.loading.lock().contains(&(topic.to_string(), index))
     }
 
     /// Partition `index` of `topic` did not become led here after all.
@@ -223,12 +239,16 @@ impl CoordinatorRuntime {
                     let (h, bytes) = batch.map_err(|e| format!("{topic}-{index}: {e}"))?;
                     next = next.max(h.next_offset());
                     if h.is_control() {
+                        if let Some(m) = crate::log::control::decode(&h, &bytes) {
+                            loader.replay_marker(h.producer_id, m.commit);
+                        }
                         continue;
                     }
+                    let producer = h.is_transactional().then_some(h.producer_id);
                     let (_, recs) = raw_records(&h, &bytes).map_err(|e| format!("{topic}-{index}: {e}"))?;
                     for r in recs {
                         if let Some(key) = r.key {
-                            loader.replay(r.offset, key, r.value);
+                            loader.replay(r.offset, producer, key, r.value);
                         }
                     }
                 }

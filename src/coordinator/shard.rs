@@ -29,8 +29,11 @@ pub trait CoordinatorShard: Send + Sync {
 
 /// Replays the records of one partition, in offset order, then installs the result.
 pub trait ShardLoader {
-    /// One record; a `None` value is a tombstone.
-    fn replay(&mut self, offset: i64, key: Bytes, value: Option<Bytes>);
+    /// One record; a `None` value is a tombstone. `producer_id` is set for a record of a
+    /// transaction (pending until its marker).
+    fn replay(&mut self, offset: i64, producer_id: Option<i64>, key: Bytes, value: Option<Bytes>);
+    /// The marker that ends `producer_id`'s transaction.
+    fn replay_marker(&mut self, _producer_id: i64, _commit: bool) {}
     /// Installs what was replayed; returns how many entities (groups, transactions) it
     /// holds, for the log.
     fn finish(self: Box<Self>) -> usize;

@@ -27,7 +27,7 @@ struct Loader<'a> {
 }
 
 impl ShardLoader for Loader<'_> {
-    fn replay(&mut self, _offset: i64, key: Bytes, value: Option<Bytes>) {
+    fn replay(&mut self, _offset: i64, _producer_id: Option<i64>, key: Bytes, value: Option<Bytes>) {
         match value {
             Some(v) => self.kv.insert(key, v),
             None => self.kv.remove(&key),

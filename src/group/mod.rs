@@ -7,11 +7,13 @@ pub mod coordinator;
 pub mod offsets;
 pub mod records;
 pub mod shard;
+pub mod txn_offsets;
 
 pub use classic::{GroupState, JoinOutcome, JoinRequest, SyncOutcome, SyncRequest};
 pub use config::GroupConfig;
 pub use coordinator::{GroupCoordinator, GroupDescription, OFFSETS_TOPIC};
 pub use offsets::OffsetToCommit;
+pub use txn_offsets::TxnOffsetCommit;
 
 #[cfg(test)]
 mod tests;

@@ -34,9 +34,27 @@ impl GroupCoordinator {
             return all(code(if generation < 0 { E::UnknownMemberId } else { E::IllegalGeneration }));
         };
         let mut g = group.lock();
-        if let Some(e) = self.validate_commit(&mut g, member_id, group_instance_id, generation) {
+        if let Some(e) = self.validate_commit(&mut g, member_id, group_instance_id, generation, false) {
             return all(e);
         }
+        let (errors, accepted) = self.accept_offsets(offsets);
+        if accepted.is_empty() {
+            return errors;
+        }
+        let recs = records_of(group_id, &accepted);
+        if let Err(e) = self.persist(group_id, &recs) {
+            return errors.into_iter().map(|c| if c == 0 { e } else { c }).collect();
+        }
+        for (t, p, v) in accepted {
+            g.supersede_pending(&t, p);
+            g.offsets.insert((t, p), v);
+        }
+        errors
+    }
+
+    /// Checks each offset of a commit: (one error code per offset, in order; the
+    /// accepted ones, stamped now).
+    pub(super) fn accept_offsets(&self, offsets: Vec<OffsetToCommit>) -> (Vec<i16>, Vec<(String, i32, CommittedOffset)>) {
         let now = self.clock.now_ms();
         let mut errors = Vec::with_capacity(offsets.len());
         let mut accepted = Vec::new();
@@ -52,24 +70,20 @@ impl GroupCoordinator {
                 accepted.push((o.topic, o.partition, CommittedOffset { offset: o.offset, leader_epoch: o.leader_epoch, metadata, commit_timestamp: now }));
             }
         }
-        if accepted.is_empty() {
-            return errors;
-        }
-        let recs: Vec<(Bytes, Option<Bytes>)> = accepted.iter().map(|(t, p, v)| (records::offset_key(group_id, t, *p), Some(records::offset_value(v)))).collect();
-        if let Err(e) = self.persist(group_id, &recs) {
-            return errors.into_iter().map(|c| if c == 0 { e } else { c }).collect();
-        }
-        for (t, p, v) in accepted {
-            g.offsets.insert((t, p), v);
-        }
-        errors
+        (errors, accepted)
     }
 
-    fn validate_commit(&self, g: &mut Group, member_id: &str, group_instance_id: Option<&str>, generation: i32) -> Option<i16> {
+    /// Kafka's ClassicGroup.validateOffsetCommit. A transactional commit without member
+    /// and generation (TxnOffsetCommit before v3) is accepted in any state, and is not
+    /// held up by a rebalance.
+    pub(super) fn validate_commit(&self, g: &mut Group, member_id: &str, group_instance_id: Option<&str>, generation: i32, transactional: bool) -> Option<i16> {
         if g.state == GroupState::Dead {
             return Some(code(E::CoordinatorNotAvailable));
         }
         if generation < 0 && g.state == GroupState::Empty {
+            return None;
+        }
+        if transactional && generation < 0 && member_id.is_empty() && group_instance_id.is_none() {
             return None;
         }
         if let Some(instance) = group_instance_id {
@@ -83,7 +97,7 @@ impl GroupCoordinator {
         if generation != current {
             return Some(code(E::IllegalGeneration));
         }
-        if state == GroupState::CompletingRebalance {
+        if state == GroupState::CompletingRebalance && !transactional {
             return Some(code(E::RebalanceInProgress));
         }
         // A commit counts as a sign of life.
@@ -202,7 +216,9 @@ impl GroupCoordinator {
                 .map(|(k, _)| k.clone())
                 .collect();
             let mut recs: Vec<(Bytes, Option<Bytes>)> = expired.iter().map(|(t, p)| (records::offset_key(&g.id, t, *p), None)).collect();
-            let now_empty = g.state == GroupState::Empty && g.offsets.len() == expired.len();
+            // A group with offsets waiting for a transaction's marker stays (Kafka keeps
+            // groups with open transactions).
+            let now_empty = g.state == GroupState::Empty && g.offsets.len() == expired.len() && g.pending_txn_offsets.is_empty();
             if now_empty {
                 recs.push((records::group_key(&g.id), None));
             }
@@ -226,4 +242,9 @@ impl GroupCoordinator {
         }
     }
 
+}
+
+/// The `__consumer_offsets` records of accepted offsets.
+pub(super) fn records_of(group_id: &str, accepted: &[(String, i32, CommittedOffset)]) -> Vec<(Bytes, Option<Bytes>)> {
+    accepted.iter().map(|(t, p, v)| (records::offset_key(group_id, t, *p), Some(records::offset_value(v)))).collect()
 }

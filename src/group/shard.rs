@@ -24,10 +24,20 @@ struct GroupLoader<'a> {
 }
 
 impl ShardLoader for GroupLoader<'_> {
-    fn replay(&mut self, offset: i64, key: Bytes, value: Option<Bytes>) {
+    fn replay(&mut self, offset: i64, producer_id: Option<i64>, key: Bytes, value: Option<Bytes>) {
         match records::decode(key, value) {
+            Ok(OffsetsRecord::Offset { group, topic, partition, value: Some(v) }) if producer_id.is_some() => {
+                let g = self.groups.entry(group.clone()).or_insert_with(|| Group::new(&group, self.coordinator.clock.now_ms()));
+                g.pending_txn_offsets.entry(producer_id.unwrap_or_default()).or_default().insert((topic, partition), v);
+            }
             Ok(rec) => apply(&mut self.groups, rec, self.coordinator.clock.now_ms(), self.coordinator.clock.monotonic_ms()),
             Err(e) => tracing::warn!(partition = self.partition, offset, error = %e, "skipping record"),
+        }
+    }
+
+    fn replay_marker(&mut self, producer_id: i64, commit: bool) {
+        for g in self.groups.values_mut() {
+            g.complete_transaction(producer_id, commit);
         }
     }
 
@@ -35,7 +45,7 @@ impl ShardLoader for GroupLoader<'_> {
         let n = self.groups.len();
         let mut map = self.coordinator.groups.lock();
         for (id, mut g) in self.groups {
-            if g.offsets.is_empty() && g.members.is_empty() && g.protocol_type.is_none() {
+            if g.offsets.is_empty() && g.members.is_empty() && g.protocol_type.is_none() && g.pending_txn_offsets.is_empty() {
                 continue;
             }
             g.state = if g.members.is_empty() { GroupState::Empty } else { GroupState::Stable };
@@ -77,6 +87,7 @@ fn apply(groups: &mut HashMap<String, Group>, rec: OffsetsRecord, now: i64, mono
     match rec {
         OffsetsRecord::Offset { group, topic, partition, value } => {
             let g = groups.entry(group.clone()).or_insert_with(|| Group::new(&group, now));
+            g.supersede_pending(&topic, partition);
             match value {
                 Some(v) => {
                     g.offsets.insert((topic, partition), v);

@@ -232,17 +232,37 @@ pub fn record_timestamps(b: &[u8]) -> Option<Vec<(i64, i64)>> {
 /// Encodes (key, value) records, all with `timestamp`, as one v2 batch with base offset
 /// 0, and validates it: for batches the broker writes itself (`__consumer_offsets`).
 pub fn encode_records(records: &[(Option<bytes::Bytes>, Option<bytes::Bytes>)], timestamp: i64, compression: kafka_protocol::records::Compression) -> Result<(bytes::Bytes, BatchHeader), BatchError> {
+    encode_batch(records, timestamp, compression, BatchProducer::NONE)
+}
+
+/// Who a batch the broker writes itself belongs to: nobody, a transaction (offsets
+/// committed in one), or a transaction marker (a control batch).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchProducer {
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub transactional: bool,
+    pub control: bool,
+}
+
+impl BatchProducer {
+    pub const NONE: BatchProducer = BatchProducer { producer_id: NO_PRODUCER_ID, producer_epoch: -1, transactional: false, control: false };
+}
+
+/// [`encode_records`] for a producer: transactional batches carry its id and epoch and
+/// no sequence, as Kafka writes transactional offset commits and markers.
+pub fn encode_batch(records: &[(Option<bytes::Bytes>, Option<bytes::Bytes>)], timestamp: i64, compression: kafka_protocol::records::Compression, producer: BatchProducer) -> Result<(bytes::Bytes, BatchHeader), BatchError> {
     use kafka_protocol::records::{Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
     let rs: Vec<Record> = records
         .iter()
         .enumerate()
         .map(|(i, (key, value))| Record {
-            transactional: false,
-            control: false,
+            transactional: producer.transactional,
+            control: producer.control,
             delete_horizon: false,
             partition_leader_epoch: -1,
-            producer_id: -1,
-            producer_epoch: -1,
+            producer_id: producer.producer_id,
+            producer_epoch: producer.producer_epoch,
             timestamp_type: TimestampType::Creation,
             offset: i as i64,
             // The encoder keeps one batch while offset - sequence stays constant.

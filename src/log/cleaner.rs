@@ -27,6 +27,7 @@ use memmap2::Mmap;
 use super::batch::{self, BatchHeader};
 use super::records::{raw_records, RawRecord};
 use super::segment::{self, LogSegment};
+use super::txn_index::AbortedTxn;
 use crate::storage::{self, OpenMode, SharedStorage, StorageFile, StorageWriter};
 
 /// Cleaner settings, from Kafka's broker keys.
@@ -58,6 +59,18 @@ pub struct CleanPlan {
     pub first_dirty: i64,
     pub delete_retention_ms: i64,
     pub index_interval: u64,
+    /// Aborted transactions whose records may be in the plan's segments: their records
+    /// are removed and never count as a key's newest value (markers stay).
+    pub aborted: Vec<AbortedTxn>,
+}
+
+impl CleanPlan {
+    /// Whether the batch belongs to an aborted transaction.
+    fn is_aborted(&self, h: &BatchHeader) -> bool {
+        h.is_transactional()
+            && !h.is_control()
+            && self.aborted.iter().any(|a| a.producer_id == h.producer_id && a.first_offset <= h.base_offset && h.base_offset < a.last_offset)
+    }
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -173,6 +186,10 @@ fn build_offset_map(plan: &CleanPlan, cfg: &CleanerConfig, throttle: &mut Thrott
             if h.next_offset() <= plan.first_dirty {
                 continue;
             }
+            if h.is_control() || plan.is_aborted(&h) {
+                covered = h.next_offset();
+                continue;
+            }
             let (_, records) = raw_records(&h, &bytes)?;
             let new_keys = records.iter().filter(|r| r.key.as_ref().is_some_and(|k| !map.contains_key(&key_hash(k)))).count();
             if map.len() + new_keys > capacity {
@@ -208,6 +225,11 @@ fn rewrite_segment(seg: &SegmentInfo, map: &HashMap<u128, i64>, map_end: i64, pl
             // Transaction markers are kept as they are.
             out.write_all(&bytes)?;
             written += bytes.len() as u64;
+            continue;
+        }
+        if plan.is_aborted(&h) {
+            // An aborted transaction's records: no consumer may ever see them.
+            removed += h.records_count.max(0) as u64;
             continue;
         }
         let (payload, records) = raw_records(&h, &bytes)?;

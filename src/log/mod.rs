@@ -2,6 +2,7 @@
 //! sparse offset and time indexes.
 
 pub mod batch;
+pub mod control;
 pub mod cleaner;
 pub mod file_slice;
 pub mod index;
@@ -11,6 +12,7 @@ pub mod producer_state;
 pub mod records;
 pub mod recompress;
 pub mod segment;
+pub mod txn_index;
 #[cfg(test)]
 mod storage_faults;
 

@@ -16,6 +16,7 @@ use super::leader_epoch::LeaderEpochCache;
 use super::segment::{self, LogSegment};
 use crate::config::TopicConfig;
 use super::producer_state::{snapshot, ProducerStateManager, SequenceCheck, SequenceError};
+use super::txn_index::TxnIndex;
 use crate::storage::{self, SharedStorage};
 
 #[derive(Debug, Error)]
@@ -85,6 +86,8 @@ pub struct PartitionLog {
     tombstone_horizon: Option<i64>,
     /// First offset of every leader epoch (`leader-epoch-checkpoint`).
     epochs: LeaderEpochCache,
+    /// Aborted transactions, by the segment holding their marker (`.txnindex`).
+    txn_index: TxnIndex,
 }
 
 impl PartitionLog {
@@ -130,6 +133,7 @@ impl PartitionLog {
         // DeleteRecords may have moved the start inside the first segment.
         let log_start_offset = read_offset_file(files, dir, LOG_START_FILE).unwrap_or(first_base).clamp(first_base, end);
         let cleaner_checkpoint = read_offset_file(files, dir, CLEANER_CHECKPOINT_FILE).unwrap_or(log_start_offset);
+        let txn_index = TxnIndex::open(files, dir, segments.keys().copied()).at(dir)?;
         let mut log = PartitionLog {
             files: files.clone(),
             dir: dir.to_path_buf(),
@@ -141,6 +145,7 @@ impl PartitionLog {
             cleaner_checkpoint,
             tombstone_horizon: None,
             epochs: LeaderEpochCache::open(files, dir),
+            txn_index,
         };
         log.epochs.truncate_from_end(end).at(dir)?;
         log.load_producer_state()?;
@@ -148,7 +153,8 @@ impl PartitionLog {
     }
 
     /// Rebuilds idempotent producer state: the newest usable snapshot, then the batch
-    /// headers written after it.
+    /// headers written after it (and the markers among them, whose aborted transactions
+    /// are indexed again: a crash may have lost the index's tail).
     fn load_producer_state(&mut self) -> Result<(), LogError> {
         let end = self.log_end_offset();
         let mut from = self.log_start_offset;
@@ -162,16 +168,39 @@ impl PartitionLog {
                 break;
             }
         }
+        self.txn_index.truncate_from(from).at(&self.dir)?;
+        let mut markers = Vec::new();
         let mut producers = std::mem::take(&mut self.producers);
         for seg in self.segments.values().filter(|s| s.next_offset() > from) {
-            seg.for_each_header(from, |_, h| {
-                if h.base_offset >= from {
-                    producers.update(h);
+            let mut failed = None;
+            seg.for_each_header(from, |pos, h| {
+                if h.base_offset < from {
+                    return;
+                }
+                let marker = if h.is_control() {
+                    match seg.read_batch_at(pos, h.size) {
+                        Ok(bytes) => super::control::decode(h, &bytes),
+                        Err(e) => {
+                            failed.get_or_insert(e);
+                            None
+                        }
+                    }
+                } else {
+                    None
+                };
+                if let Some(first) = producers.update(h, marker) {
+                    markers.push((seg.base_offset, *h, marker, first));
                 }
             })
             .at(seg.path())?;
+            if let Some(e) = failed {
+                return Err(e).at(seg.path());
+            }
         }
         self.producers = producers;
+        for (segment_base, h, marker, first) in markers {
+            self.index_aborted(segment_base, &h, marker, first)?;
+        }
         Ok(())
     }
 
@@ -239,7 +268,17 @@ impl PartitionLog {
     /// the client's with the base offset and leader epoch patched in (both outside the
     /// CRC); under LogAppendTime the timestamp is stamped and the CRC recomputed.
     pub fn append(&mut self, bytes: &Bytes, h: &BatchHeader, leader_epoch: i32, now_ms: i64) -> Result<AppendInfo, LogError> {
+        self.append_guarded(bytes, h, leader_epoch, now_ms, None)
+    }
+
+    /// [`append`](Self::append) of a transactional batch whose partition was verified
+    /// with the transaction coordinator: `guard` from `begin_verification` must still
+    /// hold if the batch opens a transaction.
+    pub fn append_guarded(&mut self, bytes: &Bytes, h: &BatchHeader, leader_epoch: i32, now_ms: i64, guard: Option<u64>) -> Result<AppendInfo, LogError> {
         self.check_limits(bytes, h, now_ms)?;
+        if let Some(guard) = guard {
+            self.producers.check_guard(h, guard)?;
+        }
         if let SequenceCheck::Duplicate(m) = self.producers.check(h)? {
             return Ok(AppendInfo { base_offset: m.base_offset, last_offset: m.last_offset, log_append_time: -1, duplicate: true });
         }
@@ -266,7 +305,7 @@ impl PartitionLog {
             batch::assign_offsets(&mut prefix, base_offset, leader_epoch);
             self.active_mut().append(&[&prefix, &bytes[batch::MAGIC..]], &stored, interval).at(&path)?;
         }
-        self.producers.update(&stored);
+        self.producers.update(&stored, None);
         self.unflushed_messages += h.records_count as i64;
         if self.unflushed_messages >= self.config.flush_messages {
             self.flush()?;
@@ -347,7 +386,8 @@ impl PartitionLog {
         let path = self.active().path().to_path_buf();
         let interval = self.config.index_interval_bytes;
         self.active_mut().append(&[&bytes[..h.size]], &h, interval).at(&path)?;
-        self.producers.update(&h);
+        let marker = if h.is_control() { super::control::decode(&h, &bytes::Bytes::copy_from_slice(&bytes[..h.size])) } else { None };
+        self.track_appended(&h, marker)?;
         self.unflushed_messages += h.records_count as i64;
         if self.unflushed_messages >= self.config.flush_messages {
             self.flush()?;
@@ -389,6 +429,7 @@ impl PartitionLog {
         for b in doomed {
             if let Some(seg) = self.segments.remove(&b) {
                 remove_segment_files(&self.files, &seg)?;
+                self.txn_index.remove_segment(b).at(&self.dir)?;
             }
         }
         let seg = self.segments.remove(&base).expect("containing segment");
@@ -409,8 +450,9 @@ impl PartitionLog {
     /// Empties the log and starts it again at `offset` (a follower whose leader's log
     /// starts past everything it has).
     pub fn truncate_fully_and_start_at(&mut self, offset: i64, now_ms: i64) -> Result<(), LogError> {
-        for (_, seg) in std::mem::take(&mut self.segments) {
+        for (base, seg) in std::mem::take(&mut self.segments) {
             remove_segment_files(&self.files, &seg)?;
+            self.txn_index.remove_segment(base).at(&self.dir)?;
         }
         self.segments.insert(offset, LogSegment::create(&self.files, &self.dir, offset, now_ms).at(&self.dir)?);
         self.log_start_offset = offset;
@@ -549,6 +591,7 @@ impl PartitionLog {
             .collect();
         for base in doomed {
             if let Some(seg) = self.segments.remove(&base) {
+                self.txn_index.remove_segment(base).at(&self.dir)?;
                 // Unlinking is safe under concurrent readers: they hold the open file
                 // (and sealed index mappings), which outlive the directory entry.
                 for path in [seg.path()].into_iter().chain(seg.index_paths()) {
@@ -568,7 +611,16 @@ impl PartitionLog {
         if !c.cleanup_compact {
             return None;
         }
-        let sealed: Vec<&LogSegment> = self.segments.values().take(self.segments.len() - 1).filter(|s| s.next_offset() > self.log_start_offset).collect();
+        // Nothing at or past an open transaction is cleaned (Kafka's first uncleanable
+        // offset): whether its records stay is not decided yet.
+        let unstable = self.first_unstable_offset().unwrap_or(i64::MAX);
+        let sealed: Vec<&LogSegment> = self
+            .segments
+            .values()
+            .take(self.segments.len() - 1)
+            .filter(|s| s.next_offset() > self.log_start_offset)
+            .take_while(|s| s.next_offset() <= unstable)
+            .collect();
         // Records younger than min.compaction.lag.ms stay uncompacted.
         let lag_bound = sealed.iter().position(|s| c.min_compaction_lag_ms > 0 && now_ms.saturating_sub(s.max_timestamp()) < c.min_compaction_lag_ms);
         let cleanable = &sealed[..lag_bound.unwrap_or(sealed.len())];
@@ -601,6 +653,7 @@ impl PartitionLog {
             first_dirty: self.cleaner_checkpoint.max(self.log_start_offset),
             delete_retention_ms: c.delete_retention_ms,
             index_interval: c.index_interval_bytes,
+            aborted: self.aborted_since(self.log_start_offset),
         })
     }
 
@@ -712,5 +765,6 @@ pub fn verify_dir(dir: &Path) -> io::Result<Vec<String>> {
     Ok(problems)
 }
 
+mod transactions;
 #[cfg(test)]
 mod tests;

@@ -412,13 +412,21 @@ fn apply_image(rm: &Arc<ReplicaManager>, image: &MetadataImage, shutdown: &Shutd
                     tracing::info!(topic = %name, partition = i, role = ?new.role, leader = new.leader, leader_epoch = new.leader_epoch, isr = ?new.isr, "partition state changed");
                 }
                 let (was, now) = (cur.role == Role::Leader, new.role == Role::Leader);
+                // Still the leader, of a new epoch (the image that took leadership away
+                // and back was not seen): the coordinator epoch moved, so its state is
+                // loaded again, as Kafka's coordinators do on every new epoch.
+                let new_epoch = was && now && cur.leader_epoch != new.leader_epoch;
                 // A coordinator moves with the leadership of its internal partition; it
                 // answers COORDINATOR_LOAD_IN_PROGRESS from the moment it leads until its
                 // state is replayed.
-                if now && !was {
+                if now && (!was || new_epoch) {
                     rm.coordinators.begin_loading(name, i as i32);
                 }
                 match p.set_state(new, rm.clock.now_ms()) {
+                    Ok(()) if new_epoch => {
+                        rm.coordinators.unload(name, i as i32);
+                        rm.coordinators.load(name, i as i32);
+                    }
                     Ok(()) if was != now && now => rm.coordinators.load(name, i as i32),
                     Ok(()) if was != now => rm.coordinators.unload(name, i as i32),
                     Ok(()) => {}

@@ -26,6 +26,7 @@ use crate::config::{BrokerConfig, ClusterConfig};
 use crate::controller::{Controller, ControllerError, ControllerSettings};
 use crate::coordinator::CoordinatorRuntime;
 use crate::group::{GroupConfig, GroupCoordinator};
+use crate::txn::{TransactionCoordinator, TxnConfig};
 use crate::net::connection::ConnectionLimits;
 use crate::net::memory_pool::MemoryPool;
 use crate::net::server::{BoundListener, ServeShared};
@@ -98,12 +99,13 @@ impl Server {
         let identity = Arc::new(BrokerIdentity::new(config.node_id, meta.cluster_id.clone()));
         let coordinators = CoordinatorRuntime::new(topics.clone(), clock.clone(), config.cluster.is_none());
         let groups = GroupCoordinator::new(GroupConfig::from_broker(&config), clock.clone(), topics.clone(), coordinators.clone());
+        let txn = TransactionCoordinator::new(TxnConfig::from_broker(&config), clock.clone(), topics.clone(), coordinators.clone(), groups.clone(), config.node_id);
         let mut tasks = Vec::new();
         let replicas = match config.cluster.clone() {
             None => {
                 let loaded = coordinators.load_all().map_err(StartError::Coordinators)?;
                 if loaded > 0 {
-                    tracing::info!(groups = loaded, "loaded consumer groups from __consumer_offsets");
+                    tracing::info!(loaded, "loaded consumer groups and transactions from the internal topics");
                 }
                 None
             }
@@ -115,6 +117,7 @@ impl Server {
                     None => Controller::connect(settings),
                 };
                 let rm = ReplicaManager::new(controller, config.clone(), topics.clone(), coordinators.clone(), identity.clone(), clock.clone());
+                txn.peers.set_cluster(rm.clone());
                 if cluster.broker {
                     tasks.extend(replication::start(&rm, signal.clone()));
                     replication::wait_until_registered(&rm).await;
@@ -123,6 +126,7 @@ impl Server {
             }
         };
         tasks.extend(groups.start(signal.clone()));
+        tasks.extend(txn.start(signal.clone()));
         tasks.push(log_manager::start(&config, topics.clone(), clock.clone(), signal.clone()));
         log_manager::start_cleaner(&config, topics.clone(), clock.clone(), signal);
         let services = Arc::new(Services {
@@ -134,6 +138,7 @@ impl Server {
             cluster_producer_ids: Default::default(),
             coordinators,
             groups,
+            txn,
             replicas,
         });
         Ok(Server { services, listeners, tasks, trigger, _meta: meta })

@@ -130,6 +130,9 @@ pub struct Group {
     /// group.instance.id → member id (static membership, KIP-345).
     pub static_members: HashMap<String, String>,
     pub offsets: HashMap<(String, i32), CommittedOffset>,
+    /// Offsets committed in a transaction, by producer id: they take effect when its
+    /// COMMIT marker reaches `__consumer_offsets`, and go at its ABORT.
+    pub pending_txn_offsets: HashMap<i64, HashMap<(String, i32), CommittedOffset>>,
     pub rebalance: Option<Rebalance>,
 }
 
@@ -147,6 +150,7 @@ impl Group {
             pending: HashMap::new(),
             static_members: HashMap::new(),
             offsets: HashMap::new(),
+            pending_txn_offsets: HashMap::new(),
             rebalance: None,
         }
     }

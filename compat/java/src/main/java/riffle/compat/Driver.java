@@ -26,6 +26,7 @@ import org.apache.kafka.clients.admin.AlterConfigOp;
 import org.apache.kafka.clients.admin.Config;
 import org.apache.kafka.clients.admin.ConfigEntry;
 import org.apache.kafka.clients.admin.DescribeClusterResult;
+import org.apache.kafka.clients.admin.ListOffsetsOptions;
 import org.apache.kafka.clients.admin.ListOffsetsResult;
 import org.apache.kafka.clients.admin.NewPartitionReassignment;
 import org.apache.kafka.clients.admin.NewTopic;
@@ -39,6 +40,7 @@ import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.clients.producer.RecordMetadata;
+import org.apache.kafka.common.IsolationLevel;
 import org.apache.kafka.common.KafkaFuture;
 import org.apache.kafka.common.Node;
 import org.apache.kafka.common.TopicPartition;
@@ -63,6 +65,7 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  *
  * Commands: version, create-topic, delete-topic, produce, offsets, offsets-by-timestamp,
  * metadata, describe-configs, read (assigned consumer, no group), admin (see Admin.java),
+ * txn-produce, txn-fence, txn-ctp (transactions, see Txn.java),
  * group-worker (a long-running group member, see GroupWorker.java).
  */
 public final class Driver {
@@ -124,7 +127,9 @@ public final class Driver {
             case "describe-configs": return describeConfigs(req);
             case "read": return read(req);
             case "admin": return AdminTour.run(req);
-            case "transactions": return transactions(req);
+            case "txn-produce": return Txn.produce(req);
+            case "txn-fence": return Txn.fence(req);
+            case "txn-ctp": return Txn.ctp(req);
             case "describe-quorum": return describeQuorum(req);
             case "reassign": return reassign(req);
             case "list-reassignments": return listReassignments(req);
@@ -291,20 +296,27 @@ public final class Driver {
     }
 
     static Map<TopicPartition, ListOffsetsResult.ListOffsetsResultInfo> listOffsets(Admin a, String topic, OffsetSpec spec) throws Exception {
+        return listOffsets(a, topic, spec, IsolationLevel.READ_UNCOMMITTED);
+    }
+
+    static Map<TopicPartition, ListOffsetsResult.ListOffsetsResultInfo> listOffsets(Admin a, String topic, OffsetSpec spec, IsolationLevel isolation) throws Exception {
         TopicDescription d = get(a.describeTopics(List.of(topic)).allTopicNames()).get(topic);
         Map<TopicPartition, OffsetSpec> q = new HashMap<>();
         for (TopicPartitionInfo pi : d.partitions()) {
             q.put(new TopicPartition(topic, pi.partition()), spec);
         }
-        return get(a.listOffsets(q).all());
+        return get(a.listOffsets(q, new ListOffsetsOptions(isolation)).all());
     }
 
     static ObjectNode offsets(JsonNode req) throws Exception {
         String topic = req.get("topic").asText();
         ArrayNode parts = JSON.createArrayNode();
+        // isolation read_committed: "high" is the last stable offset
+        IsolationLevel isolation = req.path("isolation").asText("read_uncommitted").equals("read_committed")
+                ? IsolationLevel.READ_COMMITTED : IsolationLevel.READ_UNCOMMITTED;
         try (Admin a = admin(req)) {
-            var low = listOffsets(a, topic, OffsetSpec.earliest());
-            var high = listOffsets(a, topic, OffsetSpec.latest());
+            var low = listOffsets(a, topic, OffsetSpec.earliest(), isolation);
+            var high = listOffsets(a, topic, OffsetSpec.latest(), isolation);
             for (var e : new TreeMap<Integer, TopicPartition>(toIndex(low.keySet())).entrySet()) {
                 ObjectNode o = obj();
                 o.put("partition", e.getKey());
@@ -412,51 +424,6 @@ public final class Driver {
         return o;
     }
 
-    /**
-     * A transactional producer: a committed transaction of `committed` records, then an
-     * aborted one of `aborted` records. Answers what a read_committed and a
-     * read_uncommitted consumer then read (values, in order per partition).
-     */
-    static ObjectNode transactions(JsonNode req) throws Exception {
-        String topic = req.get("topic").asText();
-        Properties p = common(req);
-        p.put(ProducerConfig.TRANSACTIONAL_ID_CONFIG, req.path("transactionalId").asText("riffle-compat-txn"));
-        p.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
-        p.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
-        p.put(ProducerConfig.MAX_BLOCK_MS_CONFIG, "30000");
-        try (KafkaProducer<byte[], byte[]> producer = new KafkaProducer<>(p)) {
-            try {
-                producer.initTransactions();
-                for (String outcome : new String[] {"committed", "aborted"}) {
-                    producer.beginTransaction();
-                    for (int i = 0; i < req.path(outcome).asInt(); i++) {
-                        producer.send(new ProducerRecord<>(topic, ("k" + i).getBytes(StandardCharsets.UTF_8), (outcome + "-" + i).getBytes(StandardCharsets.UTF_8)));
-                    }
-                    if (outcome.equals("committed")) {
-                        producer.commitTransaction();
-                    } else {
-                        producer.flush();
-                        producer.abortTransaction();
-                    }
-                }
-            } catch (Exception e) {
-                noteError(e);
-                throw e;
-            }
-        }
-        ObjectNode o = obj();
-        for (String isolation : new String[] {"read_committed", "read_uncommitted"}) {
-            ObjectNode r = (ObjectNode) req.deepCopy();
-            r.put("isolation", isolation);
-            ArrayNode values = JSON.createArrayNode();
-            for (JsonNode rec : read(r).get("records")) {
-                values.add(new String(unb64(rec.get("value")), StandardCharsets.UTF_8));
-            }
-            o.set(isolation, values);
-        }
-        return o;
-    }
-
     /** Admin.describeMetadataQuorum: leader, epoch, high watermark, voters and observers. */
     static ObjectNode describeQuorum(JsonNode req) throws Exception {
         ObjectNode o = obj();
@@ -560,7 +527,12 @@ public final class Driver {
         return o;
     }
 
-    /** Reads every partition from its log start to its high watermark, with an assigned consumer. */
+    /**
+     * Reads every partition from its log start to its end offset (the high watermark; with
+     * isolation read_committed, the last stable offset), with an assigned consumer. With
+     * "until" ({partition: offset}) it reads the partitions named there until its position
+     * reaches that offset instead (records from there on are left out).
+     */
     static ObjectNode read(JsonNode req) throws Exception {
         String topic = req.get("topic").asText();
         long deadline = System.currentTimeMillis() + req.path("timeoutMs").asLong(90_000);
@@ -574,7 +546,16 @@ public final class Driver {
         ArrayNode records = JSON.createArrayNode();
         try (KafkaConsumer<byte[], byte[]> c = new KafkaConsumer<>(p)) {
             List<TopicPartition> tps = new ArrayList<>();
-            c.partitionsFor(topic, Duration.ofSeconds(30)).forEach(pi -> tps.add(new TopicPartition(topic, pi.partition())));
+            Map<TopicPartition, Long> until = new HashMap<>();
+            if (req.hasNonNull("until")) {
+                req.get("until").fields().forEachRemaining(e -> {
+                    TopicPartition tp = new TopicPartition(topic, Integer.parseInt(e.getKey()));
+                    tps.add(tp);
+                    until.put(tp, e.getValue().asLong());
+                });
+            } else {
+                c.partitionsFor(topic, Duration.ofSeconds(30)).forEach(pi -> tps.add(new TopicPartition(topic, pi.partition())));
+            }
             c.assign(tps);
             if (req.hasNonNull("from")) {
                 for (TopicPartition tp : tps) {
@@ -583,7 +564,7 @@ public final class Driver {
             } else {
                 c.seekToBeginning(tps);
             }
-            Map<TopicPartition, Long> end = c.endOffsets(tps);
+            Map<TopicPartition, Long> end = req.hasNonNull("until") ? until : c.endOffsets(tps);
             while (true) {
                 boolean done = true;
                 for (TopicPartition tp : tps) {

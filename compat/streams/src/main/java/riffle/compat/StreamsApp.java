@@ -18,7 +18,7 @@ import org.apache.kafka.streams.kstream.Produced;
 /**
  * A stateful Kafka Streams application for the compatibility suite:
  *
- * <pre>java -cp 'target/kafka-VERSION/lib/*' riffle.compat.StreamsApp BOOTSTRAP APP_ID INPUT OUTPUT STATE_DIR GUARANTEE</pre>
+ * <pre>java -cp 'target/kafka-VERSION/lib/*' riffle.compat.StreamsApp BOOTSTRAP APP_ID INPUT OUTPUT STATE_DIR GUARANTEE [REPLICATION_FACTOR [ECHO]]</pre>
  *
  * Input records: key "k&lt;n&gt;", value "&lt;sequence&gt;" (the key's own counter). The
  * application regroups them by "g&lt;n mod 10&gt;" (a repartition topic) and aggregates each
@@ -27,8 +27,13 @@ import org.apache.kafka.streams.kstream.Produced;
  * OUTPUT as "count,max". The max is unchanged by reprocessing, so it is exact even under
  * at-least-once after a crash; the count is exact when no instance died.
  *
- * Prints "state RUNNING" etc. on stdout as the state changes; closes cleanly (exit 0) when
- * stdin says "stop" or ends.
+ * REPLICATION_FACTOR (default 1) is that of the internal topics (repartition, changelog;
+ * above 1 they also get min.insync.replicas=2), for a cluster. With ECHO, every input
+ * record is also written to ECHO unchanged (key "k&lt;n&gt;", value "&lt;sequence&gt;"),
+ * so that each input's own result can be found there.
+ *
+ * Prints "state RUNNING" etc. on stdout as the state changes, and once RUNNING "producers "
+ * with the client ids of its producers; closes cleanly (exit 0) when stdin says "stop" or ends.
  */
 public final class StreamsApp {
     private StreamsApp() {}
@@ -40,9 +45,16 @@ public final class StreamsApp {
         String output = args[3];
         String stateDir = args[4];
         String guarantee = args[5];
+        int replicationFactor = args.length > 6 ? Integer.parseInt(args[6]) : 1;
+        String echo = args.length > 7 ? args[7] : null;
 
         StreamsBuilder b = new StreamsBuilder();
-        b.stream(input, Consumed.with(Serdes.String(), Serdes.String()))
+        org.apache.kafka.streams.kstream.KStream<String, String> source =
+            b.stream(input, Consumed.with(Serdes.String(), Serdes.String()));
+        if (echo != null) {
+            source.to(echo, Produced.with(Serdes.String(), Serdes.String()));
+        }
+        source
             .map((k, v) -> KeyValue.pair("g" + (Integer.parseInt(k.substring(1)) % 10), v))
             .groupByKey(Grouped.with("by-group", Serdes.String(), Serdes.String()))
             .aggregate(() -> "0,-1",
@@ -65,7 +77,10 @@ public final class StreamsApp {
         p.put(StreamsConfig.NUM_STREAM_THREADS_CONFIG, 1);
         p.put(StreamsConfig.COMMIT_INTERVAL_MS_CONFIG, 200);
         p.put(StreamsConfig.STATESTORE_CACHE_MAX_BYTES_CONFIG, 0);
-        p.put(StreamsConfig.REPLICATION_FACTOR_CONFIG, 1);
+        p.put(StreamsConfig.REPLICATION_FACTOR_CONFIG, replicationFactor);
+        if (replicationFactor > 1) {
+            p.put(StreamsConfig.topicPrefix("min.insync.replicas"), "2");
+        }
         // purge consumed repartition records often (DeleteRecords), not every 30 s
         p.put(StreamsConfig.REPARTITION_PURGE_INTERVAL_MS_CONFIG, 1000);
         p.put(StreamsConfig.consumerPrefix(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG), 6000);
@@ -77,6 +92,16 @@ public final class StreamsApp {
         CountDownLatch done = new CountDownLatch(1);
         streams.setStateListener((now, before) -> {
             System.out.println("state " + now);
+            if (now == KafkaStreams.State.RUNNING) {
+                // the client ids of its producers (exactly-once: one transactional producer per thread)
+                try {
+                    java.util.List<String> ids = new java.util.ArrayList<>();
+                    streams.metadataForLocalThreads().forEach(t -> ids.addAll(t.producerClientIds()));
+                    System.out.println("producers " + String.join(",", ids));
+                } catch (IllegalStateException e) {
+                    // no longer running: nothing to name
+                }
+            }
             System.out.flush();
             if (now == KafkaStreams.State.ERROR || now == KafkaStreams.State.NOT_RUNNING) {
                 done.countDown();
