@@ -115,6 +115,8 @@ def admin_tour(ctx, client_name):
            and len(r["value"]) == PARTITIONS - 1, "partition 0's offset gone, the others kept")
     expect("deleteConsumerGroups", lambda r: ok(r) and group not in r["value"], "the group gone")
     expect("listTransactions", lambda r: ok(r) and r["value"] >= 0, "the transactional ids (ListTransactions)")
+    expect("describeTransactions", lambda r: ok(r) and r["value"].lower() == f"ongoing:[{topic}-0]:true",
+           "the open transaction: Ongoing, with the partition it wrote to (DescribeTransactions)")
     check(not bad, f"{client_name} AdminClient:\n  - " + "\n  - ".join(bad))
     return f"{len(calls) - len(PENDING) - len(CHECKED_APART)} AdminClient calls checked"
 

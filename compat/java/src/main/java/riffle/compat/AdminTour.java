@@ -215,6 +215,23 @@ final class AdminTour {
             step(calls, "describeUserScramCredentials", () -> a.describeUserScramCredentials().all().get().size());
             step(calls, "describeMetadataQuorum", () -> a.describeMetadataQuorum().quorumInfo().get().leaderId());
             step(calls, "listTransactions", () -> a.listTransactions().all().get().size());
+            // A transaction left open, described (DescribeTransactions), then aborted.
+            step(calls, "describeTransactions", () -> {
+                String txnId = "compat-admin-txn-" + topic;
+                java.util.Properties p = new java.util.Properties();
+                p.put("bootstrap.servers", req.get("bootstrap").asText());
+                p.put("transactional.id", txnId);
+                p.put("key.serializer", "org.apache.kafka.common.serialization.ByteArraySerializer");
+                p.put("value.serializer", "org.apache.kafka.common.serialization.ByteArraySerializer");
+                try (var producer = new org.apache.kafka.clients.producer.KafkaProducer<byte[], byte[]>(p)) {
+                    producer.initTransactions();
+                    producer.beginTransaction();
+                    producer.send(new org.apache.kafka.clients.producer.ProducerRecord<>(topic, 0, null, "open".getBytes())).get();
+                    var d = a.describeTransactions(List.of(txnId)).description(txnId).get();
+                    producer.abortTransaction();
+                    return d.state() + ":" + d.topicPartitions() + ":" + (d.producerId() >= 0);
+                }
+            });
         }
         ObjectNode o = Driver.obj();
         o.set("calls", calls);
