@@ -86,6 +86,8 @@ def all_scenarios() -> list[Scenario]:
     S.append(Scenario("confluent-kafka", "torn-tail", "scenarios.crash:torn_tail", managed_only=True, timeout=150))
     S.append(Scenario("confluent-kafka", "txn-crash-restart", "scenarios.txn_crash:crash_open_transactions",
                       managed_only=True, cost=3, timeout=240))
+    S.append(Scenario("kafka-python", "txn-expiration", "scenarios.txn_crash:expiration", managed_only=True,
+                      timeout=180))
     S.append(Scenario("confluent-kafka", "concurrent-producers", "scenarios.semantics:concurrent_producers",
                       cost=4, timeout=240))
     for v in ("0.11", "1.0", "2.1", "2.8", "3.5"):

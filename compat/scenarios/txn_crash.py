@@ -109,3 +109,48 @@ def crash_open_transactions(ctx):
     ctx.broker.check_verify_logs()
     return (f"LSO {before[0]} (high watermarks {before[1]}) and {len(before[2])} read_committed records the same "
             f"after SIGKILL + restart; {len(values)} after the open transaction was fenced")
+
+
+def expiration(ctx):
+    """`transactional.id.expiration.ms`: a transactional id with nothing in flight is
+    described (DescribeTransactions, kafka-python's admin) while it lives and is gone
+    (TRANSACTIONAL_ID_NOT_FOUND, not listed) once it has been idle that long."""
+    import time
+
+    import kafka
+    from kafka.errors import TransactionalIdNotFoundError
+
+    ck = get_client("confluent-kafka")
+    ctx.private_broker({"transactional.id.expiration.ms": "3000",
+                        "transaction.remove.expired.transaction.cleanup.interval.ms": "500"})
+    topic = ctx.topic("txn-expiry")
+    ck.create_topic(ctx, topic, PARTITIONS)
+    txn_id = f"compat-txn-expiry-{uuid.uuid4().hex[:8]}"
+    p = _producer(ctx, txn_id)
+    p.begin_transaction()
+    _send(p, topic, "e", 3)
+    p.commit_transaction(60)
+    admin = kafka.KafkaAdminClient(bootstrap_servers=ctx.bootstrap)
+    try:
+        # (Kafka may still be writing the markers: PrepareCommit for a moment.)
+        deadline = time.monotonic() + 60
+        while True:
+            d = admin.describe_transactions([txn_id])[txn_id]
+            if str(d.state).upper().endswith("COMPLETE_COMMIT"):
+                break
+            check(str(d.state).upper().endswith("PREPARE_COMMIT") and time.monotonic() < deadline,
+                  f"after the commit: {d.state}, expected CompleteCommit")
+            time.sleep(0.1)
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                admin.describe_transactions([txn_id])
+            except TransactionalIdNotFoundError:
+                break
+            check(time.monotonic() < deadline, f"{txn_id} still described 90 s after its last use")
+            time.sleep(0.5)
+        listed = [t.transactional_id for ts in admin.list_transactions().values() for t in ts]
+        check(txn_id not in listed, f"{txn_id} expired but still listed by ListTransactions")
+    finally:
+        admin.close()
+    return f"{txn_id} described as {d.state} after its commit, then expired"
