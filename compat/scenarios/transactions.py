@@ -191,8 +191,32 @@ def commit_abort(ctx, client_name):
     everything = b.read(ctx, topic, "read_uncommitted", until_after(acks))
     verify_records(everything, msgs, partitions=PARTITIONS, delivered=delivered, partition_send_order=True)
     extra = check_end_offsets(ctx, b, topic, expected_high_watermarks(txns), "after 6 transactions")
+    epoch = _producer_epoch(ctx, topic)
+    if client_name in TRANSACTIONS_V2:
+        # Transactions V2 (transaction.version 2): the epoch is bumped at every end.
+        check(epoch >= len(SCHEDULE) - 1, f"{client_name} uses transactions V2: after {len(SCHEDULE)} transactions "
+                                          f"the producer epoch is {epoch}, expected at least {len(SCHEDULE) - 1}")
+    else:
+        check(epoch == 0, f"{client_name} uses transactions V1: the producer epoch is {epoch}, expected 0")
     return (f"read_committed: {len(got)} of {len(msgs)} records (4 of 6 transactions committed), "
-            f"read_uncommitted: {len(everything)}" + (f"; {extra}" if extra else ""))
+            f"read_uncommitted: {len(everything)}, producer epoch {epoch}" + (f"; {extra}" if extra else ""))
+
+
+# Clients that use Kafka 4's transactions V2 when the broker finalizes transaction.version 2
+TRANSACTIONS_V2 = ("java", "franz-go")
+
+
+def _producer_epoch(ctx, topic):
+    """The epoch of the (only) producer of partition 0, by DescribeProducers."""
+    import kafka
+    admin = kafka.KafkaAdminClient(bootstrap_servers=ctx.bootstrap)
+    try:
+        tp = kafka.TopicPartition(topic, 0)
+        producers = admin.describe_producers([tp])[tp].active_producers
+    finally:
+        admin.close()
+    check(len(producers) == 1, f"DescribeProducers of {topic}-0: {producers}, expected one producer")
+    return producers[0].producer_epoch
 
 
 def consume_transform_produce(ctx, client_name, n_input=120, max_poll=20, abort_batch=2):
