@@ -448,12 +448,13 @@ fn api_versions_lists_the_features() {
     let mut c = broker.client();
     let r = c.call(4, &ApiVersionsRequest::default());
     let supported: Vec<_> = r.supported_features.iter().map(|f| (f.name.to_string(), f.min_version, f.max_version)).collect();
-    // features Riffle supports only at level 0 (group.version, ...) are left out: nothing
-    // of them can be enabled yet; transaction.version 2 is transactions V2 (KIP-890)
-    assert_eq!(supported, vec![("metadata.version".to_string(), 7, 27), ("transaction.version".to_string(), 0, 2)]);
+    // features Riffle supports only at level 0 (kraft.version, ...) are left out: nothing
+    // of them can be enabled yet; transaction.version 2 is transactions V2 (KIP-890),
+    // group.version 1 the consumer group protocol (KIP-848)
+    assert_eq!(supported, vec![("metadata.version".to_string(), 7, 27), ("transaction.version".to_string(), 0, 2), ("group.version".to_string(), 0, 1)]);
     let finalized: Vec<_> = r.finalized_features.iter().map(|f| (f.name.to_string(), f.min_version_level, f.max_version_level)).collect();
     // features at level 0 are left out, as Kafka does
-    assert_eq!(finalized, vec![("metadata.version".to_string(), 27, 27), ("transaction.version".to_string(), 2, 2)]);
+    assert_eq!(finalized, vec![("metadata.version".to_string(), 27, 27), ("transaction.version".to_string(), 2, 2), ("group.version".to_string(), 1, 1)]);
     assert!(r.finalized_features_epoch >= 0);
     // v3 (Java clients before 3.9 cannot parse a range from 0) lists the same here
     assert_eq!(c.call(3, &ApiVersionsRequest::default()).supported_features.len(), 1);
@@ -650,7 +651,7 @@ fn feature_updates_and_log_dir_moves_that_keep_things_as_they_are() {
     let updates = vec![
         update("metadata.version", 27, 1),  // the finalized level: nothing to do
         update("transaction.version", 9, 1),  // beyond what is supported
-        update("group.version", 0, 1),      // already off
+        update("group.version", 1, 1),      // already on
         update("no.such.feature", 1, 1),
     ];
     let r = c.call(1, &UpdateFeaturesRequest::default().with_feature_updates(updates.clone()));
@@ -662,7 +663,7 @@ fn feature_updates_and_log_dir_moves_that_keep_things_as_they_are() {
     // v2: the first failure is the request's error
     let v2 = c.call(2, &UpdateFeaturesRequest::default().with_feature_updates(updates));
     assert_eq!(v2.error_code, 95);
-    let dup = c.call(1, &UpdateFeaturesRequest::default().with_feature_updates(vec![update("group.version", 0, 1), update("group.version", 0, 1)]));
+    let dup = c.call(1, &UpdateFeaturesRequest::default().with_feature_updates(vec![update("group.version", 1, 1), update("group.version", 1, 1)]));
     assert_eq!(dup.error_code, 42);
 
     assert_eq!(create(&mut c, "dirs", 1, 1, &[], false), 0);

@@ -596,7 +596,12 @@ func tps(m map[string][]int32) []TP {
 }
 
 func (f *Franz) GroupWorker(cfg *WorkerConfig, w *Worker) error {
-	incremental := cfg.Strategy == "cooperative-sticky"
+	consumerProtocol := cfg.GroupProtocol == "consumer"
+	if cfg.GroupProtocol != "" && cfg.GroupProtocol != "classic" && !consumerProtocol {
+		return fmt.Errorf("unknown group protocol %q", cfg.GroupProtocol)
+	}
+	// the consumer protocol (KIP-848) rebalances incrementally, like cooperative-sticky
+	incremental := cfg.Strategy == "cooperative-sticky" || consumerProtocol
 	var cl *kgo.Client
 	var assignedMu sync.Mutex
 	assigned := map[TP]bool{}
@@ -649,12 +654,29 @@ func (f *Franz) GroupWorker(cfg *WorkerConfig, w *Worker) error {
 	if cfg.OffsetReset == "latest" {
 		reset = kgo.NewOffset().AtEnd()
 	}
+	balancer := franzBalancer(cfg.Strategy)
+	if consumerProtocol {
+		// kgo runs KIP-848 with ServerSideBalancer and a range or sticky balancer first:
+		// it asks the broker for "range" or "uniform" (ServerAssignor). If the broker has no
+		// ConsumerGroupHeartbeat v1, kgo silently falls back to the classic protocol (the
+		// scenarios check the group's type).
+		balancer = kgo.CooperativeStickyBalancer()
+		if cfg.RemoteAssignor == "range" {
+			balancer = kgo.RangeBalancer()
+		} else if cfg.RemoteAssignor != "" && cfg.RemoteAssignor != "uniform" {
+			return fmt.Errorf("franz-go asks for the server assignors range and uniform only, not %q", cfg.RemoteAssignor)
+		}
+	}
+	topics := cfg.Topics
+	if cfg.Pattern != "" {
+		topics = []string{cfg.Pattern}
+	}
 	opts := []kgo.Opt{
 		kgo.ConsumerGroup(cfg.Group),
-		kgo.ConsumeTopics(cfg.Topics...),
+		kgo.ConsumeTopics(topics...),
 		kgo.ClientID(cfg.ClientID),
 		kgo.DisableAutoCommit(),
-		kgo.Balancers(franzBalancer(cfg.Strategy)),
+		kgo.Balancers(balancer),
 		kgo.SessionTimeout(time.Duration(cfg.SessionTimeoutMs) * time.Millisecond),
 		kgo.HeartbeatInterval(time.Duration(cfg.HeartbeatMs) * time.Millisecond),
 		kgo.ConsumeResetOffset(reset),
@@ -703,6 +725,12 @@ func (f *Franz) GroupWorker(cfg *WorkerConfig, w *Worker) error {
 	}
 	if cfg.InstanceID != "" {
 		opts = append(opts, kgo.InstanceID(cfg.InstanceID))
+	}
+	if consumerProtocol {
+		opts = append(opts, kgo.ServerSideBalancer())
+	}
+	if cfg.Pattern != "" {
+		opts = append(opts, kgo.ConsumeRegex())
 	}
 	var err error
 	cl, err = kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(strings.Split(cfg.Bootstrap, ",")...), franzLogger()}, opts...)...)

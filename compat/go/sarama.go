@@ -628,6 +628,9 @@ func (h *saramaHandler) ConsumeClaim(s sarama.ConsumerGroupSession, c sarama.Con
 }
 
 func (s *Sarama) GroupWorker(cfg *WorkerConfig, w *Worker) error {
+	if cfg.GroupProtocol != "" && cfg.GroupProtocol != "classic" || cfg.Pattern != "" {
+		return errors.New("sarama has no consumer group protocol (KIP-848) and no regex subscription")
+	}
 	c := saramaConfig()
 	c.ClientID = cfg.ClientID
 	c.Consumer.Offsets.AutoCommit.Enable = false

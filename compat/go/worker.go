@@ -33,6 +33,13 @@ type WorkerConfig struct {
 	CommitEvery      int      `json:"commit_every"`
 	BatchDelayMs     int      `json:"batch_delay_ms"`
 	OffsetReset      string   `json:"offset_reset"`
+	// "classic" (default) or "consumer" (KIP-848: ConsumerGroupHeartbeat, server-side
+	// assignment with RemoteAssignor, "uniform" or "range"; franz-go only)
+	GroupProtocol  string `json:"group_protocol"`
+	RemoteAssignor string `json:"remote_assignor"`
+	// a regex subscription instead of Topics (franz-go's ConsumeRegex; with the consumer
+	// protocol the broker resolves it: SubscribedTopicRegex)
+	Pattern string `json:"pattern"`
 }
 
 type TP struct {

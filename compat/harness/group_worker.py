@@ -7,6 +7,11 @@ its own, so that a scenario can run several at once and SIGKILL one.
 Config keys: client ("confluent-kafka" | "kafka-python"), bootstrap, group,
 topics (list), client_id, session_timeout_ms, heartbeat_ms, strategy
 ("range" | "roundrobin" | "cooperative-sticky"), instance_id (static member),
+group_protocol ("classic" | "consumer": KIP-848, confluent-kafka only; the session
+timeout, heartbeat interval and assignor are then the broker's, and rebalances are
+incremental), remote_assignor (group.remote.assignor, "uniform" | "range"), pattern
+(a regex subscription instead of topics; with the consumer protocol librdkafka sends
+it to the broker as SubscribedTopicRegex),
 max_poll (records per poll), stop_after (process that many records, commit,
 close; with after_stop="hold": pause and stay in the group instead),
 commit_every (commit after every N-th batch only: a window of processed but
@@ -85,7 +90,9 @@ class Base:
         self.stop_after = CFG.get("stop_after")
         self.max_poll = int(CFG.get("max_poll", 200))
         self.delay = float(CFG.get("batch_delay_ms", 0)) / 1000.0
-        self.incremental = CFG.get("strategy") == "cooperative-sticky"
+        # the consumer protocol (KIP-848) rebalances incrementally, like cooperative-sticky
+        self.incremental = (CFG.get("strategy") == "cooperative-sticky"
+                            or CFG.get("group_protocol", "classic") == "consumer")
         self.commit_every = max(1, int(CFG.get("commit_every", 1)))  # commit after every N-th batch
         self.batches = 0
 
@@ -191,9 +198,17 @@ class ConfluentWorker(Base):
         }
         if CFG.get("instance_id"):
             conf["group.instance.id"] = CFG["instance_id"]
+        if CFG.get("group_protocol", "classic") != "classic":
+            # KIP-848: librdkafka refuses the classic-only settings with group.protocol=consumer
+            conf["group.protocol"] = CFG["group_protocol"]
+            for k in ("session.timeout.ms", "heartbeat.interval.ms", "partition.assignment.strategy"):
+                del conf[k]
+        if CFG.get("remote_assignor"):
+            conf["group.remote.assignor"] = CFG["remote_assignor"]
         self.c = ck.Consumer(conf)
-        self.c.subscribe(CFG["topics"], on_assign=self.on_assign, on_revoke=self.on_revoke,
-                         on_lost=self.on_lost)
+        # a topic name starting with "^" is a regex for librdkafka
+        topics = [CFG["pattern"]] if CFG.get("pattern") else CFG["topics"]
+        self.c.subscribe(topics, on_assign=self.on_assign, on_revoke=self.on_revoke, on_lost=self.on_lost)
 
     def _assignment(self):
         try:
@@ -278,6 +293,9 @@ class KafkaPythonWorker(Base):
         from kafka.coordinator.assignors.range import RangePartitionAssignor
         from kafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
         from kafka.structs import OffsetAndMetadata, TopicPartition
+        if CFG.get("group_protocol", "classic") != "classic" or CFG.get("pattern"):
+            raise RuntimeError("kafka-python has no consumer group protocol (KIP-848) and no pattern "
+                               "subscription in this worker")
         logging.basicConfig(level=os.environ.get("COMPAT_WORKER_LOGLEVEL", "WARNING"), stream=sys.stderr,
                             format="%(asctime)s kafka-python %(levelname)s %(name)s: %(message)s")
         self.TP, self.OAM = TopicPartition, OffsetAndMetadata

@@ -669,3 +669,26 @@ def raw_fenced_requests(bootstrap, group, member_id, generation, topic, partitio
         return a._manager.run(go)  # noqa: SLF001
     finally:
         a.close()
+
+
+def check_resumed(ctx, group, topic, partitions, members, prod, acked_commits, what="the restart"):
+    """After a broker restart (or stop): every OffsetCommit acknowledged before it is
+    still there, the producer finished, every acknowledged record is read and the group
+    commits up to the high watermarks, and nothing below an offset committed before is
+    read again."""
+    c_after = wait_until(lambda: committed(ctx.bootstrap, group, topic, partitions), 60,
+                         f"OffsetFetch after {what}")
+    for p, o in acked_commits.items():
+        check(c_after[p] >= o, f"partition {p}: an OffsetCommit of offset {o} was acknowledged before {what}, "
+                               f"after it the committed offset is {c_after[p]}")
+    prod.join(180)
+    check(prod.done.is_set() and not prod.errors, f"producer: done={prod.done.is_set()} errors={prod.errors[:3]}")
+    expected = expected_positions(prod.acked, topic)
+    wait_read(members, set(expected), timeout=120, what=f"every record to be read after {what}")
+    hw = high_watermarks(ctx, topic)
+    wait_committed(ctx.bootstrap, group, topic, hw, timeout=60, members=members)
+    check_values(members, expected)
+    dups = duplicates(members)
+    bad = {k: w for k, w in dups.items() if k[2] < acked_commits.get(k[1], -1)}
+    check(not bad, f"{len(bad)} records read again below the offsets committed (and acknowledged) before "
+                   f"{what} {acked_commits}, e.g. {sorted(bad.items())[:5]}")

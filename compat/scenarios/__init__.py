@@ -101,14 +101,13 @@ def all_scenarios() -> list[Scenario]:
                           timeout=300))
     S.append(Scenario("java", "streams", "scenarios.streams:streams", cost=6, timeout=480))
     S.append(Scenario("java", "connect", "scenarios.connect:connect", cost=6, timeout=480))
-    # Streams with exactly_once_v2 (transactions); KIP-848 groups (issue 13): a known failure
+    # Streams with exactly_once_v2 (transactions)
     S.append(Scenario("java", "streams-exactly-once", "scenarios.streams:streams", ("exactly_once_v2",), cost=4,
                       timeout=300))
-    S.append(Scenario("java", "group-consumer-protocol", "scenarios.next_protocols:consumer_protocol", ("java",),
-                      timeout=180))
     for c in GO:
         S.append(Scenario(c, "admin-tour", "scenarios.admin_tour:admin_go", (c,), cost=1, timeout=180))
     S.extend(group_scenarios())
+    S.extend(consumer_group_scenarios())
     S.append(Scenario("confluent-kafka", "crash", "scenarios.crash:crash", managed_only=True, cost=8, timeout=480))
     S.append(Scenario("confluent-kafka", "crash-idempotent", "scenarios.crash:crash_idempotent",
                       managed_only=True, cost=8, timeout=480))
@@ -136,6 +135,10 @@ def cluster_scenarios() -> list[Scenario]:
         Scenario(ck, "cluster-preferred-election", f"{C}:preferred_election", managed_only=True, cost=3, timeout=300),
         Scenario(ck, "cluster-leader-rebalance", f"{C}:leader_rebalance", managed_only=True, cost=3, timeout=300),
         Scenario("java", "cluster-dynamic-configs", f"{C}:dynamic_configs", managed_only=True, cost=3, timeout=300),
+        # the consumer group protocol (KIP-848): the group coordinator SIGKILLed under java and
+        # confluent-kafka members (scenarios/consumer_group_faults.py)
+        Scenario(MIXED, "kip848-coordinator-failover", "scenarios.consumer_group_faults:coordinator_failover",
+                 managed_only=True, cost=6, timeout=360),
     ] + [
         # the same faults under the Java client and franz-go (scenarios/cluster_clients.py)
         Scenario(c, name, f"scenarios.cluster_clients:{fn}", (c,), managed_only=True, cost=cost, timeout=timeout)
@@ -207,4 +210,22 @@ def group_scenarios() -> list[Scenario]:
     S.append(Scenario(kp, "group-admin", f"{G}:admin_kafka_python", cost=2, timeout=180))
     S.append(Scenario(js, "group-admin", f"{G}:admin_kafkajs", cost=2, timeout=180))
     S.append(Scenario(ck, "group-lag", f"{G}:lag", cost=2, timeout=180))
+    return S
+
+
+def consumer_group_scenarios() -> list[Scenario]:
+    """The consumer group protocol of KIP-848 (scenarios/consumer_groups.py): members with
+    group.protocol=consumer of the clients that have it (the Java client 4.x, librdkafka,
+    franz-go), Java's group admin, hand-made requests (kafka-python's request machinery)."""
+    C = "scenarios.consumer_groups"
+    S = []
+    for c in ("java", "confluent-kafka", "franz-go"):
+        S.append(Scenario(c, "kip848-split-join-leave", f"{C}:split_join_leave", (c,), managed_only=True, cost=5,
+                          timeout=240))
+        S.append(Scenario(c, "kip848-regex", f"{C}:regex", (c,), cost=3, timeout=180))
+        S.append(Scenario(c, "kip848-restart", f"{C}:restart", (c,), managed_only=True, cost=4, timeout=240))
+    S.append(Scenario("java", "kip848-describe", f"{C}:describe_groups", cost=3, timeout=180))
+    S.append(Scenario("java", "kip848-static", f"{C}:static", cost=3, timeout=180))
+    S.append(Scenario("java", "kip848-migration", f"{C}:migration", cost=3, timeout=180))
+    S.append(Scenario("kafka-python", "kip848-bad-input", f"{C}:bad_input", cost=2, timeout=150))
     return S

@@ -22,7 +22,7 @@ import uuid
 
 from harness.clients import get_client
 from harness.common import CheckFailed, check, log, wait_until
-from harness.groups import (BROKER_GROUP_OVERRIDES, Members, PacedProducer, admin, check_values,
+from harness.groups import (BROKER_GROUP_OVERRIDES, Members, PacedProducer, admin, check_resumed, check_values,
                             committed, coordinator_ready, describe, duplicates, expected_positions, group_name, high_watermarks,
                             make_member, produce_values, raw_fenced_requests, wait_committed, wait_read,
                             wait_stable)
@@ -383,22 +383,8 @@ def broker_restart_live(ctx, kinds):
                     for t, p, o in e["offsets"]:
                         acked_commits[p] = max(acked_commits.get(p, -1), o)
         broker.start()
-        c_after = wait_until(lambda: committed(ctx.bootstrap, group, topic, range(4)), 60,
-                             "OffsetFetch after the restart")
-        for p, o in acked_commits.items():
-            check(c_after[p] >= o, f"partition {p}: an OffsetCommit of offset {o} was acknowledged before the "
-                                   f"SIGTERM, after the restart the committed offset is {c_after[p]}")
-        prod.join(180)
-        check(prod.done.is_set() and not prod.errors, f"producer: done={prod.done.is_set()} errors={prod.errors[:3]}")
-        expected = expected_positions(prod.acked, topic)
-        wait_read(members, set(expected), timeout=120, what="every message to be read after the restart")
-        hw = high_watermarks(ctx, topic)
-        wait_committed(ctx.bootstrap, group, topic, hw, timeout=60, members=members)
-        check_values(members, expected)
+        check_resumed(ctx, group, topic, range(4), members, prod, acked_commits)
         dups = duplicates(members)
-        bad = {k: w for k, w in dups.items() if k[2] < acked_commits.get(k[1], -1)}
-        check(not bad, f"{len(bad)} messages re-read below the offsets committed (and acknowledged) before the "
-                       f"restart {acked_commits}, e.g. {sorted(bad.items())[:5]}")
         desc = wait_stable(ctx.bootstrap, group, members, [4 // len(members)] * len(members), _parts(topic, 4),
                            timeout=60, what="the group to be stable with all members after the restart")
         _check_describe(desc, members, assignor=_assignor(kinds), what="after the broker restart")

@@ -32,10 +32,11 @@ fn coordinator(bootstrap: &str, group: &str) -> Result<Client, ClientError> {
     Client::connect((resp.host.as_str(), resp.port as u16))
 }
 
-/// One line per group: name, state and protocol type.
+/// One line per group: name, state, protocol type and group type (classic or
+/// consumer).
 pub fn list(bootstrap: &str) -> Result<String, ClientError> {
     let mut c = Client::connect(bootstrap)?;
-    let resp = c.call(4, &ListGroupsRequest::default())?;
+    let resp = c.call(5, &ListGroupsRequest::default())?;
     if resp.error_code != 0 {
         return Err(fail("ListGroups", resp.error_code));
     }
@@ -43,7 +44,7 @@ pub fn list(bootstrap: &str) -> Result<String, ClientError> {
     let mut groups: Vec<_> = resp.groups.iter().collect();
     groups.sort_by(|a, b| a.group_id.cmp(&b.group_id));
     for g in groups {
-        let _ = writeln!(out, "{:<40} {:<20} {}", g.group_id.as_str(), g.group_state.as_str(), g.protocol_type.as_str());
+        let _ = writeln!(out, "{:<40} {:<20} {:<12} {}", g.group_id.as_str(), g.group_state.as_str(), g.protocol_type.as_str(), g.group_type.as_str());
     }
     Ok(out)
 }
@@ -66,20 +67,75 @@ impl LagRow {
     }
 }
 
+/// A member of a consumer group (KIP-848), as ConsumerGroupDescribe reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumerMemberRow {
+    pub member_id: String,
+    pub member_epoch: i32,
+    pub client_id: String,
+    pub host: String,
+    /// topic-partition, ...
+    pub assignment: Vec<(String, i32)>,
+}
+
+/// What `describe` shows of a group.
+pub struct GroupView {
+    pub state: String,
+    /// For a consumer group: (group epoch, assignment epoch, assignor) and its members.
+    pub consumer: Option<((i32, i32, String), Vec<ConsumerMemberRow>)>,
+    pub rows: Vec<LagRow>,
+}
+
+/// A consumer group's description, or `None` for a classic group.
+fn describe_consumer(c: &mut Client, group: &str) -> Result<Option<ConsumerGroupDescribeResponse>, ClientError> {
+    let mut req = ConsumerGroupDescribeRequest::default();
+    req.group_ids = vec![GroupId(s(group))];
+    let resp = c.call(0, &req)?;
+    let found = resp.groups.first().is_some_and(|g| g.error_code == 0);
+    Ok(found.then_some(resp))
+}
+
 /// The group's state and, per partition it has committed or is assigned, its offsets.
 pub fn describe_rows(bootstrap: &str, group: &str) -> Result<(String, Vec<LagRow>), ClientError> {
-    let mut c = coordinator(bootstrap, group)?;
-    let mut dreq = DescribeGroupsRequest::default();
-    dreq.groups = vec![GroupId(s(group))];
-    let desc = c.call(5, &dreq)?;
-    let g = desc.groups.first().ok_or_else(|| ClientError::Protocol("empty DescribeGroups response".into()))?;
-    if g.error_code != 0 {
-        return Err(fail("DescribeGroups", g.error_code));
-    }
-    let state = g.group_state.to_string();
+    describe_view(bootstrap, group).map(|v| (v.state, v.rows))
+}
 
+/// The group, classic or consumer, with its offsets and lag.
+pub fn describe_view(bootstrap: &str, group: &str) -> Result<GroupView, ClientError> {
+    let mut c = coordinator(bootstrap, group)?;
     // partition -> (consumer id, host, client id), from each member's assignment.
     let mut owners: BTreeMap<(String, i32), (String, String, String)> = BTreeMap::new();
+    let mut consumer = None;
+    let state;
+    if let Some(desc) = describe_consumer(&mut c, group)? {
+        let g = &desc.groups[0];
+        state = g.group_state.to_string();
+        let mut members = Vec::new();
+        for m in &g.members {
+            let assignment: Vec<(String, i32)> = m.assignment.topic_partitions.iter().flat_map(|tp| tp.partitions.iter().map(move |p| (tp.topic_name.to_string(), *p))).collect();
+            for tp in &assignment {
+                owners.insert(tp.clone(), (m.member_id.to_string(), m.client_host.to_string(), m.client_id.to_string()));
+            }
+            members.push(ConsumerMemberRow { member_id: m.member_id.to_string(), member_epoch: m.member_epoch, client_id: m.client_id.to_string(), host: m.client_host.to_string(), assignment });
+        }
+        consumer = Some(((g.group_epoch, g.assignment_epoch, g.assignor_name.to_string()), members));
+    } else {
+        let mut dreq = DescribeGroupsRequest::default();
+        dreq.groups = vec![GroupId(s(group))];
+        let desc = c.call(5, &dreq)?;
+        let g = desc.groups.first().ok_or_else(|| ClientError::Protocol("empty DescribeGroups response".into()))?;
+        if g.error_code != 0 {
+            return Err(fail("DescribeGroups", g.error_code));
+        }
+        state = g.group_state.to_string();
+        classic_owners(g, &mut owners);
+    }
+    let rows = lag_rows(&mut c, bootstrap, group, &owners)?;
+    Ok(GroupView { state, consumer, rows })
+}
+
+/// The owners of partitions in a classic group of the consumer protocol type.
+fn classic_owners(g: &describe_groups_response::DescribedGroup, owners: &mut BTreeMap<(String, i32), (String, String, String)>) {
     for m in &g.members {
         let mut a = m.member_assignment.clone();
         if g.protocol_type.as_str() != "consumer" || a.remaining() < 2 {
@@ -93,7 +149,10 @@ pub fn describe_rows(bootstrap: &str, group: &str) -> Result<(String, Vec<LagRow
             }
         }
     }
+}
 
+/// Per partition the group committed or owns: committed offset, log end offset, owner.
+fn lag_rows(c: &mut Client, bootstrap: &str, group: &str, owners: &BTreeMap<(String, i32), (String, String, String)>) -> Result<Vec<LagRow>, ClientError> {
     let mut freq = OffsetFetchRequest::default();
     freq.group_id = GroupId(s(group));
     freq.topics = None;
@@ -159,13 +218,22 @@ pub fn describe_rows(bootstrap: &str, group: &str) -> Result<(String, Vec<LagRow
             }
         })
         .collect();
-    Ok((state, rows))
+    Ok(rows)
 }
 
 /// The table `kafka-consumer-groups.sh --describe --group G` prints.
 pub fn describe(bootstrap: &str, group: &str) -> Result<String, ClientError> {
-    let (state, rows) = describe_rows(bootstrap, group)?;
+    let GroupView { state, consumer, rows } = describe_view(bootstrap, group)?;
     let mut out = String::new();
+    if let Some(((group_epoch, assignment_epoch, assignor), members)) = &consumer {
+        let _ = writeln!(out, "\nConsumer group '{group}' (consumer protocol): state {state}, group epoch {group_epoch}, assignment epoch {assignment_epoch}, assignor {assignor}\n");
+        let _ = writeln!(out, "{:<32} {:>6} {:<24} {:<16} {}", "MEMBER-ID", "EPOCH", "CLIENT-ID", "HOST", "ASSIGNMENT");
+        for m in members {
+            let parts: Vec<String> = m.assignment.iter().map(|(t, p)| format!("{t}-{p}")).collect();
+            let _ = writeln!(out, "{:<32} {:>6} {:<24} {:<16} {}", m.member_id, m.member_epoch, m.client_id, m.host, parts.join(","));
+        }
+        let _ = writeln!(out);
+    }
     if rows.iter().all(|r| r.consumer_id.is_none()) {
         let _ = writeln!(out, "\nConsumer group '{group}' has no active members (state {state}).\n");
     }

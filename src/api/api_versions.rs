@@ -23,15 +23,15 @@ pub struct Feature {
 /// Kafka 4.1's production features, at the levels Riffle implements. `metadata.version`
 /// is 4.1-IV1 (27; the lowest Kafka 4 accepts is 3.3-IV3, 7). `transaction.version` 2
 /// is KIP-890's transactions V2 (4.x clients bump the epoch at every transaction's end
-/// and let partition leaders add partitions); older clients keep V1. The others stay at
-/// 0 until their capability lands: `group.version` 1 is the KIP-848 consumer protocol,
-/// `kraft.version` 1 is a dynamic quorum (Riffle's voters are static),
+/// and let partition leaders add partitions); older clients keep V1. `group.version` 1
+/// is the KIP-848 consumer protocol. The others stay at 0 until their capability
+/// lands: `kraft.version` 1 is a dynamic quorum (Riffle's voters are static),
 /// `eligible.leader.replicas.version` 1 is KIP-966.
 pub const FEATURES: &[Feature] = &[
     Feature { name: "metadata.version", min_level: 7, max_level: 27, finalized: 27 },
     Feature { name: "kraft.version", min_level: 0, max_level: 0, finalized: 0 },
     Feature { name: "transaction.version", min_level: 0, max_level: 2, finalized: 2 },
-    Feature { name: "group.version", min_level: 0, max_level: 0, finalized: 0 },
+    Feature { name: "group.version", min_level: 0, max_level: 1, finalized: 1 },
     Feature { name: "eligible.leader.replicas.version", min_level: 0, max_level: 0, finalized: 0 },
 ];
 

@@ -69,22 +69,21 @@ pub async fn describe(ctx: &RequestContext<'_>, req: DescribeGroupsRequest) -> D
 pub async fn list(ctx: &RequestContext<'_>, req: ListGroupsRequest) -> ListGroupsResponse {
     let v = ctx.version;
     let mut resp = ListGroupsResponse::default();
-    // Every group here is a classic group.
-    if v >= 5 && !req.types_filter.is_empty() && !req.types_filter.iter().any(|t| t.eq_ignore_ascii_case("classic")) {
-        return resp;
-    }
-    for (id, state, protocol_type) in ctx.services.groups.list() {
-        if v >= 4 && !req.states_filter.is_empty() && !req.states_filter.iter().any(|f| f.eq_ignore_ascii_case(state.name())) {
+    for listed in ctx.services.groups.list() {
+        if v >= 5 && !req.types_filter.is_empty() && !req.types_filter.iter().any(|t| t.eq_ignore_ascii_case(listed.group_type)) {
+            continue;
+        }
+        if v >= 4 && !req.states_filter.is_empty() && !req.states_filter.iter().any(|f| f.eq_ignore_ascii_case(listed.state)) {
             continue;
         }
         let mut g = ListedGroup::default();
-        g.group_id = GroupId(s(id));
-        g.protocol_type = s(protocol_type);
+        g.group_id = GroupId(s(listed.group_id));
+        g.protocol_type = s(listed.protocol_type);
         if v >= 4 {
-            g.group_state = StrBytes::from_static_str(state.name());
+            g.group_state = StrBytes::from_static_str(listed.state);
         }
         if v >= 5 {
-            g.group_type = StrBytes::from_static_str("classic");
+            g.group_type = StrBytes::from_static_str(listed.group_type);
         }
         resp.groups.push(g);
     }

@@ -66,9 +66,11 @@ pub async fn handle(ctx: &RequestContext<'_>, req: MetadataRequest) -> MetadataR
     }
     let allow_create = (ctx.version < 4 || req.allow_auto_topic_creation) && cfg.auto_create_topics_enable;
     for wanted in req.topics.unwrap_or_default() {
+        // A topic id, when given, names the topic (the Java consumer sends ids with an
+        // empty name), as in Kafka.
         let entry = match wanted.name {
-            Some(name) => lookup_or_create(broker, &name, allow_create, topic_ops, version).await,
-            None => match broker.topics.get_by_id(&wanted.topic_id) {
+            Some(name) if wanted.topic_id.is_nil() => lookup_or_create(broker, &name, allow_create, topic_ops, version).await,
+            _ => match broker.topics.get_by_id(&wanted.topic_id) {
                 Some(t) => describe_topic(&t, image.as_deref(), cfg.node_id, topic_ops, version),
                 None => error_topic(None, wanted.topic_id, ResponseError::UnknownTopicId.code()),
             },

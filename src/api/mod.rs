@@ -5,6 +5,7 @@ pub mod acls;
 pub mod alter_configs;
 pub mod alter_replica_log_dirs;
 pub mod api_versions;
+pub mod consumer_group;
 pub mod create_partitions;
 pub mod create_topics;
 pub mod delegation_tokens;
@@ -193,6 +194,8 @@ api_table! {
     TxnOffsetCommit => transactions::txn_offset_commit: m::TxnOffsetCommitRequest,
     DescribeTransactions => transactions::describe: m::DescribeTransactionsRequest,
     ListTransactions => transactions::list: m::ListTransactionsRequest,
+    ConsumerGroupHeartbeat => consumer_group::heartbeat: m::ConsumerGroupHeartbeatRequest,
+    ConsumerGroupDescribe => consumer_group::describe: m::ConsumerGroupDescribeRequest,
 }
 
 /// The supported version range of `api`, if it is supported at all.

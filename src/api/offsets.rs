@@ -31,6 +31,8 @@ pub async fn commit(ctx: &RequestContext<'_>, req: OffsetCommitRequest) -> Offse
     let instance = req.group_instance_id.as_ref().map(|i| i.to_string());
     let mut errors = match ctx.services.groups.coordinator_error(&req.group_id) {
         Some(code) => vec![code; offsets.len()],
+        // A member of the consumer protocol commits with its member epoch (v9+).
+        None if v < 9 && ctx.services.groups.is_consumer_member(&req.group_id, &req.member_id) => vec![E::UnsupportedVersion.code(); offsets.len()],
         None => ctx.services.groups.commit(&req.group_id, &req.member_id, instance.as_deref(), req.generation_id_or_member_epoch, offsets),
     };
     // A commit is answered once the followers of the group's partition have it (acks=all
@@ -147,6 +149,15 @@ pub async fn fetch(ctx: &RequestContext<'_>, req: OffsetFetchRequest) -> OffsetF
             out.group_id = g.group_id;
             resp.groups.push(out);
             continue;
+        }
+        // v9: a member of a consumer group fetches with its member id and epoch.
+        if v >= 9 {
+            if let Some(code) = groups.check_fetch(&g.group_id, g.member_id.as_deref(), g.member_epoch) {
+                out.error_code = code;
+                out.group_id = g.group_id;
+                resp.groups.push(out);
+                continue;
+            }
         }
         let topics = g.topics.map(|ts| ts.into_iter().map(|t| (t.name.to_string(), t.partition_indexes)).collect());
         let committed: Committed = groups.fetch_offsets(&g.group_id, topics);

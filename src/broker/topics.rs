@@ -98,6 +98,9 @@ pub struct TopicRegistry {
     topics: RwLock<HashMap<Arc<str>, Arc<Topic>>>,
     /// Serialises creations and deletions (they touch the file system).
     changes: Mutex<()>,
+    /// Bumped by every change of the set of topics or of their partition counts, so
+    /// that what is derived from them (regex subscriptions) is recomputed only then.
+    version: std::sync::atomic::AtomicU64,
 }
 
 impl TopicRegistry {
@@ -122,6 +125,7 @@ impl TopicRegistry {
             broker,
             topics: RwLock::new(HashMap::new()),
             changes: Mutex::new(()),
+            version: std::sync::atomic::AtomicU64::new(0),
         };
         let now = clock.now_ms();
         for path in files.list(&meta_dir).map_err(io_at(&meta_dir))? {
@@ -226,6 +230,15 @@ impl TopicRegistry {
         self.log_dir.join(TOPICS_DIR).join(format!("{}.properties", topic_id::to_string(id)))
     }
 
+    /// Changes whenever a topic is created or deleted or gains partitions.
+    pub fn version(&self) -> u64 {
+        self.version.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    fn bump_version(&self) {
+        self.version.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    }
+
     pub fn get(&self, name: &str) -> Option<Arc<Topic>> {
         self.topics.read().get(name).cloned()
     }
@@ -283,6 +296,7 @@ impl TopicRegistry {
         let topic = self.open_topic(name, id, partitions, overrides, self.clock.now_ms(), Shutdown::Unclean)?;
         self.write_topic_file(&topic)?;
         self.topics.write().insert(topic.name.clone(), topic.clone());
+        self.bump_version();
         tracing::info!(topic = %topic.name, partitions, topic_id = %topic_id::to_string(&topic.id), "created topic");
         Ok(topic)
     }
@@ -318,6 +332,7 @@ impl TopicRegistry {
     pub fn delete(&self, name: &str) -> Result<Arc<Topic>, TopicError> {
         let _guard = self.changes.lock();
         let topic = self.topics.write().remove(name).ok_or_else(|| TopicError::Unknown(name.to_string()))?;
+        self.bump_version();
         let path = self.topic_file(&topic.id);
         self.files.remove_file(&path).map_err(io_at(&path))?;
         let mut doomed = Vec::new();
@@ -370,6 +385,7 @@ impl TopicRegistry {
         let grown = Arc::new(Topic { name: topic.name.clone(), id: topic.id, partitions, overrides: RwLock::new(overrides) });
         self.write_topic_file(&grown)?;
         self.topics.write().insert(grown.name.clone(), grown);
+        self.bump_version();
         tracing::info!(topic = %name, from = current, to = count, "added partitions");
         Ok(())
     }

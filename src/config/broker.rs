@@ -71,6 +71,12 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
     def("group.min.session.timeout.ms", T::Int, Some("6000"), V::AtLeast(0), "Smallest session timeout a member may ask for."),
     def("group.max.session.timeout.ms", T::Int, Some("1800000"), V::AtLeast(0), "Largest session timeout a member may ask for."),
     def("group.max.size", T::Int, Some("2147483647"), V::AtLeast(1), "Maximum members in one group."),
+    def("group.consumer.session.timeout.ms", T::Int, Some("45000"), V::AtLeast(1), "Session timeout of members of consumer groups (KIP-848)."),
+    def("group.consumer.heartbeat.interval.ms", T::Int, Some("5000"), V::AtLeast(1), "Heartbeat interval the coordinator gives members of consumer groups."),
+    def("group.consumer.max.size", T::Int, Some("2147483647"), V::AtLeast(1), "Maximum members in one consumer group."),
+    def("group.consumer.migration.policy", T::String, Some("bidirectional"), V::OneOf(&["bidirectional", "upgrade", "downgrade", "disabled", "BIDIRECTIONAL", "UPGRADE", "DOWNGRADE", "DISABLED"]), "Whether a group with members moves between the classic and the consumer protocol."),
+    def("group.consumer.assignors", T::List, Some("uniform,range"), V::OneOf(CONSUMER_ASSIGNORS), "Server-side assignors of consumer groups; the first is the default."),
+    def("group.coordinator.rebalance.protocols", T::List, Some("classic,consumer,streams"), V::OneOf(&["classic", "consumer", "streams", "share"]), "Group protocols the coordinator serves (Riffle: classic and consumer)."),
     def("offsets.topic.num.partitions", T::Int, Some("50"), V::AtLeast(1), "Partitions of __consumer_offsets (fixed once it exists)."),
     def("offsets.topic.replication.factor", T::Short, Some("3"), V::AtLeast(1), "Replication factor of __consumer_offsets (a single broker: 1; a cluster waits for this many live brokers)."),
     def("offsets.topic.segment.bytes", T::Int, Some("104857600"), V::AtLeast(1), "Segment size of __consumer_offsets."),
@@ -162,6 +168,14 @@ pub struct BrokerConfig {
 
 /// A broker key: one Riffle acts on, or another key of Kafka's broker configuration
 /// (accepted and reported, not acted on).
+/// The assignors `group.consumer.assignors` accepts, by name or by Kafka's class name.
+const CONSUMER_ASSIGNORS: &[&str] = &[
+    "uniform",
+    "range",
+    "org.apache.kafka.coordinator.group.assignor.UniformAssignor",
+    "org.apache.kafka.coordinator.group.assignor.RangeAssignor",
+];
+
 pub fn find_key(name: &str) -> Option<&'static ConfigDef> {
     find(BROKER_CONFIGS, name).or_else(|| find(KAFKA_BROKER_KEYS, name))
 }

@@ -34,6 +34,16 @@ pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
 /// their deadline.
 const SESSION_SWEEP_INTERVAL: Duration = Duration::from_millis(100);
 
+/// What ListGroups reports of a group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupListing {
+    pub group_id: String,
+    pub state: &'static str,
+    pub protocol_type: String,
+    /// "classic" or "consumer".
+    pub group_type: &'static str,
+}
+
 /// What DescribeGroups reports of a group.
 pub struct GroupDescription {
     pub state: GroupState,
@@ -93,24 +103,31 @@ impl GroupCoordinator {
         self.groups.lock().entry(id.to_string()).or_insert_with(|| Arc::new(Mutex::new(Group::new(id, self.clock.now_ms())))).clone()
     }
 
-    /// Every group id with its state and protocol type (ListGroups).
-    pub fn list(&self) -> Vec<(String, GroupState, String)> {
+    /// Every group with its state, protocol type and group type (ListGroups).
+    pub fn list(&self) -> Vec<GroupListing> {
         let groups: Vec<_> = self.groups.lock().values().cloned().collect();
         let mut out: Vec<_> = groups
             .iter()
-            .map(|g| {
+            .filter_map(|g| {
                 let g = g.lock();
-                (g.id.clone(), g.state, g.protocol_type.clone().unwrap_or_default())
+                match &g.consumer {
+                    Some(cg) => Some(GroupListing { group_id: g.id.clone(), state: cg.state().name(), protocol_type: "consumer".into(), group_type: "consumer" }),
+                    None if g.state == GroupState::Dead => None,
+                    None => Some(GroupListing { group_id: g.id.clone(), state: g.state.name(), protocol_type: g.protocol_type.clone().unwrap_or_default(), group_type: "classic" }),
+                }
             })
-            .filter(|(_, s, _)| *s != GroupState::Dead)
             .collect();
-        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out.sort_by(|a, b| a.group_id.cmp(&b.group_id));
         out
     }
 
+    /// DescribeGroups: a classic group (`None` for a consumer group, as in Kafka).
     pub fn describe(&self, group_id: &str) -> Option<GroupDescription> {
         let group = self.group(group_id)?;
         let g = group.lock();
+        if g.consumer.is_some() {
+            return None;
+        }
         let stable = g.state == GroupState::Stable;
         let protocol = g.protocol.clone().unwrap_or_default();
         Some(GroupDescription {
@@ -133,13 +150,18 @@ impl GroupCoordinator {
     pub fn delete(&self, group_id: &str) -> i16 {
         let Some(group) = self.group(group_id) else { return code(E::GroupIdNotFound) };
         let mut g = group.lock();
-        match g.state {
-            GroupState::Dead => return code(E::GroupIdNotFound),
-            GroupState::Empty => {}
-            _ => return code(E::NonEmptyGroup),
+        match (&g.consumer, g.state) {
+            (Some(cg), _) if !cg.members.is_empty() => return code(E::NonEmptyGroup),
+            (Some(_), _) => {}
+            (None, GroupState::Dead) => return code(E::GroupIdNotFound),
+            (None, GroupState::Empty) => {}
+            (None, _) => return code(E::NonEmptyGroup),
         }
         let mut recs: Vec<(Bytes, Option<Bytes>)> = g.offsets.keys().map(|(t, p)| (records::offset_key(group_id, t, *p), None)).collect();
-        recs.push((records::group_key(group_id), None));
+        match &g.consumer {
+            Some(cg) => recs.extend(cg.deletion_records(group_id).iter().map(|r| r.encode())),
+            None => recs.push((records::group_key(group_id), None)),
+        }
         if let Err(e) = self.persist(group_id, &recs) {
             return e;
         }
@@ -159,7 +181,10 @@ impl GroupCoordinator {
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tokio::select! {
-                    _ = tick.tick() => me.expire_sessions(),
+                    _ = tick.tick() => {
+                        me.expire_sessions();
+                        me.expire_consumer_members();
+                    }
                     _ = stop.wait() => return,
                 }
             }

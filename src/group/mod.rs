@@ -3,6 +3,7 @@
 
 pub mod classic;
 pub mod config;
+pub mod consumer;
 pub mod coordinator;
 pub mod offsets;
 pub mod records;
@@ -11,7 +12,8 @@ pub mod txn_offsets;
 
 pub use classic::{GroupState, JoinOutcome, JoinRequest, SyncOutcome, SyncRequest};
 pub use config::GroupConfig;
-pub use coordinator::{GroupCoordinator, GroupDescription, OFFSETS_TOPIC};
+pub use consumer::{ConsumerHeartbeat, HeartbeatOutcome};
+pub use coordinator::{GroupCoordinator, GroupDescription, GroupListing, OFFSETS_TOPIC};
 pub use offsets::OffsetToCommit;
 pub use txn_offsets::TxnOffsetCommit;
 

@@ -9,6 +9,7 @@ use kafka_protocol::error::ResponseError as E;
 
 use super::classic::group::{Group, GroupState};
 use super::classic::membership::session_ms;
+use super::consumer::offsets::CommitCheck;
 use super::coordinator::{code, GroupCoordinator};
 use super::records::{self, CommittedOffset};
 
@@ -34,10 +35,11 @@ impl GroupCoordinator {
             return all(code(if generation < 0 { E::UnknownMemberId } else { E::IllegalGeneration }));
         };
         let mut g = group.lock();
-        if let Some(e) = self.validate_commit(&mut g, member_id, group_instance_id, generation, false) {
-            return all(e);
-        }
-        let (errors, accepted) = self.accept_offsets(offsets);
+        let check = match self.check_commit(&mut g, member_id, group_instance_id, generation, false) {
+            Ok(check) => check,
+            Err(e) => return all(e),
+        };
+        let (errors, accepted) = self.accept_offsets(offsets, &check);
         if accepted.is_empty() {
             return errors;
         }
@@ -54,15 +56,18 @@ impl GroupCoordinator {
 
     /// Checks each offset of a commit: (one error code per offset, in order; the
     /// accepted ones, stamped now).
-    pub(super) fn accept_offsets(&self, offsets: Vec<OffsetToCommit>) -> (Vec<i16>, Vec<(String, i32, CommittedOffset)>) {
+    pub(super) fn accept_offsets(&self, offsets: Vec<OffsetToCommit>, check: &CommitCheck) -> (Vec<i16>, Vec<(String, i32, CommittedOffset)>) {
         let now = self.clock.now_ms();
         let mut errors = Vec::with_capacity(offsets.len());
         let mut accepted = Vec::new();
         for o in offsets {
-            let topic_known = self.topics.get(&o.topic).is_some_and(|t| t.partition(o.partition).is_some());
+            let topic = self.topics.get(&o.topic);
+            let topic_known = topic.as_ref().is_some_and(|t| t.partition(o.partition).is_some());
             let metadata = o.metadata.unwrap_or_default();
             if !topic_known {
                 errors.push(code(E::UnknownTopicOrPartition));
+            } else if let Some(e) = check.partition_error(topic.map(|t| t.id), o.partition) {
+                errors.push(e);
             } else if metadata.len() > self.config.metadata_max_bytes {
                 errors.push(code(E::OffsetMetadataTooLarge));
             } else {
@@ -71,6 +76,31 @@ impl GroupCoordinator {
             }
         }
         (errors, accepted)
+    }
+
+    /// Checks a commit against the group's members: by generation for a classic group,
+    /// by member epoch for a consumer group.
+    pub(super) fn check_commit(&self, g: &mut Group, member_id: &str, group_instance_id: Option<&str>, generation: i32, transactional: bool) -> Result<CommitCheck, i16> {
+        match &g.consumer {
+            Some(cg) => cg.validate_offset_commit(member_id, generation, transactional),
+            None => match self.validate_commit(g, member_id, group_instance_id, generation, transactional) {
+                Some(e) => Err(e),
+                None => Ok(CommitCheck::Accept),
+            },
+        }
+    }
+
+    /// Whether `member_id` is a member of the consumer group `group_id`.
+    pub fn is_consumer_member(&self, group_id: &str, member_id: &str) -> bool {
+        self.group(group_id).is_some_and(|g| g.lock().consumer.as_ref().is_some_and(|cg| cg.members.contains_key(member_id)))
+    }
+
+    /// OffsetFetch of a group member (v9+: member id and epoch): a consumer group
+    /// checks them; `None` when the fetch may go on.
+    pub fn check_fetch(&self, group_id: &str, member_id: Option<&str>, member_epoch: i32) -> Option<i16> {
+        let group = self.group(group_id)?;
+        let g = group.lock();
+        g.consumer.as_ref()?.validate_offset_fetch(member_id, member_epoch).err()
     }
 
     /// Kafka's ClassicGroup.validateOffsetCommit. A transactional commit without member
@@ -135,8 +165,12 @@ impl GroupCoordinator {
         if g.state == GroupState::Dead {
             return (code(E::GroupIdNotFound), Vec::new());
         }
-        let subscribed = if g.state == GroupState::Empty { Vec::new() } else { g.subscribed_topics().unwrap_or_default() };
-        if g.state != GroupState::Empty && g.protocol_type.as_deref() != Some("consumer") {
+        let subscribed: Vec<String> = match &g.consumer {
+            Some(cg) => cg.subscribed_topic_names().into_iter().collect(),
+            None if g.state == GroupState::Empty => Vec::new(),
+            None => g.subscribed_topics().unwrap_or_default(),
+        };
+        if g.consumer.is_none() && g.state != GroupState::Empty && g.protocol_type.as_deref() != Some("consumer") {
             return (code(E::NonEmptyGroup), Vec::new());
         }
         let mut errors = Vec::new();
@@ -196,10 +230,14 @@ impl GroupCoordinator {
             // after it became empty (or, for a standalone group, after each commit); a
             // stable consumer group's offsets of topics it no longer subscribes to expire
             // `retention` after their commit.
-            let managed = g.protocol_type.is_some();
-            let unsubscribed_only = match g.state {
-                GroupState::Empty => None,
-                GroupState::Stable => match g.subscribed_topics() {
+            // A consumer group's offsets expire by their commit time; while it has
+            // members, only those of topics none of them subscribes to.
+            let managed = g.protocol_type.is_some() && g.consumer.is_none();
+            let unsubscribed_only = match (&g.consumer, g.state) {
+                (Some(cg), _) if !cg.members.is_empty() => Some(cg.subscribed_topic_names().into_iter().collect()),
+                (Some(_), _) => None,
+                (None, GroupState::Empty) => None,
+                (None, GroupState::Stable) => match g.subscribed_topics() {
                     Some(topics) => Some(topics),
                     None => continue,
                 },
@@ -218,9 +256,13 @@ impl GroupCoordinator {
             let mut recs: Vec<(Bytes, Option<Bytes>)> = expired.iter().map(|(t, p)| (records::offset_key(&g.id, t, *p), None)).collect();
             // A group with offsets waiting for a transaction's marker stays (Kafka keeps
             // groups with open transactions).
-            let now_empty = g.state == GroupState::Empty && g.offsets.len() == expired.len() && g.pending_txn_offsets.is_empty();
+            let members_gone = g.consumer.as_ref().map_or(g.state == GroupState::Empty, |cg| cg.members.is_empty());
+            let now_empty = members_gone && g.offsets.len() == expired.len() && g.pending_txn_offsets.is_empty();
             if now_empty {
-                recs.push((records::group_key(&g.id), None));
+                match &g.consumer {
+                    Some(cg) => recs.extend(cg.deletion_records(&g.id).iter().map(|r| r.encode())),
+                    None => recs.push((records::group_key(&g.id), None)),
+                }
             }
             if recs.is_empty() {
                 continue;

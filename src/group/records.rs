@@ -7,7 +7,7 @@ use thiserror::Error;
 
 #[derive(Debug, Error, PartialEq, Eq)]
 #[error("malformed __consumer_offsets record: {0}")]
-pub struct RecordError(&'static str);
+pub struct RecordError(pub(super) &'static str);
 
 /// A committed offset, as stored and as OffsetFetch returns it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +46,8 @@ pub struct StoredGroup {
 pub enum OffsetsRecord {
     Offset { group: String, topic: String, partition: i32, value: Option<CommittedOffset> },
     Group { group: String, value: Option<StoredGroup> },
+    /// A record of a consumer group of the KIP-848 protocol.
+    Consumer(super::consumer::records::ConsumerRecord),
 }
 
 const OFFSET_KEY_VERSION: i16 = 1;
@@ -53,7 +55,7 @@ const OFFSET_VALUE_VERSION: i16 = 3;
 const GROUP_KEY_VERSION: i16 = 2;
 const GROUP_VALUE_VERSION: i16 = 3;
 
-fn put_str(b: &mut BytesMut, s: &str) {
+pub(super) fn put_str(b: &mut BytesMut, s: &str) {
     b.put_i16(s.len() as i16);
     b.put_slice(s.as_bytes());
 }
@@ -71,28 +73,28 @@ fn put_bytes(b: &mut BytesMut, v: &[u8]) {
 }
 
 /// Reads fields with every length checked before use.
-struct Reader(Bytes);
+pub(super) struct Reader(pub(super) Bytes);
 
 impl Reader {
-    fn need(&self, n: usize) -> Result<(), RecordError> {
+    pub(super) fn need(&self, n: usize) -> Result<(), RecordError> {
         if self.0.remaining() < n {
             return Err(RecordError("truncated"));
         }
         Ok(())
     }
-    fn i16(&mut self) -> Result<i16, RecordError> {
+    pub(super) fn i16(&mut self) -> Result<i16, RecordError> {
         self.need(2)?;
         Ok(self.0.get_i16())
     }
-    fn i32(&mut self) -> Result<i32, RecordError> {
+    pub(super) fn i32(&mut self) -> Result<i32, RecordError> {
         self.need(4)?;
         Ok(self.0.get_i32())
     }
-    fn i64(&mut self) -> Result<i64, RecordError> {
+    pub(super) fn i64(&mut self) -> Result<i64, RecordError> {
         self.need(8)?;
         Ok(self.0.get_i64())
     }
-    fn nullable_str(&mut self) -> Result<Option<String>, RecordError> {
+    pub(super) fn nullable_str(&mut self) -> Result<Option<String>, RecordError> {
         let len = self.i16()?;
         if len < 0 {
             return Ok(None);
@@ -101,16 +103,90 @@ impl Reader {
         let raw = self.0.split_to(len as usize);
         String::from_utf8(raw.to_vec()).map(Some).map_err(|_| RecordError("string is not UTF-8"))
     }
-    fn str(&mut self) -> Result<String, RecordError> {
+    pub(super) fn str(&mut self) -> Result<String, RecordError> {
         self.nullable_str()?.ok_or(RecordError("null string"))
     }
-    fn bytes(&mut self) -> Result<Bytes, RecordError> {
+    pub(super) fn bytes(&mut self) -> Result<Bytes, RecordError> {
         let len = self.i32()?;
         if len < 0 {
             return Ok(Bytes::new());
         }
         self.need(len as usize)?;
         Ok(self.0.split_to(len as usize))
+    }
+
+    // The flexible versions' encodings (the values of the consumer group records).
+    pub(super) fn i8(&mut self) -> Result<i8, RecordError> {
+        self.need(1)?;
+        Ok(self.0.get_i8())
+    }
+    pub(super) fn uvarint(&mut self) -> Result<u32, RecordError> {
+        let mut value = 0u32;
+        for i in 0..5 {
+            self.need(1)?;
+            let b = self.0.get_u8() as u32;
+            value |= (b & 0x7f) << (i * 7);
+            if b < 0x80 {
+                return Ok(value);
+            }
+        }
+        Err(RecordError("varint too long"))
+    }
+    /// A compact length: `None` for null, checked against the bytes left.
+    pub(super) fn compact_len(&mut self) -> Result<Option<usize>, RecordError> {
+        match self.uvarint()? {
+            0 => Ok(None),
+            n => {
+                let n = (n - 1) as usize;
+                self.need(n)?;
+                Ok(Some(n))
+            }
+        }
+    }
+    pub(super) fn compact_nullable_str(&mut self) -> Result<Option<String>, RecordError> {
+        let Some(len) = self.compact_len()? else { return Ok(None) };
+        let raw = self.0.split_to(len);
+        String::from_utf8(raw.to_vec()).map(Some).map_err(|_| RecordError("string is not UTF-8"))
+    }
+    pub(super) fn compact_str(&mut self) -> Result<String, RecordError> {
+        self.compact_nullable_str()?.ok_or(RecordError("null string"))
+    }
+    /// A compact array's element count; each element takes at least one byte.
+    pub(super) fn compact_count(&mut self) -> Result<usize, RecordError> {
+        Ok(self.compact_len()?.unwrap_or(0))
+    }
+    pub(super) fn uuid(&mut self) -> Result<uuid::Uuid, RecordError> {
+        self.need(16)?;
+        Ok(uuid::Uuid::from_u128(self.0.get_u128()))
+    }
+    /// Reads the tagged fields, handing each (tag, bytes) to `f`.
+    pub(super) fn tagged_fields(&mut self, mut f: impl FnMut(u32, Bytes)) -> Result<(), RecordError> {
+        let n = self.uvarint()?;
+        for _ in 0..n {
+            let tag = self.uvarint()?;
+            let size = self.uvarint()? as usize;
+            self.need(size)?;
+            f(tag, self.0.split_to(size));
+        }
+        Ok(())
+    }
+}
+
+pub(super) fn put_uvarint(b: &mut BytesMut, mut v: u32) {
+    while v >= 0x80 {
+        b.put_u8((v as u8) | 0x80);
+        v >>= 7;
+    }
+    b.put_u8(v as u8);
+}
+
+pub(super) fn put_compact_str(b: &mut BytesMut, s: Option<&str>) {
+    match s {
+        None => b.put_u8(0),
+        Some(s) => {
+            put_uvarint(b, s.len() as u32 + 1);
+            b.put_slice(s.as_bytes());
+        }
     }
 }
 
@@ -178,6 +254,7 @@ pub fn decode(key: Bytes, value: Option<Bytes>) -> Result<OffsetsRecord, RecordE
             let value = value.map(decode_group_value).transpose()?;
             Ok(OffsetsRecord::Group { group, value })
         }
+        version @ (3..=8 | 16) => Ok(OffsetsRecord::Consumer(super::consumer::records::decode(version, k, value)?)),
         _ => Err(RecordError("unknown key version")),
     }
 }

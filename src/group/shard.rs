@@ -10,6 +10,7 @@ use parking_lot::Mutex;
 
 use super::classic::group::{Group, GroupState, Member};
 use super::coordinator::{GroupCoordinator, OFFSETS_TOPIC};
+use super::consumer::records::ConsumerRecord;
 use super::records::{self, OffsetsRecord};
 use crate::coordinator::runtime::partition_for;
 use crate::coordinator::{CoordinatorShard, ShardLoader, ShardTopic};
@@ -45,7 +46,7 @@ impl ShardLoader for GroupLoader<'_> {
         let n = self.groups.len();
         let mut map = self.coordinator.groups.lock();
         for (id, mut g) in self.groups {
-            if g.offsets.is_empty() && g.members.is_empty() && g.protocol_type.is_none() && g.pending_txn_offsets.is_empty() {
+            if g.offsets.is_empty() && g.members.is_empty() && g.protocol_type.is_none() && g.pending_txn_offsets.is_empty() && g.consumer.is_none() {
                 continue;
             }
             g.state = if g.members.is_empty() { GroupState::Empty } else { GroupState::Stable };
@@ -85,6 +86,16 @@ impl CoordinatorShard for GroupCoordinator {
 /// Applies one `__consumer_offsets` record while loading.
 fn apply(groups: &mut HashMap<String, Group>, rec: OffsetsRecord, now: i64, monotonic_now: i64) {
     match rec {
+        OffsetsRecord::Consumer(rec) => {
+            let id = rec.group().to_string();
+            let g = groups.entry(id.clone()).or_insert_with(|| Group::new(&id, now));
+            if let ConsumerRecord::Metadata { value: None, .. } = rec {
+                // The consumer group was deleted (or became a classic group).
+                g.consumer = None;
+            } else {
+                g.consumer.get_or_insert_with(Default::default).replay(&rec);
+            }
+        }
         OffsetsRecord::Offset { group, topic, partition, value } => {
             let g = groups.entry(group.clone()).or_insert_with(|| Group::new(&group, now));
             g.supersede_pending(&topic, partition);
@@ -98,7 +109,11 @@ fn apply(groups: &mut HashMap<String, Group>, rec: OffsetsRecord, now: i64, mono
             }
         }
         OffsetsRecord::Group { group, value: None } => {
-            groups.remove(&group);
+            // The classic group's metadata goes (deleted, or converted to a consumer
+            // group); its offsets have records of their own.
+            if let Some(g) = groups.get_mut(&group) {
+                g.clear_classic_membership();
+            }
         }
         OffsetsRecord::Group { group, value: Some(stored) } => {
             let g = groups.entry(group.clone()).or_insert_with(|| Group::new(&group, now));

@@ -65,10 +65,11 @@ impl GroupCoordinator {
             None => return all(code(E::IllegalGeneration)),
         };
         let mut g = group.lock();
-        if let Some(e) = self.validate_commit(&mut g, &req.member_id, req.group_instance_id.as_deref(), req.generation, true) {
-            return all(e);
-        }
-        let (errors, accepted) = self.accept_offsets(req.offsets);
+        let check = match self.check_commit(&mut g, &req.member_id, req.group_instance_id.as_deref(), req.generation, true) {
+            Ok(check) => check,
+            Err(e) => return all(e),
+        };
+        let (errors, accepted) = self.accept_offsets(req.offsets, &check);
         if accepted.is_empty() {
             return errors;
         }

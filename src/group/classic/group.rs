@@ -134,6 +134,9 @@ pub struct Group {
     /// COMMIT marker reaches `__consumer_offsets`, and go at its ABORT.
     pub pending_txn_offsets: HashMap<i64, HashMap<(String, i32), CommittedOffset>>,
     pub rebalance: Option<Rebalance>,
+    /// Set when this is a consumer group of the KIP-848 protocol; the classic fields
+    /// above are then unused (the offsets are shared by both kinds).
+    pub consumer: Option<crate::group::consumer::ConsumerGroup>,
 }
 
 impl Group {
@@ -152,7 +155,21 @@ impl Group {
             offsets: HashMap::new(),
             pending_txn_offsets: HashMap::new(),
             rebalance: None,
+            consumer: None,
         }
+    }
+
+    /// Forgets the classic protocol's generation and members (not the offsets).
+    pub fn clear_classic_membership(&mut self) {
+        self.state = GroupState::Empty;
+        self.generation = 0;
+        self.protocol_type = None;
+        self.protocol = None;
+        self.leader = None;
+        self.members.clear();
+        self.pending.clear();
+        self.static_members.clear();
+        self.rebalance = None;
     }
 
     pub fn set_state(&mut self, state: GroupState, now_ms: i64) {

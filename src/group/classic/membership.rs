@@ -90,6 +90,12 @@ impl GroupCoordinator {
         if g.state == GroupState::Dead {
             return Reply::Now(JoinOutcome::error(code(E::CoordinatorNotAvailable), &req.member_id));
         }
+        if g.consumer.as_ref().is_some_and(|cg| !cg.members.is_empty()) {
+            return Reply::Now(self.classic_join_to_consumer_group(g, &req));
+        }
+        if let Some(e) = self.leave_consumer_protocol(g) {
+            return Reply::Now(JoinOutcome::error(e, &req.member_id));
+        }
         if !g.supports(&req.protocol_type, &req.protocols) {
             return Reply::Now(JoinOutcome::error(code(E::InconsistentGroupProtocol), &req.member_id));
         }
@@ -271,7 +277,7 @@ impl GroupCoordinator {
         }
     }
 
-    fn prepare_rebalance(&self, g: &mut Group, reason: &str) {
+    pub(crate) fn prepare_rebalance(&self, g: &mut Group, reason: &str) {
         if g.state == GroupState::CompletingRebalance {
             for m in g.members.values_mut() {
                 answer_sync(m, SyncOutcome { error: code(E::RebalanceInProgress), ..Default::default() });
@@ -406,6 +412,9 @@ impl GroupCoordinator {
         if g.state == GroupState::Dead {
             return err(E::CoordinatorNotAvailable);
         }
+        if g.consumer.is_some() {
+            return Reply::Now(self.classic_sync_to_consumer_group(g, &req));
+        }
         if let Some(instance) = &req.group_instance_id {
             if g.static_members.get(instance).is_some_and(|id| *id != req.member_id) {
                 return err(E::FencedInstanceId);
@@ -466,6 +475,9 @@ impl GroupCoordinator {
         if g.state == GroupState::Dead {
             return code(E::CoordinatorNotAvailable);
         }
+        if g.consumer.is_some() {
+            return self.classic_heartbeat_to_consumer_group(&mut g, member_id, group_instance_id, generation);
+        }
         if let Some(instance) = group_instance_id {
             if g.static_members.get(instance).is_some_and(|id| id != member_id) {
                 return code(E::FencedInstanceId);
@@ -493,6 +505,9 @@ impl GroupCoordinator {
         let mut g = group.lock();
         if g.state == GroupState::Dead {
             return Err(code(E::CoordinatorNotAvailable));
+        }
+        if g.consumer.is_some() {
+            return Ok(self.classic_leave_consumer_group(&mut g, leaving));
         }
         let mut errors = Vec::with_capacity(leaving.len());
         let mut removed = false;
@@ -525,6 +540,29 @@ impl GroupCoordinator {
             self.members_removed(&mut g, "member left");
         }
         Ok(errors)
+    }
+
+    /// A classic member joining an empty consumer group: it becomes a classic group (its
+    /// records deleted, its offsets kept).
+    fn leave_consumer_protocol(&self, g: &mut Group) -> Option<i16> {
+        let cg = g.consumer.as_ref()?;
+        let recs: Vec<_> = cg.deletion_records(&g.id).iter().map(|r| r.encode()).collect();
+        if let Err(e) = self.persist(&g.id, &recs) {
+            return Some(e);
+        }
+        g.consumer = None;
+        tracing::info!(group = %g.id, "converted an empty consumer group to a classic group");
+        None
+    }
+
+    /// The classic members of a group that became a consumer group: their parked
+    /// JoinGroup and SyncGroup are told to rejoin, and the classic state goes.
+    pub(crate) fn drop_classic_members(&self, g: &mut Group) {
+        for m in g.members.values_mut() {
+            answer_join(m, JoinOutcome::error(code(E::RebalanceInProgress), &m.member_id.clone()));
+            answer_sync(m, SyncOutcome { error: code(E::RebalanceInProgress), ..Default::default() });
+        }
+        g.clear_classic_membership();
     }
 
     /// Expires members and handed-out member ids whose session timed out.

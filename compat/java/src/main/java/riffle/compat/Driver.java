@@ -65,7 +65,8 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  *
  * Commands: version, create-topic, delete-topic, produce, offsets, offsets-by-timestamp,
  * metadata, describe-configs, read (assigned consumer, no group), admin (see Admin.java),
- * txn-produce, txn-fence, txn-ctp (transactions, see Txn.java),
+ * txn-produce, txn-fence, txn-ctp (transactions, see Txn.java), describe-groups, list-groups
+ * (consumer groups of both protocols, see GroupAdmin.java),
  * group-worker (a long-running group member, see GroupWorker.java).
  */
 public final class Driver {
@@ -135,6 +136,8 @@ public final class Driver {
             case "list-reassignments": return listReassignments(req);
             case "unregister-broker": return unregisterBroker(req);
             case "alter-configs": return alterConfigs(req);
+            case "describe-groups": return GroupAdmin.describe(req);
+            case "list-groups": return GroupAdmin.list(req);
             default: throw new IllegalArgumentException("unknown command " + cmd);
         }
     }

@@ -38,11 +38,18 @@ import org.apache.kafka.common.serialization.ByteArrayDeserializer;
  * One consumer-group member, as harness/group_worker.py is for the Python clients: the
  * first stdin line is its configuration (bootstrap, group, topics, client_id,
  * session_timeout_ms, heartbeat_ms, strategy, instance_id, max_poll, stop_after,
- * after_stop, commit_every, batch_delay_ms, offset_reset, group_protocol); later lines
+ * after_stop, commit_every, batch_delay_ms, offset_reset, group_protocol, remote_assignor,
+ * pattern); later lines
  * are commands ("ids", "close", "exit"). Events are JSON lines on stdout: started,
  * assign, revoke, lost, recs, commit, commit_failed, error, stopped_after, ids, closed,
  * fatal. Every record handed to the application is reported, and its offset committed
  * synchronously after the batch and when its partition is revoked.
+ *
+ * <p>With group_protocol "consumer" (KIP-848) the session timeout, heartbeat interval and
+ * assignor are the broker's (remote_assignor sets group.remote.assignor) and rebalances are
+ * incremental; pattern subscribes to a regular expression the broker resolves
+ * (subscribe(SubscriptionPattern), kafka-clients 4.x: called reflectively, so that this
+ * file still compiles against 3.9).
  */
 final class GroupWorker {
     private final PrintStream out;
@@ -61,7 +68,8 @@ final class GroupWorker {
     private GroupWorker(PrintStream out, JsonNode cfg) {
         this.out = out;
         this.cfg = cfg;
-        this.incremental = cfg.path("strategy").asText("range").equals("cooperative-sticky");
+        this.incremental = cfg.path("strategy").asText("range").equals("cooperative-sticky")
+            || cfg.path("group_protocol").asText("classic").equals("consumer");
         this.stopAfter = cfg.hasNonNull("stop_after") ? cfg.get("stop_after").asLong() : null;
         this.commitEvery = Math.max(1, cfg.path("commit_every").asInt(1));
         this.delayMs = cfg.path("batch_delay_ms").asLong(0);
@@ -137,7 +145,7 @@ final class GroupWorker {
         return o;
     }
 
-    private void open() {
+    private void open() throws Exception {
         Properties p = new Properties();
         p.put("bootstrap.servers", cfg.get("bootstrap").asText());
         p.put(ConsumerConfig.GROUP_ID_CONFIG, cfg.get("group").asText());
@@ -165,10 +173,13 @@ final class GroupWorker {
         if (cfg.hasNonNull("instance_id")) {
             p.put(ConsumerConfig.GROUP_INSTANCE_ID_CONFIG, cfg.get("instance_id").asText());
         }
+        if (cfg.hasNonNull("remote_assignor")) {
+            p.put("group.remote.assignor", cfg.get("remote_assignor").asText());
+        }
         consumer = new KafkaConsumer<>(p);
         List<String> topics = new ArrayList<>();
         cfg.get("topics").forEach(t -> topics.add(t.asText()));
-        consumer.subscribe(topics, new ConsumerRebalanceListener() {
+        ConsumerRebalanceListener listener = new ConsumerRebalanceListener() {
             @Override
             public void onPartitionsRevoked(Collection<TopicPartition> revoked) {
                 commitPending(new HashSet<>(revoked), "revoke");
@@ -179,7 +190,10 @@ final class GroupWorker {
                 ObjectNode o = Driver.obj();
                 o.set("parts", parts(revoked));
                 o.put("incremental", incremental);
-                o.set("assignment", parts(consumer.assignment()));
+                // what stays assigned (inside the callback assignment() still holds the revoked ones)
+                Set<TopicPartition> left = new HashSet<>(consumer.assignment());
+                left.removeAll(revoked);
+                o.set("assignment", parts(left));
                 emit("revoke", o);
             }
 
@@ -202,7 +216,19 @@ final class GroupWorker {
                 o.set("parts", parts(lost));
                 emit("lost", o);
             }
-        });
+        };
+        if (cfg.hasNonNull("pattern")) {
+            // subscribe(SubscriptionPattern, listener): a regex resolved by the broker (KIP-848)
+            Class<?> sp = Class.forName("org.apache.kafka.clients.consumer.SubscriptionPattern");
+            Object pattern = sp.getConstructor(String.class).newInstance(cfg.get("pattern").asText());
+            try {
+                KafkaConsumer.class.getMethod("subscribe", sp, ConsumerRebalanceListener.class).invoke(consumer, pattern, listener);
+            } catch (java.lang.reflect.InvocationTargetException e) {
+                throw e.getCause() instanceof Exception c ? c : e;
+            }
+        } else {
+            consumer.subscribe(topics, listener);
+        }
     }
 
     private boolean commitPending(Set<TopicPartition> only, String where) {
