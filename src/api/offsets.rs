@@ -32,7 +32,7 @@ pub async fn commit(ctx: &RequestContext<'_>, req: OffsetCommitRequest) -> Offse
     let mut errors = match ctx.services.groups.coordinator_error(&req.group_id) {
         Some(code) => vec![code; offsets.len()],
         // A member of the consumer protocol commits with its member epoch (v9+).
-        None if v < 9 && ctx.services.groups.is_consumer_member(&req.group_id, &req.member_id) => vec![E::UnsupportedVersion.code(); offsets.len()],
+        None if v < 9 && ctx.services.groups.is_consumer_protocol_member(&req.group_id, &req.member_id) => vec![E::UnsupportedVersion.code(); offsets.len()],
         None => ctx.services.groups.commit(&req.group_id, &req.member_id, instance.as_deref(), req.generation_id_or_member_epoch, offsets),
     };
     // A commit is answered once the followers of the group's partition have it (acks=all

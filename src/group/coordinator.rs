@@ -166,6 +166,7 @@ impl GroupCoordinator {
             return e;
         }
         g.offsets.clear();
+        g.consumer = None;
         g.set_state(GroupState::Dead, self.clock.now_ms());
         self.groups.lock().remove(group_id);
         tracing::info!(group = %group_id, "deleted group");

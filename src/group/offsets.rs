@@ -90,9 +90,10 @@ impl GroupCoordinator {
         }
     }
 
-    /// Whether `member_id` is a member of the consumer group `group_id`.
-    pub fn is_consumer_member(&self, group_id: &str, member_id: &str) -> bool {
-        self.group(group_id).is_some_and(|g| g.lock().consumer.as_ref().is_some_and(|cg| cg.members.contains_key(member_id)))
+    /// Whether `member_id` is a member of the consumer group `group_id` that uses the
+    /// consumer protocol (its commits carry a member epoch: OffsetCommit v9+).
+    pub fn is_consumer_protocol_member(&self, group_id: &str, member_id: &str) -> bool {
+        self.group(group_id).is_some_and(|g| g.lock().consumer.as_ref().is_some_and(|cg| cg.members.get(member_id).is_some_and(|m| m.metadata.classic.is_none())))
     }
 
     /// OffsetFetch of a group member (v9+: member id and epoch): a consumer group
@@ -276,6 +277,7 @@ impl GroupCoordinator {
             }
             tracing::info!(group = %g.id, offsets = expired.len(), "expired committed offsets");
             if now_empty {
+                g.consumer = None;
                 g.set_state(GroupState::Dead, now);
                 let id = g.id.clone();
                 drop(g);

@@ -88,6 +88,11 @@ fn apply(groups: &mut HashMap<String, Group>, rec: OffsetsRecord, now: i64, mono
     match rec {
         OffsetsRecord::Consumer(rec) => {
             let id = rec.group().to_string();
+            let creates = rec.creates_group();
+            if !creates && groups.get(&id).is_none_or(|g| g.consumer.is_none()) {
+                // A tombstone (or legacy partition metadata) of a group not loaded.
+                return;
+            }
             let g = groups.entry(id.clone()).or_insert_with(|| Group::new(&id, now));
             if let ConsumerRecord::Metadata { value: None, .. } = rec {
                 // The consumer group was deleted (or became a classic group).

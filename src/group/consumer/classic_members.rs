@@ -141,7 +141,7 @@ impl GroupCoordinator {
             let session = meta.classic.as_ref().map_or(0, |c| c.session_timeout_ms) as i64;
             change.cg.timers.entry(id).or_default().session_deadline = now + session;
         }
-        change.classic_records.push((records::group_key(&group), None));
+        change.classic_before.push((records::group_key(&group), None));
         change.clear_classic = true;
         tracing::info!(group = %group, generation, "upgrading the classic group to a consumer group");
         Ok(())
@@ -182,6 +182,9 @@ impl GroupCoordinator {
         let cg = g.consumer.as_ref().expect("a consumer group");
         if !self.config.consumer.migration_upgrade && !self.config.consumer.migration_downgrade {
             return fail(E::InconsistentGroupProtocol, format!("Cannot join the consumer group {} with the classic protocol because the group migration is disabled.", g.id));
+        }
+        if req.member_id.len() > i16::MAX as usize || req.group_instance_id.as_ref().is_some_and(|i| i.len() > i16::MAX as usize) {
+            return fail(E::InvalidRequest, "MemberId and GroupInstanceId must be at most 32767 bytes.");
         }
         let unknown = req.member_id.is_empty();
         let member_id = if unknown { crate::common::topic_id::to_string(&uuid::Uuid::new_v4()) } else { req.member_id.clone() };
@@ -381,7 +384,7 @@ impl GroupCoordinator {
         for rec in deletion {
             change.emit(rec);
         }
-        change.classic_records.push((records::group_key(&g.id), Some(records::group_value(&classic.stored()))));
+        change.classic_after.push((records::group_key(&g.id), Some(records::group_value(&classic.stored()))));
         change.downgrade_to = Some(Box::new(classic));
         tracing::info!(group = %g.id, "downgrading the consumer group to a classic group: only classic members remain");
         true

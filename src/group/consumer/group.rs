@@ -147,12 +147,16 @@ impl ConsumerGroup {
             ConsumerRecord::TargetMember { member, value: None, .. } => {
                 self.target.remove(member);
             }
-            ConsumerRecord::Current { member, value, .. } => {
+            ConsumerRecord::Current { member, value: Some(v), .. } => {
                 self.release(member);
                 let m = self.members.entry(member.clone()).or_insert_with(|| ConsumerMember::new(member));
-                m.assignment = value.clone().unwrap_or_default();
-                if value.is_some() {
-                    self.claim(member);
+                m.assignment = v.clone();
+                self.claim(member);
+            }
+            ConsumerRecord::Current { member, value: None, .. } => {
+                self.release(member);
+                if let Some(m) = self.members.get_mut(member) {
+                    m.assignment = Default::default();
                 }
             }
             ConsumerRecord::Regex { regex, value: Some(v), .. } => {
@@ -180,6 +184,8 @@ impl ConsumerGroup {
         let mut out: Vec<ConsumerRecord> = self.members.keys().flat_map(|m| self.removal_records(group, m)).collect();
         out.extend(self.regexes.keys().map(|r| ConsumerRecord::Regex { group: g.clone(), regex: r.clone(), value: None }));
         out.push(ConsumerRecord::TargetMetadata { group: g.clone(), assignment_epoch: None });
+        // Kafka before 4.1 wrote partition metadata: its tombstone goes too.
+        out.push(ConsumerRecord::PartitionMetadata { group: g.clone() });
         out.push(ConsumerRecord::Metadata { group: g, value: None });
         out
     }

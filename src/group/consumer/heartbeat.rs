@@ -8,7 +8,6 @@
 //! a copy of the group and installs it only once its records are written.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::hash::{Hash, Hasher};
 
 use kafka_protocol::error::ResponseError as E;
 use uuid::Uuid;
@@ -67,6 +66,11 @@ fn validate(req: &ConsumerHeartbeat, assignors: &[String]) -> Result<(), Failure
     if req.group_id.is_empty() {
         return fail(E::InvalidRequest, "GroupId can't be empty.");
     }
+    // These go into record keys, whose strings are at most i16::MAX bytes.
+    let too_long = |s: Option<&str>| s.is_some_and(|s| s.len() > i16::MAX as usize);
+    if too_long(Some(&req.group_id)) || too_long(Some(&req.member_id)) || too_long(req.instance_id.as_deref()) || too_long(req.subscribed_topic_regex.as_deref()) {
+        return fail(E::InvalidRequest, "GroupId, MemberId, InstanceId and SubscribedTopicRegex must be at most 32767 bytes.");
+    }
     if req.instance_id.as_deref() == Some("") {
         return fail(E::InvalidRequest, "InstanceId can't be empty.");
     }
@@ -123,9 +127,11 @@ pub(super) struct Change {
     pub(super) group_id: String,
     pub(super) cg: ConsumerGroup,
     pub(super) records: Vec<ConsumerRecord>,
-    /// Records of the classic protocol's group, written after these (an online
-    /// conversion between the two kinds of group).
-    pub(super) classic_records: Vec<(bytes::Bytes, Option<bytes::Bytes>)>,
+    /// Records of the classic protocol's group (a conversion between the two kinds of
+    /// group), in Kafka's order: the classic group's tombstone before the consumer
+    /// group's records (an upgrade), its new value after them (a downgrade).
+    pub(super) classic_before: Vec<(bytes::Bytes, Option<bytes::Bytes>)>,
+    pub(super) classic_after: Vec<(bytes::Bytes, Option<bytes::Bytes>)>,
     /// The classic members are gone into this consumer group (an online upgrade).
     pub(super) clear_classic: bool,
     /// The group becomes this classic group (an online downgrade).
@@ -134,7 +140,7 @@ pub(super) struct Change {
 
 impl Change {
     pub(super) fn new(group_id: &str, cg: ConsumerGroup) -> Self {
-        Change { group_id: group_id.to_string(), cg, records: Vec::new(), classic_records: Vec::new(), clear_classic: false, downgrade_to: None }
+        Change { group_id: group_id.to_string(), cg, records: Vec::new(), classic_before: Vec::new(), classic_after: Vec::new(), clear_classic: false, downgrade_to: None }
     }
 
     /// A static member back under a new member id replaces its previous incarnation:
@@ -189,12 +195,13 @@ impl GroupCoordinator {
 
     /// Writes the change's records and installs its group; `false` if nothing changed.
     pub(super) fn commit_change(&self, g: &mut Group, change: Change) -> Result<bool, Failure> {
-        if change.records.is_empty() && change.classic_records.is_empty() {
+        if change.records.is_empty() && change.classic_before.is_empty() && change.classic_after.is_empty() {
             g.consumer = Some(change.cg);
             return Ok(false);
         }
-        let mut recs: Vec<_> = change.records.iter().map(ConsumerRecord::encode).collect();
-        recs.extend(change.classic_records.iter().cloned());
+        let mut recs = change.classic_before.clone();
+        recs.extend(change.records.iter().map(ConsumerRecord::encode));
+        recs.extend(change.classic_after.iter().cloned());
         if let Err(code) = self.persist(&change.group_id, &recs) {
             // Kafka answers a change too big to write as an unknown server error.
             let e = match E::try_from_code(code) {
@@ -240,6 +247,10 @@ impl GroupCoordinator {
             None => return fail(E::GroupIdNotFound, format!("Consumer group {} not found.", req.group_id)),
         };
         let mut g = group.lock();
+        if g.state == GroupState::Dead {
+            // Deleted (or expired) while this heartbeat looked it up.
+            return fail(E::CoordinatorNotAvailable, format!("Group {} is being deleted.", req.group_id));
+        }
         let mut change = Change::new(&req.group_id, ConsumerGroup::default());
         match &g.consumer {
             Some(cg) => {
@@ -264,7 +275,7 @@ impl GroupCoordinator {
                     self.upgrade_classic_group(&g, &mut change)?;
                 } else if g.protocol_type.is_some() {
                     // The classic group's metadata goes; its offsets stay.
-                    change.classic_records.push((records::group_key(&req.group_id), None));
+                    change.classic_before.push((records::group_key(&req.group_id), None));
                     change.clear_classic = true;
                 }
                 tracing::info!(group = %req.group_id, "converting the classic group to a consumer group");
@@ -299,6 +310,8 @@ impl GroupCoordinator {
         }
         meta.client_id = req.client_id.clone();
         meta.client_host = req.client_host.clone();
+        // A member heartbeating with this protocol uses it.
+        meta.classic = None;
         let member_id = member.member_id.clone();
         let session_ms = self.config.consumer.session_timeout_ms as i64;
         let next = self.update_member(&mut change, &member, meta, req.owned.as_ref(), session_ms)?;
@@ -429,7 +442,8 @@ impl GroupCoordinator {
             return Ok(m);
         }
         let Some(old) = existing else { return Ok(ConsumerMember::new(&req.member_id)) };
-        if old.epoch() != LEAVE_GROUP_STATIC_MEMBER_EPOCH {
+        // A classic member's instance id is taken over at once (a rolling upgrade).
+        if old.metadata.classic.is_none() && old.epoch() != LEAVE_GROUP_STATIC_MEMBER_EPOCH {
             return fail(E::UnreleasedInstanceId, format!("Static member {} with instance id {instance} cannot join the group because the instance id is owned by {} member.", req.member_id, old.member_id));
         }
         Ok(change.replace_static_member(&old, &req.member_id))
@@ -440,6 +454,9 @@ impl GroupCoordinator {
         let not_found = || (E::GroupIdNotFound, format!("Consumer group {} not found.", req.group_id));
         let group = self.group(&req.group_id).ok_or_else(not_found)?;
         let mut g = group.lock();
+        if g.state == GroupState::Dead {
+            return Err(not_found());
+        }
         let cg = g.consumer.as_ref().ok_or_else(not_found)?;
         let member = match &req.instance_id {
             None => cg.members.get(&req.member_id).ok_or_else(|| (E::UnknownMemberId, format!("Member {} is not a member of group {}.", req.member_id, req.group_id)))?,
@@ -531,16 +548,20 @@ impl GroupCoordinator {
         meta.subscribed_topic_names.iter().chain(regex.into_iter().flat_map(|r| r.topics.iter()))
     }
 
-    /// A digest of the subscribed topics: names, ids and partition counts.
+    /// A digest of the subscribed topics (names, ids, partition counts), the same on
+    /// every node and build (Kafka's own hash function is not reproduced: a group moving
+    /// between Kafka and Riffle gets one epoch bump).
     pub(super) fn metadata_hash(&self, cg: &ConsumerGroup) -> i64 {
         let names: BTreeSet<&String> = cg.members.values().flat_map(|m| self.subscribed_names(cg, &m.metadata)).collect();
-        let mut h = std::collections::hash_map::DefaultHasher::new();
+        let mut crc = 0u32;
         for n in names {
             if let Some(t) = self.topics.get(n) {
-                (n, t.id, t.partitions.len()).hash(&mut h);
+                crc = crc32c::crc32c_append(crc, n.as_bytes());
+                crc = crc32c::crc32c_append(crc, t.id.as_bytes());
+                crc = crc32c::crc32c_append(crc, &(t.partitions.len() as u32).to_be_bytes());
             }
         }
-        h.finish() as i64
+        i64::from(crc)
     }
 
     /// Resolves the group's regexes again when topics changed since they last were;

@@ -62,6 +62,20 @@ impl ConsumerRecord {
         }
     }
 
+    /// Whether replaying it brings the group into being (a value, not a tombstone; not
+    /// the legacy partition metadata).
+    pub fn creates_group(&self) -> bool {
+        match self {
+            ConsumerRecord::Metadata { value, .. } => value.is_some(),
+            ConsumerRecord::PartitionMetadata { .. } => false,
+            ConsumerRecord::Member { value, .. } => value.is_some(),
+            ConsumerRecord::TargetMetadata { assignment_epoch, .. } => assignment_epoch.is_some(),
+            ConsumerRecord::TargetMember { value, .. } => value.is_some(),
+            ConsumerRecord::Current { value, .. } => value.is_some(),
+            ConsumerRecord::Regex { value, .. } => value.is_some(),
+        }
+    }
+
     /// The record's key and value (`None`: a tombstone).
     pub fn encode(&self) -> (Bytes, Option<Bytes>) {
         let key = |kind: i16, parts: &[&str]| {
