@@ -423,3 +423,37 @@ fn a_member_that_does_not_rejoin_within_the_rebalance_timeout_is_removed() {
     assert_eq!(jb.members.len(), 1);
     assert_eq!(heartbeat(&mut a, group, 1, &ma, None), UNKNOWN_MEMBER_ID);
 }
+
+/// A consumer group (KIP-848) over the wire: a member joins with ConsumerGroupHeartbeat
+/// and gets every partition; `group.consumer.max.size` refuses one more member;
+/// `riffle groups describe` shows the group's epochs and the member's partitions.
+#[test]
+fn a_consumer_group_is_capped_by_its_max_size_and_described() {
+    use kafka_protocol::messages::consumer_group_heartbeat_request::TopicPartitions;
+    const GROUP_MAX_SIZE_REACHED: i16 = 81;
+    let broker = Broker::start(&["group.consumer.max.size=1"]);
+    let mut c = broker.client();
+    create_topic(&mut c, "cg-capped");
+    let mut coordinator = FindCoordinatorRequest::default();
+    coordinator.key = s("cg");
+    assert_eq!(c.call(3, &coordinator).error_code, 0);
+    let join = |member: &str| {
+        let mut hb = ConsumerGroupHeartbeatRequest::default();
+        hb.group_id = GroupId(s("cg"));
+        hb.member_id = s(member);
+        hb.member_epoch = 0;
+        hb.rebalance_timeout_ms = 30_000;
+        hb.subscribed_topic_names = Some(vec![TopicName(s("cg-capped"))]);
+        hb.topic_partitions = Some(Vec::<TopicPartitions>::new());
+        hb
+    };
+    let a = c.call(1, &join("member-a"));
+    assert_eq!((a.error_code, a.member_epoch), (0, 1));
+    let parts: usize = a.assignment.map_or(0, |x| x.topic_partitions.iter().map(|t| t.partitions.len()).sum());
+    assert!(parts > 0, "the only member gets every partition");
+    assert_eq!(c.call(1, &join("member-b")).error_code, GROUP_MAX_SIZE_REACHED);
+    let out = riffle::admin::groups::describe(&broker.addr.to_string(), "cg").unwrap();
+    assert!(out.contains("(consumer protocol): state Stable, group epoch 1, assignment epoch 1"), "{out}");
+    let member_line = out.lines().find(|l| l.starts_with("member-a")).unwrap_or_else(|| panic!("no member line in {out}"));
+    assert!(member_line.contains("cg-capped-0"), "{member_line}");
+}

@@ -56,11 +56,9 @@ pub async fn heartbeat(ctx: &RequestContext<'_>, req: ConsumerGroupHeartbeatRequ
     // What the heartbeat changed is answered once the followers have it, so that a new
     // coordinator knows the epochs the member was told.
     if out.wrote {
-        if let Ok(p) = groups.offsets_partition(&req.group_id) {
-            if let Err(e) = ctx.services.coordinators.wait_committed(&p, groups.config().commit_timeout).await {
-                resp.error_code = e.code();
-                return resp;
-            }
+        if let Some(e) = super::offsets::replicated(ctx, &req.group_id).await {
+            resp.error_code = e;
+            return resp;
         }
     }
     resp.error_code = out.error;

@@ -13,6 +13,16 @@ use super::RequestContext;
 use crate::group::records::CommittedOffset;
 use crate::group::OffsetToCommit;
 
+/// Waits until what the group coordinator wrote for `group_id` is on the followers of
+/// its `__consumer_offsets` partition (acks=all), so that a coordinator failover never
+/// loses an answered commit or heartbeat; the error if it is not in time. (A single
+/// broker's high watermark is its log end: nothing to wait for.)
+pub(super) async fn replicated(ctx: &RequestContext<'_>, group_id: &str) -> Option<i16> {
+    let groups = &ctx.services.groups;
+    let p = groups.offsets_partition(group_id).ok()?;
+    ctx.services.coordinators.wait_committed(&p, groups.config().commit_timeout).await.err().map(|e| e.code())
+}
+
 pub async fn commit(ctx: &RequestContext<'_>, req: OffsetCommitRequest) -> OffsetCommitResponse {
     let v = ctx.version;
     let offsets: Vec<OffsetToCommit> = req
@@ -35,17 +45,9 @@ pub async fn commit(ctx: &RequestContext<'_>, req: OffsetCommitRequest) -> Offse
         None if v < 9 && ctx.services.groups.is_consumer_protocol_member(&req.group_id, &req.member_id) => vec![E::UnsupportedVersion.code(); offsets.len()],
         None => ctx.services.groups.commit(&req.group_id, &req.member_id, instance.as_deref(), req.generation_id_or_member_epoch, offsets),
     };
-    // A commit is answered once the followers of the group's partition have it (acks=all
-    // for __consumer_offsets), so a coordinator failover never loses it. (A single
-    // broker's high watermark is its log end: nothing to wait for.)
-    if errors.iter().any(|e| *e == 0) {
-        if let Ok(p) = ctx.services.groups.offsets_partition(&req.group_id) {
-            let timeout = ctx.services.groups.config().commit_timeout;
-            if let Err(e) = ctx.services.coordinators.wait_committed(&p, timeout).await {
-                for code in errors.iter_mut().filter(|c| **c == 0) {
-                    *code = e.code();
-                }
-            }
+    if errors.contains(&0) {
+        if let Some(e) = replicated(ctx, &req.group_id).await {
+            errors.iter_mut().filter(|c| **c == 0).for_each(|c| *c = e);
         }
     }
     let mut codes = errors.into_iter();

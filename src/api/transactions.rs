@@ -187,11 +187,11 @@ pub async fn txn_offset_commit(ctx: &RequestContext<'_>, req: TxnOffsetCommitReq
         None if !offsets.is_empty() => match in_transaction(ctx, &req).await {
             Some(code) => vec![code; offsets.len()],
             None => groups.txn_commit(TxnOffsetCommit {
-            group_id: req.group_id.to_string(),
-            producer_id: req.producer_id.0,
-            producer_epoch: req.producer_epoch,
-            member_id: req.member_id.to_string(),
-            group_instance_id: req.group_instance_id.as_ref().map(|i| i.to_string()),
+                group_id: req.group_id.to_string(),
+                producer_id: req.producer_id.0,
+                producer_epoch: req.producer_epoch,
+                member_id: req.member_id.to_string(),
+                group_instance_id: req.group_instance_id.as_ref().map(|i| i.to_string()),
                 generation: if v >= 3 { req.generation_id } else { -1 },
                 offsets,
             }),
@@ -199,11 +199,9 @@ pub async fn txn_offset_commit(ctx: &RequestContext<'_>, req: TxnOffsetCommitReq
         None => Vec::new(),
     };
     // Answered once the followers have the records, as OffsetCommit.
-    if errors.iter().any(|e| *e == 0) {
-        if let Ok(p) = groups.offsets_partition(&req.group_id) {
-            if let Err(e) = ctx.services.coordinators.wait_committed(&p, groups.config().commit_timeout).await {
-                errors.iter_mut().filter(|c| **c == 0).for_each(|c| *c = e.code());
-            }
+    if errors.contains(&0) {
+        if let Some(e) = super::offsets::replicated(ctx, &req.group_id).await {
+            errors.iter_mut().filter(|c| **c == 0).for_each(|c| *c = e);
         }
     }
     let mut codes = errors.into_iter();
