@@ -184,6 +184,8 @@ def run_suite(args) -> int:
     results: dict[str, dict] = {}
     broker_rows: list[tuple[str, dict]] = []
     shared = None
+    secure = None  # the shared secure broker (TLS / SASL listeners), when a scenario needs it
+    secure_error = None
     running: list[Running] = []
     interrupted = False
     versions: dict[str, str] = {}
@@ -226,6 +228,8 @@ def run_suite(args) -> int:
                                      "duration": 0}
                 return report(scenarios, results, broker_rows, {}, None, workdir, args, t_start)
             bootstrap = shared.bootstrap
+            if any(s.secure for s in scenarios):
+                secure, secure_error = start_secure_broker(args.flavour, bin_, workdir, overrides)
         else:
             bin_ = os.path.abspath(args.broker_bin)
             bootstrap = args.bootstrap
@@ -239,6 +243,11 @@ def run_suite(args) -> int:
         known = load_known_failures(KNOWN_FAILURES if args.flavour == "riffle" else REFERENCE_DIFFERENCES)
         queue = sorted(scenarios, key=lambda s: -s.cost)
         for s in list(queue):
+            if s.secure and managed and secure is None:
+                results[s.id] = {"status": "FAIL", "duration": 0,
+                                 "error": f"the shared secure broker failed to start: {secure_error}"}
+                queue.remove(s)
+                continue
             if s.managed_only and not managed:
                 results[s.id] = {"status": "SKIP", "note": "restarts/kills the broker: not with --bootstrap",
                                  "duration": 0}
@@ -301,6 +310,14 @@ def run_suite(args) -> int:
             except CheckFailed as e:
                 row = {"status": "FAIL", "error": str(e), "duration": 0}
             broker_rows.append(("shared broker: clean SIGTERM stop, then verify-logs", row))
+        if secure is not None:
+            row = {"status": "PASS", "duration": 0}
+            try:
+                secure.stop()
+                secure.check_verify_logs()
+            except CheckFailed as e:
+                row = {"status": "FAIL", "error": str(e), "duration": 0}
+            broker_rows.append(("shared secure broker: clean SIGTERM stop, then verify-logs", row))
     except KeyboardInterrupt:
         interrupted = True
         print("\ninterrupted: stopping scenarios and brokers", file=sys.stderr, flush=True)
@@ -309,10 +326,41 @@ def run_suite(args) -> int:
             _kill_group(r.proc)
         if shared is not None:
             shared.kill()
+        if secure is not None:
+            secure.kill()
     if interrupted:
         report(scenarios, results, broker_rows, versions, bootstrap, workdir, args, t_start)
         return 130
     return report(scenarios, results, broker_rows, versions, bootstrap, workdir, args, t_start)
+
+
+def start_secure_broker(flavour, bin_, workdir, overrides):
+    """The shared secure broker (harness/security.py): PLAINTEXT, SSL, SASL_SSL and
+    SASL_PLAINTEXT listeners, its SCRAM users created; what the scenarios need of it is
+    saved in workdir/secure-broker/secure.json (Ctx.secure_broker). (broker, None), or
+    (None, why not)."""
+    from harness.security import start_secure_broker as start
+    d = os.path.join(workdir, "secure-broker")
+    os.makedirs(d, exist_ok=True)
+    broker = None
+
+    def new_broker(data_dir, log_path, **kw):
+        nonlocal broker
+        broker = broker_class(flavour)(bin_, data_dir, log_path, **kw)
+        return broker
+    try:
+        b, sb = start(new_broker, d, "shared secure broker", extra=overrides)
+    except Exception as e:  # noqa: BLE001 - reported on every secure scenario
+        if broker is not None:
+            broker.kill()
+        print(f"the shared secure broker failed to start: {e}", file=sys.stderr, flush=True)
+        lines = [ln for ln in str(e).splitlines() if ln.strip()]
+        # its first line and the log's last (the whole tail is printed above once)
+        return None, f"{type(e).__name__}: {lines[0] if lines else ''}" + (f" ... {lines[-1][:400]}"
+                                                                           if len(lines) > 1 else "")
+    sb.save(os.path.join(d, "secure.json"))
+    print(f"secure broker: {sb.ports}", flush=True)
+    return b, None
 
 
 KNOWN_FAILURES = os.path.join(HERE, "known-failures.txt")

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[&[&str]] = &[
     &["common", "storage", "wire"],
     &["config"],
+    &["security"],
     &["log"],
     &["producer", "net", "admin"],
     &["controller"],

@@ -1,7 +1,7 @@
 //! Riffle: a Kafka-wire-protocol compatible event streaming broker.
 //!
 //! Rooms, bottom to top (a room uses only rooms below it; `tests/layering` checks it):
-//! `common`, `storage`, `wire` → `config` → `log` → `producer`, `net`, `admin` →
+//! `common`, `storage`, `wire` → `config` → `security` → `log` → `producer`, `net`, `admin` →
 //! `controller` → `broker` → `errors` → `coordinator` → `group` → `replication` → `txn`
 //! → `api`
 //! → `server`.
@@ -19,6 +19,7 @@ pub mod log;
 pub mod net;
 pub mod producer;
 pub mod replication;
+pub mod security;
 pub mod server;
 pub mod storage;
 pub mod txn;

@@ -39,7 +39,11 @@ func franzLogger() kgo.Opt {
 
 func franzClient(r *Request, opts ...kgo.Opt) (*kgo.Client, error) {
 	base := []kgo.Opt{kgo.SeedBrokers(strings.Split(r.Bootstrap, ",")...), kgo.ClientID("riffle-compat-franz-go"), franzLogger()}
-	return kgo.NewClient(append(base, opts...)...)
+	sec, err := franzSecurityOpts()
+	if err != nil {
+		return nil, err
+	}
+	return kgo.NewClient(append(append(base, sec...), opts...)...)
 }
 
 func franzAdmin(r *Request) (*kadm.Client, func(), error) {

@@ -70,6 +70,8 @@ type Request struct {
 	Expected             int       `json:"expected"`
 	MaxPoll              int       `json:"maxPoll"`
 	AbortBatch           int       `json:"abortBatch"`
+	// TLS / SASL (security.go)
+	Security *Security `json:"security"`
 }
 
 var stdoutMu sync.Mutex
@@ -241,6 +243,7 @@ func main() {
 	if err == nil && len(body) > 0 {
 		err = json.Unmarshal(body, &r)
 	}
+	security = r.Security
 	if err == nil {
 		err = dispatch(c, cmd, &r, res)
 	}

@@ -34,6 +34,7 @@ func saramaConfig() *sarama.Config {
 	c.ClientID = "riffle-compat-sarama"
 	c.Metadata.AllowAutoTopicCreation = false
 	c.Admin.Timeout = 60 * time.Second
+	saramaSecurity(c)
 	return c
 }
 

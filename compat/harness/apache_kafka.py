@@ -111,6 +111,30 @@ def kraft_settings(*, node_id: int, roles: str, port: int | None, controller_por
     return out
 
 
+def merge_listeners(out: dict[str, str], overrides: dict[str, str], controller_port: int | None):
+    """A scenario's own ``listeners`` (and ``listener.security.protocol.map``) with what
+    Kafka needs besides: the CONTROLLER listener and its protocol, the client
+    listeners advertised as they are, the inter-broker listener on PLAINTEXT."""
+    if "listeners" not in overrides:
+        return
+    ls = [e.strip() for e in overrides["listeners"].split(",") if e.strip()]
+    if "advertised.listeners" not in overrides:
+        out["advertised.listeners"] = ",".join(ls)
+    if controller_port is not None and not any(e.upper().startswith("CONTROLLER://") for e in ls):
+        ls.append(f"CONTROLLER://127.0.0.1:{controller_port}")
+    out["listeners"] = ",".join(ls)
+    names = [e.partition("://")[0].upper() for e in ls]
+    m = [e.strip() for e in overrides.get("listener.security.protocol.map", "").split(",") if e.strip()]
+    have = {e.partition(":")[0].upper() for e in m}
+    for n in names:
+        if n not in have:
+            m.append(f"{n}:PLAINTEXT" if n == "CONTROLLER" else f"{n}:{n}")
+    out["listener.security.protocol.map"] = ",".join(m)
+    if "inter.broker.listener.name" not in overrides:
+        out["inter.broker.listener.name"] = next(n for n in names if n != "CONTROLLER" and
+                                                 dict(e.upper().split(":") for e in m).get(n) == "PLAINTEXT")
+
+
 # A single node holds every replica: Kafka's defaults (3) would leave its
 # internal topics unable to be created, so set them as config/server.properties does.
 SINGLE_NODE_SETTINGS = {

@@ -44,6 +44,27 @@ def port_open(host, port, timeout=0.5) -> bool:
         return False
 
 
+def listener_map(overrides: dict[str, str]) -> dict[str, str]:
+    """listener name -> security protocol (``listener.security.protocol.map``, else
+    each name is its protocol, as Kafka's default map has it)."""
+    m = overrides.get("listener.security.protocol.map", "")
+    return {k.strip().upper(): v.strip().upper() for k, _, v in
+            (e.partition(":") for e in m.split(",") if e.strip())}
+
+
+def plaintext_port(overrides: dict[str, str]) -> int | None:
+    """The port of the first PLAINTEXT listener of a ``listeners`` override."""
+    if "listeners" not in overrides:
+        return None
+    protos = listener_map(overrides)
+    for entry in overrides["listeners"].split(","):
+        name, _, rest = entry.strip().partition("://")
+        if protos.get(name.upper(), name.upper()) == "PLAINTEXT" and name.upper() != "CONTROLLER":
+            return int(rest.rpartition(":")[2])
+    raise CheckFailed(f"listeners={overrides['listeners']}: the suite needs a PLAINTEXT listener "
+                      f"(setup and readiness)")
+
+
 class Broker:
     """A riffle broker on 127.0.0.1:port with its own data directory.
 
@@ -60,8 +81,10 @@ class Broker:
         self.binary = binary
         self.data_dir = data_dir
         self.log_path = log_path
-        self.port = port or free_port()
         self.overrides = dict(overrides or {})
+        # a scenario's own ``listeners`` win; the suite's port (bootstrap, readiness) is
+        # then that of its PLAINTEXT listener
+        self.port = port or plaintext_port(self.overrides) or free_port()
         self.name = name
         self.proc: subprocess.Popen | None = None
         self.starts = 0
@@ -72,9 +95,10 @@ class Broker:
         return f"127.0.0.1:{self.port}"
 
     def argv(self):
-        args = [self.binary, "serve",
-                "--override", f"listeners=PLAINTEXT://127.0.0.1:{self.port}",
-                "--override", f"log.dirs={self.data_dir}"]
+        args = [self.binary, "serve"]
+        if "listeners" not in self.overrides:
+            args += ["--override", f"listeners=PLAINTEXT://127.0.0.1:{self.port}"]
+        args += ["--override", f"log.dirs={self.data_dir}"]
         for k, v in self.overrides.items():
             args += ["--override", f"{k}={v}"]
         return args

@@ -7,7 +7,7 @@ import os
 from .broker import Broker
 from .cluster import Cluster
 from .flavours import broker_class, cluster_node_class
-from .common import Skip, log, unique_topic
+from .common import CheckFailed, Skip, log, unique_topic
 
 
 class Ctx:
@@ -21,6 +21,9 @@ class Ctx:
         self.workdir = workdir
         self.broker: Broker | None = None  # private broker, when the scenario asked for one
         self.cluster: Cluster | None = None  # private multi-broker cluster, when asked for one
+        # TLS / SASL settings the client adapters use for ctx.bootstrap (harness/security.py:
+        # SecureBroker.client); None: PLAINTEXT
+        self.security: dict | None = None
 
     # ------------------------------------------------------------------
     def topic(self, base: str | None = None) -> str:
@@ -44,6 +47,21 @@ class Ctx:
         self.bootstrap = self.broker.bootstrap
         log(f"using private broker {self.bootstrap}, data dir {self.broker.data_dir}")
         return self.broker
+
+    def secure_broker(self):
+        """The shared secure broker run.py started for the scenarios that ask for it
+        (Scenario.secure): a harness.security.SecureBroker (listeners, key material,
+        client settings). ctx.bootstrap becomes its PLAINTEXT listener."""
+        from .security import SecureBroker
+        if not self.managed:
+            raise Skip("needs the suite's secure broker (TLS and SASL listeners): not with --bootstrap")
+        path = os.path.join(self.workdir, "secure-broker", "secure.json")
+        if not os.path.exists(path):
+            raise CheckFailed(f"the shared secure broker is not running ({path} missing)")
+        sb = SecureBroker.load(path)
+        self.bootstrap = sb.plaintext
+        log(f"using the shared secure broker: {sb.ports}")
+        return sb
 
     def new_broker(self, data_dir: str, log_path: str, **kw) -> Broker:
         """A broker of the suite's flavour (not started; the caller owns it)."""

@@ -43,6 +43,7 @@ class KafkaBroker(Broker):
                                    voters=f"{node_id}@127.0.0.1:{self.controller_port}", data_dir=self.data_dir)
         out.update(kafka.SINGLE_NODE_SETTINGS)
         out.update(self.overrides)
+        kafka.merge_listeners(out, self.overrides, self.controller_port)
         return out
 
     def prepare(self):

@@ -58,8 +58,37 @@ function logCreator () {
   }
 }
 
+// TLS / SASL from the request's client-neutral "security" (harness/security.py):
+// protocol, mechanism, username, password, ca / cert / key (PEM files)
+function securityOptions (sec) {
+  if (!sec) return {}
+  const fs = require('fs')
+  const out = {}
+  if (sec.protocol.includes('SSL')) {
+    out.ssl = { rejectUnauthorized: true }
+    if (sec.ca) out.ssl.ca = [fs.readFileSync(sec.ca, 'utf-8')]
+    if (sec.cert) {
+      out.ssl.cert = fs.readFileSync(sec.cert, 'utf-8')
+      out.ssl.key = fs.readFileSync(sec.key, 'utf-8')
+    }
+  }
+  if (sec.protocol.startsWith('SASL_')) {
+    const mechanism = sec.mechanism.toLowerCase()
+    if (mechanism === 'oauthbearer') {
+      const enc = (o) => Buffer.from(JSON.stringify(o)).toString('base64url')
+      const now = Math.floor(Date.now() / 1000)
+      const value = enc({ alg: 'none' }) + '.' + enc({ sub: sec.oauth_sub, iat: now, exp: now + 3600 }) + '.'
+      out.sasl = { mechanism, oauthBearerProvider: async () => ({ value }) }
+    } else {
+      out.sasl = { mechanism, username: sec.username, password: sec.password }
+    }
+  }
+  return out
+}
+
 function client (req) {
   return new Kafka({
+    ...securityOptions(req.security),
     clientId: req.clientId || 'riffle-compat-kafkajs',
     brokers: req.bootstrap.split(','),
     logLevel: logLevel.WARN,

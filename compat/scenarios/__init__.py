@@ -30,6 +30,7 @@ class Scenario:
     timeout: float = 240.0      # hard limit for the whole scenario process
     managed_only: bool = False  # restarts/kills a broker: SKIP with --bootstrap
     cost: int = 1               # rough relative run time, for scheduling
+    secure: bool = False        # uses the shared secure broker (TLS and SASL listeners; managed only)
     doc: str = field(default="")
 
     @property
@@ -114,6 +115,7 @@ def all_scenarios() -> list[Scenario]:
     S.extend(cluster_scenarios())
     S.extend(importlib.import_module(f"{__name__}.transactions").transaction_scenarios())  # transactions, all clients
     S.extend(importlib.import_module(f"{__name__}.txn_faults").txn_fault_scenarios())  # transactions under faults
+    S.extend(importlib.import_module(f"{__name__}.security").security_scenarios())  # TLS and SASL (issue 14)
     return S
 
 

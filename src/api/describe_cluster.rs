@@ -42,7 +42,10 @@ pub async fn handle(ctx: &RequestContext<'_>, req: DescribeClusterRequest) -> De
                 .brokers
                 .values()
                 .filter(|b| with_fenced || !b.fenced)
-                .map(|b| broker(b.endpoint.id, &b.endpoint.host, b.endpoint.port, &b.endpoint.rack, b.fenced))
+                .map(|b| {
+                    let (host, port) = b.endpoint.address_for(ctx.session.listener_name());
+                    broker(b.endpoint.id, host, port, &b.endpoint.rack, b.fenced)
+                })
                 .collect()
         }
         None => vec![broker(cfg.node_id, &ctx.session.listener.advertised_host, ctx.session.listener.advertised_port, &cfg.rack, false)],

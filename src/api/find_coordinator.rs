@@ -70,7 +70,10 @@ async fn lookup(ctx: &RequestContext<'_>, key: &str, key_type: i8) -> Found {
         t.partitions.get(index as usize).map(|p| p.leader)
     });
     match leader.and_then(|l| image.brokers.get(&l)).filter(|b| !b.fenced) {
-        Some(b) => Ok((b.endpoint.id, StrBytes::from_string(b.endpoint.host.clone()), b.endpoint.port)),
+        Some(b) => {
+            let (host, port) = b.endpoint.address_for(ctx.session.listener_name());
+            Ok((b.endpoint.id, StrBytes::from_string(host.to_string()), port))
+        }
         None => Err((E::CoordinatorNotAvailable.code(), "the key's partition has no leader")),
     }
 }

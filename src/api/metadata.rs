@@ -40,7 +40,13 @@ pub async fn handle(ctx: &RequestContext<'_>, req: MetadataRequest) -> MetadataR
     };
     resp.brokers = match &image {
         // A cluster lists its unfenced brokers, as Kafka does.
-        Some(img) => img.live_brokers().map(|b| endpoint(b.endpoint.id, &b.endpoint.host, b.endpoint.port, &b.endpoint.rack)).collect(),
+        Some(img) => img
+            .live_brokers()
+            .map(|b| {
+                let (host, port) = b.endpoint.address_for(ctx.session.listener_name());
+                endpoint(b.endpoint.id, host, port, &b.endpoint.rack)
+            })
+            .collect(),
         None => vec![endpoint(cfg.node_id, &ctx.session.listener.advertised_host, ctx.session.listener.advertised_port, &cfg.rack)],
     };
     if ctx.version >= 2 {

@@ -30,6 +30,8 @@ pub mod offsets;
 pub mod offsets_for_leader_epoch;
 pub mod partition_reassignments;
 pub mod produce;
+pub mod sasl;
+pub mod scram_credentials;
 pub mod services;
 pub mod topic_admin;
 pub mod transactions;
@@ -64,6 +66,10 @@ pub enum RequestError {
     Malformed { api: ApiKey, version: i16, source: crate::wire::WireError },
     #[error("could not encode {api:?} v{version} response: {source}")]
     Encode { api: ApiKey, version: i16, source: anyhow::Error },
+    #[error("{api:?} refused: {reason}")]
+    Unauthenticated { api: ApiKey, reason: &'static str },
+    #[error("SASL authentication failed: {0}")]
+    Authentication(String),
 }
 
 /// What a handler sees besides its request: the services, the connection's session
@@ -196,6 +202,10 @@ api_table! {
     ListTransactions => transactions::list: m::ListTransactionsRequest,
     ConsumerGroupHeartbeat => consumer_group::heartbeat: m::ConsumerGroupHeartbeatRequest,
     ConsumerGroupDescribe => consumer_group::describe: m::ConsumerGroupDescribeRequest,
+    SaslHandshake => sasl::handshake: m::SaslHandshakeRequest,
+    SaslAuthenticate => sasl::authenticate: m::SaslAuthenticateRequest,
+    DescribeUserScramCredentials => scram_credentials::describe: m::DescribeUserScramCredentialsRequest,
+    AlterUserScramCredentials => scram_credentials::alter: m::AlterUserScramCredentialsRequest,
 }
 
 /// The supported version range of `api`, if it is supported at all.
@@ -212,12 +222,16 @@ pub fn served(api: ApiKey, services: &Services) -> bool {
 /// Answers one request frame (without its length prefix). `Ok(None)` means the request
 /// takes no response (Produce with acks=0).
 pub async fn handle_frame(services: &Services, session: &Session, frame: Bytes) -> Result<Option<ResponseFrame>, RequestError> {
+    if session.authentication().expects_raw_token() {
+        return sasl::raw_token(services, session, &frame).await.map(Some);
+    }
     if frame.len() < 8 {
         return Err(RequestError::TooShort(frame.len()));
     }
     let key = i16::from_be_bytes([frame[0], frame[1]]);
     let version = i16::from_be_bytes([frame[2], frame[3]]);
     let api = ApiKey::try_from(key).map_err(|_| RequestError::UnknownApiKey(key))?;
+    sasl::admit(services, session, api)?;
     let range = version_range(api).filter(|_| served(api, services)).ok_or(RequestError::UnsupportedApi(api))?;
     if version < range.min || version > range.max {
         if api == ApiKey::ApiVersions {

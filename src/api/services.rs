@@ -12,6 +12,7 @@ use crate::group::GroupCoordinator;
 use crate::producer::id_manager::ClusterProducerIds;
 use crate::producer::ProducerIdManager;
 use crate::replication::ReplicaManager;
+use crate::security::SecurityStore;
 use crate::txn::TransactionCoordinator;
 
 pub struct Services {
@@ -25,6 +26,8 @@ pub struct Services {
     pub coordinators: Arc<CoordinatorRuntime>,
     pub groups: Arc<GroupCoordinator>,
     pub txn: Arc<TransactionCoordinator>,
+    /// Credentials SASL checks: a file of the single broker's, or the metadata log's.
+    pub security: Arc<SecurityStore>,
     /// Set on a node of a cluster: the controller and the replica fetchers.
     pub replicas: Option<Arc<ReplicaManager>>,
 }

@@ -249,9 +249,6 @@ impl BrokerConfig {
         let mut client_listeners = Vec::new();
         for e in endpoints.iter().filter(|e| !controller_names.contains(&e.name)) {
             let protocol = *protocols.get(&e.name).ok_or_else(|| invalid("listeners", &listeners, &format!("listener {} has no entry in listener.security.protocol.map", e.name)))?;
-            if protocol != SecurityProtocol::Plaintext {
-                return Err(invalid("listeners", &listeners, &format!("{} listeners are not supported yet (PLAINTEXT only)", protocol.name())));
-            }
             if client_listeners.iter().any(|l: &ListenerConfig| l.name == e.name) {
                 return Err(invalid("listeners", &listeners, &format!("listener name {} is used twice", e.name)));
             }
@@ -304,6 +301,22 @@ impl BrokerConfig {
         };
         if client_listeners.is_empty() && cluster.as_ref().is_none_or(|c| c.broker) {
             return Err(invalid("listeners", &listeners, "a broker needs a client listener, e.g. PLAINTEXT://host:port"));
+        }
+        // The inter-broker listener comes first: it is the address this broker registers,
+        // where replicas fetch from. Replication speaks PLAINTEXT only for now.
+        let inter_broker = match get("inter.broker.listener.name") {
+            Some(name) => {
+                let name = name.trim().to_ascii_uppercase();
+                Some(client_listeners.iter().position(|l| l.name == name).ok_or_else(|| invalid("inter.broker.listener.name", &name, "not one of listeners"))?)
+            }
+            None => client_listeners.iter().position(|l| l.security_protocol == SecurityProtocol::Plaintext),
+        };
+        if let Some(i) = inter_broker {
+            let l = client_listeners.remove(i);
+            client_listeners.insert(0, l);
+        }
+        if cluster.is_some() && client_listeners.first().is_some_and(|l| l.security_protocol != SecurityProtocol::Plaintext) {
+            return Err(invalid("inter.broker.listener.name", &client_listeners[0].name, "replication between brokers over SSL or SASL is not supported yet: name a PLAINTEXT listener"));
         }
         // A controller-only node serves no clients.
         let (listener, advertised) = match client_listeners.first() {
@@ -468,11 +481,12 @@ mod tests {
             vec![("process.roles", "broker,controller"), ("listeners", "PLAINTEXT://127.0.0.1:1"), ("controller.quorum.voters", voters)],
             vec![("process.roles", "broker"), ("controller.quorum.voters", "nonsense")],
             vec![("process.roles", "zookeeper"), ("controller.quorum.voters", voters)],
-            vec![("listeners", "SSL://127.0.0.1:9093")],
-            // A name the protocol map does not know, a name twice, a SASL listener.
+            // Replication over TLS, an inter-broker listener that does not exist.
+            vec![("process.roles", "broker,controller"), ("listeners", "SSL://127.0.0.1:1,CONTROLLER://127.0.0.1:2"), ("controller.quorum.voters", voters)],
+            vec![("listeners", "PLAINTEXT://127.0.0.1:9093"), ("inter.broker.listener.name", "INTERNAL")],
+            // A name the protocol map does not know, a name twice.
             vec![("listeners", "INTERNAL://127.0.0.1:9093")],
             vec![("listeners", "PLAINTEXT://127.0.0.1:9093,PLAINTEXT://127.0.0.1:9094")],
-            vec![("listeners", "CLIENT://127.0.0.1:9093"), ("listener.security.protocol.map", "CLIENT:SASL_PLAINTEXT")],
             vec![("advertised.listeners", "EXTERNAL://example:9092")],
         ] {
             assert!(BrokerConfig::from_map(map(&bad)).is_err(), "{bad:?}");

@@ -17,6 +17,18 @@ pub struct BrokerEndpoint {
     /// New at every process start: a registration with a new incarnation is a restarted
     /// broker, whose leaderships move away before it rejoins.
     pub incarnation: String,
+    /// Every client listener: name, advertised host and port. `host` and `port` above
+    /// are the inter-broker listener's.
+    #[serde(default)]
+    pub listeners: Vec<(String, String, i32)>,
+}
+
+impl BrokerEndpoint {
+    /// Where a client connected to `listener` reaches this broker: the listener of the
+    /// same name (Kafka's rule), else the inter-broker address.
+    pub fn address_for(&self, listener: &str) -> (&str, i32) {
+        self.listeners.iter().find(|(name, _, _)| name == listener).map_or((self.host.as_str(), self.port), |(_, h, p)| (h.as_str(), *p))
+    }
 }
 
 /// Broker-level defaults that decide elections, carried by the records that elect.
@@ -77,6 +89,8 @@ pub enum Command {
     },
     /// ElectLeaders: preferred (the first replica) or unclean; `None` is every partition.
     ElectLeaders { unclean: bool, partitions: Option<Vec<(String, i32)>>, defaults: ElectionDefaults },
+    /// Credentials (and, later, ACLs and quotas): every broker checks clients against them.
+    Security(crate::security::SecurityRecord),
 }
 
 /// The outcome of applying a record, as Kafka error codes.
@@ -92,6 +106,9 @@ pub struct CommandResult {
     pub partition_messages: Vec<Option<String>>,
     /// AllocateProducerIds: the first id of the block.
     pub value: i64,
+    /// Security records: per user, the error code and message.
+    #[serde(default)]
+    pub users: Vec<(String, i16, Option<String>)>,
     /// DescribeQuorum (an RPC answer, never a record's outcome).
     #[serde(default)]
     pub quorum: Option<super::quorum::QuorumState>,

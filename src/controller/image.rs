@@ -63,6 +63,9 @@ pub struct MetadataImage {
     /// for that broker's own.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub broker_configs: BTreeMap<String, BTreeMap<String, String>>,
+    /// SCRAM credentials.
+    #[serde(default)]
+    pub security: crate::security::SecurityImage,
 }
 
 pub(super) fn fail(e: E, message: impl Into<String>) -> CommandResult {
@@ -171,6 +174,7 @@ impl MetadataImage {
             Command::AlterPartition { topic, partition, leader, leader_epoch, partition_epoch, isr } => {
                 self.alter_partition(topic, *partition, *leader, *leader_epoch, *partition_epoch, isr)
             }
+            Command::Security(record) => CommandResult { users: self.security.apply(record), ..CommandResult::ok() },
             Command::ElectLeaders { unclean, partitions, defaults } => self.elect_leaders(*unclean, partitions.as_deref(), *defaults),
             Command::AlterPartitionReassignments { partitions, allow_replication_factor_change, defaults } => {
                 self.alter_reassignments(partitions, *allow_replication_factor_change, *defaults)
@@ -462,7 +466,7 @@ mod tests {
     use super::*;
 
     fn endpoint(id: i32) -> BrokerEndpoint {
-        BrokerEndpoint { id, host: "127.0.0.1".into(), port: 9091 + id, rack: None, incarnation: "a".into() }
+        BrokerEndpoint { id, host: "127.0.0.1".into(), port: 9091 + id, rack: None, incarnation: "a".into(), listeners: vec![] }
     }
 
     fn cluster(n: i32) -> MetadataImage {

@@ -174,7 +174,7 @@ mod tests {
     fn cluster(n: i32) -> MetadataImage {
         let mut img = MetadataImage::default();
         for id in 1..=n {
-            let broker = BrokerEndpoint { id, host: "127.0.0.1".into(), port: 9091 + id, rack: None, incarnation: "a".into() };
+            let broker = BrokerEndpoint { id, host: "127.0.0.1".into(), port: 9091 + id, rack: None, incarnation: "a".into(), listeners: vec![] };
             img.apply(&Command::RegisterBroker { broker, defaults: Default::default() });
         }
         img.apply(&Command::CreateTopic {

@@ -37,7 +37,7 @@ pub async fn serve<T: Transport, H: RequestHandler>(stream: T, session: Session,
         // Between requests, shutdown closes the connection; a request being read is
         // abandoned (its client retries elsewhere), one being answered is finished.
         let len = tokio::select! {
-            len = read_length(&mut reader, limits.max_request_bytes) => len,
+            len = read_length(&mut reader, session.max_request_bytes(limits.max_request_bytes)) => len,
             _ = shutdown.wait() => {
                 tracing::debug!(%peer, "closing connection: shutting down");
                 break;
@@ -92,6 +92,10 @@ pub async fn serve<T: Transport, H: RequestHandler>(stream: T, session: Session,
                 tracing::warn!(%peer, error = %e, "closing connection");
                 break;
             }
+        }
+        if session.closing() {
+            tracing::debug!(%peer, "closing connection after its response");
+            break;
         }
         // Flush unless another whole request is already buffered: pipelined requests
         // then share one write (within a bound on what is held in memory).

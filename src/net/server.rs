@@ -13,9 +13,13 @@ use super::handler::RequestHandler;
 use super::session::Session;
 use crate::common::ShutdownSignal;
 use crate::config::ListenerConfig;
+use crate::security::ListenerSecurity;
+use super::transport::Copying;
 
 /// Pause after a failed accept (out of file descriptors, usually).
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(10);
+/// How long a client gets to complete its TLS handshake.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A bound client listener.
 pub struct BoundListener {
@@ -92,8 +96,9 @@ impl ServeShared {
 }
 
 /// Serves one listener until `shutdown` fires. Connections carry the same signal and
-/// close after answering the request in hand.
-pub async fn serve<H: RequestHandler>(listener: BoundListener, handler: Arc<H>, shared: ServeShared, mut shutdown: ShutdownSignal) {
+/// close after answering the request in hand. On a TLS listener each connection first
+/// completes its handshake (in its own task, so a slow client holds up no other).
+pub async fn serve<H: RequestHandler>(listener: BoundListener, security: Arc<ListenerSecurity>, handler: Arc<H>, shared: ServeShared, mut shutdown: ShutdownSignal) {
     loop {
         let accepted = tokio::select! {
             a = listener.socket.accept() => a,
@@ -111,10 +116,43 @@ pub async fn serve<H: RequestHandler>(listener: BoundListener, handler: Arc<H>, 
             tracing::warn!(%peer, "max.connections reached; refusing connection");
             continue;
         };
-        let session = Session::new(listener.config.clone(), peer);
-        let (handler, limits, guard, signal) = (handler.clone(), shared.limits.clone(), shared.open.opened(), shutdown.clone());
+        let (config, security, handler, limits, guard, signal) = (listener.config.clone(), security.clone(), handler.clone(), shared.limits.clone(), shared.open.opened(), shutdown.clone());
         tokio::spawn(async move {
-            connection::serve(stream, session, handler, limits, signal).await;
+            match &security.tls {
+                None => {
+                    let session = Session::secured(config, security.clone(), peer, None);
+                    connection::serve(stream, session, handler, limits, signal).await;
+                }
+                Some(tls) => {
+                    let acceptor = tokio_rustls::TlsAcceptor::from(tls.server_config());
+                    let stream = match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                        Ok(Ok(s)) => s,
+                        Ok(Err(e)) => {
+                            tracing::warn!(%peer, listener = %config.name, error = %e, "TLS handshake failed; closing connection");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::warn!(%peer, listener = %config.name, "TLS handshake timed out; closing connection");
+                            return;
+                        }
+                    };
+                    // The client certificate names the principal (SSL listeners; SASL
+                    // decides it on SASL_SSL ones).
+                    let certificate = stream.get_ref().1.peer_certificates().and_then(|c| c.first()).map(|c| c.to_vec());
+                    let principal = match certificate {
+                        Some(der) if security.sasl.is_none() => match security.principal_mapper.principal_of(&der) {
+                            Ok(p) => Some(p),
+                            Err(e) => {
+                                tracing::warn!(%peer, listener = %config.name, error = %e, "no principal for the client certificate; closing connection");
+                                return;
+                            }
+                        },
+                        _ => None,
+                    };
+                    let session = Session::secured(config, security.clone(), peer, principal);
+                    connection::serve(Copying(stream), session, handler, limits, signal).await;
+                }
+            }
             drop(permit);
             drop(guard);
         });

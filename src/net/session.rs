@@ -1,28 +1,73 @@
 //! What a connection is, for the requests that arrive on it: the listener it came in
-//! on, the security protocol of that listener, the authenticated principal, and the
-//! client's address. TLS and SASL fill in the principal; handlers only read it.
+//! on and what that listener requires, the client's address, and its authentication
+//! (principal, SASL exchange). TLS and SASL fill in the principal; handlers only read it.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use parking_lot::{Mutex, MutexGuard};
+
 use crate::config::ListenerConfig;
+pub use crate::security::ANONYMOUS;
+use crate::security::{Authentication, ListenerSecurity, SecurityStore};
 
-/// Kafka's principal of an unauthenticated connection.
-pub const ANONYMOUS: &str = "User:ANONYMOUS";
-
-#[derive(Debug, Clone)]
 pub struct Session {
     pub listener: Arc<ListenerConfig>,
-    pub principal: String,
+    pub security: Arc<ListenerSecurity>,
     pub peer: SocketAddr,
+    auth: Mutex<Authentication>,
+    /// Set by a handler whose response ends the connection (a failed authentication).
+    close_after_response: AtomicBool,
 }
 
 impl Session {
+    /// A connection on a listener without security.
     pub fn new(listener: Arc<ListenerConfig>, peer: SocketAddr) -> Self {
-        Session { listener, principal: ANONYMOUS.to_string(), peer }
+        let security = Arc::new(ListenerSecurity::plaintext(&listener.name, SecurityStore::replicated()));
+        Self::secured(listener, security, peer, None)
+    }
+
+    /// A connection on `listener`; `tls_principal` is its client certificate's principal.
+    pub fn secured(listener: Arc<ListenerConfig>, security: Arc<ListenerSecurity>, peer: SocketAddr, tls_principal: Option<String>) -> Self {
+        let auth = Mutex::new(Authentication::new(&security, tls_principal));
+        Session { listener, security, peer, auth, close_after_response: AtomicBool::new(false) }
     }
 
     pub fn listener_name(&self) -> &str {
         &self.listener.name
+    }
+
+    /// The authenticated principal (`User:ANONYMOUS` until then).
+    pub fn principal(&self) -> String {
+        self.auth.lock().principal().to_string()
+    }
+
+    pub fn authentication(&self) -> MutexGuard<'_, Authentication> {
+        self.auth.lock()
+    }
+
+    /// The largest request this connection may send now: before authentication, SASL's
+    /// `sasl.server.max.receive.size`.
+    pub fn max_request_bytes(&self, configured: usize) -> usize {
+        match &self.security.sasl {
+            Some(sasl) if !self.auth.lock().authenticated() => configured.min(sasl.max_receive_bytes),
+            _ => configured,
+        }
+    }
+
+    /// Closes the connection once the response in hand is written.
+    pub fn close_after_response(&self) {
+        self.close_after_response.store(true, Ordering::Relaxed);
+    }
+
+    pub fn closing(&self) -> bool {
+        self.close_after_response.load(Ordering::Relaxed)
+    }
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session").field("listener", &self.listener.name).field("peer", &self.peer).field("principal", &self.principal()).finish()
     }
 }

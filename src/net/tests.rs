@@ -49,7 +49,7 @@ async fn the_request_loop_runs_over_any_stream_and_closes_at_shutdown() {
     let (trigger, signal) = shutdown::channel();
     let limits = ConnectionLimits { max_request_bytes: 1024, pool: MemoryPool::new(None) };
     let s = session();
-    assert_eq!(s.principal, ANONYMOUS);
+    assert_eq!(s.principal(), ANONYMOUS);
     let task = tokio::spawn(connection::serve(Copying(server), s, Arc::new(Echo), limits, signal));
     let (mut r, mut w) = tokio::io::split(client);
     for body in [&b"first request"[..], b"second"] {

@@ -85,6 +85,8 @@ pub struct ReplicaManager {
     /// (leader, ISR) never runs ahead of what this broker enforces. Requests waiting for
     /// their change to take effect here wait on it.
     applied: watch::Sender<Arc<MetadataImage>>,
+    /// Where SASL finds the credentials of the metadata log.
+    pub security: Arc<crate::security::SecurityStore>,
 }
 
 impl ReplicaManager {
@@ -95,6 +97,7 @@ impl ReplicaManager {
         coordinators: Arc<CoordinatorRuntime>,
         identity: Arc<BrokerIdentity>,
         clock: SharedClock,
+        security: Arc<crate::security::SecurityStore>,
     ) -> Arc<Self> {
         Arc::new(ReplicaManager {
             controller,
@@ -107,6 +110,7 @@ impl ReplicaManager {
             stopping: AtomicBool::new(false),
             fetchers: Mutex::new(HashMap::new()),
             applied: watch::channel(Arc::default()).0,
+            security,
         })
     }
 
@@ -248,7 +252,8 @@ impl ReplicaManager {
     /// This broker's registration, as heartbeats carry it.
     pub fn endpoint(&self) -> BrokerEndpoint {
         let c = &self.broker_config;
-        BrokerEndpoint { id: c.node_id, host: c.advertised_host.clone(), port: c.advertised_port, rack: c.rack.clone(), incarnation: self.identity.incarnation.clone() }
+        let listeners = c.listeners.iter().map(|l| (l.name.clone(), l.advertised_host.clone(), l.advertised_port)).collect();
+        BrokerEndpoint { id: c.node_id, host: c.advertised_host.clone(), port: c.advertised_port, rack: c.rack.clone(), incarnation: self.identity.incarnation.clone(), listeners }
     }
 }
 
@@ -371,6 +376,7 @@ fn apply_image(rm: &Arc<ReplicaManager>, image: &MetadataImage, shutdown: &Shutd
     // first, moving its leaderships away), the image's view of this broker is stale: it
     // leads and follows nothing.
     let registered = rm.registered(image);
+    rm.security.replace(&image.security);
     // Dynamic broker configs first, so that topics opened below start with them.
     if rm.broker_config.set_dynamic(image.dynamic_configs(me)) {
         rm.topics.refresh_configs();

@@ -35,9 +35,9 @@ async fn an_image_that_fails_to_apply_is_not_published_until_it_does() {
         imbalance_check_interval: Duration::from_secs(300),
         clock: clock.clone(),
     };
-    let rm = ReplicaManager::new(Controller::connect(settings), config, topics.clone(), coordinators, identity.clone(), clock);
+    let rm = ReplicaManager::new(Controller::connect(settings), config, topics.clone(), coordinators, identity.clone(), clock, crate::security::SecurityStore::replicated());
     let mut image = MetadataImage { cluster_id: "cluster".into(), ..Default::default() };
-    let endpoint = BrokerEndpoint { id: 2, host: "127.0.0.1".into(), port: 9092, rack: None, incarnation: identity.incarnation.clone() };
+    let endpoint = BrokerEndpoint { id: 2, host: "127.0.0.1".into(), port: 9092, rack: None, incarnation: identity.incarnation.clone(), listeners: vec![] };
     image.brokers.insert(2, BrokerRegistration { endpoint, fenced: false });
     let partition = PartitionImage { replicas: vec![2], isr: vec![2], leader: 2, leader_epoch: 3, partition_epoch: 0, adding_replicas: vec![], removing_replicas: vec![] };
     image.topics.insert("t".into(), TopicImage { id: crate::common::topic_id::generate(), configs: BTreeMap::new(), partitions: vec![partition] });

@@ -32,6 +32,7 @@ use crate::net::memory_pool::MemoryPool;
 use crate::net::server::{BoundListener, ServeShared};
 use crate::producer::ProducerIdManager;
 use crate::replication::{self, ReplicaManager};
+use crate::security::{ListenerSecurity, SecurityStore};
 use crate::storage::SharedStorage;
 
 /// How long open connections get to finish the request in hand at shutdown.
@@ -53,12 +54,14 @@ pub enum StartError {
     Controller(#[from] ControllerError),
     #[error("loading coordinator state: {0}")]
     Coordinators(String),
+    #[error("security settings: {0}")]
+    Security(#[from] crate::security::SecurityConfigError),
 }
 
 /// A running node.
 pub struct Server {
     services: Arc<Services>,
-    listeners: Vec<BoundListener>,
+    listeners: Vec<(BoundListener, Arc<ListenerSecurity>)>,
     tasks: Vec<JoinHandle<()>>,
     trigger: ShutdownTrigger,
     /// The log directory's lock, held for the node's lifetime.
@@ -96,6 +99,13 @@ impl Server {
         let (trigger, signal) = shutdown::channel();
         let topics = Arc::new(TopicRegistry::load(&storage, &clock, &dir, config.clone())?);
         let producer_ids = ProducerIdManager::open(&storage, &dir).map_err(dir_err)?;
+        let security = if config.cluster.is_none() { SecurityStore::open(&storage, &dir).map_err(dir_err)? } else { SecurityStore::replicated() };
+        let mut secured = Vec::new();
+        for l in listeners {
+            let s = ListenerSecurity::from_config(&config, &l.config, security.clone())?;
+            secured.push((l, Arc::new(s)));
+        }
+        let listeners = secured;
         let identity = Arc::new(BrokerIdentity::new(config.node_id, meta.cluster_id.clone()));
         let coordinators = CoordinatorRuntime::new(topics.clone(), clock.clone(), config.cluster.is_none());
         let groups = GroupCoordinator::new(GroupConfig::from_broker(&config), clock.clone(), topics.clone(), coordinators.clone());
@@ -116,7 +126,7 @@ impl Server {
                     // A broker without the controller role follows the quorum's metadata.
                     None => Controller::connect(settings),
                 };
-                let rm = ReplicaManager::new(controller, config.clone(), topics.clone(), coordinators.clone(), identity.clone(), clock.clone());
+                let rm = ReplicaManager::new(controller, config.clone(), topics.clone(), coordinators.clone(), identity.clone(), clock.clone(), security.clone());
                 txn.peers.set_cluster(rm.clone());
                 if cluster.broker {
                     tasks.extend(replication::start(&rm, signal.clone()));
@@ -140,6 +150,7 @@ impl Server {
             groups,
             txn,
             replicas,
+            security,
         });
         Ok(Server { services, listeners, tasks, trigger, _meta: meta })
     }
@@ -150,7 +161,7 @@ impl Server {
 
     /// Where the client listeners are bound.
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
-        self.listeners.iter().filter_map(|l| l.socket.local_addr().ok()).collect()
+        self.listeners.iter().filter_map(|(l, _)| l.socket.local_addr().ok()).collect()
     }
 
     /// Serves clients until `stop` completes, then shuts down.
@@ -162,7 +173,7 @@ impl Server {
         let handler = Arc::new(ApiHandler { services: services.clone() });
         let accepting: Vec<JoinHandle<()>> = listeners
             .into_iter()
-            .map(|l| tokio::spawn(crate::net::server::serve(l, handler.clone(), shared.clone(), trigger.signal())))
+            .map(|(l, security)| tokio::spawn(crate::net::server::serve(l, security, handler.clone(), shared.clone(), trigger.signal())))
             .collect();
         stop.await;
         if let Some(rm) = services.cluster().filter(|_| services.config.cluster.as_ref().is_some_and(|c| c.broker)) {

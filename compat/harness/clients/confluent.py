@@ -9,18 +9,26 @@ import confluent_kafka as ck
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, ResourceType
 
 from ..common import CheckFailed, Deliveries, Record, check, log, note_errors, retry_kafka, wait_until
+from ..security import librdkafka_conf
 from .base import Client
 
 _TS_TYPES = {ck.TIMESTAMP_CREATE_TIME: "create", ck.TIMESTAMP_LOG_APPEND_TIME: "logappend"}
 
 
-def _base_conf(bootstrap):
-    return {
+def _base_conf(bootstrap, security=None):
+    conf = {
         "bootstrap.servers": bootstrap,
         "broker.address.family": "v4",
         "socket.timeout.ms": 30000,
         "error_cb": _error_cb,
     }
+    conf.update(librdkafka_conf(security))
+    return conf
+
+
+def _conf(ctx):
+    """_base_conf for ctx.bootstrap, with ctx.security (TLS / SASL) when it is set."""
+    return _base_conf(ctx.bootstrap, getattr(ctx, "security", None))
 
 
 def _error_cb(err):
@@ -42,7 +50,7 @@ class Confluent(Client):
 
     # -- admin ---------------------------------------------------------
     def admin(self, ctx):
-        return AdminClient(_base_conf(ctx.bootstrap))
+        return AdminClient(_conf(ctx))
 
     def create_topic(self, ctx, topic, partitions=3, configs=None):
         a = self.admin(ctx)
@@ -114,7 +122,7 @@ class Confluent(Client):
 
     # -- produce -------------------------------------------------------
     def producer(self, ctx, *, compression=None, idempotent=False, extra=None):
-        conf = _base_conf(ctx.bootstrap)
+        conf = _conf(ctx)
         conf.update({
             "acks": "all",
             "linger.ms": 5,
@@ -149,7 +157,7 @@ class Confluent(Client):
 
     # -- consume -------------------------------------------------------
     def consumer(self, ctx, extra=None):
-        conf = _base_conf(ctx.bootstrap)
+        conf = _conf(ctx)
         conf.update({
             # librdkafka's Consumer insists on a group.id; we never join the
             # group nor commit: partitions are assigned manually.

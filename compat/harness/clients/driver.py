@@ -56,6 +56,16 @@ def run_driver(column: str, argv: list[str], command: str, request: dict, timeou
     return res
 
 
+def conn_request(ctx) -> dict:
+    from ..security import java_conf
+    out = {"bootstrap": ctx.bootstrap}
+    sec = getattr(ctx, "security", None)
+    if sec:
+        out["security"] = sec
+        out["clientConfig"] = java_conf(sec)
+    return out
+
+
 class DriverClient(Client):
     """A client behind a driver program that speaks the suite's command protocol
     (compat/java, compat/go): version, create-topic, delete-topic, produce,
@@ -72,6 +82,13 @@ class DriverClient(Client):
     def describe_version(self, v: dict) -> str:
         raise NotImplementedError
 
+    @staticmethod
+    def conn(ctx) -> dict:
+        """Where and how to connect: ctx.bootstrap, and with ctx.security (TLS / SASL)
+        the client-neutral settings (``security``, the Go driver) and the Java client's
+        properties (``clientConfig``)."""
+        return conn_request(ctx)
+
     def run(self, command, request, timeout=120, ok_required=True):
         return run_driver(self.name, self.argv(command), command, request, timeout=timeout, ok_required=ok_required)
 
@@ -84,14 +101,14 @@ class DriverClient(Client):
             return f"{self.name} (unavailable: {e})"
 
     def create_topic(self, ctx, topic, partitions=3, configs=None, replication_factor=1):
-        self.run("create-topic", {"bootstrap": ctx.bootstrap, "topic": topic, "partitions": partitions,
+        self.run("create-topic", {**self.conn(ctx), "topic": topic, "partitions": partitions,
                                   "replicationFactor": replication_factor, "configs": configs or {}}, timeout=90)
 
     def delete_topic(self, ctx, topic):
-        self.run("delete-topic", {"bootstrap": ctx.bootstrap, "topic": topic}, timeout=60)
+        self.run("delete-topic", {**self.conn(ctx), "topic": topic}, timeout=60)
 
     def produce(self, ctx, topic, msgs, *, compression=None, idempotent=False, timeout=180):
-        req = {"bootstrap": ctx.bootstrap, "topic": topic, "compression": compression or "none",
+        req = {**self.conn(ctx), "topic": topic, "compression": compression or "none",
                "idempotent": bool(idempotent), "messages": wire_messages(msgs)}
         res = self.run("produce", req, timeout=timeout)
         check(not res["failed"], f"{self.name}: {len(res['failed'])} messages not acknowledged, first: "
@@ -101,16 +118,16 @@ class DriverClient(Client):
         return {m.value: (p, o) for m, (p, o) in zip(msgs, acks)}
 
     def watermarks(self, ctx, topic):
-        res = self.run("offsets", {"bootstrap": ctx.bootstrap, "topic": topic}, timeout=60)
+        res = self.run("offsets", {**self.conn(ctx), "topic": topic}, timeout=60)
         return {o["partition"]: (o["low"], o["high"]) for o in res["partitions"]}
 
     def offsets_for_time(self, ctx, topic, partitions, ts):
-        res = self.run("offsets-by-timestamp", {"bootstrap": ctx.bootstrap, "topic": topic, "timestamp": ts},
+        res = self.run("offsets-by-timestamp", {**self.conn(ctx), "topic": topic, "timestamp": ts},
                        timeout=60)
         return {o["partition"]: o["offset"] for o in res["partitions"] if o["partition"] in partitions}
 
     def metadata(self, ctx, topic):
-        res = self.run("metadata", {"bootstrap": ctx.bootstrap, "topic": topic}, timeout=60)
+        res = self.run("metadata", {**self.conn(ctx), "topic": topic}, timeout=60)
         topics = {name: {int(p): v["leader"] for p, v in parts.items()} for name, parts in res["topics"].items()}
         for name in res["listed"]:
             topics.setdefault(name, {})
@@ -118,11 +135,11 @@ class DriverClient(Client):
                 "cluster_id": res["cluster_id"], "listed": res["listed"], "controller": res["controller"]}
 
     def describe_topic_configs(self, ctx, topic):
-        res = self.run("describe-configs", {"bootstrap": ctx.bootstrap, "topic": topic}, timeout=60)
+        res = self.run("describe-configs", {**self.conn(ctx), "topic": topic}, timeout=60)
         return {name: (v, src) for name, (v, src) in res["configs"].items()}
 
     def read_all(self, ctx, topic, timeout=90):
-        res = self.run("read", {"bootstrap": ctx.bootstrap, "topic": topic, "timeoutMs": int(timeout * 1000)},
+        res = self.run("read", {**self.conn(ctx), "topic": topic, "timeoutMs": int(timeout * 1000)},
                        timeout=timeout + 30)
         return [Record(partition=r["partition"], offset=r["offset"], key=_unb64(r["key"]), value=_unb64(r["value"]),
                        headers=[(k, _unb64(v)) for k, v in r["headers"]], timestamp=r["timestamp"],
@@ -137,6 +154,6 @@ class ListOffsetsBySpec:
 
     def list_offsets(self, ctx, topic, spec):
         """{partition: (offset, timestamp)} for ``spec``."""
-        res = self.run("offsets-by-timestamp", {"bootstrap": ctx.bootstrap, "topic": topic, "spec": spec},
+        res = self.run("offsets-by-timestamp", {**self.conn(ctx), "topic": topic, "spec": spec},
                        timeout=60)
         return {o["partition"]: (o["offset"], o.get("timestamp", -1)) for o in res["partitions"]}

@@ -11,6 +11,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import ConfigResource, ConfigResourceType
 
 from ..common import CheckFailed, Record, check, log, note_logged_errors, wait_until
+from ..security import kafka_python_conf
 from .base import Client
 
 logging.basicConfig(level=logging.WARNING, format="%(asctime)s kafka-python %(levelname)s %(name)s: %(message)s")
@@ -31,6 +32,11 @@ logging.getLogger("kafka").addHandler(_ErrorCounter(level=logging.WARNING))
 _TS_TYPES = {0: "create", 1: "logappend"}
 
 
+def _sec(ctx) -> dict:
+    """kafka-python's TLS / SASL keyword arguments for ctx.security."""
+    return kafka_python_conf(getattr(ctx, "security", None))
+
+
 class KafkaPython(Client):
     name = "kafka-python"
     idempotence = True
@@ -49,7 +55,7 @@ class KafkaPython(Client):
     # -- admin ---------------------------------------------------------
     def admin(self, ctx):
         return KafkaAdminClient(bootstrap_servers=ctx.bootstrap, request_timeout_ms=30000,
-                                client_id="riffle-compat-admin")
+                                client_id="riffle-compat-admin", **_sec(ctx))
 
     def create_topic(self, ctx, topic, partitions=3, configs=None):
         a = self.admin(ctx)
@@ -136,7 +142,7 @@ class KafkaPython(Client):
         p = KafkaProducer(bootstrap_servers=ctx.bootstrap, acks="all", linger_ms=5,
                           compression_type=compression, enable_idempotence=bool(idempotent),
                           client_id="riffle-compat-producer", request_timeout_ms=30000,
-                          delivery_timeout_ms=int(timeout * 1000))
+                          delivery_timeout_ms=int(timeout * 1000), **_sec(ctx))
         try:
             futs = []
             for m in msgs:
@@ -161,7 +167,7 @@ class KafkaPython(Client):
         # group_id=None: no group coordination at all, manual assignment only
         conf = dict(bootstrap_servers=ctx.bootstrap, group_id=None, enable_auto_commit=False,
                     auto_offset_reset="earliest", fetch_max_wait_ms=100,
-                    client_id="riffle-compat-consumer", request_timeout_ms=30000)
+                    client_id="riffle-compat-consumer", request_timeout_ms=30000, **_sec(ctx))
         conf.update(extra or {})
         return KafkaConsumer(**conf)
 

@@ -15,7 +15,7 @@ import uuid
 
 from ..common import CheckFailed, Record, Skip, check, compat_dir
 from .base import Client
-from .driver import run_driver, wire_messages
+from .driver import conn_request, run_driver, wire_messages
 
 GROUP_CONSUMER = os.environ.get("COMPAT_KAFKAJS_GROUP_CONSUMER", "1") == "1"
 
@@ -74,7 +74,7 @@ class KafkaJS(Client):
         return None
 
     def create_topic(self, ctx, topic, partitions=3, configs=None):
-        run_node("create-topic", {"bootstrap": ctx.bootstrap, "topic": topic, "partitions": partitions,
+        run_node("create-topic", {**conn_request(ctx), "topic": topic, "partitions": partitions,
                                   "configs": configs or {}}, timeout=90)
         # kafkajs waited for leaders; also make sure the topic is in metadata
         md = self.metadata(ctx, topic)
@@ -82,10 +82,10 @@ class KafkaJS(Client):
               f"kafkajs metadata after createTopics: {md['topics'].get(topic)}")
 
     def delete_topic(self, ctx, topic):
-        run_node("delete-topic", {"bootstrap": ctx.bootstrap, "topic": topic}, timeout=60)
+        run_node("delete-topic", {**conn_request(ctx), "topic": topic}, timeout=60)
 
     def produce(self, ctx, topic, msgs, *, compression=None, idempotent=False, timeout=180):
-        req = {"bootstrap": ctx.bootstrap, "topic": topic, "compression": compression or "none",
+        req = {**conn_request(ctx), "topic": topic, "compression": compression or "none",
                "idempotent": bool(idempotent), "messages": wire_messages(msgs)}
         res = run_node("produce", req, timeout=timeout)
         if res.get("unavailable"):
@@ -95,18 +95,18 @@ class KafkaJS(Client):
         return {m.value: (p, o) for m, (p, o) in zip(msgs, acks)}
 
     def watermarks(self, ctx, topic):
-        res = run_node("offsets", {"bootstrap": ctx.bootstrap, "topic": topic}, timeout=60)
+        res = run_node("offsets", {**conn_request(ctx), "topic": topic}, timeout=60)
         return {o["partition"]: (o["low"], o["high"]) for o in res["partitions"]}
 
     def offsets_for_time(self, ctx, topic, partitions, ts):
         """Note: kafkajs maps 'no offset for this timestamp' (-1) to the high
         watermark itself; the caller accounts for that."""
-        res = run_node("offsets-by-timestamp", {"bootstrap": ctx.bootstrap, "topic": topic, "timestamp": ts},
+        res = run_node("offsets-by-timestamp", {**conn_request(ctx), "topic": topic, "timestamp": ts},
                        timeout=60)
         return {o["partition"]: o["offset"] for o in res["partitions"] if o["partition"] in partitions}
 
     def metadata(self, ctx, topic):
-        res = run_node("metadata", {"bootstrap": ctx.bootstrap, "topic": topic}, timeout=60)
+        res = run_node("metadata", {**conn_request(ctx), "topic": topic}, timeout=60)
         topics = {}
         for t in res["metadata"]:
             topics[t["name"]] = {p["partitionId"]: p["leader"] for p in t["partitions"]}
@@ -117,7 +117,7 @@ class KafkaJS(Client):
                 "topics": topics, "cluster_id": c.get("clusterId"), "listed": res["topics"]}
 
     def describe_topic_configs(self, ctx, topic):
-        res = run_node("describe-configs", {"bootstrap": ctx.bootstrap, "topic": topic}, timeout=60)
+        res = run_node("describe-configs", {**conn_request(ctx), "topic": topic}, timeout=60)
         rs = res["resources"]
         check(len(rs) == 1, f"kafkajs describeConfigs returned {len(rs)} resources")
         r = rs[0]
@@ -129,7 +129,7 @@ class KafkaJS(Client):
             return self.confluent().read_all(ctx, topic, timeout=timeout)
         wm = self.watermarks(ctx, topic)
         expected = sum(hi - lo for lo, hi in wm.values())
-        res = run_node("consume", {"bootstrap": ctx.bootstrap, "topic": topic, "expected": expected,
+        res = run_node("consume", {**conn_request(ctx), "topic": topic, "expected": expected,
                                    "groupId": f"compat-{uuid.uuid4().hex[:8]}", "timeoutMs": int(timeout * 1000)},
                        timeout=timeout + 30)
         return [Record(partition=r["partition"], offset=r["offset"], key=_unb64(r["key"]), value=_unb64(r["value"]),

@@ -14,6 +14,7 @@ import shutil
 import subprocess
 
 from ..common import CheckFailed, Record, check, log, note_logged_errors
+from ..security import librdkafka_conf
 from .base import Client
 
 KCAT = "kcat"
@@ -85,7 +86,10 @@ class Kcat(Client):
         return None
 
     def base(self, ctx):
-        return ["-b", ctx.bootstrap] + COMMON_X
+        sec = []
+        for k, v in librdkafka_conf(getattr(ctx, "security", None)).items():
+            sec += ["-X", f"{k}={v}"]
+        return ["-b", ctx.bootstrap] + COMMON_X + sec
 
     def create_topic(self, ctx, topic, partitions=3, configs=None):
         self._ck().create_topic(ctx, topic, partitions, configs)

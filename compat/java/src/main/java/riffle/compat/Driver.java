@@ -183,6 +183,9 @@ public final class Driver {
         Properties p = new Properties();
         p.put("bootstrap.servers", req.get("bootstrap").asText());
         p.put("client.id", req.path("clientId").asText("riffle-compat-java"));
+        // TLS / SASL (security.protocol, ssl.*, sasl.*), as the harness spells them for
+        // this client (harness/security.py java_conf)
+        req.path("clientConfig").fields().forEachRemaining(e -> p.put(e.getKey(), e.getValue().asText()));
         return p;
     }
 
