@@ -7,6 +7,7 @@ use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 
 use super::describe_configs::{RESOURCE_BROKER, RESOURCE_BROKER_LOGGER, RESOURCE_TOPIC};
+use super::authz::{op, TOPIC};
 use super::RequestContext;
 use crate::config::topic::find_key;
 use crate::config::TopicOverrides;
@@ -18,8 +19,19 @@ const SUBTRACT: i8 = 3;
 
 type Failure = (i16, String);
 
+/// ALTER_CONFIGS on the topic, or on the cluster for broker resources.
+fn authorize(ctx: &RequestContext<'_>, resource_type: i8, name: &str) -> Result<(), Failure> {
+    let denied = match resource_type {
+        RESOURCE_TOPIC => (!ctx.authorized(op::ALTER_CONFIGS, TOPIC, name)).then_some(E::TopicAuthorizationFailed),
+        RESOURCE_BROKER | RESOURCE_BROKER_LOGGER => (!ctx.cluster_authorized(op::ALTER_CONFIGS)).then_some(E::ClusterAuthorizationFailed),
+        _ => None,
+    };
+    denied.map_or(Ok(()), |e| Err((e.code(), "Authorization failed.".to_string())))
+}
+
 /// Applies new overrides to a topic resource (or refuses a broker resource).
 async fn apply(ctx: &RequestContext<'_>, resource_type: i8, name: &str, build: impl FnOnce(&TopicOverrides) -> Result<TopicOverrides, Failure>, validate_only: bool) -> Result<(), Failure> {
+    authorize(ctx, resource_type, name)?;
     match resource_type {
         RESOURCE_TOPIC => {
             let topic = ctx.services.topics.get(name).ok_or((E::UnknownTopicOrPartition.code(), format!("topic '{name}' does not exist")))?;
@@ -91,6 +103,7 @@ pub async fn alter(ctx: &RequestContext<'_>, req: AlterConfigsRequest) -> AlterC
 /// IncrementalAlterConfigs of the BROKER_LOGGER resource: log levels, set (SET) or back
 /// to their parent's (DELETE), on this broker only.
 fn alter_loggers(ctx: &RequestContext<'_>, r: &incremental_alter_configs_request::AlterConfigsResource, validate_only: bool) -> Result<(), Failure> {
+    authorize(ctx, RESOURCE_BROKER_LOGGER, &r.resource_name)?;
     let me = ctx.services.config.node_id;
     if r.resource_name.as_str() != me.to_string() {
         return Err((E::InvalidRequest.code(), format!("Unexpected broker id, expected {me} but received {}", r.resource_name.as_str())));

@@ -7,12 +7,14 @@ use kafka_protocol::messages::alter_replica_log_dirs_response::{AlterReplicaLogD
 use kafka_protocol::messages::{AlterReplicaLogDirsRequest, AlterReplicaLogDirsResponse};
 
 use super::describe_log_dirs::{absolute, hosted};
+use super::authz::op;
 use super::RequestContext;
 
 pub async fn handle(ctx: &RequestContext<'_>, req: AlterReplicaLogDirsRequest) -> AlterReplicaLogDirsResponse {
     let ours = absolute(&ctx.services.config.log_dir);
     let node = ctx.services.config.node_id;
     let mut resp = AlterReplicaLogDirsResponse::default();
+    let denied = !ctx.cluster_authorized(op::ALTER);
     for dir in req.dirs {
         let known_dir = absolute(std::path::Path::new(dir.path.as_str())) == ours;
         for t in dir.topics {
@@ -23,6 +25,7 @@ pub async fn handle(ctx: &RequestContext<'_>, req: AlterReplicaLogDirsRequest) -
                 .map(|&index| {
                     let partition = topic.as_ref().and_then(|t| t.partition(index));
                     let code = match partition {
+                        _ if denied => E::ClusterAuthorizationFailed.code(),
                         _ if !known_dir => E::LogDirNotFound.code(),
                         None => E::UnknownTopicOrPartition.code(),
                         // A partition of the cluster with no replica here.

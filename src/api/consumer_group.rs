@@ -5,14 +5,14 @@ use kafka_protocol::messages::consumer_group_heartbeat_response::{self as heartb
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 
-use super::metadata::{operations_bits, OPERATIONS_NOT_REQUESTED};
+use super::authz::{op, GROUP};
+use super::metadata::OPERATIONS_NOT_REQUESTED;
 use super::RequestContext;
 use crate::group::consumer::describe::DescribedPartitions;
 use crate::group::consumer::member::TargetPartitions;
 use crate::group::ConsumerHeartbeat;
 
 /// Group operations anyone may do while there are no ACLs: READ, DELETE, DESCRIBE.
-const GROUP_OPERATIONS: &[i32] = &[3, 6, 8];
 
 fn s(v: String) -> StrBytes {
     StrBytes::from_string(v)
@@ -26,7 +26,7 @@ pub async fn heartbeat(ctx: &RequestContext<'_>, req: ConsumerGroupHeartbeatRequ
         resp.error_code = kafka_protocol::error::ResponseError::UnsupportedVersion.code();
         return resp;
     }
-    if let Some(code) = groups.coordinator_error(&req.group_id) {
+    if let Some(code) = ctx.group_error(op::READ, &req.group_id) {
         resp.error_code = code;
         return resp;
     }
@@ -102,8 +102,8 @@ pub async fn describe(ctx: &RequestContext<'_>, req: ConsumerGroupDescribeReques
     let mut resp = ConsumerGroupDescribeResponse::default();
     for id in req.group_ids {
         let mut g = DescribedGroup::default();
-        g.authorized_operations = if req.include_authorized_operations { operations_bits(GROUP_OPERATIONS) } else { OPERATIONS_NOT_REQUESTED };
-        if let Some(code) = groups.coordinator_error(&id) {
+        g.authorized_operations = if req.include_authorized_operations { ctx.authorized_operations(GROUP, &id) } else { OPERATIONS_NOT_REQUESTED };
+        if let Some(code) = ctx.group_error(op::DESCRIBE, &id) {
             g.error_code = code;
             g.group_id = id;
             resp.groups.push(g);

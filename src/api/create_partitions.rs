@@ -5,6 +5,7 @@ use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicR
 use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use super::authz::{op, TOPIC};
 use super::RequestContext;
 use super::topic_admin;
 
@@ -24,7 +25,9 @@ pub async fn handle(ctx: &RequestContext<'_>, req: CreatePartitionsRequest) -> C
             a.len() as i64 != t.count as i64 - current as i64 || a.iter().any(|r| r.broker_ids.is_empty() || single && r.broker_ids.iter().any(|b| b.0 != node))
         });
         let assignment = t.assignments.map(|a| a.into_iter().map(|r| r.broker_ids.into_iter().map(|b| b.0).collect()).collect());
-        let result = if too_many {
+        let result = if !ctx.authorized(op::ALTER, TOPIC, &t.name) {
+            Err((E::TopicAuthorizationFailed.code(), "Authorization failed.".to_string()))
+        } else if too_many {
             Err((E::PolicyViolation.code(), "Unable to perform excessively large batch operation.".to_string()))
         } else if bad_assignment {
             Err((E::InvalidReplicaAssignment.code(), format!("assignments must name replicas for each of the {} new partitions", t.count as i64 - current as i64)))

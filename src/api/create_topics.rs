@@ -9,6 +9,7 @@ use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use super::describe_configs::{topic_entries, Detail};
+use super::authz::{op, TOPIC};
 use super::RequestContext;
 use super::{topic_admin, Services};
 use crate::broker::NewTopic;
@@ -33,6 +34,8 @@ pub async fn handle(ctx: &RequestContext<'_>, req: CreateTopicsRequest) -> Creat
         })
         .sum();
     let too_many = total > topic_admin::MAX_PARTITIONS_PER_BATCH;
+    // CREATE on the cluster covers every topic; otherwise CREATE on each.
+    let cluster_create = ctx.cluster_authorized(op::CREATE);
     let mut resp = CreateTopicsResponse::default();
     for t in req.topics {
         let mut out = CreatableTopicResult::default();
@@ -43,6 +46,8 @@ pub async fn handle(ctx: &RequestContext<'_>, req: CreateTopicsRequest) -> Creat
             Err((E::PolicyViolation.code(), "Excessively large number of partitions per request.".to_string()))
         } else if counts[t.name.as_str()] > 1 {
             Err((E::InvalidRequest.code(), "topic named more than once in the request".to_string()))
+        } else if !cluster_create && !ctx.authorized(op::CREATE, TOPIC, &t.name) {
+            Err((E::TopicAuthorizationFailed.code(), "Authorization failed.".to_string()))
         } else {
             create_one(broker, &t, req.validate_only).await
         };

@@ -5,6 +5,7 @@ use kafka_protocol::error::ResponseError as E;
 use kafka_protocol::messages::delete_records_response::{DeleteRecordsPartitionResult, DeleteRecordsTopicResult};
 use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 
+use super::authz::{op, TOPIC};
 use super::RequestContext;
 use crate::errors::log_error_code;
 
@@ -12,12 +13,14 @@ pub async fn handle(ctx: &RequestContext<'_>, req: DeleteRecordsRequest) -> Dele
     let mut resp = DeleteRecordsResponse::default();
     for t in req.topics {
         let topic = ctx.services.topics.get(&t.name);
+        let denied = !ctx.authorized(op::DELETE, TOPIC, &t.name);
         let mut out = DeleteRecordsTopicResult::default();
         for p in t.partitions {
             let mut r = DeleteRecordsPartitionResult::default();
             r.partition_index = p.partition_index;
             r.low_watermark = -1;
             match topic.as_ref().and_then(|topic| topic.partition(p.partition_index)) {
+                _ if denied => r.error_code = E::TopicAuthorizationFailed.code(),
                 None => r.error_code = E::UnknownTopicOrPartition.code(),
                 Some(part) if !part.is_leader() => r.error_code = E::NotLeaderOrFollower.code(),
                 // Only logs that allow deletion may lose records (Kafka's policy check).

@@ -5,6 +5,7 @@ use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
+use super::authz::{op, TOPIC};
 use super::RequestContext;
 use super::topic_admin;
 
@@ -27,7 +28,14 @@ pub async fn handle(ctx: &RequestContext<'_>, req: DeleteTopicsRequest) -> Delet
             Some(n) => topics.get(n).ok_or(E::UnknownTopicOrPartition),
             None => topics.get_by_id(&id).ok_or(E::UnknownTopicId),
         };
+        // DELETE on the topic; an unknown name is refused the same way when denied.
+        let denied = match (&found, &name) {
+            (Ok(topic), _) => !ctx.authorized(op::DELETE, TOPIC, &topic.name),
+            (Err(_), Some(n)) => !ctx.authorized(op::DELETE, TOPIC, n),
+            (Err(_), None) => false,
+        };
         match found {
+            _ if denied => out.error_code = E::TopicAuthorizationFailed.code(),
             Err(e) => out.error_code = e.code(),
             Ok(_) if !deletion_enabled => out.error_code = E::TopicDeletionDisabled.code(),
             Ok(topic) if name.is_some() && !id.is_nil() && topic.id != id => {

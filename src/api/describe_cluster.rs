@@ -25,7 +25,11 @@ pub async fn handle(ctx: &RequestContext<'_>, req: DescribeClusterRequest) -> De
     }
     resp.cluster_id = StrBytes::from_string(ctx.services.cluster_id());
     resp.controller_id = BrokerId(super::metadata::controller_id(ctx.services));
-    resp.cluster_authorized_operations = i32::MIN;
+    resp.cluster_authorized_operations = if req.include_cluster_authorized_operations {
+        ctx.authorized_operations(super::authz::CLUSTER, crate::security::acl::CLUSTER_NAME)
+    } else {
+        super::metadata::OPERATIONS_NOT_REQUESTED
+    };
     let broker = |id: i32, host: &str, port: i32, rack: &Option<String>, fenced: bool| {
         let mut b = DescribeClusterBroker::default();
         b.broker_id = BrokerId(id);

@@ -6,6 +6,7 @@ use kafka_protocol::messages::describe_configs_response::{DescribeConfigsResourc
 use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use super::authz::{op, TOPIC};
 use super::RequestContext;
 use crate::config::broker::{all_keys, Source};
 use crate::config::dynamic::is_dynamic;
@@ -207,7 +208,17 @@ pub async fn handle(ctx: &RequestContext<'_>, req: DescribeConfigsRequest) -> De
         // Null (or, as Kafka also treats it, empty) means every key.
         let keys: Option<Vec<String>> = r.configuration_keys.filter(|ks| !ks.is_empty()).map(|ks| ks.iter().map(|k| k.to_string()).collect());
         let name = r.resource_name.as_str();
+        // DESCRIBE_CONFIGS on the topic, or on the cluster for broker resources.
+        let denied = match r.resource_type {
+            RESOURCE_TOPIC => (!ctx.authorized(op::DESCRIBE_CONFIGS, TOPIC, name)).then_some(E::TopicAuthorizationFailed),
+            RESOURCE_BROKER | RESOURCE_BROKER_LOGGER => (!ctx.cluster_authorized(op::DESCRIBE_CONFIGS)).then_some(E::ClusterAuthorizationFailed),
+            _ => None,
+        };
         match r.resource_type {
+            _ if denied.is_some() => {
+                out.error_code = denied.map_or(0, |e| e.code());
+                out.error_message = Some(s("Authorization failed."));
+            }
             RESOURCE_TOPIC => match broker.topics.get(name) {
                 Some(t) => out.configs = topic_entries(&t.overrides.read(), &broker.config, keys.as_deref(), detail),
                 None => {

@@ -9,6 +9,7 @@ use kafka_protocol::messages::describe_log_dirs_response::{DescribeLogDirsPartit
 use kafka_protocol::messages::{DescribeLogDirsRequest, DescribeLogDirsResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
+use super::authz::op;
 use super::RequestContext;
 
 pub async fn handle(ctx: &RequestContext<'_>, req: DescribeLogDirsRequest) -> DescribeLogDirsResponse {
@@ -21,7 +22,10 @@ pub async fn handle(ctx: &RequestContext<'_>, req: DescribeLogDirsRequest) -> De
         m
     });
     let mut topics = Vec::new();
-    for topic in ctx.services.topics.all() {
+    // DESCRIBE on the cluster; without it Kafka answers CLUSTER_AUTHORIZATION_FAILED (v3+)
+    // or nothing.
+    let denied = !ctx.cluster_authorized(op::DESCRIBE);
+    for topic in ctx.services.topics.all().into_iter().filter(|_| !denied) {
         let asked = match &wanted {
             None => None,
             Some(m) => match m.get(topic.name.as_ref()) {
@@ -58,6 +62,10 @@ pub async fn handle(ctx: &RequestContext<'_>, req: DescribeLogDirsRequest) -> De
     result.topics = topics;
     (result.total_bytes, result.usable_bytes) = space(dir).unwrap_or((-1, -1));
     let mut resp = DescribeLogDirsResponse::default();
+    if denied {
+        resp.error_code = kafka_protocol::error::ResponseError::ClusterAuthorizationFailed.code();
+        return resp;
+    }
     resp.results.push(result);
     resp
 }

@@ -7,17 +7,20 @@ use kafka_protocol::error::ResponseError as E;
 use kafka_protocol::messages::describe_producers_response::{PartitionResponse, ProducerState, TopicResponse};
 use kafka_protocol::messages::{DescribeProducersRequest, DescribeProducersResponse, ProducerId};
 
+use super::authz::{op, TOPIC};
 use super::RequestContext;
 
 pub async fn handle(ctx: &RequestContext<'_>, req: DescribeProducersRequest) -> DescribeProducersResponse {
     let mut resp = DescribeProducersResponse::default();
     for t in req.topics {
         let topic = ctx.services.topics.get(&t.name);
+        let denied = !ctx.authorized(op::READ, TOPIC, &t.name);
         let mut out = TopicResponse::default();
         for index in t.partition_indexes {
             let mut r = PartitionResponse::default();
             r.partition_index = index;
             match topic.as_ref().and_then(|topic| topic.partition(index)) {
+                _ if denied => r.error_code = E::TopicAuthorizationFailed.code(),
                 None => r.error_code = E::UnknownTopicOrPartition.code(),
                 Some(p) if !p.is_leader() => r.error_code = E::NotLeaderOrFollower.code(),
                 Some(p) => {

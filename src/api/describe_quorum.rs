@@ -10,6 +10,7 @@ use kafka_protocol::messages::describe_quorum_response::{Listener, Node, Partiti
 use kafka_protocol::messages::{BrokerId, DescribeQuorumRequest, DescribeQuorumResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use super::authz::op;
 use super::RequestContext;
 use crate::config::listeners::split_host_port;
 
@@ -18,6 +19,10 @@ const QUORUM_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub async fn handle(ctx: &RequestContext<'_>, req: DescribeQuorumRequest) -> DescribeQuorumResponse {
     let mut resp = DescribeQuorumResponse::default();
+    if !ctx.cluster_authorized(op::DESCRIBE) {
+        resp.error_code = kafka_protocol::error::ResponseError::ClusterAuthorizationFailed.code();
+        return resp;
+    }
     let Some(rm) = ctx.services.cluster() else {
         resp.error_code = E::UnsupportedVersion.code();
         resp.error_message = Some(StrBytes::from_static_str("a single broker has no metadata quorum"));

@@ -8,7 +8,8 @@ use kafka_protocol::messages::describe_topic_partitions_response::{Cursor, Descr
 use kafka_protocol::messages::{BrokerId, DescribeTopicPartitionsRequest, DescribeTopicPartitionsResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
-use super::metadata::{operations_bits, partition_views, TOPIC_OPERATIONS};
+use super::authz::{op, TOPIC};
+use super::metadata::partition_views;
 use super::RequestContext;
 
 /// Kafka's default of `max.request.partition.size.limit`.
@@ -21,7 +22,7 @@ pub async fn handle(ctx: &RequestContext<'_>, req: DescribeTopicPartitionsReques
     let limit = req.response_partition_limit.min(configured).max(1) as usize;
     let fetch_all = req.topics.is_empty();
     let mut names: Vec<String> = if fetch_all {
-        broker.topics.all().iter().map(|t| t.name.to_string()).collect()
+        broker.topics.all().iter().map(|t| t.name.to_string()).filter(|n| ctx.authorized(op::DESCRIBE, TOPIC, n)).collect()
     } else {
         req.topics.iter().map(|t| t.name.to_string()).collect()
     };
@@ -43,6 +44,10 @@ pub async fn handle(ctx: &RequestContext<'_>, req: DescribeTopicPartitionsReques
     let node_id = broker.config.node_id;
     let mut left = limit;
     for name in names.into_iter().filter(|n| *n >= first_topic) {
+        if !ctx.authorized(op::DESCRIBE, TOPIC, &name) {
+            resp.topics.push(error_topic(name, E::TopicAuthorizationFailed.code()));
+            continue;
+        }
         let Some(topic) = broker.topics.get(&name) else {
             resp.topics.push(error_topic(name, E::UnknownTopicOrPartition.code()));
             continue;
@@ -80,7 +85,7 @@ pub async fn handle(ctx: &RequestContext<'_>, req: DescribeTopicPartitionsReques
                 .with_topic_id(topic.id)
                 .with_is_internal(topic.is_internal())
                 .with_partitions(partitions)
-                .with_topic_authorized_operations(operations_bits(TOPIC_OPERATIONS)),
+                .with_topic_authorized_operations(ctx.authorized_operations(TOPIC, &name)),
         );
         if cut {
             resp.next_cursor = Some(cursor(&name, next.unwrap_or(start)));

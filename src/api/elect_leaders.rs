@@ -9,6 +9,7 @@ use kafka_protocol::messages::elect_leaders_response::{PartitionResult, ReplicaE
 use kafka_protocol::messages::{ElectLeadersRequest, ElectLeadersResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
+use super::authz::op;
 use super::RequestContext;
 use crate::controller::Command;
 
@@ -16,6 +17,10 @@ const UNCLEAN: i8 = 1;
 
 pub async fn handle(ctx: &RequestContext<'_>, req: ElectLeadersRequest) -> ElectLeadersResponse {
     let mut resp = ElectLeadersResponse::default();
+    if !ctx.cluster_authorized(op::ALTER) {
+        resp.error_code = kafka_protocol::error::ResponseError::ClusterAuthorizationFailed.code();
+        return resp;
+    }
     let broker = ctx.services;
     let all = req.topic_partitions.is_none();
     let asked: Vec<(String, i32)> = match &req.topic_partitions {

@@ -16,6 +16,7 @@ use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse};
 use tokio::sync::futures::Notified;
 use tokio::time::Instant;
 
+use super::authz::{op, TOPIC};
 use super::{Reply, RequestContext};
 use crate::broker::partition::ReadBound;
 use crate::broker::Partition;
@@ -48,15 +49,23 @@ pub async fn handle(ctx: &RequestContext<'_>, req: FetchRequest) -> Reply<FetchR
         return Reply { body: resp, placeholders: Placeholders::default() };
     }
     let by_id = ctx.version >= FIRST_TOPIC_ID_VERSION;
+    // A follower's fetch names its replica id (v15+: in replica_state) and reads up to the
+    // log end; consumers read up to the high watermark. A follower needs CLUSTER_ACTION,
+    // a consumer READ on each topic.
+    let replica = if ctx.version >= 15 { req.replica_state.replica_id.0 } else { req.replica_id.0 };
+    let replica = (replica >= 0).then_some(replica);
+    let follower_denied = replica.is_some() && !ctx.cluster_authorized(op::CLUSTER_ACTION);
     let mut wanted = Vec::new();
     for (ti, t) in req.topics.iter().enumerate() {
         let topic = if by_id { ctx.services.topics.get_by_id(&t.topic_id) } else { ctx.services.topics.get(&t.topic) };
+        let denied = (topic.is_some() || !by_id) && (follower_denied || (replica.is_none() && !ctx.authorized(op::READ, TOPIC, topic.as_ref().map_or(t.topic.as_str(), |t| &t.name))));
         let mut out = FetchableTopicResponse::default();
         out.topic = t.topic.clone();
         out.topic_id = t.topic_id;
         resp.responses.push(out);
         for p in &t.partitions {
             let partition = match &topic {
+                _ if denied => Err(E::TopicAuthorizationFailed.code()),
                 None if by_id => Err(E::UnknownTopicId.code()),
                 None => Err(E::UnknownTopicOrPartition.code()),
                 Some(topic) => topic.partition(p.partition).cloned().ok_or(E::UnknownTopicOrPartition.code()),
@@ -71,11 +80,7 @@ pub async fn handle(ctx: &RequestContext<'_>, req: FetchRequest) -> Reply<FetchR
             });
         }
     }
-    // A follower's fetch names its replica id (v15+: in replica_state) and reads up to the
-    // log end; consumers read up to the high watermark.
-    let replica = if ctx.version >= 15 { req.replica_state.replica_id.0 } else { req.replica_id.0 };
-    let replica = (replica >= 0).then_some(replica);
-    if let Some(r) = replica {
+    if let Some(r) = replica.filter(|_| !follower_denied) {
         follower_fetched(ctx, r, &wanted);
     }
     let bound = match (replica.is_some(), req.isolation_level == READ_COMMITTED) {

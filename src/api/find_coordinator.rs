@@ -8,6 +8,7 @@ use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use super::authz::{op, GROUP, TRANSACTIONAL_ID};
 use super::RequestContext;
 use super::topic_admin;
 use crate::broker::NewTopic;
@@ -23,6 +24,14 @@ type Found = Result<(i32, StrBytes, i32), (i16, &'static str)>;
 /// The coordinator of one key: (node id, host, port), or (error code, message).
 async fn lookup(ctx: &RequestContext<'_>, key: &str, key_type: i8) -> Found {
     let broker = ctx.services;
+    // DESCRIBE on the group or transactional id, as Kafka checks.
+    match key_type {
+        KEY_TYPE_GROUP if !ctx.authorized(op::DESCRIBE, GROUP, key) => return Err((E::GroupAuthorizationFailed.code(), "Not authorized to access group")),
+        KEY_TYPE_TRANSACTION if !ctx.authorized(op::DESCRIBE, TRANSACTIONAL_ID, key) => {
+            return Err((E::TransactionalIdAuthorizationFailed.code(), "Not authorized to access transactional id"))
+        }
+        _ => {}
+    }
     // Each coordinator: its topic, how that topic is created, and whether this broker
     // can serve the key (a single broker creates the topic on first use).
     let (topic, wanted_rf, spec, local) = match key_type {

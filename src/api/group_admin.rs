@@ -7,11 +7,11 @@ use kafka_protocol::messages::list_groups_response::ListedGroup;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 
-use super::metadata::{operations_bits, OPERATIONS_NOT_REQUESTED};
+use super::authz::{op, GROUP};
+use super::metadata::OPERATIONS_NOT_REQUESTED;
 use super::RequestContext;
 
 /// Group operations anyone may do while there are no ACLs: READ, DELETE, DESCRIBE.
-const GROUP_OPERATIONS: &[i32] = &[3, 6, 8];
 
 fn s(v: String) -> StrBytes {
     StrBytes::from_string(v)
@@ -22,8 +22,8 @@ pub async fn describe(ctx: &RequestContext<'_>, req: DescribeGroupsRequest) -> D
     let mut resp = DescribeGroupsResponse::default();
     for id in req.groups {
         let mut g = DescribedGroup::default();
-        g.authorized_operations = if req.include_authorized_operations && v >= 3 { operations_bits(GROUP_OPERATIONS) } else { OPERATIONS_NOT_REQUESTED };
-        if let Some(code) = ctx.services.groups.coordinator_error(&id) {
+        g.authorized_operations = if req.include_authorized_operations && v >= 3 { ctx.authorized_operations(GROUP, &id) } else { OPERATIONS_NOT_REQUESTED };
+        if let Some(code) = ctx.group_error(op::DESCRIBE, &id) {
             g.error_code = code;
             g.group_id = id;
             resp.groups.push(g);
@@ -69,7 +69,12 @@ pub async fn describe(ctx: &RequestContext<'_>, req: DescribeGroupsRequest) -> D
 pub async fn list(ctx: &RequestContext<'_>, req: ListGroupsRequest) -> ListGroupsResponse {
     let v = ctx.version;
     let mut resp = ListGroupsResponse::default();
+    // DESCRIBE on the cluster lists every group; otherwise those the principal may describe.
+    let all_groups = ctx.cluster_authorized(op::DESCRIBE);
     for listed in ctx.services.groups.list() {
+        if !all_groups && !ctx.authorized(op::DESCRIBE, GROUP, &listed.group_id) {
+            continue;
+        }
         if v >= 5 && !req.types_filter.is_empty() && !req.types_filter.iter().any(|t| t.eq_ignore_ascii_case(listed.group_type)) {
             continue;
         }
@@ -94,7 +99,7 @@ pub async fn delete(ctx: &RequestContext<'_>, req: DeleteGroupsRequest) -> Delet
     let mut resp = DeleteGroupsResponse::default();
     for id in req.groups_names {
         let mut r = DeletableGroupResult::default();
-        r.error_code = match ctx.services.groups.coordinator_error(&id) {
+        r.error_code = match ctx.group_error(op::DELETE, &id) {
             Some(code) => code,
             None => ctx.services.groups.delete(&id),
         };

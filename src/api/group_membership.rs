@@ -5,6 +5,7 @@ use kafka_protocol::messages::leave_group_response::MemberResponse;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 
+use super::authz::op;
 use super::RequestContext;
 use crate::group::{JoinRequest, SyncRequest};
 
@@ -14,7 +15,7 @@ fn s(v: String) -> StrBytes {
 
 pub async fn join(ctx: &RequestContext<'_>, req: JoinGroupRequest) -> JoinGroupResponse {
     let v = ctx.version;
-    if let Some(code) = ctx.services.groups.coordinator_error(&req.group_id) {
+    if let Some(code) = ctx.group_error(op::READ, &req.group_id) {
         let mut resp = JoinGroupResponse::default();
         resp.error_code = code;
         resp.generation_id = -1;
@@ -67,7 +68,7 @@ pub async fn join(ctx: &RequestContext<'_>, req: JoinGroupRequest) -> JoinGroupR
 }
 
 pub async fn sync(ctx: &RequestContext<'_>, req: SyncGroupRequest) -> SyncGroupResponse {
-    if let Some(code) = ctx.services.groups.coordinator_error(&req.group_id) {
+    if let Some(code) = ctx.group_error(op::READ, &req.group_id) {
         let mut resp = SyncGroupResponse::default();
         resp.error_code = code;
         return resp;
@@ -94,7 +95,7 @@ pub async fn sync(ctx: &RequestContext<'_>, req: SyncGroupRequest) -> SyncGroupR
 
 pub async fn heartbeat(ctx: &RequestContext<'_>, req: HeartbeatRequest) -> HeartbeatResponse {
     let mut resp = HeartbeatResponse::default();
-    if let Some(code) = ctx.services.groups.coordinator_error(&req.group_id) {
+    if let Some(code) = ctx.group_error(op::READ, &req.group_id) {
         resp.error_code = code;
         return resp;
     }
@@ -110,7 +111,7 @@ pub async fn leave(ctx: &RequestContext<'_>, req: LeaveGroupRequest) -> LeaveGro
     } else {
         vec![(req.member_id.to_string(), None)]
     };
-    let result = match ctx.services.groups.coordinator_error(&req.group_id) {
+    let result = match ctx.group_error(op::READ, &req.group_id) {
         Some(code) => Err(code),
         None => ctx.services.groups.leave(&req.group_id, &leaving),
     };

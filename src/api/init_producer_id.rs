@@ -7,6 +7,7 @@ use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, Pr
 
 use std::time::Duration;
 
+use super::authz::{op, TOPIC, TRANSACTIONAL_ID};
 use super::RequestContext;
 use crate::controller::image::PRODUCER_ID_BLOCK;
 use crate::controller::Command;
@@ -21,6 +22,16 @@ pub async fn handle(ctx: &RequestContext<'_>, req: InitProducerIdRequest) -> Ini
     resp.producer_epoch = -1;
     if req.transactional_id.as_ref().is_some_and(|t| t.is_empty()) {
         resp.error_code = ResponseError::InvalidRequest.code();
+        return resp;
+    }
+    // A transactional producer needs WRITE on its id; an idempotent one IDEMPOTENT_WRITE
+    // on the cluster or WRITE on some topic.
+    let denied = match &req.transactional_id {
+        Some(id) => (!ctx.authorized(op::WRITE, TRANSACTIONAL_ID, id)).then_some(ResponseError::TransactionalIdAuthorizationFailed),
+        None => (!ctx.cluster_authorized(op::IDEMPOTENT_WRITE) && !ctx.authorized_on_any(op::WRITE, TOPIC)).then_some(ResponseError::ClusterAuthorizationFailed),
+    };
+    if let Some(e) = denied {
+        resp.error_code = e.code();
         return resp;
     }
     if let Some(txn_id) = &req.transactional_id {

@@ -9,6 +9,7 @@ use kafka_protocol::messages::{ListConfigResourcesRequest, ListConfigResourcesRe
 use kafka_protocol::protocol::StrBytes;
 
 use super::describe_configs::{RESOURCE_BROKER, RESOURCE_TOPIC};
+use super::authz::op;
 use super::RequestContext;
 
 const RESOURCE_BROKER_LOGGER: i8 = 8;
@@ -20,6 +21,10 @@ const V1_TYPES: &[i8] = &[RESOURCE_GROUP, RESOURCE_CLIENT_METRICS, RESOURCE_BROK
 
 pub async fn handle(ctx: &RequestContext<'_>, req: ListConfigResourcesRequest) -> ListConfigResourcesResponse {
     let mut resp = ListConfigResourcesResponse::default();
+    if !ctx.cluster_authorized(op::DESCRIBE_CONFIGS) {
+        resp.error_code = kafka_protocol::error::ResponseError::ClusterAuthorizationFailed.code();
+        return resp;
+    }
     let supported = if ctx.version == 0 { V0_TYPES } else { V1_TYPES };
     let types: Vec<i8> = if req.resource_types.is_empty() { supported.to_vec() } else { req.resource_types };
     if types.iter().any(|t| !supported.contains(t)) {

@@ -5,6 +5,7 @@ use kafka_protocol::error::ResponseError as E;
 use kafka_protocol::messages::list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsTopicResponse};
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
+use super::authz::{op, TOPIC};
 use super::RequestContext;
 use crate::broker::Partition;
 use crate::log::LogError;
@@ -20,6 +21,7 @@ pub async fn handle(ctx: &RequestContext<'_>, req: ListOffsetsRequest) -> ListOf
     let mut resp = ListOffsetsResponse::default();
     for t in req.topics {
         let topic = ctx.services.topics.get(&t.name);
+        let denied = !ctx.authorized(op::DESCRIBE, TOPIC, &t.name);
         let mut out = ListOffsetsTopicResponse::default();
         out.name = t.name.clone();
         for p in t.partitions {
@@ -31,6 +33,7 @@ pub async fn handle(ctx: &RequestContext<'_>, req: ListOffsetsRequest) -> ListOf
             let part = topic.as_ref().and_then(|t| t.partition(p.partition_index));
             let refused = part.and_then(|part| leadership_error(part, p.current_leader_epoch));
             match part {
+                _ if denied => pr.error_code = E::TopicAuthorizationFailed.code(),
                 None => pr.error_code = E::UnknownTopicOrPartition.code(),
                 Some(_) if refused.is_some() => pr.error_code = refused.unwrap_or_default(),
                 Some(part) => match lookup(part, p.timestamp, req.isolation_level == READ_COMMITTED) {

@@ -7,21 +7,15 @@ use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, Topi
 use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
+use super::authz::{self, op};
 use super::RequestContext;
 use super::{topic_admin, Services};
 use crate::broker::{NewTopic, Topic};
 use crate::controller::{MetadataImage, NO_LEADER};
 use crate::errors::topic_error_code;
 
-/// Operations everyone may do while Riffle has no ACLs (Kafka's AclOperation codes).
-pub const TOPIC_OPERATIONS: &[i32] = &[3, 4, 5, 6, 7, 8, 10, 11];
-pub const CLUSTER_OPERATIONS: &[i32] = &[5, 7, 8, 9, 10, 11, 12];
 /// "Not requested" in authorized-operations fields.
 pub const OPERATIONS_NOT_REQUESTED: i32 = i32::MIN;
-
-pub fn operations_bits(ops: &[i32]) -> i32 {
-    ops.iter().fold(0, |acc, op| acc | (1 << op))
-}
 
 pub async fn handle(ctx: &RequestContext<'_>, req: MetadataRequest) -> MetadataResponse {
     let broker = ctx.services;
@@ -54,7 +48,7 @@ pub async fn handle(ctx: &RequestContext<'_>, req: MetadataRequest) -> MetadataR
     }
     resp.controller_id = BrokerId(controller_id(broker));
     resp.cluster_authorized_operations = if req.include_cluster_authorized_operations && (8..=10).contains(&ctx.version) {
-        operations_bits(CLUSTER_OPERATIONS)
+        ctx.authorized_operations(authz::CLUSTER, crate::security::acl::CLUSTER_NAME)
     } else {
         OPERATIONS_NOT_REQUESTED
     };
@@ -66,8 +60,21 @@ pub async fn handle(ctx: &RequestContext<'_>, req: MetadataRequest) -> MetadataR
         None => true,
         Some(t) => t.is_empty() && ctx.version == 0,
     };
+    // Topics the principal may not describe are left out of "all", and refused by name.
+    let with_ops = |mut t: MetadataResponseTopic| {
+        if topic_ops {
+            t.topic_authorized_operations = ctx.authorized_operations(authz::TOPIC, t.name.as_ref().map_or("", |n| n.as_str()));
+        }
+        t
+    };
     if all {
-        resp.topics = broker.topics.all().iter().map(|t| describe_topic(t, image.as_deref(), cfg.node_id, topic_ops, version)).collect();
+        resp.topics = broker
+            .topics
+            .all()
+            .iter()
+            .filter(|t| ctx.authorized(op::DESCRIBE, authz::TOPIC, &t.name))
+            .map(|t| with_ops(describe_topic(t, image.as_deref(), cfg.node_id, topic_ops, version)))
+            .collect();
         return resp;
     }
     let allow_create = (ctx.version < 4 || req.allow_auto_topic_creation) && cfg.auto_create_topics_enable;
@@ -75,9 +82,22 @@ pub async fn handle(ctx: &RequestContext<'_>, req: MetadataRequest) -> MetadataR
         // A topic id, when given, names the topic (the Java consumer sends ids with an
         // empty name), as in Kafka.
         let entry = match wanted.name {
-            Some(name) if wanted.topic_id.is_nil() => lookup_or_create(broker, &name, allow_create, topic_ops, version).await,
+            Some(name) if wanted.topic_id.is_nil() => {
+                if !ctx.authorized(op::DESCRIBE, authz::TOPIC, &name) {
+                    error_topic(Some(name), Uuid::nil(), ResponseError::TopicAuthorizationFailed.code())
+                } else {
+                    // Auto-creation needs CREATE on the cluster or on the topic.
+                    let may_create = allow_create && (ctx.cluster_authorized(op::CREATE) || ctx.authorized(op::CREATE, authz::TOPIC, &name));
+                    if allow_create && !may_create && broker.topics.get(&name).is_none() {
+                        error_topic(Some(name), Uuid::nil(), ResponseError::TopicAuthorizationFailed.code())
+                    } else {
+                        with_ops(lookup_or_create(broker, &name, may_create, topic_ops, version).await)
+                    }
+                }
+            }
             _ => match broker.topics.get_by_id(&wanted.topic_id) {
-                Some(t) => describe_topic(&t, image.as_deref(), cfg.node_id, topic_ops, version),
+                Some(t) if !ctx.authorized(op::DESCRIBE, authz::TOPIC, &t.name) => error_topic(None, wanted.topic_id, ResponseError::TopicAuthorizationFailed.code()),
+                Some(t) => with_ops(describe_topic(&t, image.as_deref(), cfg.node_id, topic_ops, version)),
                 None => error_topic(None, wanted.topic_id, ResponseError::UnknownTopicId.code()),
             },
         };
@@ -210,7 +230,9 @@ pub fn describe_topic(topic: &Topic, image: Option<&MetadataImage>, node_id: i32
     if version >= 1 {
         t.is_internal = topic.is_internal();
     }
-    t.topic_authorized_operations = if topic_ops { operations_bits(TOPIC_OPERATIONS) } else { OPERATIONS_NOT_REQUESTED };
+    // The caller fills in the operations, when asked for, from the principal's ACLs.
+    let _ = topic_ops;
+    t.topic_authorized_operations = OPERATIONS_NOT_REQUESTED;
     t.partitions = partition_views(topic, image, node_id)
         .into_iter()
         .map(|v| {

@@ -9,6 +9,7 @@ use kafka_protocol::error::ResponseError as E;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 
+use super::authz::{op, TOPIC};
 use super::RequestContext;
 use crate::group::records::CommittedOffset;
 use crate::group::OffsetToCommit;
@@ -39,12 +40,15 @@ pub async fn commit(ctx: &RequestContext<'_>, req: OffsetCommitRequest) -> Offse
         })
         .collect();
     let instance = req.group_instance_id.as_ref().map(|i| i.to_string());
-    let mut errors = match ctx.services.groups.coordinator_error(&req.group_id) {
+    // Partitions of topics the principal may not READ are not committed.
+    let (offsets, denied) = split_denied(ctx, offsets, |o| &o.topic);
+    let errors = match ctx.group_error(op::READ, &req.group_id) {
         Some(code) => vec![code; offsets.len()],
         // A member of the consumer protocol commits with its member epoch (v9+).
         None if v < 9 && ctx.services.groups.is_consumer_protocol_member(&req.group_id, &req.member_id) => vec![E::UnsupportedVersion.code(); offsets.len()],
         None => ctx.services.groups.commit(&req.group_id, &req.member_id, instance.as_deref(), req.generation_id_or_member_epoch, offsets),
     };
+    let mut errors = merge_denied(errors, &denied);
     if errors.contains(&0) {
         if let Some(e) = replicated(ctx, &req.group_id).await {
             errors.iter_mut().filter(|c| **c == 0).for_each(|c| *c = e);
@@ -68,6 +72,33 @@ pub async fn commit(ctx: &RequestContext<'_>, req: OffsetCommitRequest) -> Offse
 
 type Committed = Vec<(String, Vec<(i32, Option<CommittedOffset>)>)>;
 
+/// Splits out the entries of topics the principal may not READ: the rest, and per
+/// entry whether it was denied.
+pub(super) fn split_denied<T>(ctx: &RequestContext<'_>, entries: Vec<T>, topic: impl Fn(&T) -> &str) -> (Vec<T>, Vec<bool>) {
+    let denied: Vec<bool> = entries.iter().map(|e| !ctx.authorized(op::READ, TOPIC, topic(e))).collect();
+    let kept = entries.into_iter().zip(&denied).filter(|(_, d)| !**d).map(|(e, _)| e).collect();
+    (kept, denied)
+}
+
+/// Per entry of the request: TOPIC_AUTHORIZATION_FAILED where denied, else the next of
+/// `codes` (the answers for the entries kept).
+pub(super) fn merge_denied(codes: Vec<i16>, denied: &[bool]) -> Vec<i16> {
+    let mut codes = codes.into_iter();
+    denied.iter().map(|d| if *d { E::TopicAuthorizationFailed.code() } else { codes.next().unwrap_or_default() }).collect()
+}
+
+/// OffsetFetch: topics the principal may not DESCRIBE are left out of "all", and their
+/// partitions answered TOPIC_AUTHORIZATION_FAILED when asked for by name.
+fn authorize_committed(ctx: &RequestContext<'_>, committed: Committed, by_name: bool) -> Vec<(String, Vec<(i32, Option<CommittedOffset>)>, bool)> {
+    committed
+        .into_iter()
+        .filter_map(|(name, parts)| {
+            let denied = !ctx.authorized(op::DESCRIBE, TOPIC, &name);
+            (by_name || !denied).then_some((name, parts, denied))
+        })
+        .collect()
+}
+
 /// (offset, leader epoch, metadata) as OffsetFetch reports them; -1 and "" when nothing
 /// is committed.
 fn fields(c: &Option<CommittedOffset>) -> (i64, i32, String) {
@@ -86,7 +117,7 @@ pub async fn fetch(ctx: &RequestContext<'_>, req: OffsetFetchRequest) -> OffsetF
     let unstable = |group: &str, topic: &str, p: i32| require_stable && groups.has_pending_offset(group, topic, p);
     let mut resp = OffsetFetchResponse::default();
     if v < 8 {
-        if let Some(code) = groups.coordinator_error(&req.group_id) {
+        if let Some(code) = ctx.group_error(op::DESCRIBE, &req.group_id) {
             if v >= 2 {
                 resp.error_code = code;
             } else {
@@ -115,11 +146,12 @@ pub async fn fetch(ctx: &RequestContext<'_>, req: OffsetFetchRequest) -> OffsetF
             }
             return resp;
         }
-        let topics = req.topics.map(|ts| ts.into_iter().map(|t| (t.name.to_string(), t.partition_indexes)).collect());
-        let committed: Committed = groups.fetch_offsets(&req.group_id, topics);
+        let topics: Option<Vec<_>> = req.topics.map(|ts| ts.into_iter().map(|t| (t.name.to_string(), t.partition_indexes)).collect());
+        let by_name = topics.is_some();
+        let committed = authorize_committed(ctx, groups.fetch_offsets(&req.group_id, topics), by_name);
         resp.topics = committed
             .into_iter()
-            .map(|(name, parts)| {
+            .map(|(name, parts, denied)| {
                 let mut t = OffsetFetchResponseTopic::default();
                 t.name = TopicName(StrBytes::from_string(name.clone()));
                 t.partitions = parts
@@ -128,6 +160,11 @@ pub async fn fetch(ctx: &RequestContext<'_>, req: OffsetFetchRequest) -> OffsetF
                         let (offset, epoch, metadata) = fields(c);
                         let mut r = OffsetFetchResponsePartition::default();
                         r.partition_index = *p;
+                        if denied {
+                            r.committed_offset = -1;
+                            r.error_code = E::TopicAuthorizationFailed.code();
+                            return r;
+                        }
                         r.committed_offset = offset;
                         if v >= 5 {
                             r.committed_leader_epoch = epoch;
@@ -146,7 +183,7 @@ pub async fn fetch(ctx: &RequestContext<'_>, req: OffsetFetchRequest) -> OffsetF
     }
     for g in req.groups {
         let mut out = OffsetFetchResponseGroup::default();
-        if let Some(code) = groups.coordinator_error(&g.group_id) {
+        if let Some(code) = ctx.group_error(op::DESCRIBE, &g.group_id) {
             out.error_code = code;
             out.group_id = g.group_id;
             resp.groups.push(out);
@@ -161,13 +198,14 @@ pub async fn fetch(ctx: &RequestContext<'_>, req: OffsetFetchRequest) -> OffsetF
                 continue;
             }
         }
-        let topics = g.topics.map(|ts| ts.into_iter().map(|t| (t.name.to_string(), t.partition_indexes)).collect());
-        let committed: Committed = groups.fetch_offsets(&g.group_id, topics);
+        let topics: Option<Vec<_>> = g.topics.map(|ts| ts.into_iter().map(|t| (t.name.to_string(), t.partition_indexes)).collect());
+        let by_name = topics.is_some();
+        let committed = authorize_committed(ctx, groups.fetch_offsets(&g.group_id, topics), by_name);
         let group_id = g.group_id.to_string();
         out.group_id = g.group_id;
         out.topics = committed
             .into_iter()
-            .map(|(name, parts)| {
+            .map(|(name, parts, denied)| {
                 let mut t = OffsetFetchResponseTopics::default();
                 t.name = TopicName(StrBytes::from_string(name.clone()));
                 t.partitions = parts
@@ -176,6 +214,11 @@ pub async fn fetch(ctx: &RequestContext<'_>, req: OffsetFetchRequest) -> OffsetF
                         let (offset, epoch, metadata) = fields(c);
                         let mut r = OffsetFetchResponsePartitions::default();
                         r.partition_index = *p;
+                        if denied {
+                            r.committed_offset = -1;
+                            r.error_code = E::TopicAuthorizationFailed.code();
+                            return r;
+                        }
                         r.committed_offset = offset;
                         r.committed_leader_epoch = epoch;
                         if unstable(&group_id, &name, *p) {
@@ -195,10 +238,12 @@ pub async fn fetch(ctx: &RequestContext<'_>, req: OffsetFetchRequest) -> OffsetF
 
 pub async fn delete(ctx: &RequestContext<'_>, req: OffsetDeleteRequest) -> OffsetDeleteResponse {
     let partitions: Vec<(String, i32)> = req.topics.iter().flat_map(|t| t.partitions.iter().map(move |p| (t.name.to_string(), p.partition_index))).collect();
-    let (error, codes) = match ctx.services.groups.coordinator_error(&req.group_id) {
+    let (partitions, denied) = split_denied(ctx, partitions, |(t, _)| t);
+    let (error, codes) = match ctx.group_error(op::DELETE, &req.group_id) {
         Some(code) => (code, Vec::new()),
         None => ctx.services.groups.delete_offsets(&req.group_id, &partitions),
     };
+    let codes = merge_denied(codes, &denied);
     let mut resp = OffsetDeleteResponse::default();
     resp.error_code = error;
     if error != 0 {

@@ -15,6 +15,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
+use super::authz::op;
 use super::RequestContext;
 use crate::controller::Command;
 
@@ -28,6 +29,9 @@ const APPLY_WAIT: Duration = Duration::from_secs(5);
 type Target = (String, i32, Option<Vec<i32>>);
 
 pub async fn alter(ctx: &RequestContext<'_>, req: AlterPartitionReassignmentsRequest) -> AlterPartitionReassignmentsResponse {
+    if !ctx.cluster_authorized(op::ALTER) {
+        return AlterPartitionReassignmentsResponse::default().with_error_code(kafka_protocol::error::ResponseError::ClusterAuthorizationFailed.code());
+    }
     let asked: Vec<Target> = req
         .topics
         .iter()
@@ -93,6 +97,10 @@ fn single_broker(ctx: &RequestContext<'_>, (topic, index, target): &Target) -> (
 
 pub async fn list(ctx: &RequestContext<'_>, req: ListPartitionReassignmentsRequest) -> ListPartitionReassignmentsResponse {
     let mut resp = ListPartitionReassignmentsResponse::default();
+    if !ctx.cluster_authorized(op::DESCRIBE) {
+        resp.error_code = kafka_protocol::error::ResponseError::ClusterAuthorizationFailed.code();
+        return resp;
+    }
     let Some(rm) = ctx.services.cluster() else {
         return resp;
     };

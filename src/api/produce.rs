@@ -10,6 +10,7 @@ use kafka_protocol::messages::produce_response::{PartitionProduceResponse, Topic
 use kafka_protocol::messages::{BrokerId, ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use super::authz::{op, TOPIC, TRANSACTIONAL_ID};
 use super::RequestContext;
 use crate::broker::partition::AckError;
 use crate::broker::{Partition, Topic};
@@ -46,6 +47,9 @@ pub async fn handle(ctx: &RequestContext<'_>, req: ProduceRequest) -> Option<Pro
     let now = ctx.services.clock.now_ms();
     let mut resp = ProduceResponse::default();
     let mut waits: Vec<AwaitedAck> = Vec::new();
+    // A transactional producer needs WRITE on its transactional id, every producer WRITE
+    // on each topic.
+    let txn_denied = req.transactional_id.as_ref().is_some_and(|id| !ctx.authorized(op::WRITE, TRANSACTIONAL_ID, id));
     let verdicts = verify_transactional(ctx, &req).await;
     for (ti, topic_data) in req.topic_data.into_iter().enumerate() {
         let topic: Option<Arc<Topic>> = if ctx.version >= FIRST_TOPIC_ID_VERSION {
@@ -54,6 +58,7 @@ pub async fn handle(ctx: &RequestContext<'_>, req: ProduceRequest) -> Option<Pro
             ctx.services.topics.get(&topic_data.name)
         };
         let unknown = if ctx.version >= FIRST_TOPIC_ID_VERSION { E::UnknownTopicId } else { E::UnknownTopicOrPartition };
+        let topic_denied = !ctx.authorized(op::WRITE, TOPIC, topic.as_ref().map_or(topic_data.name.as_str(), |t| &t.name));
         let mut out = TopicProduceResponse::default();
         out.name = topic_data.name.clone();
         out.topic_id = topic_data.topic_id;
@@ -64,7 +69,11 @@ pub async fn handle(ctx: &RequestContext<'_>, req: ProduceRequest) -> Option<Pro
             pr.log_append_time_ms = -1;
             pr.log_start_offset = -1;
             let verdict = verdicts.refused(ti, pd.index);
-            let result = if !acks_valid {
+            let result = if txn_denied {
+                Err((E::TransactionalIdAuthorizationFailed.code(), String::new()))
+            } else if topic_denied {
+                Err((E::TopicAuthorizationFailed.code(), String::new()))
+            } else if !acks_valid {
                 Err((E::InvalidRequiredAcks.code(), format!("acks must be -1, 0 or 1, not {acks}")))
             } else if let Some(code) = verdict {
                 Err((code, String::new()))

@@ -2,24 +2,23 @@
 //! metadata log (a single broker's security file). Clients send salted passwords; the
 //! broker keeps only what SCRAM needs to check them (salt, stored key, server key).
 
-use std::time::Duration;
-
 use kafka_protocol::error::ResponseError as E;
 use kafka_protocol::messages::alter_user_scram_credentials_response::AlterUserScramCredentialsResult;
 use kafka_protocol::messages::describe_user_scram_credentials_response::{CredentialInfo, DescribeUserScramCredentialsResult};
 use kafka_protocol::messages::{AlterUserScramCredentialsRequest, AlterUserScramCredentialsResponse, DescribeUserScramCredentialsRequest, DescribeUserScramCredentialsResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use super::authz::op;
 use super::RequestContext;
-use crate::controller::command::Command;
-use crate::security::image::UserResult;
+use super::security_records;
+use crate::security::image::{SecurityImage, SecurityOutcome, UserResult};
 use crate::security::scram::{ScramCredential, ScramMechanism};
 use crate::security::SecurityRecord;
 
-/// How long a change may take to reach this broker's image.
-const APPLY_TIMEOUT: Duration = Duration::from_secs(30);
-
 pub async fn describe(ctx: &RequestContext<'_>, req: DescribeUserScramCredentialsRequest) -> DescribeUserScramCredentialsResponse {
+    if !ctx.cluster_authorized(op::DESCRIBE) {
+        return DescribeUserScramCredentialsResponse::default().with_error_code(kafka_protocol::error::ResponseError::ClusterAuthorizationFailed.code());
+    }
     let users: Option<Vec<String>> = req.users.map(|u| u.into_iter().map(|u| u.name.to_string()).collect());
     let results = ctx
         .services
@@ -56,33 +55,21 @@ pub async fn alter(ctx: &RequestContext<'_>, req: AlterUserScramCredentialsReque
     let record = SecurityRecord::AlterScramCredentials { deletions: deletions.clone(), upsertions: upsertions.clone() };
     let users = || deletions.iter().map(|(u, _)| u.clone()).chain(upsertions.iter().map(|(u, _, _)| u.clone())).collect::<std::collections::BTreeSet<_>>();
     let failed_all = |code: i16, message: String| users().into_iter().map(|u| (u, code, Some(message.clone()))).collect::<Vec<UserResult>>();
-    let results = match ctx.services.cluster() {
-        None => ctx.services.security.apply_locally(&record).unwrap_or_else(|e| {
-            tracing::error!(error = %e, "could not persist SCRAM credentials");
-            failed_all(E::UnknownServerError.code(), format!("could not persist the credentials: {e}"))
-        }),
-        Some(rm) => match rm.controller.write(Command::Security(record), APPLY_TIMEOUT).await {
-            Ok(r) if r.is_ok() => {
-                // Answer once this broker checks clients against the new credentials.
-                let store = &ctx.services.security;
-                let done: Vec<&UserResult> = r.users.iter().filter(|(_, code, _)| *code == 0).collect();
-                let applied = || {
-                    let image = store.image();
-                    done.iter().all(|(user, _, _)| {
-                        let deleted = deletions.iter().filter(|(u, _)| u == user).all(|(u, m)| ScramMechanism::from_type_code(*m).is_none_or(|m| image.scram_credential(u, m).is_none()));
-                        let upserted = upsertions.iter().filter(|(u, _, _)| u == user).all(|(u, m, c)| ScramMechanism::from_type_code(*m).is_none_or(|m| image.scram_credential(u, m) == Some(c)));
-                        deleted && upserted
-                    })
-                };
-                if !rm.wait_applied(APPLY_TIMEOUT, applied).await {
-                    failed_all(E::RequestTimedOut.code(), "the change was committed but not yet applied on this broker".into())
-                } else {
-                    r.users
-                }
-            }
-            Ok(r) => failed_all(r.error_code, r.message.unwrap_or_default()),
-            Err(e) => failed_all(E::RequestTimedOut.code(), e.to_string()),
-        },
+    let denied = !ctx.cluster_authorized(op::ALTER);
+    let applied = |image: &SecurityImage, outcome: &SecurityOutcome| {
+        outcome.users.iter().filter(|(_, code, _)| *code == 0).all(|(user, _, _)| {
+            let deleted = deletions.iter().filter(|(u, _)| u == user).all(|(u, m)| ScramMechanism::from_type_code(*m).is_none_or(|m| image.scram_credential(u, m).is_none()));
+            let upserted = upsertions.iter().filter(|(u, _, _)| u == user).all(|(u, m, c)| ScramMechanism::from_type_code(*m).is_none_or(|m| image.scram_credential(u, m) == Some(c)));
+            deleted && upserted
+        })
+    };
+    let results = if denied {
+        failed_all(E::ClusterAuthorizationFailed.code(), "Authorization failed.".into())
+    } else {
+        match security_records::commit(ctx, record, applied).await {
+            Ok(outcome) => outcome.users,
+            Err((code, message)) => failed_all(code, message),
+        }
     };
     let results = results
         .into_iter()

@@ -12,7 +12,7 @@ use crate::group::GroupCoordinator;
 use crate::producer::id_manager::ClusterProducerIds;
 use crate::producer::ProducerIdManager;
 use crate::replication::ReplicaManager;
-use crate::security::SecurityStore;
+use crate::security::{Authorizer, SecurityStore};
 use crate::txn::TransactionCoordinator;
 
 pub struct Services {
@@ -28,6 +28,8 @@ pub struct Services {
     pub txn: Arc<TransactionCoordinator>,
     /// Credentials SASL checks: a file of the single broker's, or the metadata log's.
     pub security: Arc<SecurityStore>,
+    /// `authorizer.class.name`: ACL checks, or none.
+    pub authorizer: Authorizer,
     /// Set on a node of a cluster: the controller and the replica fetchers.
     pub replicas: Option<Arc<ReplicaManager>>,
 }

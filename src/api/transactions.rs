@@ -13,6 +13,7 @@ use kafka_protocol::messages::write_txn_markers_response::{WritableTxnMarkerPart
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 
+use super::authz::{op, GROUP, TOPIC, TRANSACTIONAL_ID};
 use super::RequestContext;
 use crate::group::{OffsetToCommit, TxnOffsetCommit, OFFSETS_TOPIC};
 use crate::log::control::Marker;
@@ -52,6 +53,11 @@ pub async fn add_partitions(ctx: &RequestContext<'_>, req: AddPartitionsToTxnReq
         resp.results_by_topic_v3_and_below = result.topic_results;
         return resp;
     }
+    // v4+ comes from partition leaders: a broker's request.
+    if !ctx.cluster_authorized(op::CLUSTER_ACTION) {
+        resp.error_code = E::ClusterAuthorizationFailed.code();
+        return resp;
+    }
     for txn in req.transactions {
         resp.results_by_transaction.push(add_one(ctx, txn).await);
     }
@@ -65,7 +71,13 @@ async fn add_one(ctx: &RequestContext<'_>, txn: AddPartitionsToTxnTransaction) -
     let s = ctx.services;
     let partitions: Vec<(String, i32)> = txn.topics.iter().flat_map(|t| t.partitions.iter().map(move |p| (t.name.to_string(), *p))).collect();
     let unknown: Vec<bool> = partitions.iter().map(|(t, p)| s.topics.get(t).and_then(|t| t.partition(*p).cloned()).is_none()).collect();
-    let codes: Vec<i16> = if unknown.iter().any(|u| *u) {
+    // WRITE on the transactional id, then on each topic (the others not attempted).
+    let topic_denied: Vec<bool> = partitions.iter().map(|(t, _)| !ctx.authorized(op::WRITE, TOPIC, t)).collect();
+    let codes: Vec<i16> = if !ctx.authorized(op::WRITE, TRANSACTIONAL_ID, &txn.transactional_id) {
+        vec![E::TransactionalIdAuthorizationFailed.code(); partitions.len()]
+    } else if topic_denied.iter().any(|d| *d) {
+        topic_denied.iter().map(|d| if *d { E::TopicAuthorizationFailed.code() } else { E::OperationNotAttempted.code() }).collect()
+    } else if unknown.iter().any(|u| *u) {
         unknown.iter().map(|u| if *u { E::UnknownTopicOrPartition.code() } else { E::OperationNotAttempted.code() }).collect()
     } else if txn.verify_only {
         partitions
@@ -97,6 +109,16 @@ async fn add_one(ctx: &RequestContext<'_>, txn: AddPartitionsToTxnTransaction) -
 
 pub async fn add_offsets(ctx: &RequestContext<'_>, req: AddOffsetsToTxnRequest) -> AddOffsetsToTxnResponse {
     let s = ctx.services;
+    let denied = if !ctx.authorized(op::WRITE, TRANSACTIONAL_ID, &req.transactional_id) {
+        Some(E::TransactionalIdAuthorizationFailed)
+    } else if !ctx.authorized(op::READ, GROUP, &req.group_id) {
+        Some(E::GroupAuthorizationFailed)
+    } else {
+        None
+    };
+    if let Some(e) = denied {
+        return AddOffsetsToTxnResponse::default().with_error_code(e.code());
+    }
     // The group's offsets partition (a single broker creates the topic on first use).
     let _ = s.groups.offsets_partition(&req.group_id);
     let r = match s.topics.get(OFFSETS_TOPIC) {
@@ -115,6 +137,10 @@ pub async fn end_txn(ctx: &RequestContext<'_>, req: EndTxnRequest) -> EndTxnResp
     let mut resp = EndTxnResponse::default();
     resp.producer_id = ProducerId(-1);
     resp.producer_epoch = -1;
+    if !ctx.authorized(op::WRITE, TRANSACTIONAL_ID, &req.transactional_id) {
+        resp.error_code = E::TransactionalIdAuthorizationFailed.code();
+        return resp;
+    }
     if ctx.version < FIRST_V2_END_TXN_VERSION {
         let r = ctx.services.txn.end_txn(&req.transactional_id, req.producer_id.0, req.producer_epoch, req.committed).await;
         resp.error_code = fenced_for(r, ctx.version, 2);
@@ -144,12 +170,15 @@ pub async fn end_txn(ctx: &RequestContext<'_>, req: EndTxnRequest) -> EndTxnResp
 
 pub async fn write_markers(ctx: &RequestContext<'_>, req: WriteTxnMarkersRequest) -> WriteTxnMarkersResponse {
     let mut resp = WriteTxnMarkersResponse::default();
+    // Markers come from transaction coordinators: CLUSTER_ACTION.
+    let denied = !ctx.cluster_authorized(op::CLUSTER_ACTION);
     for m in req.markers {
         let marker = Marker { commit: m.transaction_result, coordinator_epoch: m.coordinator_epoch };
         let mut out = WritableTxnMarkerResult::default();
         out.producer_id = m.producer_id;
         let partitions: Vec<(String, i32)> = m.topics.iter().flat_map(|t| t.partition_indexes.iter().map(move |p| (t.name.to_string(), *p))).collect();
-        let mut codes = ctx.services.txn.markers.write_local(m.producer_id.0, m.producer_epoch, marker, &partitions).await.into_iter();
+        let codes = if denied { vec![E::ClusterAuthorizationFailed.code(); partitions.len()] } else { ctx.services.txn.markers.write_local(m.producer_id.0, m.producer_epoch, marker, &partitions).await };
+        let mut codes = codes.into_iter();
         for t in m.topics {
             let mut tr = WritableTxnMarkerTopicResult::default();
             for p in t.partition_indexes {
@@ -182,7 +211,10 @@ pub async fn txn_offset_commit(ctx: &RequestContext<'_>, req: TxnOffsetCommitReq
             })
         })
         .collect();
-    let mut errors = match groups.coordinator_error(&req.group_id) {
+    // WRITE on the transactional id, READ on the group, READ on each topic.
+    let (offsets, denied) = super::offsets::split_denied(ctx, offsets, |o| &o.topic);
+    let txn_denied = (!ctx.authorized(op::WRITE, TRANSACTIONAL_ID, &req.transactional_id)).then_some(E::TransactionalIdAuthorizationFailed.code());
+    let errors = match txn_denied.or_else(|| ctx.group_error(op::READ, &req.group_id)) {
         Some(code) => vec![code; offsets.len()],
         None if !offsets.is_empty() => match in_transaction(ctx, &req).await {
             Some(code) => vec![code; offsets.len()],
@@ -198,6 +230,7 @@ pub async fn txn_offset_commit(ctx: &RequestContext<'_>, req: TxnOffsetCommitReq
         },
         None => Vec::new(),
     };
+    let mut errors = super::offsets::merge_denied(errors, &denied);
     // Answered once the followers have the records, as OffsetCommit.
     if errors.contains(&0) {
         if let Some(e) = super::offsets::replicated(ctx, &req.group_id).await {
@@ -244,7 +277,8 @@ pub async fn describe(ctx: &RequestContext<'_>, req: DescribeTransactionsRequest
     let mut resp = DescribeTransactionsResponse::default();
     for id in req.transactional_ids {
         let mut out = DescribedTxn::default();
-        match ctx.services.txn.describe(&id) {
+        let described = if ctx.authorized(op::DESCRIBE, TRANSACTIONAL_ID, &id) { ctx.services.txn.describe(&id) } else { Err(E::TransactionalIdAuthorizationFailed) };
+        match described {
             Ok(m) => {
                 out.transaction_state = StrBytes::from_static_str(m.state.name());
                 out.transaction_timeout_ms = m.timeout_ms;
@@ -294,7 +328,7 @@ pub async fn list(ctx: &RequestContext<'_>, req: ListTransactionsRequest) -> Lis
     let pids: Vec<i64> = req.producer_id_filters.iter().map(|p| p.0).collect();
     let duration = if ctx.version >= 1 { req.duration_filter } else { -1 };
     for m in ctx.services.txn.list(&states, &pids, duration) {
-        if pattern.as_ref().is_some_and(|r| !r.is_match(&m.transactional_id)) {
+        if pattern.as_ref().is_some_and(|r| !r.is_match(&m.transactional_id)) || !ctx.authorized(op::DESCRIBE, TRANSACTIONAL_ID, &m.transactional_id) {
             continue;
         }
         let mut t = ListedTxn::default();

@@ -8,6 +8,7 @@ use kafka_protocol::error::ResponseError as E;
 use kafka_protocol::messages::{UnregisterBrokerRequest, UnregisterBrokerResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use super::authz::op;
 use super::RequestContext;
 use crate::controller::Command;
 
@@ -17,6 +18,10 @@ const COMMIT_TIMEOUT: Duration = Duration::from_secs(30);
 pub async fn handle(ctx: &RequestContext<'_>, req: UnregisterBrokerRequest) -> UnregisterBrokerResponse {
     let id = req.broker_id.0;
     let mut resp = UnregisterBrokerResponse::default();
+    if !ctx.cluster_authorized(op::ALTER) {
+        resp.error_code = kafka_protocol::error::ResponseError::ClusterAuthorizationFailed.code();
+        return resp;
+    }
     let (code, message) = match ctx.services.cluster() {
         None if id == ctx.services.config.node_id => (0, None),
         None => (E::BrokerIdNotRegistered.code(), Some(format!("Broker ID {id} is not currently registered"))),

@@ -11,6 +11,7 @@ use kafka_protocol::messages::{UpdateFeaturesRequest, UpdateFeaturesResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use super::api_versions::FEATURES;
+use super::authz::op;
 use super::RequestContext;
 
 /// Kafka's upgrade types (UpdateFeatures v1+); v0's `allow_downgrade` means SAFE_DOWNGRADE.
@@ -23,6 +24,11 @@ const FIRST_TOP_LEVEL_ONLY_VERSION: i16 = 2;
 
 pub async fn handle(ctx: &RequestContext<'_>, req: UpdateFeaturesRequest) -> UpdateFeaturesResponse {
     let mut resp = UpdateFeaturesResponse::default();
+    if !ctx.cluster_authorized(op::ALTER) {
+        resp.error_code = kafka_protocol::error::ResponseError::ClusterAuthorizationFailed.code();
+        resp.error_message = Some(StrBytes::from_static_str("Authorization failed."));
+        return resp;
+    }
     let mut names: Vec<&str> = req.feature_updates.iter().map(|u| u.feature.as_str()).collect();
     names.sort();
     if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {

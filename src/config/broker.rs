@@ -99,6 +99,24 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
     def("process.roles", T::List, None, V::None, "broker,controller for a node of a cluster (unset: a single broker without a quorum)."),
     def("controller.quorum.voters", T::List, None, V::None, "The metadata quorum: id@host:port of every controller."),
     def("controller.listener.names", T::List, Some("CONTROLLER"), V::None, "Names of the listeners used by the controller."),
+    def("inter.broker.listener.name", T::String, None, V::None, "The listener replicas fetch from (default: the first PLAINTEXT listener)."),
+    def("ssl.keystore.type", T::String, Some("JKS"), V::None, "Key store format; Riffle reads PEM."),
+    def("ssl.keystore.location", T::String, None, V::None, "PEM file with the listener's private key and certificate chain."),
+    def("ssl.keystore.certificate.chain", T::Password, None, V::None, "The certificate chain, as PEM text."),
+    def("ssl.keystore.key", T::Password, None, V::None, "The private key (unencrypted PKCS#8), as PEM text."),
+    def("ssl.truststore.type", T::String, Some("JKS"), V::None, "Trust store format; Riffle reads PEM."),
+    def("ssl.truststore.location", T::String, None, V::None, "PEM file with the certificates client certificates are checked against."),
+    def("ssl.truststore.certificates", T::Password, None, V::None, "The trusted certificates, as PEM text."),
+    def("ssl.client.auth", T::String, Some("none"), V::None, "Client certificates: required, requested or none."),
+    def("ssl.enabled.protocols", T::List, Some("TLSv1.2,TLSv1.3"), V::None, "TLS versions accepted."),
+    def("ssl.principal.mapping.rules", T::String, Some("DEFAULT"), V::None, "Rules mapping a client certificate's subject to a principal name."),
+    def("sasl.enabled.mechanisms", T::List, Some("GSSAPI"), V::None, "SASL mechanisms of SASL listeners (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER)."),
+    def("sasl.server.max.receive.size", T::Int, Some("524288"), V::AtLeast(1), "The largest request accepted before SASL authentication completes."),
+    def("connections.max.reauth.ms", T::Long, Some("0"), V::AtLeast(0), "Session lifetime of a SASL connection before it must re-authenticate (0: none)."),
+    def("connection.failed.authentication.delay.ms", T::Int, Some("100"), V::AtLeast(0), "Delay before a failed authentication is answered and its connection closed."),
+    def("authorizer.class.name", T::String, Some(""), V::None, "org.apache.kafka.metadata.authorizer.StandardAuthorizer turns on ACLs."),
+    def("super.users", T::List, None, V::None, "Principals (separated by ';') allowed everything when ACLs are on."),
+    def("allow.everyone.if.no.acl.found", T::Boolean, Some("false"), V::None, "Allow a resource no ACL covers (ACLs on)."),
     def("controller.quorum.election.timeout.ms", T::Int, Some("1000"), V::AtLeast(10), "How long a quorum member waits for the leader before starting an election."),
     def("broker.heartbeat.interval.ms", T::Int, Some("2000"), V::AtLeast(1), "How often a broker heartbeats to the active controller."),
     def("broker.session.timeout.ms", T::Int, Some("9000"), V::AtLeast(1), "How long a broker may go without a heartbeat before it is fenced."),
@@ -189,7 +207,6 @@ pub fn all_keys() -> impl Iterator<Item = &'static ConfigDef> {
 /// to anything but Kafka's default they stop the start, rather than let a user believe
 /// their authorizer, policies or per-address limits are in force.
 const NOT_ENFORCED: &[(&str, &str)] = &[
-    ("authorizer.class.name", "authorization (ACLs) is not available yet (issue 14)"),
     ("create.topic.policy.class.name", "topic creation policies are not supported"),
     ("alter.config.policy.class.name", "config alteration policies are not supported"),
     ("max.connections.per.ip", "per-address connection limits are not supported (max.connections is)"),
@@ -213,6 +230,9 @@ impl BrokerConfig {
         for (k, v) in &explicit {
             match find_key(k) {
                 Some(d) => d.validate(v)?,
+                // Per-listener settings (`listener.name.<listener>.<key>`) are read by
+                // the listener they name.
+                None if k.starts_with("listener.name.") => {}
                 None => unknown.push(k.clone()),
             }
             not_enforced(k, v)?;
@@ -446,7 +466,7 @@ mod tests {
         // values are checked against Kafka's type
         assert!(BrokerConfig::from_map(map(&[("num.network.threads", "three")])).is_err());
         // what Riffle would not enforce stops the start, unless left at Kafka's default
-        assert!(BrokerConfig::from_map(map(&[("authorizer.class.name", "org.apache.kafka.metadata.authorizer.StandardAuthorizer")])).is_err());
+        assert!(BrokerConfig::from_map(map(&[("create.topic.policy.class.name", "org.example.Policy")])).is_err());
         assert!(BrokerConfig::from_map(map(&[("authorizer.class.name", "")])).is_ok());
         assert!(BrokerConfig::from_map(map(&[("max.connections.per.ip", "10")])).is_err());
         // Riffle's own table wins where both name a key, and each key is listed once

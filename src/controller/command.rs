@@ -106,9 +106,9 @@ pub struct CommandResult {
     pub partition_messages: Vec<Option<String>>,
     /// AllocateProducerIds: the first id of the block.
     pub value: i64,
-    /// Security records: per user, the error code and message.
+    /// Security records: per user, ACL or filter, the error code and message.
     #[serde(default)]
-    pub users: Vec<(String, i16, Option<String>)>,
+    pub security: crate::security::image::SecurityOutcome,
     /// DescribeQuorum (an RPC answer, never a record's outcome).
     #[serde(default)]
     pub quorum: Option<super::quorum::QuorumState>,

@@ -63,7 +63,7 @@ pub struct MetadataImage {
     /// for that broker's own.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub broker_configs: BTreeMap<String, BTreeMap<String, String>>,
-    /// SCRAM credentials.
+    /// SCRAM credentials and ACLs.
     #[serde(default)]
     pub security: crate::security::SecurityImage,
 }
@@ -174,7 +174,7 @@ impl MetadataImage {
             Command::AlterPartition { topic, partition, leader, leader_epoch, partition_epoch, isr } => {
                 self.alter_partition(topic, *partition, *leader, *leader_epoch, *partition_epoch, isr)
             }
-            Command::Security(record) => CommandResult { users: self.security.apply(record), ..CommandResult::ok() },
+            Command::Security(record) => CommandResult { security: self.security.apply(record), ..CommandResult::ok() },
             Command::ElectLeaders { unclean, partitions, defaults } => self.elect_leaders(*unclean, partitions.as_deref(), *defaults),
             Command::AlterPartitionReassignments { partitions, allow_replication_factor_change, defaults } => {
                 self.alter_reassignments(partitions, *allow_replication_factor_change, *defaults)

@@ -1,12 +1,13 @@
 //! What every broker knows about security, kept in the metadata log (on a single broker,
-//! in a file beside the logs): SCRAM credentials. Changes are records applied by one
-//! deterministic `apply`, as the controller's image is.
+//! in a file beside the logs): SCRAM credentials and ACLs. Changes are records applied
+//! by one deterministic `apply`, as the controller's image is.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use kafka_protocol::error::ResponseError as E;
 use serde::{Deserialize, Serialize};
 
+use super::acl::{AclBinding, AclFilter};
 use super::scram::{ScramCredential, ScramMechanism};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -14,6 +15,8 @@ pub struct SecurityImage {
     /// User → mechanism → credential.
     #[serde(default)]
     pub scram: BTreeMap<String, BTreeMap<ScramMechanism, ScramCredential>>,
+    #[serde(default)]
+    pub acls: BTreeSet<AclBinding>,
 }
 
 /// A change to the security image.
@@ -22,21 +25,64 @@ pub enum SecurityRecord {
     /// AlterUserScramCredentials: deletions (user, mechanism type) and upsertions (user,
     /// mechanism type, credential), checked per user as Kafka's controller does.
     AlterScramCredentials { deletions: Vec<(String, i8)>, upsertions: Vec<(String, i8, ScramCredential)> },
+    /// CreateAcls: each binding checked on its own.
+    CreateAcls { bindings: Vec<AclBinding> },
+    /// DeleteAcls: each filter removes the ACLs it matches.
+    DeleteAcls { filters: Vec<AclFilter> },
 }
 
 /// The outcome for one user: error code and message.
 pub type UserResult = (String, i16, Option<String>);
+/// The outcome of one ACL creation or deletion filter: error code, message, and (for a
+/// filter) the ACLs it removed.
+pub type AclResult = (i16, Option<String>, Vec<AclBinding>);
+
+/// What applying a record gives back, in the request's order.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecurityOutcome {
+    pub users: Vec<UserResult>,
+    pub acls: Vec<AclResult>,
+}
 
 impl SecurityImage {
     pub fn scram_credential(&self, user: &str, mechanism: ScramMechanism) -> Option<&ScramCredential> {
         self.scram.get(user)?.get(&mechanism)
     }
 
-    /// Applies a record; per-user results in the order Kafka lists them (successes,
-    /// then failures).
-    pub fn apply(&mut self, record: &SecurityRecord) -> Vec<UserResult> {
+    /// Applies a record; SCRAM results per user in the order Kafka lists them
+    /// (successes, then failures), ACL results per binding or filter.
+    pub fn apply(&mut self, record: &SecurityRecord) -> SecurityOutcome {
         match record {
-            SecurityRecord::AlterScramCredentials { deletions, upsertions } => self.alter_scram(deletions, upsertions),
+            SecurityRecord::AlterScramCredentials { deletions, upsertions } => SecurityOutcome { users: self.alter_scram(deletions, upsertions), ..Default::default() },
+            SecurityRecord::CreateAcls { bindings } => {
+                let acls = bindings
+                    .iter()
+                    .map(|b| match b.validate() {
+                        Ok(()) => {
+                            self.acls.insert(b.clone());
+                            (0, None, Vec::new())
+                        }
+                        Err(m) => (E::InvalidRequest.code(), Some(m), Vec::new()),
+                    })
+                    .collect();
+                SecurityOutcome { acls, ..Default::default() }
+            }
+            SecurityRecord::DeleteAcls { filters } => {
+                let acls = filters
+                    .iter()
+                    .map(|f| match f.validate() {
+                        Ok(()) => {
+                            let removed: Vec<AclBinding> = self.acls.iter().filter(|a| f.matches(a)).cloned().collect();
+                            for a in &removed {
+                                self.acls.remove(a);
+                            }
+                            (0, None, removed)
+                        }
+                        Err(m) => (E::InvalidRequest.code(), Some(m), Vec::new()),
+                    })
+                    .collect();
+                SecurityOutcome { acls, ..Default::default() }
+            }
         }
     }
 
@@ -163,7 +209,7 @@ mod tests {
             deletions: vec![("ghost".into(), 1)],
             upsertions: vec![("alice".into(), 2, cred(8192)), ("bob".into(), 1, cred(100)), ("".into(), 1, cred(4096)), ("carol".into(), 3, cred(4096)), ("dave".into(), 1, cred(4096)), ("dave".into(), 2, cred(4096))],
         });
-        let codes: BTreeMap<_, _> = r.iter().map(|(u, c, _)| (u.as_str(), *c)).collect();
+        let codes: BTreeMap<_, _> = r.users.iter().map(|(u, c, _)| (u.as_str(), *c)).collect();
         assert_eq!(codes["alice"], 0);
         assert_eq!(codes["bob"], E::UnacceptableCredential.code());
         assert_eq!(codes[""], E::UnacceptableCredential.code());

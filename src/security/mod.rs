@@ -3,7 +3,9 @@
 //! this room; no other handler parses credentials. A connection's principal comes from
 //! here, through its session.
 
+pub mod acl;
 pub mod authentication;
+pub mod authorizer;
 pub mod image;
 pub mod jaas;
 pub mod listener;
@@ -14,6 +16,7 @@ pub mod store;
 pub mod tls;
 
 pub use authentication::Authentication;
+pub use authorizer::Authorizer;
 pub use image::{SecurityImage, SecurityRecord};
 pub use listener::{ListenerSecurity, SecurityConfigError};
 pub use store::SecurityStore;

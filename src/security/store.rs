@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
 
-use super::image::{SecurityImage, SecurityRecord, UserResult};
+use super::image::{SecurityImage, SecurityOutcome, SecurityRecord};
 use crate::storage::{read_to_string, write_atomically, SharedStorage};
 
 const FILE: &str = "riffle-security.json";
@@ -57,7 +57,7 @@ impl SecurityStore {
     }
 
     /// A single broker: applies a record, persists the result, then makes it visible.
-    pub fn apply_locally(&self, record: &SecurityRecord) -> io::Result<Vec<UserResult>> {
+    pub fn apply_locally(&self, record: &SecurityRecord) -> io::Result<SecurityOutcome> {
         let _writing = self.writing.lock();
         let mut next = (*self.image()).clone();
         let results = next.apply(record);

@@ -32,7 +32,7 @@ use crate::net::memory_pool::MemoryPool;
 use crate::net::server::{BoundListener, ServeShared};
 use crate::producer::ProducerIdManager;
 use crate::replication::{self, ReplicaManager};
-use crate::security::{ListenerSecurity, SecurityStore};
+use crate::security::{Authorizer, ListenerSecurity, SecurityStore};
 use crate::storage::SharedStorage;
 
 /// How long open connections get to finish the request in hand at shutdown.
@@ -56,6 +56,8 @@ pub enum StartError {
     Coordinators(String),
     #[error("security settings: {0}")]
     Security(#[from] crate::security::SecurityConfigError),
+    #[error("{0}")]
+    Authorizer(String),
 }
 
 /// A running node.
@@ -106,6 +108,7 @@ impl Server {
             secured.push((l, Arc::new(s)));
         }
         let listeners = secured;
+        let authorizer = Authorizer::from_config(&config).map_err(StartError::Authorizer)?;
         let identity = Arc::new(BrokerIdentity::new(config.node_id, meta.cluster_id.clone()));
         let coordinators = CoordinatorRuntime::new(topics.clone(), clock.clone(), config.cluster.is_none());
         let groups = GroupCoordinator::new(GroupConfig::from_broker(&config), clock.clone(), topics.clone(), coordinators.clone());
@@ -151,6 +154,7 @@ impl Server {
             txn,
             replicas,
             security,
+            authorizer,
         });
         Ok(Server { services, listeners, tasks, trigger, _meta: meta })
     }
