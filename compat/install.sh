@@ -19,6 +19,15 @@ if ! command -v kcat >/dev/null 2>&1; then
     fi
 fi
 
+# --- openssl (the security scenarios make their CA and certificates) -------
+if ! command -v openssl >/dev/null 2>&1; then
+    log "installing openssl"
+    if ! apt-get install -y -qq openssl >/dev/null 2>&1; then
+        apt-get update -qq >/dev/null
+        apt-get install -y -qq openssl >/dev/null
+    fi
+fi
+
 # --- node + npm (kafkajs) -------------------------------------------------
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
     log "installing nodejs/npm"

@@ -40,6 +40,7 @@ sys.path.insert(0, HERE)
 from harness.common import CheckFailed, Skip, errors_seen_note  # noqa: E402
 from harness.flavours import FLAVOURS, broker_class  # noqa: E402
 from harness.groups import BROKER_GROUP_OVERRIDES  # noqa: E402
+from harness.shared_brokers import EXTRA_BROKERS  # noqa: E402
 from scenarios import CLIENT_ORDER, COLUMNS, all_scenarios  # noqa: E402
 
 DEFAULT_BIN = os.environ.get("RIFFLE_BIN", os.path.join(REPO, "target", "release", "riffle"))
@@ -184,8 +185,9 @@ def run_suite(args) -> int:
     results: dict[str, dict] = {}
     broker_rows: list[tuple[str, dict]] = []
     shared = None
-    secure = None  # the shared secure broker (TLS / SASL listeners), when a scenario needs it
-    secure_error = None
+    # the shared extra brokers (harness/shared_brokers.py) a selected scenario needs:
+    # flag -> (broker, None), or (None, why it failed to start)
+    extras: dict[str, tuple] = {}
     running: list[Running] = []
     interrupted = False
     versions: dict[str, str] = {}
@@ -228,8 +230,9 @@ def run_suite(args) -> int:
                                      "duration": 0}
                 return report(scenarios, results, broker_rows, {}, None, workdir, args, t_start)
             bootstrap = shared.bootstrap
-            if any(s.secure for s in scenarios):
-                secure, secure_error = start_secure_broker(args.flavour, bin_, workdir, overrides)
+            for kind in EXTRA_BROKERS:
+                if any(getattr(s, kind.flag) for s in scenarios):
+                    extras[kind.flag] = start_extra_broker(kind, args.flavour, bin_, workdir, overrides)
         else:
             bin_ = os.path.abspath(args.broker_bin)
             bootstrap = args.bootstrap
@@ -243,9 +246,12 @@ def run_suite(args) -> int:
         known = load_known_failures(KNOWN_FAILURES if args.flavour == "riffle" else REFERENCE_DIFFERENCES)
         queue = sorted(scenarios, key=lambda s: -s.cost)
         for s in list(queue):
-            if s.secure and managed and secure is None:
+            down = [k for k in EXTRA_BROKERS
+                    if getattr(s, k.flag) and managed and extras.get(k.flag, (None, None))[0] is None]
+            if down:
+                why = extras.get(down[0].flag, (None, None))[1]
                 results[s.id] = {"status": "FAIL", "duration": 0,
-                                 "error": f"the shared secure broker failed to start: {secure_error}"}
+                                 "error": f"the {down[0].name} failed to start: {why}"}
                 queue.remove(s)
                 continue
             if s.managed_only and not managed:
@@ -310,14 +316,16 @@ def run_suite(args) -> int:
             except CheckFailed as e:
                 row = {"status": "FAIL", "error": str(e), "duration": 0}
             broker_rows.append(("shared broker: clean SIGTERM stop, then verify-logs", row))
-        if secure is not None:
-            row = {"status": "PASS", "duration": 0}
-            try:
-                secure.stop()
-                secure.check_verify_logs()
-            except CheckFailed as e:
-                row = {"status": "FAIL", "error": str(e), "duration": 0}
-            broker_rows.append(("shared secure broker: clean SIGTERM stop, then verify-logs", row))
+        for kind in EXTRA_BROKERS:
+            b = extras.get(kind.flag, (None, None))[0]
+            if b is not None:
+                row = {"status": "PASS", "duration": 0}
+                try:
+                    b.stop()
+                    b.check_verify_logs()
+                except CheckFailed as e:
+                    row = {"status": "FAIL", "error": str(e), "duration": 0}
+                broker_rows.append((f"{kind.name}: clean SIGTERM stop, then verify-logs", row))
     except KeyboardInterrupt:
         interrupted = True
         print("\ninterrupted: stopping scenarios and brokers", file=sys.stderr, flush=True)
@@ -326,21 +334,23 @@ def run_suite(args) -> int:
             _kill_group(r.proc)
         if shared is not None:
             shared.kill()
-        if secure is not None:
-            secure.kill()
+        for b, _ in extras.values():
+            if b is not None:
+                b.kill()
     if interrupted:
         report(scenarios, results, broker_rows, versions, bootstrap, workdir, args, t_start)
         return 130
     return report(scenarios, results, broker_rows, versions, bootstrap, workdir, args, t_start)
 
 
-def start_secure_broker(flavour, bin_, workdir, overrides):
-    """The shared secure broker (harness/security.py): PLAINTEXT, SSL, SASL_SSL and
-    SASL_PLAINTEXT listeners, its SCRAM users created; what the scenarios need of it is
-    saved in workdir/secure-broker/secure.json (Ctx.secure_broker). (broker, None), or
-    (None, why not)."""
-    from harness.security import start_secure_broker as start
-    d = os.path.join(workdir, "secure-broker")
+def start_extra_broker(kind, flavour, bin_, workdir, overrides):
+    """A shared extra broker (harness/shared_brokers.py: the secure broker of
+    harness/security.py, with TLS and SASL listeners and its SCRAM users; the ACL broker of
+    harness/acl.py, with StandardAuthorizer) started in workdir/<kind.dirname>; what the
+    scenarios need of it is saved there in kind.filename (Ctx.secure_broker,
+    Ctx.acl_broker). (broker, None), or (None, why not)."""
+    start = kind.start_fn()
+    d = os.path.join(workdir, kind.dirname)
     os.makedirs(d, exist_ok=True)
     broker = None
 
@@ -349,17 +359,17 @@ def start_secure_broker(flavour, bin_, workdir, overrides):
         broker = broker_class(flavour)(bin_, data_dir, log_path, **kw)
         return broker
     try:
-        b, sb = start(new_broker, d, "shared secure broker", extra=overrides)
-    except Exception as e:  # noqa: BLE001 - reported on every secure scenario
+        b, info = start(new_broker, d, kind.name, extra=overrides)
+    except Exception as e:  # noqa: BLE001 - reported on every scenario that needs it
         if broker is not None:
             broker.kill()
-        print(f"the shared secure broker failed to start: {e}", file=sys.stderr, flush=True)
+        print(f"the {kind.name} failed to start: {e}", file=sys.stderr, flush=True)
         lines = [ln for ln in str(e).splitlines() if ln.strip()]
         # its first line and the log's last (the whole tail is printed above once)
         return None, f"{type(e).__name__}: {lines[0] if lines else ''}" + (f" ... {lines[-1][:400]}"
                                                                            if len(lines) > 1 else "")
-    sb.save(os.path.join(d, "secure.json"))
-    print(f"secure broker: {sb.ports}", flush=True)
+    info.save(os.path.join(d, kind.filename))
+    print(f"{kind.label}: {info.ports}", flush=True)
     return b, None
 
 

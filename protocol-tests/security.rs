@@ -164,3 +164,41 @@ fn the_authorizer_denies_by_default_and_super_users_pass() {
     let open = Broker::start(&[]);
     assert_eq!(open.client().call(3, &describe_all()).error_code, 54);
 }
+
+#[test]
+fn a_producer_over_its_byte_rate_quota_is_told_to_back_off() {
+    use kafka_protocol::messages::alter_client_quotas_request::{EntityData, EntryData, OpData};
+    use kafka_protocol::messages::describe_client_quotas_request::ComponentData;
+    use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    let dir = tempfile::tempdir().unwrap();
+    let mut broker = Broker::start_in(dir.path(), &[]);
+    let mut c = broker.client();
+    let entry = |rate: f64| {
+        EntryData::default()
+            .with_entity(vec![EntityData::default().with_entity_type(s("user")).with_entity_name(None)])
+            .with_ops(vec![OpData::default().with_key(s("producer_byte_rate")).with_value(rate)])
+    };
+    let r = c.call(1, &AlterClientQuotasRequest::default().with_entries(vec![entry(1.5)]));
+    assert_eq!(r.entries[0].error_code, 42, "a byte rate is a whole number");
+    let r = c.call(1, &AlterClientQuotasRequest::default().with_entries(vec![entry(1024.0)]));
+    assert_eq!(r.entries[0].error_code, 0);
+    broker.stop();
+    let broker = Broker::start_in(dir.path(), &[]);
+    let mut c = broker.client();
+    let d = c.call(1, &DescribeClientQuotasRequest::default().with_components(vec![ComponentData::default().with_entity_type(s("user")).with_match_type(1).with_match(None)]));
+    assert_eq!(d.error_code, 0);
+    let entries = d.entries.unwrap();
+    assert_eq!(entries.len(), 1, "kept across a restart");
+    assert_eq!((entries[0].values[0].key.as_str(), entries[0].values[0].value), ("producer_byte_rate", 1024.0));
+    let topic = CreatableTopic::default().with_name(TopicName(s("q"))).with_num_partitions(1).with_replication_factor(1);
+    assert_eq!(c.call(7, &CreateTopicsRequest::default().with_topics(vec![topic])).topics[0].error_code, 0);
+    // 64 kB at 1 kB/s over Kafka's 10 s minimum window: several seconds of throttle.
+    let value = vec![b'x'; 64 * 1024];
+    let batch = common::record_batch(&[&value], None);
+    let req = ProduceRequest::default().with_acks(1).with_timeout_ms(5000).with_topic_data(vec![TopicProduceData::default()
+        .with_name(TopicName(s("q")))
+        .with_partition_data(vec![PartitionProduceData::default().with_index(0).with_records(Some(batch))])]);
+    let r = c.call(9, &req);
+    assert_eq!(r.responses[0].partition_responses[0].error_code, 0, "a throttled produce is still written");
+    assert!(r.throttle_time_ms > 1000, "throttle_time_ms {}", r.throttle_time_ms);
+}

@@ -56,6 +56,13 @@ enum Command {
         #[arg(long = "bootstrap-server", default_value = "127.0.0.1:9092", global = true)]
         bootstrap_server: String,
     },
+    /// SCRAM users of a running broker (like kafka-configs.sh --entity-type users).
+    Users {
+        #[command(subcommand)]
+        action: UsersCommand,
+        #[arg(long = "bootstrap-server", default_value = "127.0.0.1:9092", global = true)]
+        bootstrap_server: String,
+    },
     /// Scan every partition log under a log directory, batch by batch with CRCs; exits
     /// non-zero if anything is corrupt.
     VerifyLogs {
@@ -70,6 +77,38 @@ enum GroupsCommand {
     List,
     /// Per partition: committed offset, log end offset, lag and owning member.
     Describe { group: String },
+}
+
+#[derive(Subcommand)]
+enum UsersCommand {
+    /// Users with their SCRAM mechanisms and iteration counts.
+    List,
+    /// Create or replace a user's SCRAM credential.
+    Set {
+        user: String,
+        #[arg(long, default_value = "SCRAM-SHA-512")]
+        mechanism: String,
+        #[arg(long)]
+        password: String,
+        #[arg(long, default_value_t = 4096)]
+        iterations: i32,
+    },
+    /// Remove a user's SCRAM credential for one mechanism.
+    Delete {
+        user: String,
+        #[arg(long, default_value = "SCRAM-SHA-512")]
+        mechanism: String,
+    },
+}
+
+fn users(action: UsersCommand, bootstrap: &str) -> Result<()> {
+    let out = match action {
+        UsersCommand::List => riffle::admin::users::list(bootstrap)?,
+        UsersCommand::Set { user, mechanism, password, iterations } => riffle::admin::users::set(bootstrap, &user, &mechanism, &password, iterations)?,
+        UsersCommand::Delete { user, mechanism } => riffle::admin::users::delete(bootstrap, &user, &mechanism)?,
+    };
+    print!("{out}");
+    Ok(())
 }
 
 fn groups(action: GroupsCommand, bootstrap: &str) -> Result<()> {
@@ -243,6 +282,7 @@ fn main() -> ExitCode {
         }),
         Command::Cluster { brokers, base_port, controller_base_port, data_dir, overrides } => cluster(brokers, base_port, controller_base_port, data_dir, overrides),
         Command::Groups { action, bootstrap_server } => groups(action, &bootstrap_server),
+        Command::Users { action, bootstrap_server } => users(action, &bootstrap_server),
         Command::VerifyLogs { log_dirs } => verify(log_dirs).map(|ok| if ok { () } else { std::process::exit(1) }),
     };
     match result {

@@ -7,6 +7,7 @@ import os
 from .broker import Broker
 from .cluster import Cluster
 from .flavours import broker_class, cluster_node_class
+from .shared_brokers import ACL, SECURE, ExtraBroker
 from .common import CheckFailed, Skip, log, unique_topic
 
 
@@ -52,16 +53,26 @@ class Ctx:
         """The shared secure broker run.py started for the scenarios that ask for it
         (Scenario.secure): a harness.security.SecureBroker (listeners, key material,
         client settings). ctx.bootstrap becomes its PLAINTEXT listener."""
-        from .security import SecureBroker
+        return self._shared_broker(SECURE)
+
+    def acl_broker(self):
+        """The shared ACL broker run.py started for the scenarios that ask for it
+        (Scenario.acl): a harness.acl.AclBroker. ctx.bootstrap becomes its PLAINTEXT
+        listener (User:ANONYMOUS, a super user)."""
+        return self._shared_broker(ACL)
+
+    def _shared_broker(self, kind: ExtraBroker):
+        """One of run.py's shared extra brokers (harness/shared_brokers.py), loaded from
+        what run.py saved of it; ctx.bootstrap becomes its PLAINTEXT listener."""
         if not self.managed:
-            raise Skip("needs the suite's secure broker (TLS and SASL listeners): not with --bootstrap")
-        path = os.path.join(self.workdir, "secure-broker", "secure.json")
+            raise Skip(f"needs {kind.needs}: not with --bootstrap")
+        path = os.path.join(self.workdir, kind.dirname, kind.filename)
         if not os.path.exists(path):
-            raise CheckFailed(f"the shared secure broker is not running ({path} missing)")
-        sb = SecureBroker.load(path)
-        self.bootstrap = sb.plaintext
-        log(f"using the shared secure broker: {sb.ports}")
-        return sb
+            raise CheckFailed(f"the {kind.name} is not running ({path} missing)")
+        info = kind.info_class().load(path)
+        self.bootstrap = info.plaintext
+        log(f"using the {kind.name}: {info.ports}")
+        return info
 
     def new_broker(self, data_dir: str, log_path: str, **kw) -> Broker:
         """A broker of the suite's flavour (not started; the caller owns it)."""

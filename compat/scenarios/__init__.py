@@ -31,6 +31,7 @@ class Scenario:
     managed_only: bool = False  # restarts/kills a broker: SKIP with --bootstrap
     cost: int = 1               # rough relative run time, for scheduling
     secure: bool = False        # uses the shared secure broker (TLS and SASL listeners; managed only)
+    acl: bool = False           # uses the shared ACL broker (StandardAuthorizer; managed only)
     doc: str = field(default="")
 
     @property
@@ -97,7 +98,6 @@ def all_scenarios() -> list[Scenario]:
     S.append(Scenario("kcat", "kcat-offsets", "scenarios.kcat_extra:offsets", timeout=180))
     for c in JAVA:
         S.append(Scenario(c, "admin-tour", "scenarios.admin_tour:admin_tour", (c,), cost=2, timeout=300))
-        S.append(Scenario(c, "admin-pending", "scenarios.admin_tour:admin_pending", (c,), cost=2, timeout=300))
         S.append(Scenario(c, "single-broker-quorum", "scenarios.admin_tour:single_broker_quorum", (c,), cost=2,
                           timeout=300))
     S.append(Scenario("java", "streams", "scenarios.streams:streams", cost=6, timeout=480))
@@ -116,6 +116,8 @@ def all_scenarios() -> list[Scenario]:
     S.extend(importlib.import_module(f"{__name__}.transactions").transaction_scenarios())  # transactions, all clients
     S.extend(importlib.import_module(f"{__name__}.txn_faults").txn_fault_scenarios())  # transactions under faults
     S.extend(importlib.import_module(f"{__name__}.security").security_scenarios())  # TLS and SASL (issue 14)
+    S.extend(importlib.import_module(f"{__name__}.acls").acl_scenarios())  # ACLs (StandardAuthorizer)
+    S.extend(importlib.import_module(f"{__name__}.quotas").quota_scenarios())  # client quotas (issue 14)
     return S
 
 

@@ -1,7 +1,7 @@
 """The Java AdminClient, call after call (compat/java AdminTour.java), on a topic
 written by an idempotent producer and a group with committed offsets and no
-members. ``admin-tour`` checks the calls Riffle answers; ``admin-pending``
-the ones that wait for other capabilities (known failures naming their issue)."""
+members. ``admin-tour`` checks every call of the tour but the metadata quorum's
+(``single-broker-quorum``)."""
 
 from __future__ import annotations
 
@@ -10,12 +10,6 @@ from harness.common import check, commit_sync, log, make_messages
 
 PARTITIONS = 3
 
-# Calls Kafka 4 answers on a cluster without security that Riffle does not answer
-# yet, and the issue that brings each (compat/known-failures.txt lists the scenario).
-PENDING = {
-    "describeClientQuotas": "issue 14 (quotas)",
-    "describeUserScramCredentials": "issue 14 (SCRAM)",
-}
 # Calls of the tour checked by a scenario of their own (single-broker-quorum)
 CHECKED_APART = {"describeMetadataQuorum"}
 
@@ -114,11 +108,14 @@ def admin_tour(ctx, client_name):
     expect("deleteConsumerGroupOffsets", lambda r: ok(r) and f"{topic}:0" not in r["value"]
            and len(r["value"]) == PARTITIONS - 1, "partition 0's offset gone, the others kept")
     expect("deleteConsumerGroups", lambda r: ok(r) and group not in r["value"], "the group gone")
+    expect("describeClientQuotas", lambda r: ok(r) and r["value"] == 0, "no client quotas (DescribeClientQuotas)")
+    expect("describeUserScramCredentials", lambda r: ok(r) and r["value"] == 0,
+           "no SCRAM users on the shared broker (DescribeUserScramCredentials)")
     expect("listTransactions", lambda r: ok(r) and r["value"] >= 0, "the transactional ids (ListTransactions)")
     expect("describeTransactions", lambda r: ok(r) and r["value"].lower() == f"ongoing:[{topic}-0]:true",
            "the open transaction: Ongoing, with the partition it wrote to (DescribeTransactions)")
     check(not bad, f"{client_name} AdminClient:\n  - " + "\n  - ".join(bad))
-    return f"{len(calls) - len(PENDING) - len(CHECKED_APART)} AdminClient calls checked"
+    return f"{len(calls) - len(CHECKED_APART)} AdminClient calls checked"
 
 
 def single_broker_quorum(ctx, client_name):
@@ -132,14 +129,6 @@ def single_broker_quorum(ctx, client_name):
     r = calls.get("describeMetadataQuorum", {})
     check(not r.get("ok") and r.get("error") == "UNSUPPORTED_VERSION",
           f"describeMetadataQuorum on a single broker: {r}, expected UNSUPPORTED_VERSION")
-
-
-def admin_pending(ctx, client_name):
-    """The AdminClient calls Kafka answers that Riffle does not yet (PENDING)."""
-    _, _, calls = _tour(ctx, client_name)
-    missing = [f"{name} ({issue}): {calls[name].get('type')}: {calls[name].get('message')}"
-               for name, issue in PENDING.items() if not calls.get(name, {}).get("ok")]
-    check(not missing, "not answered yet:\n  - " + "\n  - ".join(missing))
 
 
 def admin_go(ctx, client_name):

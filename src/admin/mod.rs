@@ -3,5 +3,6 @@
 
 pub mod client;
 pub mod groups;
+pub mod users;
 
 pub use client::{Client, ClientError};

@@ -18,6 +18,7 @@ use tokio::time::Instant;
 
 use super::authz::{op, TOPIC};
 use super::{Reply, RequestContext};
+use crate::security::quotas::QuotaKind;
 use crate::broker::partition::ReadBound;
 use crate::broker::Partition;
 use crate::errors::{leadership_error, log_error_code};
@@ -108,6 +109,10 @@ pub async fn handle(ctx: &RequestContext<'_>, req: FetchRequest) -> Reply<FetchR
         if total >= min_bytes || errors || now >= deadline || waits.is_empty() {
             for (ti, pd) in parts {
                 resp.responses[ti].partitions.push(pd);
+            }
+            // Consumers' bytes count against their quota; followers' do not.
+            if replica.is_none() {
+                resp.throttle_time_ms = ctx.throttle(QuotaKind::Fetch, total);
             }
             return Reply { body: resp, placeholders };
         }

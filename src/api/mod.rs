@@ -6,6 +6,7 @@ pub mod alter_configs;
 pub mod alter_replica_log_dirs;
 pub mod api_versions;
 pub mod authz;
+pub mod client_quotas;
 pub mod consumer_group;
 pub mod create_partitions;
 pub mod create_topics;
@@ -31,6 +32,7 @@ pub mod offsets;
 pub mod offsets_for_leader_epoch;
 pub mod partition_reassignments;
 pub mod produce;
+pub mod quota;
 pub mod sasl;
 pub mod scram_credentials;
 pub mod security_records;
@@ -208,6 +210,8 @@ api_table! {
     SaslAuthenticate => sasl::authenticate: m::SaslAuthenticateRequest,
     DescribeUserScramCredentials => scram_credentials::describe: m::DescribeUserScramCredentialsRequest,
     AlterUserScramCredentials => scram_credentials::alter: m::AlterUserScramCredentialsRequest,
+    DescribeClientQuotas => client_quotas::describe: m::DescribeClientQuotasRequest,
+    AlterClientQuotas => client_quotas::alter: m::AlterClientQuotasRequest,
 }
 
 /// The supported version range of `api`, if it is supported at all.

@@ -12,6 +12,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::authz::{op, TOPIC, TRANSACTIONAL_ID};
 use super::RequestContext;
+use crate::security::quotas::QuotaKind;
 use crate::broker::partition::AckError;
 use crate::broker::{Partition, Topic};
 use crate::errors::{leadership_error, log_error_code};
@@ -51,6 +52,7 @@ pub async fn handle(ctx: &RequestContext<'_>, req: ProduceRequest) -> Option<Pro
     // on each topic.
     let txn_denied = req.transactional_id.as_ref().is_some_and(|id| !ctx.authorized(op::WRITE, TRANSACTIONAL_ID, id));
     let verdicts = verify_transactional(ctx, &req).await;
+    let request_bytes: usize = req.topic_data.iter().flat_map(|t| t.partition_data.iter()).map(|p| p.records.as_ref().map_or(0, |r| r.len())).sum();
     for (ti, topic_data) in req.topic_data.into_iter().enumerate() {
         let topic: Option<Arc<Topic>> = if ctx.version >= FIRST_TOPIC_ID_VERSION {
             ctx.services.topics.get_by_id(&topic_data.topic_id)
@@ -141,6 +143,9 @@ pub async fn handle(ctx: &RequestContext<'_>, req: ProduceRequest) -> Option<Pro
         if ctx.version >= 8 {
             pr.error_message = Some(StrBytes::from_static_str("the batch was not replicated to the ISR in time"));
         }
+    }
+    if ctx.version >= 1 {
+        resp.throttle_time_ms = ctx.throttle(QuotaKind::Produce, request_bytes);
     }
     // acks=0: the client expects no response at all.
     (acks != 0).then_some(resp)

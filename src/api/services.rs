@@ -12,6 +12,7 @@ use crate::group::GroupCoordinator;
 use crate::producer::id_manager::ClusterProducerIds;
 use crate::producer::ProducerIdManager;
 use crate::replication::ReplicaManager;
+use crate::security::quotas::QuotaManager;
 use crate::security::{Authorizer, SecurityStore};
 use crate::txn::TransactionCoordinator;
 
@@ -30,6 +31,8 @@ pub struct Services {
     pub security: Arc<SecurityStore>,
     /// `authorizer.class.name`: ACL checks, or none.
     pub authorizer: Authorizer,
+    /// Byte rates measured against client quotas.
+    pub quotas: QuotaManager,
     /// Set on a node of a cluster: the controller and the replica fetchers.
     pub replicas: Option<Arc<ReplicaManager>>,
 }

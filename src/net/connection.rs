@@ -97,6 +97,18 @@ pub async fn serve<T: Transport, H: RequestHandler>(stream: T, session: Session,
             tracing::debug!(%peer, "closing connection after its response");
             break;
         }
+        // A throttled client: its response goes out now, its next request waits.
+        if let Some(mute) = session.take_mute() {
+            if let Err(e) = w.flush(&mut outbox).await {
+                tracing::debug!(%peer, error = %e, "flush failed");
+                break;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(mute) => {}
+                _ = shutdown.wait() => break,
+            }
+            continue;
+        }
         // Flush unless another whole request is already buffered: pipelined requests
         // then share one write (within a bound on what is held in memory).
         if !whole_frame_buffered(reader.buffer()) || outbox.buffered() >= BUFFER_BYTES {

@@ -3,7 +3,8 @@
 //! (principal, SASL exchange). TLS and SASL fill in the principal; handlers only read it.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
 use std::sync::Arc;
 
 use parking_lot::{Mutex, MutexGuard};
@@ -19,6 +20,8 @@ pub struct Session {
     auth: Mutex<Authentication>,
     /// Set by a handler whose response ends the connection (a failed authentication).
     close_after_response: AtomicBool,
+    /// A quota's throttle: how long to stop reading requests once the response is out.
+    mute_ms: AtomicU64,
 }
 
 impl Session {
@@ -31,7 +34,7 @@ impl Session {
     /// A connection on `listener`; `tls_principal` is its client certificate's principal.
     pub fn secured(listener: Arc<ListenerConfig>, security: Arc<ListenerSecurity>, peer: SocketAddr, tls_principal: Option<String>) -> Self {
         let auth = Mutex::new(Authentication::new(&security, tls_principal));
-        Session { listener, security, peer, auth, close_after_response: AtomicBool::new(false) }
+        Session { listener, security, peer, auth, close_after_response: AtomicBool::new(false), mute_ms: AtomicU64::new(0) }
     }
 
     pub fn listener_name(&self) -> &str {
@@ -63,6 +66,18 @@ impl Session {
 
     pub fn closing(&self) -> bool {
         self.close_after_response.load(Ordering::Relaxed)
+    }
+
+    /// Stops reading this connection's requests for `ms` once the response in hand is
+    /// written (KIP-219: the client is told, and backs off too).
+    pub fn mute_for_ms(&self, ms: u64) {
+        self.mute_ms.fetch_max(ms, Ordering::Relaxed);
+    }
+
+    /// The mute asked for since the last call.
+    pub fn take_mute(&self) -> Option<Duration> {
+        let ms = self.mute_ms.swap(0, Ordering::Relaxed);
+        (ms > 0).then(|| Duration::from_millis(ms))
     }
 }
 

@@ -8,6 +8,7 @@ use kafka_protocol::error::ResponseError as E;
 use serde::{Deserialize, Serialize};
 
 use super::acl::{AclBinding, AclFilter};
+use super::quotas::{self, QuotaEntity, QuotaValue, Quotas};
 use super::scram::{ScramCredential, ScramMechanism};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -17,6 +18,9 @@ pub struct SecurityImage {
     pub scram: BTreeMap<String, BTreeMap<ScramMechanism, ScramCredential>>,
     #[serde(default)]
     pub acls: BTreeSet<AclBinding>,
+    /// Client quotas by entity (a list in JSON, whose map keys must be strings).
+    #[serde(default, with = "quotas::as_list")]
+    pub quotas: Quotas,
 }
 
 /// A change to the security image.
@@ -29,6 +33,9 @@ pub enum SecurityRecord {
     CreateAcls { bindings: Vec<AclBinding> },
     /// DeleteAcls: each filter removes the ACLs it matches.
     DeleteAcls { filters: Vec<AclFilter> },
+    /// AlterClientQuotas: per entity, keys set (`Some`) or removed (`None`), each entity
+    /// checked on its own.
+    AlterClientQuotas { entries: Vec<(QuotaEntity, Vec<(String, Option<QuotaValue>)>)> },
 }
 
 /// The outcome for one user: error code and message.
@@ -42,6 +49,9 @@ pub type AclResult = (i16, Option<String>, Vec<AclBinding>);
 pub struct SecurityOutcome {
     pub users: Vec<UserResult>,
     pub acls: Vec<AclResult>,
+    /// AlterClientQuotas: per entity, error code and message.
+    #[serde(default)]
+    pub quotas: Vec<(i16, Option<String>)>,
 }
 
 impl SecurityImage {
@@ -66,6 +76,34 @@ impl SecurityImage {
                     })
                     .collect();
                 SecurityOutcome { acls, ..Default::default() }
+            }
+            SecurityRecord::AlterClientQuotas { entries } => {
+                let mut seen: Vec<&QuotaEntity> = Vec::new();
+                let results = entries
+                    .iter()
+                    .map(|(entity, ops)| {
+                        let duplicate = seen.contains(&entity);
+                        seen.push(entity);
+                        match quotas::validate(entity, ops) {
+                            _ if duplicate => (E::InvalidRequest.code(), Some(format!("Ignoring duplicate entity {entity:?}"))),
+                            Err(m) => (E::InvalidRequest.code(), Some(m)),
+                            Ok(()) => {
+                                let values = self.quotas.entry(entity.clone()).or_default();
+                                for (key, value) in ops {
+                                    match value {
+                                        Some(v) => values.0.insert(key.clone(), v.0),
+                                        None => values.0.remove(key),
+                                    };
+                                }
+                                if values.0.is_empty() {
+                                    self.quotas.remove(entity);
+                                }
+                                (0, None)
+                            }
+                        }
+                    })
+                    .collect();
+                SecurityOutcome { quotas: results, ..Default::default() }
             }
             SecurityRecord::DeleteAcls { filters } => {
                 let acls = filters

@@ -10,6 +10,7 @@ pub mod image;
 pub mod jaas;
 pub mod listener;
 pub mod principal;
+pub mod quotas;
 pub mod sasl;
 pub mod scram;
 pub mod store;

@@ -32,6 +32,7 @@ use crate::net::memory_pool::MemoryPool;
 use crate::net::server::{BoundListener, ServeShared};
 use crate::producer::ProducerIdManager;
 use crate::replication::{self, ReplicaManager};
+use crate::security::quotas::QuotaManager;
 use crate::security::{Authorizer, ListenerSecurity, SecurityStore};
 use crate::storage::SharedStorage;
 
@@ -109,6 +110,8 @@ impl Server {
         }
         let listeners = secured;
         let authorizer = Authorizer::from_config(&config).map_err(StartError::Authorizer)?;
+        let int = |k: &str| config.get(k).and_then(|v| v.trim().parse::<i64>().ok()).unwrap_or(0);
+        let quotas = QuotaManager::new(int("quota.window.size.seconds") * 1000, int("quota.window.num").max(0) as usize);
         let identity = Arc::new(BrokerIdentity::new(config.node_id, meta.cluster_id.clone()));
         let coordinators = CoordinatorRuntime::new(topics.clone(), clock.clone(), config.cluster.is_none());
         let groups = GroupCoordinator::new(GroupConfig::from_broker(&config), clock.clone(), topics.clone(), coordinators.clone());
@@ -155,6 +158,7 @@ impl Server {
             replicas,
             security,
             authorizer,
+            quotas,
         });
         Ok(Server { services, listeners, tasks, trigger, _meta: meta })
     }

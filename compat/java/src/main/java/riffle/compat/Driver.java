@@ -67,6 +67,8 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  * metadata, describe-configs, read (assigned consumer, no group), admin (see Admin.java),
  * txn-produce, txn-fence, txn-ctp (transactions, see Txn.java), describe-groups, list-groups
  * (consumer groups of both protocols, see GroupAdmin.java),
+ * acls, auth-probe (ACLs and what a principal may do, see Acls.java),
+ * quotas, quota-produce, quota-consume (client quotas and throttled clients, see Quotas.java),
  * group-worker (a long-running group member, see GroupWorker.java).
  */
 public final class Driver {
@@ -138,6 +140,11 @@ public final class Driver {
             case "alter-configs": return alterConfigs(req);
             case "describe-groups": return GroupAdmin.describe(req);
             case "list-groups": return GroupAdmin.list(req);
+            case "acls": return Acls.acls(req);
+            case "auth-probe": return Acls.probe(req);
+            case "quotas": return Quotas.quotas(req);
+            case "quota-produce": return Quotas.produce(req);
+            case "quota-consume": return Quotas.consume(req);
             default: throw new IllegalArgumentException("unknown command " + cmd);
         }
     }
