@@ -308,24 +308,20 @@ def run_suite(args) -> int:
         broker_rows.append(("suite self-test: verification rejects broken read-backs",
                             {"status": "FAIL", "error": "\n".join(bad), "duration": 0} if n_bad else
                             {"status": "PASS", "duration": 0}))
-        if shared is not None:
+        def stopped(name, b):
             row = {"status": "PASS", "duration": 0}
             try:
-                shared.stop()
-                shared.check_verify_logs()
+                b.stop()
+                b.check_verify_logs()
             except CheckFailed as e:
                 row = {"status": "FAIL", "error": str(e), "duration": 0}
-            broker_rows.append(("shared broker: clean SIGTERM stop, then verify-logs", row))
+            broker_rows.append((f"{name}: clean SIGTERM stop, then verify-logs", row))
+        if shared is not None:
+            stopped("shared broker", shared)
         for kind in EXTRA_BROKERS:
             b = extras.get(kind.flag, (None, None))[0]
             if b is not None:
-                row = {"status": "PASS", "duration": 0}
-                try:
-                    b.stop()
-                    b.check_verify_logs()
-                except CheckFailed as e:
-                    row = {"status": "FAIL", "error": str(e), "duration": 0}
-                broker_rows.append((f"{kind.name}: clean SIGTERM stop, then verify-logs", row))
+                stopped(kind.name, b)
     except KeyboardInterrupt:
         interrupted = True
         print("\ninterrupted: stopping scenarios and brokers", file=sys.stderr, flush=True)

@@ -73,7 +73,7 @@ pub async fn handle(ctx: &RequestContext<'_>, req: MetadataRequest) -> MetadataR
             .all()
             .iter()
             .filter(|t| ctx.authorized(op::DESCRIBE, authz::TOPIC, &t.name))
-            .map(|t| with_ops(describe_topic(t, image.as_deref(), cfg.node_id, topic_ops, version)))
+            .map(|t| with_ops(describe_topic(t, image.as_deref(), cfg.node_id, version)))
             .collect();
         return resp;
     }
@@ -91,13 +91,13 @@ pub async fn handle(ctx: &RequestContext<'_>, req: MetadataRequest) -> MetadataR
                     if allow_create && !may_create && broker.topics.get(&name).is_none() {
                         error_topic(Some(name), Uuid::nil(), ResponseError::TopicAuthorizationFailed.code())
                     } else {
-                        with_ops(lookup_or_create(broker, &name, may_create, topic_ops, version).await)
+                        with_ops(lookup_or_create(broker, &name, may_create, version).await)
                     }
                 }
             }
             _ => match broker.topics.get_by_id(&wanted.topic_id) {
                 Some(t) if !ctx.authorized(op::DESCRIBE, authz::TOPIC, &t.name) => error_topic(None, wanted.topic_id, ResponseError::TopicAuthorizationFailed.code()),
-                Some(t) => with_ops(describe_topic(&t, image.as_deref(), cfg.node_id, topic_ops, version)),
+                Some(t) => with_ops(describe_topic(&t, image.as_deref(), cfg.node_id, version)),
                 None => error_topic(None, wanted.topic_id, ResponseError::UnknownTopicId.code()),
             },
         };
@@ -118,11 +118,11 @@ pub fn controller_id(broker: &Services) -> i32 {
     }
 }
 
-async fn lookup_or_create(broker: &Services, name: &TopicName, allow_create: bool, topic_ops: bool, version: i16) -> MetadataResponseTopic {
+async fn lookup_or_create(broker: &Services, name: &TopicName, allow_create: bool, version: i16) -> MetadataResponseTopic {
     let node_id = broker.config.node_id;
     let describe = |t: &Topic| {
         let image = broker.cluster().map(|rm| rm.image());
-        describe_topic(t, image.as_deref(), node_id, topic_ops, version)
+        describe_topic(t, image.as_deref(), node_id, version)
     };
     if let Some(t) = broker.topics.get(name) {
         return describe(&t);
@@ -221,7 +221,7 @@ pub fn partition_views(topic: &Topic, image: Option<&MetadataImage>, node_id: i3
 }
 
 /// A topic as Metadata shows it.
-pub fn describe_topic(topic: &Topic, image: Option<&MetadataImage>, node_id: i32, topic_ops: bool, version: i16) -> MetadataResponseTopic {
+pub fn describe_topic(topic: &Topic, image: Option<&MetadataImage>, node_id: i32, version: i16) -> MetadataResponseTopic {
     let mut t = MetadataResponseTopic::default();
     t.name = Some(TopicName(StrBytes::from_string(topic.name.to_string())));
     if version >= 10 {
@@ -231,7 +231,6 @@ pub fn describe_topic(topic: &Topic, image: Option<&MetadataImage>, node_id: i32
         t.is_internal = topic.is_internal();
     }
     // The caller fills in the operations, when asked for, from the principal's ACLs.
-    let _ = topic_ops;
     t.topic_authorized_operations = OPERATIONS_NOT_REQUESTED;
     t.partitions = partition_views(topic, image, node_id)
         .into_iter()

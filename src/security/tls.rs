@@ -99,13 +99,14 @@ struct Loaded {
 pub struct TlsContext {
     settings: TlsSettings,
     loaded: Mutex<Loaded>,
+    check_interval: Duration,
 }
 
 impl TlsContext {
     pub fn new(settings: TlsSettings) -> Result<Self, TlsError> {
         let fingerprint = fingerprint(&settings);
         let config = build(&settings)?;
-        Ok(TlsContext { settings, loaded: Mutex::new(Loaded { config, fingerprint, checked: Instant::now() }) })
+        Ok(TlsContext { settings, loaded: Mutex::new(Loaded { config, fingerprint, checked: Instant::now() }), check_interval: RELOAD_CHECK_INTERVAL })
     }
 
     pub fn client_auth(&self) -> ClientAuth {
@@ -116,7 +117,7 @@ impl TlsContext {
     /// was built (a rebuild that fails keeps the old one, with a warning).
     pub fn server_config(&self) -> Arc<ServerConfig> {
         let mut loaded = self.loaded.lock();
-        if loaded.checked.elapsed() >= RELOAD_CHECK_INTERVAL {
+        if loaded.checked.elapsed() >= self.check_interval {
             loaded.checked = Instant::now();
             let now = fingerprint(&self.settings);
             if now != loaded.fingerprint {
@@ -185,4 +186,36 @@ fn build(s: &TlsSettings) -> Result<Arc<ServerConfig>, TlsError> {
         }
     };
     Ok(Arc::new(builder.with_single_cert(chain, key)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write_identity(dir: &Path, name: &str) {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec![name.to_string()]).unwrap().self_signed(&key).unwrap();
+        std::fs::write(dir.join("server.pem"), format!("{}{}", key.serialize_pem(), cert.pem())).unwrap();
+    }
+
+    #[test]
+    fn a_changed_key_store_is_used_by_the_next_connection_and_a_broken_one_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        write_identity(dir.path(), "first");
+        let file = PemSource::File(dir.path().join("server.pem"));
+        let settings = TlsSettings { chain: file.clone(), key: file, truststore: None, client_auth: ClientAuth::None, tls12: true, tls13: true };
+        let mut ctx = TlsContext::new(settings).unwrap();
+        ctx.check_interval = Duration::ZERO;
+        let first = ctx.server_config();
+        assert!(Arc::ptr_eq(&first, &ctx.server_config()), "unchanged files: the same configuration");
+        // A new certificate (the size differs, so the change is seen whatever the mtime).
+        std::thread::sleep(Duration::from_millis(20));
+        write_identity(dir.path(), "second-certificate-with-a-longer-name");
+        let second = ctx.server_config();
+        assert!(!Arc::ptr_eq(&first, &second), "the new certificate is loaded");
+        // A file that no longer parses keeps the previous configuration.
+        std::fs::write(dir.path().join("server.pem"), "not PEM at all").unwrap();
+        assert!(Arc::ptr_eq(&second, &ctx.server_config()));
+        assert!(matches!(TlsContext::new(ctx.settings.clone()), Err(TlsError::Config { .. })));
+    }
 }
