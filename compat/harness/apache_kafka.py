@@ -50,12 +50,15 @@ def kafka_lib() -> str:
     return lib
 
 
-def java_argv(main_class: str, *args: str, heap: str | None = None) -> list[str]:
+def java_argv(main_class: str, *args: str, heap: str | None = None,
+              system_properties: dict[str, str] | None = None) -> list[str]:
     """``java`` running one of Kafka's main classes on its classpath, with the
-    stock JVM options and compat/kafka/log4j2.yaml (INFO to stdout)."""
+    stock JVM options, compat/kafka/log4j2.yaml (INFO to stdout) and any other
+    system properties."""
     heap = heap or os.environ.get("KAFKA_HEAP_OPTS", STOCK_HEAP)
     return (["java", *heap.split(), *JVM_PERFORMANCE_OPTS,
              f"-Dlog4j2.configurationFile={os.path.join(KAFKA_DIR, 'log4j2.yaml')}",
+             *(f"-D{k}={v}" for k, v in (system_properties or {}).items()),
              "-cp", os.path.join(kafka_lib(), "*"), main_class, *args])
 
 

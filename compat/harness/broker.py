@@ -86,6 +86,8 @@ class Broker:
         # then that of its PLAINTEXT listener
         self.port = port or plaintext_port(self.overrides) or free_port()
         self.name = name
+        # Java system properties (-D) of a JVM broker (the Kafka flavour); riffle has none
+        self.jvm_properties: dict[str, str] = {}
         self.proc: subprocess.Popen | None = None
         self.starts = 0
         os.makedirs(data_dir, exist_ok=True)

@@ -102,6 +102,9 @@ class ClusterNode(Broker):
         self.voters = voters
         self.roles = roles
         self.paused = False  # SIGSTOPped
+        # listener name -> port: client listeners a broker has besides PLAINTEXT
+        # (Cluster's ``extra_listeners``), e.g. SASL_SSL for a secured cluster
+        self.extra_listeners: dict[str, int] = {}
         self.started_at = 0.0
         self.log_offset = 0  # size of the log file before the current start
 
@@ -150,6 +153,8 @@ class ClusterNode(Broker):
             listeners = f"PLAINTEXT://127.0.0.1:{self.port}"
         else:
             listeners = f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}"
+        if self.is_broker:
+            listeners += "".join(f",{n}://127.0.0.1:{p}" for n, p in self.extra_listeners.items())
         base = {
             "node.id": str(self.node_id),
             "process.roles": self.roles,
@@ -207,7 +212,8 @@ class Cluster:
     BROKER_ID_BASE = 100  # broker-only node ids: 101, 102, ...
 
     def __init__(self, binary: str, workdir: str, n: int = 3, overrides: dict[str, str] | None = None,
-                 name: str = "cluster", controllers: int = 0, node_class: type[ClusterNode] | None = None):
+                 name: str = "cluster", controllers: int = 0, node_class: type[ClusterNode] | None = None,
+                 extra_listeners: tuple[str, ...] = ()):
         make_node = node_class or ClusterNode  # harness/flavours.py: the node of each broker flavour
         self.binary = binary
         self.workdir = workdir
@@ -228,6 +234,7 @@ class Cluster:
                                               os.path.join(workdir, f"node{nid}.log"), port=client_ports[i],
                                               controller_port=controller_ports[i], voters=voters,
                                               overrides=self.overrides)
+            self._add_listeners(extra_listeners)
             return
         ports = free_ports(controllers + n)
         controller_ports, client_ports = ports[:controllers], ports[controllers:]
@@ -245,6 +252,17 @@ class Cluster:
                                           os.path.join(workdir, f"broker{bid}.log"), port=client_ports[i],
                                           controller_port=None, voters=voters, overrides=self.overrides,
                                           roles="broker", name=f"broker {bid}")
+        self._add_listeners(extra_listeners)
+
+    def _add_listeners(self, names: tuple[str, ...]):
+        """A port of every broker for each client listener named (besides PLAINTEXT)."""
+        ports = iter(free_ports(len(names) * len(self.nodes)))
+        for nd in self.nodes.values():
+            nd.extra_listeners = {n: next(ports) for n in names}
+
+    def bootstrap_of(self, listener: str) -> str:
+        """Every broker's address on one of the ``extra_listeners``."""
+        return ",".join(f"127.0.0.1:{nd.extra_listeners[listener]}" for nd in self.nodes.values())
 
     # ------------------------------------------------------------------ processes
     @property

@@ -30,8 +30,10 @@ class Ctx:
     def topic(self, base: str | None = None) -> str:
         return unique_topic(base or self.scenario_id)
 
-    def private_broker(self, overrides: dict[str, str] | None = None) -> Broker:
-        """A broker of this scenario's own, which it may restart and kill.
+    def private_broker(self, overrides: dict[str, str] | None = None,
+                       jvm_properties: dict[str, str] | None = None) -> Broker:
+        """A broker of this scenario's own, which it may restart and kill
+        (``jvm_properties``: Java system properties of a Kafka flavour broker).
 
         Only when the suite manages brokers; against --bootstrap the scenario
         is skipped. Sets ctx.bootstrap to the private broker."""
@@ -44,6 +46,7 @@ class Ctx:
         ov.update(overrides or {})
         self.broker = self.new_broker(os.path.join(d, "data"), os.path.join(d, "broker.log"),
                                       overrides=ov, name=f"private broker for {self.scenario_id}")
+        self.broker.jvm_properties.update(jvm_properties or {})
         self.broker.start()
         self.bootstrap = self.broker.bootstrap
         log(f"using private broker {self.bootstrap}, data dir {self.broker.data_dir}")
@@ -78,11 +81,13 @@ class Ctx:
         """A broker of the suite's flavour (not started; the caller owns it)."""
         return broker_class(self.flavour)(self.broker_bin, data_dir, log_path, **kw)
 
-    def private_cluster(self, overrides: dict[str, str] | None = None, n: int = 3, controllers: int = 0) -> Cluster:
+    def private_cluster(self, overrides: dict[str, str] | None = None, n: int = 3, controllers: int = 0,
+                        extra_listeners: tuple[str, ...] = ()) -> Cluster:
         """A cluster of ``n`` nodes (of the suite's flavour) of this scenario's own, started and
         registered (harness/cluster.py): broker + controller each, or, with
         ``controllers=c``, c controller-only nodes (the quorum's voters) and
-        ``n`` broker-only nodes. The scenario may kill, SIGSTOP and restart its
+        ``n`` broker-only nodes; ``extra_listeners``: client listeners every broker has
+        besides PLAINTEXT (their settings in ``overrides``). The scenario may kill, SIGSTOP and restart its
         nodes. SKIP with --bootstrap. Sets ctx.bootstrap to all brokers'
         addresses; cleanup() SIGKILLs whatever still runs."""
         if not self.managed:
@@ -91,7 +96,7 @@ class Ctx:
         d = os.path.join(self.workdir, "brokers", safe, "cluster")
         self.cluster = Cluster(self.broker_bin, d, n=n, overrides=overrides,
                                name=f"private cluster for {self.scenario_id}", controllers=controllers,
-                               node_class=cluster_node_class(self.flavour))
+                               node_class=cluster_node_class(self.flavour), extra_listeners=extra_listeners)
         self.cluster.start()
         self.bootstrap = self.cluster.bootstrap
         log(f"using private cluster {self.bootstrap}, node data and logs under {d}")

@@ -52,7 +52,7 @@ class KafkaBroker(Broker):
             kafka.format_storage(self.props, self.cluster_id, self.log_path)
 
     def argv(self):
-        return kafka.java_argv("kafka.Kafka", self.props)
+        return kafka.java_argv("kafka.Kafka", self.props, system_properties=self.jvm_properties)
 
     def verify_logs(self, timeout: float = 300.0) -> tuple[int, str]:
         if self.alive():
@@ -86,13 +86,17 @@ class KafkaClusterNode(ClusterNode):
                                    controller_port=(self.controller_port or self.port) if controller else None,
                                    voters=self.voters, data_dir=self.data_dir)
         out.update(self.overrides)
+        if self.is_broker and self.extra_listeners:
+            extra = ",".join(f"{n}://127.0.0.1:{p}" for n, p in self.extra_listeners.items())
+            out["listeners"] += "," + extra
+            out["advertised.listeners"] += "," + extra
         return out
 
     prepare = KafkaBroker.prepare
     verify_logs = KafkaBroker.verify_logs
 
     def argv(self):
-        return kafka.java_argv("kafka.Kafka", self.props)
+        return kafka.java_argv("kafka.Kafka", self.props, system_properties=self.jvm_properties)
 
 
 def broker_class(flavour: str) -> type[Broker]:

@@ -118,6 +118,7 @@ def all_scenarios() -> list[Scenario]:
     S.extend(importlib.import_module(f"{__name__}.security").security_scenarios())  # TLS and SASL (issue 14)
     S.extend(importlib.import_module(f"{__name__}.acls").acl_scenarios())  # ACLs (StandardAuthorizer)
     S.extend(importlib.import_module(f"{__name__}.quotas").quota_scenarios())  # client quotas (issue 14)
+    S.extend(importlib.import_module(f"{__name__}.oauth_jwks").jwks_scenarios())  # OAUTHBEARER with a JWKS
     return S
 
 
@@ -139,6 +140,9 @@ def cluster_scenarios() -> list[Scenario]:
         Scenario(ck, "cluster-preferred-election", f"{C}:preferred_election", managed_only=True, cost=3, timeout=300),
         Scenario(ck, "cluster-leader-rebalance", f"{C}:leader_rebalance", managed_only=True, cost=3, timeout=300),
         Scenario("java", "cluster-dynamic-configs", f"{C}:dynamic_configs", managed_only=True, cost=3, timeout=300),
+        # clients, replication and the quorum over SASL_SSL (scenarios/cluster_security.py)
+        Scenario(ck, "cluster-sasl-ssl-failover", "scenarios.cluster_security:sasl_ssl_failover", managed_only=True,
+                 cost=5, timeout=420),
         # the consumer group protocol (KIP-848): the group coordinator SIGKILLed under java and
         # confluent-kafka members (scenarios/consumer_group_faults.py)
         Scenario(MIXED, "kip848-coordinator-failover", "scenarios.consumer_group_faults:coordinator_failover",

@@ -6,8 +6,7 @@ use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use kafka_protocol::messages::RequestHeader;
-use kafka_protocol::protocol::{Encodable, HeaderVersion, Request, StrBytes};
+use kafka_protocol::protocol::Request;
 use thiserror::Error;
 
 #[derive(Debug, Error)]
@@ -86,29 +85,11 @@ impl Client {
 
 /// A request frame body (header + request), without the length prefix.
 pub fn encode_request<R: Request>(correlation_id: i32, client_id: &'static str, version: i16, req: &R) -> Result<BytesMut, ClientError> {
-    let mut header = RequestHeader::default();
-    header.request_api_key = R::KEY;
-    header.request_api_version = version;
-    header.correlation_id = correlation_id;
-    header.client_id = Some(StrBytes::from_static_str(client_id));
-    let mut buf = BytesMut::new();
-    let err = |e: anyhow::Error| ClientError::Protocol(e.to_string());
-    header.encode(&mut buf, R::header_version(version)).map_err(err)?;
-    req.encode(&mut buf, version).map_err(err)?;
-    Ok(buf)
+    crate::wire::exchange::encode_request(correlation_id, client_id, version, req).map_err(|e| ClientError::Protocol(e.to_string()))
 }
 
 /// Decodes a response frame (without its length prefix) for request type `R`, checking
 /// its correlation id and that nothing is left over.
-pub fn decode_response<R: Request>(correlation_id: i32, version: i16, mut frame: Bytes) -> Result<R::Response, ClientError> {
-    let wire = |e: crate::wire::WireError| ClientError::Protocol(e.to_string());
-    let header = crate::wire::decode_response_header(&mut frame, R::Response::header_version(version)).map_err(wire)?;
-    if header.correlation_id != correlation_id {
-        return Err(ClientError::Protocol(format!("correlation id {} for request {correlation_id}", header.correlation_id)));
-    }
-    let resp = crate::wire::decode_response::<R>(&mut frame, version).map_err(wire)?;
-    if !frame.is_empty() {
-        return Err(ClientError::Protocol(format!("{} bytes after the response", frame.len())));
-    }
-    Ok(resp)
+pub fn decode_response<R: Request>(correlation_id: i32, version: i16, frame: Bytes) -> Result<R::Response, ClientError> {
+    crate::wire::exchange::decode_response_frame::<R>(correlation_id, version, frame).map_err(|e| ClientError::Protocol(e.to_string()))
 }

@@ -67,7 +67,10 @@ pub async fn authenticate(ctx: &RequestContext<'_>, req: SaslAuthenticateRequest
             SaslAuthenticateResponse::default().with_error_code(E::IllegalSaslState.code()).with_error_message(Some(StrBytes::from_string(reason)))
         }
         Err(AuthenticateError::Failed(failure)) => {
-            failed(session, &failure).await;
+            log_failure(session, &failure);
+            // As Kafka: answered at once, the close delayed by
+            // connection.failed.authentication.delay.ms (slowing down password guessing).
+            session.mute_for_ms(failed_authentication_delay_ms(session));
             session.close_after_response();
             SaslAuthenticateResponse::default().with_error_code(E::SaslAuthenticationFailed.code()).with_error_message(Some(StrBytes::from_string(failure.message)))
         }
@@ -86,7 +89,8 @@ pub async fn raw_token(services: &Services, session: &Session, token: &[u8]) -> 
         }
         Err(AuthenticateError::IllegalState(reason)) => return Err(RequestError::Authentication(reason)),
         Err(AuthenticateError::Failed(failure)) => {
-            failed(session, &failure).await;
+            log_failure(session, &failure);
+            tokio::time::sleep(Duration::from_millis(failed_authentication_delay_ms(session))).await;
             return Err(RequestError::Authentication(failure.message));
         }
     };
@@ -96,12 +100,11 @@ pub async fn raw_token(services: &Services, session: &Session, token: &[u8]) -> 
     Ok(out.into())
 }
 
-/// Logs a failed authentication and waits `connection.failed.authentication.delay.ms`
-/// before it is answered (slowing down password guessing, as Kafka does).
-async fn failed(session: &Session, failure: &SaslFailure) {
+fn log_failure(session: &Session, failure: &SaslFailure) {
     tracing::warn!(peer = %session.peer, listener = %session.security.name, user = failure.user.as_deref().unwrap_or("-"), error = %failure.message, "SASL authentication failed; closing connection");
-    let delay_ms = session.security.sasl.as_ref().map_or(0, |s| s.failed_authentication_delay_ms);
-    if delay_ms > 0 {
-        tokio::time::sleep(Duration::from_millis(delay_ms)).await;
-    }
+}
+
+/// `connection.failed.authentication.delay.ms`
+fn failed_authentication_delay_ms(session: &Session) -> u64 {
+    session.security.sasl.as_ref().map_or(0, |s| s.failed_authentication_delay_ms)
 }

@@ -99,7 +99,8 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
     def("process.roles", T::List, None, V::None, "broker,controller for a node of a cluster (unset: a single broker without a quorum)."),
     def("controller.quorum.voters", T::List, None, V::None, "The metadata quorum: id@host:port of every controller."),
     def("controller.listener.names", T::List, Some("CONTROLLER"), V::None, "Names of the listeners used by the controller."),
-    def("inter.broker.listener.name", T::String, None, V::None, "The listener replicas fetch from (default: the first PLAINTEXT listener)."),
+    def("inter.broker.listener.name", T::String, None, V::None, "The listener replicas fetch from and transaction markers go to (default: the first PLAINTEXT listener, else the first)."),
+    def("security.inter.broker.protocol", T::String, None, V::None, "Kafka's older way to name the inter-broker listener: the listener named as this protocol."),
     def("ssl.keystore.type", T::String, Some("JKS"), V::None, "Key store format; Riffle reads PEM."),
     def("ssl.keystore.location", T::String, None, V::None, "PEM file with the listener's private key and certificate chain."),
     def("ssl.keystore.certificate.chain", T::Password, None, V::None, "The certificate chain, as PEM text."),
@@ -111,6 +112,17 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
     def("ssl.enabled.protocols", T::List, Some("TLSv1.2,TLSv1.3"), V::None, "TLS versions accepted."),
     def("ssl.principal.mapping.rules", T::String, Some("DEFAULT"), V::None, "Rules mapping a client certificate's subject to a principal name."),
     def("sasl.enabled.mechanisms", T::List, Some("GSSAPI"), V::None, "SASL mechanisms of SASL listeners (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER)."),
+    def("sasl.mechanism.inter.broker.protocol", T::String, Some("GSSAPI"), V::None, "The SASL mechanism brokers authenticate to each other with on a SASL inter-broker listener."),
+    def("sasl.mechanism.controller.protocol", T::String, Some("GSSAPI"), V::None, "The SASL mechanism nodes authenticate to the controllers with on a SASL controller listener."),
+    def("ssl.endpoint.identification.algorithm", T::String, Some("https"), V::None, "https: a node checks the host name of the node it connects to against its certificate; empty: not."),
+    def("sasl.oauthbearer.jwks.endpoint.url", T::String, None, V::None, "The JSON Web Key Set signed OAUTHBEARER tokens are checked against (https:// or file:), with OAuthBearerValidatorCallbackHandler."),
+    def("sasl.oauthbearer.jwks.endpoint.refresh.ms", T::Long, Some("3600000"), V::AtLeast(0), "How often the JSON Web Key Set is fetched again."),
+    def("sasl.oauthbearer.expected.issuer", T::String, None, V::None, "The iss claim a signed token must have."),
+    def("sasl.oauthbearer.expected.audience", T::List, Some(""), V::None, "Audiences (aud) of which a signed token must name one."),
+    def("sasl.oauthbearer.allow.unverified.issuer", T::Boolean, Some("false"), V::None, "Accept signed tokens without an expected issuer configured."),
+    def("sasl.oauthbearer.allow.unverified.audience", T::Boolean, Some("false"), V::None, "Accept signed tokens without an expected audience configured."),
+    def("sasl.oauthbearer.sub.claim.name", T::String, Some("sub"), V::None, "The claim of a signed token naming the principal."),
+    def("sasl.oauthbearer.clock.skew.seconds", T::Int, Some("30"), V::AtLeast(0), "Leeway of the exp check of a signed token."),
     def("sasl.server.max.receive.size", T::Int, Some("524288"), V::AtLeast(1), "The largest request accepted before SASL authentication completes."),
     def("connections.max.reauth.ms", T::Long, Some("0"), V::AtLeast(0), "Session lifetime of a SASL connection before it must re-authenticate (0: none)."),
     def("connection.failed.authentication.delay.ms", T::Int, Some("100"), V::AtLeast(0), "Delay before a failed authentication is answered and its connection closed."),
@@ -140,6 +152,10 @@ pub struct ClusterConfig {
     pub voters: BTreeMap<i32, String>,
     /// Where this node's controller listens (controllers only).
     pub controller_listener: Option<SocketAddr>,
+    /// The controller listener's name (the first of `controller.listener.names`) and
+    /// its security protocol: what brokers connect to the controllers with.
+    pub controller_listener_name: String,
+    pub controller_security_protocol: SecurityProtocol,
 }
 
 /// Where a broker value came from, as DescribeConfigs reports it.
@@ -316,27 +332,33 @@ impl BrokerConfig {
                 if controller && !voters.contains_key(&node_id) {
                     return Err(invalid("controller.quorum.voters", &voters_text, &format!("node.id {node_id} is a controller but not a voter")));
                 }
-                Some(ClusterConfig { broker, controller, voters, controller_listener })
+                let controller_listener_name = controller_names.first().cloned().unwrap_or_default();
+                let controller_security_protocol = protocols.get(&controller_listener_name).copied().unwrap_or(SecurityProtocol::Plaintext);
+                Some(ClusterConfig { broker, controller, voters, controller_listener, controller_listener_name, controller_security_protocol })
             }
         };
         if client_listeners.is_empty() && cluster.as_ref().is_none_or(|c| c.broker) {
             return Err(invalid("listeners", &listeners, "a broker needs a client listener, e.g. PLAINTEXT://host:port"));
         }
         // The inter-broker listener comes first: it is the address this broker registers,
-        // where replicas fetch from. Replication speaks PLAINTEXT only for now.
+        // where replicas fetch from (with the security its protocol asks for).
         let inter_broker = match get("inter.broker.listener.name") {
             Some(name) => {
                 let name = name.trim().to_ascii_uppercase();
                 Some(client_listeners.iter().position(|l| l.name == name).ok_or_else(|| invalid("inter.broker.listener.name", &name, "not one of listeners"))?)
             }
-            None => client_listeners.iter().position(|l| l.security_protocol == SecurityProtocol::Plaintext),
+            // Kafka's older way: the listener named as the protocol.
+            None => match get("security.inter.broker.protocol") {
+                Some(p) => {
+                    let name = p.trim().to_ascii_uppercase();
+                    Some(client_listeners.iter().position(|l| l.name == name).ok_or_else(|| invalid("security.inter.broker.protocol", &name, "no listener of that name"))?)
+                }
+                None => client_listeners.iter().position(|l| l.security_protocol == SecurityProtocol::Plaintext),
+            },
         };
         if let Some(i) = inter_broker {
             let l = client_listeners.remove(i);
             client_listeners.insert(0, l);
-        }
-        if cluster.is_some() && client_listeners.first().is_some_and(|l| l.security_protocol != SecurityProtocol::Plaintext) {
-            return Err(invalid("inter.broker.listener.name", &client_listeners[0].name, "replication between brokers over SSL or SASL is not supported yet: name a PLAINTEXT listener"));
         }
         // A controller-only node serves no clients.
         let (listener, advertised) = match client_listeners.first() {
@@ -501,8 +523,7 @@ mod tests {
             vec![("process.roles", "broker,controller"), ("listeners", "PLAINTEXT://127.0.0.1:1"), ("controller.quorum.voters", voters)],
             vec![("process.roles", "broker"), ("controller.quorum.voters", "nonsense")],
             vec![("process.roles", "zookeeper"), ("controller.quorum.voters", voters)],
-            // Replication over TLS, an inter-broker listener that does not exist.
-            vec![("process.roles", "broker,controller"), ("listeners", "SSL://127.0.0.1:1,CONTROLLER://127.0.0.1:2"), ("controller.quorum.voters", voters)],
+            // An inter-broker listener that does not exist.
             vec![("listeners", "PLAINTEXT://127.0.0.1:9093"), ("inter.broker.listener.name", "INTERNAL")],
             // A name the protocol map does not know, a name twice.
             vec![("listeners", "INTERNAL://127.0.0.1:9093")],

@@ -26,7 +26,12 @@ use openraft::error::{ClientWriteError, RaftError};
 use openraft::{BasicNode, Raft};
 use parking_lot::Mutex;
 use thiserror::Error;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
+
+use crate::net::peer::PeerSession;
+use crate::security::acl::{op, resource, CLUSTER_NAME};
+use crate::security::authorizer::Requester;
+use crate::security::ListenerSecurity;
 use tokio::sync::watch;
 
 pub use command::{BrokerEndpoint, Command, CommandResult, ElectionDefaults};
@@ -92,6 +97,18 @@ pub struct ControllerSettings {
     pub imbalance_check_interval: Duration,
     /// Broker sessions are judged by this clock.
     pub clock: crate::common::SharedClock,
+    /// What connections to the controller listener need (`controller.listener.names`,
+    /// `sasl.mechanism.controller.protocol`).
+    pub peer_security: Arc<crate::security::client::PeerSecurity>,
+    /// Who may send controller RPCs when ACLs are on: principals with CLUSTER_ACTION on
+    /// the cluster (super users, as Kafka's brokers usually are).
+    pub authorizer: crate::security::Authorizer,
+}
+
+impl ControllerSettings {
+    fn rpc_security(&self) -> network::RpcSecurity {
+        network::RpcSecurity { peer: self.peer_security.clone(), clock: self.clock.clone() }
+    }
 }
 
 /// A quorum member's own state: its raft node and state machine.
@@ -118,7 +135,13 @@ pub struct Controller {
 impl Controller {
     /// Opens the metadata log in `log_dir`, joins the quorum and serves controller RPCs on
     /// `listener`. On first start the lowest voter id proposes the initial membership.
-    pub async fn start(settings: ControllerSettings, files: &crate::storage::SharedStorage, log_dir: &std::path::Path, listener: TcpListener) -> Result<Arc<Controller>, ControllerError> {
+    pub async fn start(
+        settings: ControllerSettings,
+        files: &crate::storage::SharedStorage,
+        log_dir: &std::path::Path,
+        listener: TcpListener,
+        security: Arc<ListenerSecurity>,
+    ) -> Result<Arc<Controller>, ControllerError> {
         let log_store = store::LogStore::open(files, log_dir)?;
         let (state_machine, image) = store::StateMachine::open(files, log_dir)?;
         let et = settings.election_timeout.as_millis() as u64;
@@ -135,7 +158,7 @@ impl Controller {
         let node_id = settings.node_id as u64;
         let committed = log_store.committed_index();
         let applied = state_machine.clone();
-        let raft = Raft::new(node_id, Arc::new(config), network::Network, log_store, state_machine.clone())
+        let raft = Raft::new(node_id, Arc::new(config), network::Network(settings.rpc_security()), log_store, state_machine.clone())
             .await
             .map_err(|e| ControllerError::Raft(e.to_string()))?;
         // The image must hold everything committed before the last stop before the broker
@@ -152,7 +175,7 @@ impl Controller {
             heartbeats: Mutex::new(HashMap::new()),
             clients: Mutex::new(HashMap::new()),
         });
-        tokio::spawn(serve(listener, controller.clone()));
+        tokio::spawn(serve(listener, security, controller.clone()));
         let initialized = raft.is_initialized().await.map_err(|e| ControllerError::Raft(e.to_string()))?;
         let first = controller.settings.voters.keys().next().copied();
         if !initialized && first == Some(node_id) {
@@ -288,7 +311,7 @@ impl Controller {
     }
 
     async fn forward(&self, id: u64, addr: &str, req: &RpcRequest, timeout: Duration) -> WriteOutcome {
-        let mut client = self.clients.lock().remove(&id).unwrap_or_else(|| RpcClient::new(addr.to_string()));
+        let mut client = self.clients.lock().remove(&id).unwrap_or_else(|| RpcClient::new(addr.to_string(), self.settings.rpc_security()));
         let result = client.call(req, timeout.min(FORWARD_TIMEOUT)).await;
         self.clients.lock().insert(id, client);
         match result {
@@ -382,13 +405,23 @@ impl Controller {
     }
 }
 
-/// Accepts controller RPC connections.
-async fn serve(listener: TcpListener, controller: Arc<Controller>) {
+/// Accepts controller RPC connections: each passes the listener's TLS and SASL, and
+/// with ACLs on needs CLUSTER_ACTION, before its first RPC.
+async fn serve(listener: TcpListener, security: Arc<ListenerSecurity>, controller: Arc<Controller>) {
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
-                let _ = stream.set_nodelay(true);
-                tokio::spawn(connection(stream, peer, controller.clone()));
+                let (security, controller) = (security.clone(), controller.clone());
+                tokio::spawn(async move {
+                    let clock = controller.settings.clock.clone();
+                    let Some(session) = crate::net::peer::accept(stream, peer, &security, || clock.now_ms()).await else { return };
+                    let who = Requester { principal: &session.principal, host: &peer.ip().to_string() };
+                    if !controller.settings.authorizer.authorize(&security.store.image(), &who, op::CLUSTER_ACTION, resource::CLUSTER, CLUSTER_NAME) {
+                        tracing::warn!(%peer, principal = %session.principal, "controller connection without CLUSTER_ACTION on the cluster; closing it");
+                        return;
+                    }
+                    connection(session, peer, controller).await
+                });
             }
             Err(e) => {
                 tracing::warn!(error = %e, "controller accept failed");
@@ -398,7 +431,8 @@ async fn serve(listener: TcpListener, controller: Arc<Controller>) {
     }
 }
 
-async fn connection(mut stream: TcpStream, peer: SocketAddr, controller: Arc<Controller>) {
+async fn connection(session: PeerSession, peer: SocketAddr, controller: Arc<Controller>) {
+    let PeerSession { mut stream, expires_at, .. } = session;
     loop {
         let req: RpcRequest = match read_frame(&mut stream).await {
             Ok(r) => r,
@@ -409,6 +443,11 @@ async fn connection(mut stream: TcpStream, peer: SocketAddr, controller: Arc<Con
                 return;
             }
         };
+        // KIP-368: an expired SASL session serves nothing more; the peer reconnects.
+        if expires_at.is_some_and(|t| tokio::time::Instant::now() >= t) {
+            tracing::debug!(%peer, "controller connection's SASL session expired; closing it");
+            return;
+        }
         let Some(q) = &controller.quorum else { return };
         let resp = match req {
             RpcRequest::AppendEntries(r) => RpcResponse::AppendEntries(q.raft.append_entries(r).await),
@@ -443,7 +482,7 @@ async fn follow_image(c: Arc<Controller>, tx: watch::Sender<Arc<MetadataImage>>)
             },
             None => voters[attempt % voters.len()].clone(),
         };
-        let client = clients.entry(id).or_insert_with(|| RpcClient::new(addr.clone()));
+        let client = clients.entry(id).or_insert_with(|| RpcClient::new(addr.clone(), c.settings.rpc_security()));
         match client.call(&RpcRequest::FetchImage { after }, FETCH_IMAGE_TIMEOUT).await {
             Ok(RpcResponse::Image(Some((index, image)))) => {
                 after = index;

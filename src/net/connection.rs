@@ -94,7 +94,17 @@ pub async fn serve<T: Transport, H: RequestHandler>(stream: T, session: Session,
             }
         }
         if session.closing() {
+            // The response goes out first; a mute asked with it (a failed
+            // authentication's delay, as Kafka's) holds the close back.
             tracing::debug!(%peer, "closing connection after its response");
+            if let Some(delay) = session.take_mute() {
+                if w.flush(&mut outbox).await.is_ok() {
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => {}
+                        _ = shutdown.wait() => {}
+                    }
+                }
+            }
             break;
         }
         // A throttled client: its response goes out now, its next request waits.

@@ -18,8 +18,6 @@ use super::transport::Copying;
 
 /// Pause after a failed accept (out of file descriptors, usually).
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(10);
-/// How long a client gets to complete its TLS handshake.
-const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A bound client listener.
 pub struct BoundListener {
@@ -124,31 +122,7 @@ pub async fn serve<H: RequestHandler>(listener: BoundListener, security: Arc<Lis
                     connection::serve(stream, session, handler, limits, signal).await;
                 }
                 Some(tls) => {
-                    let acceptor = tokio_rustls::TlsAcceptor::from(tls.server_config());
-                    let stream = match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                        Ok(Ok(s)) => s,
-                        Ok(Err(e)) => {
-                            tracing::warn!(%peer, listener = %config.name, error = %e, "TLS handshake failed; closing connection");
-                            return;
-                        }
-                        Err(_) => {
-                            tracing::warn!(%peer, listener = %config.name, "TLS handshake timed out; closing connection");
-                            return;
-                        }
-                    };
-                    // The client certificate names the principal (SSL listeners; SASL
-                    // decides it on SASL_SSL ones).
-                    let certificate = stream.get_ref().1.peer_certificates().and_then(|c| c.first()).map(|c| c.to_vec());
-                    let principal = match certificate {
-                        Some(der) if security.sasl.is_none() => match security.principal_mapper.principal_of(&der) {
-                            Ok(p) => Some(p),
-                            Err(e) => {
-                                tracing::warn!(%peer, listener = %config.name, error = %e, "no principal for the client certificate; closing connection");
-                                return;
-                            }
-                        },
-                        _ => None,
-                    };
+                    let Some((stream, principal)) = super::tls_accept::accept(stream, peer, &security, tls).await else { return };
                     let session = Session::secured(config, security.clone(), peer, principal);
                     connection::serve(Copying(stream), session, handler, limits, signal).await;
                 }

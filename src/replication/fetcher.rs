@@ -86,8 +86,11 @@ async fn follow(rm: &Arc<ReplicaManager>, leader: i32) {
             tokio::time::sleep(cfg.fetch_backoff).await;
             continue;
         };
+        if client.as_ref().is_some_and(LeaderClient::expiring) {
+            client = None;
+        }
         if client.is_none() {
-            match LeaderClient::connect(&addr, CONNECT_TIMEOUT).await {
+            match LeaderClient::connect(&addr, &rm.peer_security, CONNECT_TIMEOUT, rm.clock.now_ms()).await {
                 Ok(c) => client = Some(c),
                 Err(e) => {
                     tracing::debug!(leader, %addr, error = %e, "cannot reach leader");

@@ -1,45 +1,54 @@
 //! A follower's connection to a partition leader: Kafka requests over the leader's
-//! client listener, one at a time, as a Kafka follower sends them.
+//! inter-broker listener (TLS and SASL as it requires), one at a time, as a Kafka
+//! follower sends them.
 
 use std::io;
 use std::time::Duration;
 
 use kafka_protocol::protocol::Request;
 use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
 
-use crate::admin::client::{decode_response, encode_request};
 use crate::net::frame::read_frame;
+use crate::net::peer::{self, PeerConnection};
+use crate::security::client::PeerSecurity;
+use crate::wire::exchange::{decode_response_frame, encode_request};
 
 /// Largest response accepted from a leader.
 const MAX_RESPONSE_BYTES: usize = 256 * 1024 * 1024;
+const CLIENT_ID: &str = "riffle-replica-fetcher";
 
 pub struct LeaderClient {
-    stream: TcpStream,
+    conn: PeerConnection,
     correlation: i32,
 }
 
 impl LeaderClient {
-    pub async fn connect(addr: &str, timeout: Duration) -> io::Result<LeaderClient> {
-        let stream = tokio::time::timeout(timeout, TcpStream::connect(addr))
+    pub async fn connect(addr: &str, security: &PeerSecurity, timeout: Duration, now_ms: i64) -> io::Result<LeaderClient> {
+        let conn = tokio::time::timeout(timeout, peer::connect(addr, security, CLIENT_ID, now_ms))
             .await
             .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, format!("connecting to {addr}")))??;
-        stream.set_nodelay(true)?;
-        Ok(LeaderClient { stream, correlation: 0 })
+        // The SASL exchange took the first correlation ids.
+        Ok(LeaderClient { conn, correlation: 100 })
+    }
+
+    /// Whether the leader is about to end this connection's SASL session: connect anew.
+    pub fn expiring(&self) -> bool {
+        self.conn.expiring()
     }
 
     pub async fn call<R: Request>(&mut self, version: i16, req: &R, timeout: Duration) -> io::Result<R::Response> {
         self.correlation = self.correlation.wrapping_add(1);
-        let body = encode_request(self.correlation, "riffle-replica-fetcher", version, req).map_err(io::Error::other)?;
+        let body = encode_request(self.correlation, CLIENT_ID, version, req).map_err(io::Error::other)?;
+        let stream = &mut self.conn.stream;
         let frame = tokio::time::timeout(timeout, async {
             let mut out = Vec::with_capacity(4 + body.len());
             out.extend_from_slice(&(body.len() as i32).to_be_bytes());
             out.extend_from_slice(&body);
-            self.stream.write_all(&out).await?;
-            read_frame(&mut self.stream, MAX_RESPONSE_BYTES).await.map_err(io::Error::other)
+            stream.write_all(&out).await?;
+            read_frame(stream, MAX_RESPONSE_BYTES).await.map_err(io::Error::other)
         })
         .await
         .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "leader did not answer in time"))??;
-        decode_response::<R>(self.correlation, version, frame).map_err(io::Error::other)
+        decode_response_frame::<R>(self.correlation, version, frame).map_err(io::Error::other)
     }
 }

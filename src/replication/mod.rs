@@ -87,6 +87,8 @@ pub struct ReplicaManager {
     applied: watch::Sender<Arc<MetadataImage>>,
     /// Where SASL finds the credentials of the metadata log.
     pub security: Arc<crate::security::SecurityStore>,
+    /// What connections to other brokers' inter-broker listener need.
+    pub peer_security: Arc<crate::security::client::PeerSecurity>,
 }
 
 impl ReplicaManager {
@@ -98,6 +100,7 @@ impl ReplicaManager {
         identity: Arc<BrokerIdentity>,
         clock: SharedClock,
         security: Arc<crate::security::SecurityStore>,
+        peer_security: Arc<crate::security::client::PeerSecurity>,
     ) -> Arc<Self> {
         Arc::new(ReplicaManager {
             controller,
@@ -111,6 +114,7 @@ impl ReplicaManager {
             fetchers: Mutex::new(HashMap::new()),
             applied: watch::channel(Arc::default()).0,
             security,
+            peer_security,
         })
     }
 

@@ -9,6 +9,7 @@ use crate::broker::BrokerIdentity;
 use crate::common::SystemClock;
 use crate::controller::image::{BrokerRegistration, PartitionImage, TopicImage};
 use crate::controller::ControllerSettings;
+use crate::security::client::PeerSecurity;
 use crate::storage::{FaultyStorage, SharedStorage};
 
 #[tokio::test]
@@ -34,8 +35,10 @@ async fn an_image_that_fails_to_apply_is_not_published_until_it_does() {
         auto_rebalance: false,
         imbalance_check_interval: Duration::from_secs(300),
         clock: clock.clone(),
+        peer_security: Arc::new(PeerSecurity::plaintext("CONTROLLER")),
+        authorizer: Default::default(),
     };
-    let rm = ReplicaManager::new(Controller::connect(settings), config, topics.clone(), coordinators, identity.clone(), clock, crate::security::SecurityStore::replicated());
+    let rm = ReplicaManager::new(Controller::connect(settings), config, topics.clone(), coordinators, identity.clone(), clock, crate::security::SecurityStore::replicated(), Arc::new(PeerSecurity::plaintext("PLAINTEXT")));
     let mut image = MetadataImage { cluster_id: "cluster".into(), ..Default::default() };
     let endpoint = BrokerEndpoint { id: 2, host: "127.0.0.1".into(), port: 9092, rack: None, incarnation: identity.incarnation.clone(), listeners: vec![] };
     image.brokers.insert(2, BrokerRegistration { endpoint, fenced: false });

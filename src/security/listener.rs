@@ -9,6 +9,9 @@ use std::sync::Arc;
 
 use super::jaas;
 use super::principal::{PrincipalError, PrincipalMapper};
+use std::time::Duration;
+
+use super::sasl::jwks::{JwksSource, JwksValidator, JwtChecks};
 use super::sasl::{Mechanism, OAuthSettings};
 use super::store::SecurityStore;
 use super::tls::{ClientAuth, PemSource, TlsContext, TlsError, TlsSettings};
@@ -59,8 +62,7 @@ impl ListenerSecurity {
 
     pub fn from_config(config: &BrokerConfig, listener: &ListenerConfig, store: Arc<SecurityStore>) -> Result<Self, SecurityConfigError> {
         let name = listener.name.clone();
-        let lower = name.to_ascii_lowercase();
-        let get = |key: &str| config.static_value(&format!("listener.name.{lower}.{key}")).map(str::to_string).or_else(|| config.get(key));
+        let get = |key: &str| listener_value(config, &name, key);
         let invalid = |key: &str, reason: String| SecurityConfigError::Invalid { listener: name.clone(), key: key.to_string(), reason };
         let protocol = listener.security_protocol;
         let uses_tls = matches!(protocol, SecurityProtocol::Ssl | SecurityProtocol::SaslSsl);
@@ -81,13 +83,8 @@ impl ListenerSecurity {
             if mechanisms.is_empty() {
                 return Err(invalid("sasl.enabled.mechanisms", "a SASL listener needs at least one mechanism".into()));
             }
-            let jaas_key = |m: Mechanism| format!("listener.name.{lower}.{}.sasl.jaas.config", m.name().to_ascii_lowercase());
-            let jaas_options = |m: Mechanism| -> Result<Option<BTreeMap<String, String>>, SecurityConfigError> {
-                let key = jaas_key(m);
-                let Some(text) = config.static_value(&key) else { return Ok(None) };
-                let modules = jaas::parse(text).map_err(|e| invalid(&key, e.to_string()))?;
-                Ok(Some(modules.into_iter().flat_map(|m| m.options).collect()))
-            };
+            let jaas_key = |m: Mechanism| jaas_key(&name, m);
+            let jaas_options = |m: Mechanism| jaas_options(config, &name, m).map_err(|e| invalid(&jaas_key(m), e));
             let mut plain_users = BTreeMap::new();
             if mechanisms.contains(&Mechanism::Plain) {
                 let options = jaas_options(Mechanism::Plain)?.ok_or_else(|| invalid(&jaas_key(Mechanism::Plain), "PLAIN needs a JAAS config (PlainLoginModule with user_<name> options)".into()))?;
@@ -95,12 +92,10 @@ impl ListenerSecurity {
             }
             let mut oauth = OAuthSettings::default();
             if mechanisms.contains(&Mechanism::OAuthBearer) {
-                if get("sasl.oauthbearer.jwks.endpoint.url").is_some_and(|u| !u.trim().is_empty()) {
-                    return Err(invalid("sasl.oauthbearer.jwks.endpoint.url", "JWKS validation of OAUTHBEARER tokens is not supported yet (the unsecured validator is)".into()));
-                }
                 if let Some(options) = jaas_options(Mechanism::OAuthBearer)? {
                     oauth = OAuthSettings::from_jaas_options(&options).map_err(|e| invalid(&jaas_key(Mechanism::OAuthBearer), e))?;
                 }
+                oauth.jwks = jwks_validator(config, &name)?.map(Arc::new);
             }
             let number = |key: &str| -> Result<i64, SecurityConfigError> {
                 let v = get(key).unwrap_or_default();
@@ -121,30 +116,123 @@ impl ListenerSecurity {
     }
 }
 
-fn tls_settings(get: &dyn Fn(&str) -> Option<String>, invalid: &dyn Fn(&str, String) -> SecurityConfigError) -> Result<TlsSettings, SecurityConfigError> {
-    for key in ["ssl.keystore.type", "ssl.truststore.type"] {
-        let t = get(key).unwrap_or_default();
-        let configured = if key == "ssl.keystore.type" { get("ssl.keystore.location").is_some() || get("ssl.keystore.key").is_some() } else { get("ssl.truststore.location").is_some() || get("ssl.truststore.certificates").is_some() };
-        if configured && !t.eq_ignore_ascii_case("PEM") {
-            return Err(invalid(key, format!("{t} stores are not supported: use PEM")));
+/// Kafka's validator of signed OAUTHBEARER tokens (and its pre-3.4 name).
+const JWT_VALIDATORS: [&str; 2] = [
+    "org.apache.kafka.common.security.oauthbearer.OAuthBearerValidatorCallbackHandler",
+    "org.apache.kafka.common.security.oauthbearer.secured.OAuthBearerValidatorCallbackHandler",
+];
+const UNSECURED_VALIDATOR: &str = "org.apache.kafka.common.security.oauthbearer.internals.unsecured.OAuthBearerUnsecuredValidatorCallbackHandler";
+
+/// The JWKS validator, when the listener's OAUTHBEARER callback handler is Kafka's
+/// OAuthBearerValidatorCallbackHandler (unset, Kafka's unsecured validator is used).
+/// Its settings are read `listener.name.<l>.oauthbearer.<key>`, then
+/// `listener.name.<l>.<key>`, then `<key>`.
+fn jwks_validator(config: &BrokerConfig, listener: &str) -> Result<Option<JwksValidator>, SecurityConfigError> {
+    let lower = listener.to_ascii_lowercase();
+    let get = |key: &str| config.static_value(&format!("listener.name.{lower}.oauthbearer.{key}")).map(str::to_string).or_else(|| listener_value(config, listener, key)).filter(|v| !v.trim().is_empty());
+    let invalid = |key: &str, reason: String| SecurityConfigError::Invalid { listener: listener.to_string(), key: key.to_string(), reason };
+    let handler_key = "sasl.server.callback.handler.class";
+    match get(handler_key) {
+        Some(class) if JWT_VALIDATORS.contains(&class.trim()) => {}
+        None => {
+            if get("sasl.oauthbearer.jwks.endpoint.url").is_some() {
+                tracing::warn!(listener, "sasl.oauthbearer.jwks.endpoint.url is set but the OAUTHBEARER callback handler is not OAuthBearerValidatorCallbackHandler: tokens are checked by the unsecured validator, as Kafka does");
+            }
+            return Ok(None);
+        }
+        Some(class) if class.trim() == UNSECURED_VALIDATOR => return Ok(None),
+        Some(class) => return Err(invalid(handler_key, format!("{class} is not supported (use {})", JWT_VALIDATORS[0]))),
+    }
+    let url_key = "sasl.oauthbearer.jwks.endpoint.url";
+    let source = JwksSource::parse(&get(url_key).ok_or_else(|| invalid(url_key, "OAuthBearerValidatorCallbackHandler needs the JWKS endpoint".into()))?).map_err(|e| invalid(url_key, e))?;
+    let yes = |key: &str| get(key).is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+    let number = |key: &str, default: u64| -> Result<u64, SecurityConfigError> {
+        get(key).map_or(Ok(default), |v| v.trim().parse::<u64>().map_err(|_| invalid(key, format!("not a non-negative number: {v}"))))
+    };
+    let expected_issuer = get("sasl.oauthbearer.expected.issuer");
+    let expected_audience: Vec<String> = get("sasl.oauthbearer.expected.audience").unwrap_or_default().split(',').map(str::trim).filter(|a| !a.is_empty()).map(String::from).collect();
+    // As Kafka 4.4: the issuer and audience are checked unless explicitly waived.
+    for (missing, key, waiver) in [
+        (expected_issuer.is_none(), "sasl.oauthbearer.expected.issuer", "sasl.oauthbearer.allow.unverified.issuer"),
+        (expected_audience.is_empty(), "sasl.oauthbearer.expected.audience", "sasl.oauthbearer.allow.unverified.audience"),
+    ] {
+        match (missing, yes(waiver)) {
+            (true, false) => return Err(invalid(key, format!("required with a JWKS endpoint (or set {waiver}=true)"))),
+            (true, true) => tracing::warn!(listener, "{waiver}=true: OAUTHBEARER tokens are accepted without checking {key}"),
+            _ => {}
         }
     }
-    let (chain, key) = match (get("ssl.keystore.location"), get("ssl.keystore.certificate.chain"), get("ssl.keystore.key")) {
-        (Some(path), None, None) => (PemSource::File(PathBuf::from(&path)), PemSource::File(PathBuf::from(path))),
-        (None, Some(chain), Some(key)) => (PemSource::Inline(chain), PemSource::Inline(key)),
-        _ => return Err(invalid("ssl.keystore.location", "a TLS listener needs ssl.keystore.location, or ssl.keystore.certificate.chain and ssl.keystore.key (ssl.keystore.type=PEM)".into())),
+    let checks = JwtChecks {
+        expected_issuer,
+        expected_audience,
+        sub_claim: get("sasl.oauthbearer.sub.claim.name").unwrap_or_else(|| "sub".into()),
+        clock_skew_seconds: number("sasl.oauthbearer.clock.skew.seconds", 30)?,
     };
-    let truststore = match (get("ssl.truststore.location"), get("ssl.truststore.certificates")) {
+    let refresh = Duration::from_millis(number("sasl.oauthbearer.jwks.endpoint.refresh.ms", 3_600_000)?.max(1000));
+    JwksValidator::start(source, checks, refresh).map(Some).map_err(|e| invalid(url_key, e))
+}
+
+fn tls_settings(get: &dyn Fn(&str) -> Option<String>, invalid: &dyn Fn(&str, String) -> SecurityConfigError) -> Result<TlsSettings, SecurityConfigError> {
+    let (chain, key) = keystore(get, invalid)?.ok_or_else(|| invalid("ssl.keystore.location", "a TLS listener needs ssl.keystore.location, or ssl.keystore.certificate.chain and ssl.keystore.key (ssl.keystore.type=PEM)".into()))?;
+    let auth_text = get("ssl.client.auth").unwrap_or_default();
+    let client_auth = ClientAuth::parse(&auth_text).ok_or_else(|| invalid("ssl.client.auth", format!("{auth_text} is not one of required, requested, none")))?;
+    let (tls12, tls13) = enabled_protocols(get, invalid)?;
+    Ok(TlsSettings { chain, key, truststore: truststore(get, invalid)?, client_auth, tls12, tls13 })
+}
+
+/// The key store: its certificate chain and private key, if one is configured.
+pub(crate) fn keystore(get: &dyn Fn(&str) -> Option<String>, invalid: &dyn Fn(&str, String) -> SecurityConfigError) -> Result<Option<(PemSource, PemSource)>, SecurityConfigError> {
+    let configured = get("ssl.keystore.location").is_some() || get("ssl.keystore.key").is_some();
+    let t = get("ssl.keystore.type").unwrap_or_default();
+    if configured && !t.eq_ignore_ascii_case("PEM") {
+        return Err(invalid("ssl.keystore.type", format!("{t} stores are not supported: use PEM")));
+    }
+    match (get("ssl.keystore.location"), get("ssl.keystore.certificate.chain"), get("ssl.keystore.key")) {
+        (Some(path), None, None) => Ok(Some((PemSource::File(PathBuf::from(&path)), PemSource::File(PathBuf::from(path))))),
+        (None, Some(chain), Some(key)) => Ok(Some((PemSource::Inline(chain), PemSource::Inline(key)))),
+        (None, None, None) => Ok(None),
+        _ => Err(invalid("ssl.keystore.location", "either ssl.keystore.location, or ssl.keystore.certificate.chain and ssl.keystore.key (ssl.keystore.type=PEM)".into())),
+    }
+}
+
+/// The trust store, if one is configured.
+pub(crate) fn truststore(get: &dyn Fn(&str) -> Option<String>, invalid: &dyn Fn(&str, String) -> SecurityConfigError) -> Result<Option<PemSource>, SecurityConfigError> {
+    let t = get("ssl.truststore.type").unwrap_or_default();
+    let source = match (get("ssl.truststore.location"), get("ssl.truststore.certificates")) {
         (Some(path), _) => Some(PemSource::File(PathBuf::from(path))),
         (None, Some(certs)) => Some(PemSource::Inline(certs)),
         (None, None) => None,
     };
-    let auth_text = get("ssl.client.auth").unwrap_or_default();
-    let client_auth = ClientAuth::parse(&auth_text).ok_or_else(|| invalid("ssl.client.auth", format!("{auth_text} is not one of required, requested, none")))?;
+    if source.is_some() && !t.eq_ignore_ascii_case("PEM") {
+        return Err(invalid("ssl.truststore.type", format!("{t} stores are not supported: use PEM")));
+    }
+    Ok(source)
+}
+
+/// `ssl.enabled.protocols`: whether TLS 1.2 and TLS 1.3 are on.
+pub(crate) fn enabled_protocols(get: &dyn Fn(&str) -> Option<String>, invalid: &dyn Fn(&str, String) -> SecurityConfigError) -> Result<(bool, bool), SecurityConfigError> {
     let protocols = get("ssl.enabled.protocols").unwrap_or_default();
     let (tls12, tls13) = (protocols.split(',').any(|p| p.trim() == "TLSv1.2"), protocols.split(',').any(|p| p.trim() == "TLSv1.3"));
     if !tls12 && !tls13 {
         return Err(invalid("ssl.enabled.protocols", format!("{protocols}: TLSv1.2 or TLSv1.3 is needed")));
     }
-    Ok(TlsSettings { chain, key, truststore, client_auth, tls12, tls13 })
+    Ok((tls12, tls13))
+}
+
+/// A setting as a listener reads it: `listener.name.<listener>.<key>` first, then `<key>`.
+pub(crate) fn listener_value(config: &BrokerConfig, listener: &str, key: &str) -> Option<String> {
+    config.static_value(&format!("listener.name.{}.{key}", listener.to_ascii_lowercase())).map(str::to_string).or_else(|| config.get(key))
+}
+
+/// The key of a listener's JAAS config for a mechanism. As Kafka's brokers, only the
+/// listener-prefixed key is read (an unprefixed `sasl.jaas.config` is a client's).
+pub(crate) fn jaas_key(listener: &str, mechanism: Mechanism) -> String {
+    format!("listener.name.{}.{}.sasl.jaas.config", listener.to_ascii_lowercase(), mechanism.name().to_ascii_lowercase())
+}
+
+/// The options of a listener's JAAS config for a mechanism, if it has one.
+pub(crate) fn jaas_options(config: &BrokerConfig, listener: &str, mechanism: Mechanism) -> Result<Option<BTreeMap<String, String>>, String> {
+    let Some(text) = config.static_value(&jaas_key(listener, mechanism)) else { return Ok(None) };
+    let modules = jaas::parse(text).map_err(|e| e.to_string())?;
+    Ok(Some(modules.into_iter().flat_map(|m| m.options).collect()))
 }

@@ -1,11 +1,13 @@
 //! Security: TLS on SSL listeners, SASL authentication (PLAIN, SCRAM, OAUTHBEARER), and
-//! the credentials brokers check. The connection loop and the SASL request handlers ask
+//! the credentials brokers check; and the other side, a broker's own connections to
+//! other nodes' listeners (`client`). The connection loop and the SASL request handlers ask
 //! this room; no other handler parses credentials. A connection's principal comes from
 //! here, through its session.
 
 pub mod acl;
 pub mod authentication;
 pub mod authorizer;
+pub mod client;
 pub mod image;
 pub mod jaas;
 pub mod listener;

@@ -28,7 +28,7 @@ pub enum TlsError {
     Verifier(String),
 }
 
-fn config_error(key: &str, reason: impl Into<String>) -> TlsError {
+pub(crate) fn config_error(key: &str, reason: impl Into<String>) -> TlsError {
     TlsError::Config { key: key.to_string(), reason: reason.into() }
 }
 
@@ -59,7 +59,7 @@ pub enum PemSource {
 }
 
 impl PemSource {
-    fn read(&self) -> Result<Vec<u8>, TlsError> {
+    pub(crate) fn read(&self) -> Result<Vec<u8>, TlsError> {
         match self {
             PemSource::File(p) => std::fs::read(p).map_err(|source| TlsError::Io { path: p.display().to_string(), source }),
             PemSource::Inline(s) => Ok(s.as_bytes().to_vec()),
@@ -144,7 +144,7 @@ fn fingerprint(s: &TlsSettings) -> Fingerprint {
         .collect()
 }
 
-fn certificates(pem: &[u8], key: &str) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+pub(crate) fn certificates(pem: &[u8], key: &str) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let certs: Vec<_> = rustls_pemfile::certs(&mut &pem[..]).collect::<Result<_, _>>().map_err(|e| config_error(key, format!("invalid PEM: {e}")))?;
     if certs.is_empty() {
         return Err(config_error(key, "no CERTIFICATE in the PEM text"));
@@ -152,35 +152,55 @@ fn certificates(pem: &[u8], key: &str) -> Result<Vec<CertificateDer<'static>>, T
     Ok(certs)
 }
 
-fn build(s: &TlsSettings) -> Result<Arc<ServerConfig>, TlsError> {
-    let chain = certificates(&s.chain.read()?, "ssl.keystore.certificate.chain")?;
-    let key_pem = s.key.read()?;
-    let key: PrivateKeyDer<'static> = rustls_pemfile::private_key(&mut &key_pem[..])
+/// The certificate chain and private key of a key store.
+pub(crate) fn identity(chain: &PemSource, key: &PemSource) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), TlsError> {
+    let chain = certificates(&chain.read()?, "ssl.keystore.certificate.chain")?;
+    let key_pem = key.read()?;
+    let key = rustls_pemfile::private_key(&mut &key_pem[..])
         .map_err(|e| config_error("ssl.keystore.key", format!("invalid PEM: {e}")))?
         .ok_or_else(|| {
             let encrypted = String::from_utf8_lossy(&key_pem).contains("ENCRYPTED PRIVATE KEY");
             config_error("ssl.keystore.key", if encrypted { "an encrypted private key (ssl.key.password) is not supported: use an unencrypted PKCS#8 key" } else { "no PRIVATE KEY in the PEM text" })
         })?;
-    // ring builds with a C compiler alone (aws-lc-rs would need cmake on every machine).
-    #[allow(deprecated)]
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok((chain, key))
+}
+
+/// The trusted certificates of a trust store.
+pub(crate) fn trust_roots(trust: &PemSource) -> Result<RootCertStore, TlsError> {
+    let mut roots = RootCertStore::empty();
+    for c in certificates(&trust.read()?, "ssl.truststore.certificates")? {
+        roots.add(c).map_err(|e| config_error("ssl.truststore.location", e.to_string()))?;
+    }
+    Ok(roots)
+}
+
+/// ring builds with a C compiler alone (aws-lc-rs would need cmake on every machine).
+#[allow(deprecated)]
+pub(crate) fn crypto_provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// `ssl.enabled.protocols` as rustls versions, newest first.
+pub(crate) fn protocol_versions(tls12: bool, tls13: bool) -> Vec<&'static rustls::SupportedProtocolVersion> {
     let mut versions: Vec<&'static rustls::SupportedProtocolVersion> = Vec::new();
-    if s.tls13 {
+    if tls13 {
         versions.push(&rustls::version::TLS13);
     }
-    if s.tls12 {
+    if tls12 {
         versions.push(&rustls::version::TLS12);
     }
-    let builder = ServerConfig::builder_with_provider(provider.clone()).with_protocol_versions(&versions)?;
+    versions
+}
+
+fn build(s: &TlsSettings) -> Result<Arc<ServerConfig>, TlsError> {
+    let (chain, key) = identity(&s.chain, &s.key)?;
+    let provider = crypto_provider();
+    let builder = ServerConfig::builder_with_provider(provider.clone()).with_protocol_versions(&protocol_versions(s.tls12, s.tls13))?;
     let builder = match s.client_auth {
         ClientAuth::None => builder.with_no_client_auth(),
         auth => {
             let trust = s.truststore.as_ref().ok_or_else(|| config_error("ssl.truststore.location", "ssl.client.auth needs a trust store"))?;
-            let mut roots = RootCertStore::empty();
-            for c in certificates(&trust.read()?, "ssl.truststore.certificates")? {
-                roots.add(c).map_err(|e| config_error("ssl.truststore.location", e.to_string()))?;
-            }
-            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
+            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(trust_roots(trust)?), provider);
             let verifier = if auth == ClientAuth::Requested { verifier.allow_unauthenticated() } else { verifier };
             builder.with_client_cert_verifier(verifier.build().map_err(|e| TlsError::Verifier(e.to_string()))?)
         }

@@ -22,7 +22,7 @@ use crate::broker::meta::{self, LogDirMeta};
 use crate::broker::{log_manager, BrokerIdentity, TopicError, TopicRegistry};
 use crate::common::shutdown::{self, ShutdownTrigger};
 use crate::common::SharedClock;
-use crate::config::{BrokerConfig, ClusterConfig};
+use crate::config::{BrokerConfig, ClusterConfig, ListenerConfig};
 use crate::controller::{Controller, ControllerError, ControllerSettings};
 use crate::coordinator::CoordinatorRuntime;
 use crate::group::{GroupConfig, GroupCoordinator};
@@ -33,6 +33,7 @@ use crate::net::server::{BoundListener, ServeShared};
 use crate::producer::ProducerIdManager;
 use crate::replication::{self, ReplicaManager};
 use crate::security::quotas::QuotaManager;
+use crate::security::client::PeerSecurity;
 use crate::security::{Authorizer, ListenerSecurity, SecurityStore};
 use crate::storage::SharedStorage;
 
@@ -126,17 +127,37 @@ impl Server {
                 None
             }
             Some(cluster) => {
-                let settings = controller_settings(&config, &cluster, clock.clone());
-                let controller = match controller_listener {
-                    Some(cl) => Controller::start(settings, &storage, &dir, cl).await?,
+                let controller_peers = PeerSecurity::from_config(&config, &cluster.controller_listener_name, cluster.controller_security_protocol, "sasl.mechanism.controller.protocol")?;
+                let settings = controller_settings(&config, &cluster, clock.clone(), Arc::new(controller_peers), authorizer.clone());
+                let controller = match (controller_listener, cluster.controller_listener) {
+                    (Some(socket), Some(bind)) => {
+                        let listener = ListenerConfig {
+                            name: cluster.controller_listener_name.clone(),
+                            security_protocol: cluster.controller_security_protocol,
+                            bind,
+                            advertised_host: bind.ip().to_string(),
+                            advertised_port: bind.port() as i32,
+                            advertised_explicitly: false,
+                        };
+                        let listener_security = Arc::new(ListenerSecurity::from_config(&config, &listener, security.clone())?);
+                        Controller::start(settings, &storage, &dir, socket, listener_security).await?
+                    }
                     // A broker without the controller role follows the quorum's metadata.
-                    None => Controller::connect(settings),
+                    _ => Controller::connect(settings),
                 };
-                let rm = ReplicaManager::new(controller, config.clone(), topics.clone(), coordinators.clone(), identity.clone(), clock.clone(), security.clone());
+                // Replicas fetch from, and transaction markers go to, the inter-broker
+                // listener (the first).
+                let inter_broker = match config.listeners.first() {
+                    Some(l) if cluster.broker => PeerSecurity::from_config(&config, &l.name, l.security_protocol, "sasl.mechanism.inter.broker.protocol")?,
+                    _ => PeerSecurity::plaintext("PLAINTEXT"),
+                };
+                let rm = ReplicaManager::new(controller, config.clone(), topics.clone(), coordinators.clone(), identity.clone(), clock.clone(), security.clone(), Arc::new(inter_broker));
                 txn.peers.set_cluster(rm.clone());
                 if cluster.broker {
                     tasks.extend(replication::start(&rm, signal.clone()));
                     replication::wait_until_registered(&rm).await;
+                } else {
+                    tasks.push(follow_security(&rm, signal.clone()));
                 }
                 Some(rm)
             }
@@ -213,7 +234,23 @@ impl Server {
     }
 }
 
-fn controller_settings(c: &Arc<BrokerConfig>, cluster: &ClusterConfig, clock: SharedClock) -> ControllerSettings {
+/// A controller-only node applies no partitions, but checks SCRAM credentials and ACLs
+/// on its listener: its security store follows the metadata image.
+fn follow_security(rm: &Arc<ReplicaManager>, mut shutdown: crate::common::ShutdownSignal) -> JoinHandle<()> {
+    let mut images = rm.controller.subscribe();
+    let store = rm.security.clone();
+    tokio::spawn(async move {
+        loop {
+            store.replace(&images.borrow_and_update().security);
+            tokio::select! {
+                changed = images.changed() => if changed.is_err() { return },
+                _ = shutdown.wait() => return,
+            }
+        }
+    })
+}
+
+fn controller_settings(c: &Arc<BrokerConfig>, cluster: &ClusterConfig, clock: SharedClock, peer_security: Arc<PeerSecurity>, authorizer: Authorizer) -> ControllerSettings {
     let ms = |k: &str| Duration::from_millis(c.get(k).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0));
     let yes = |k: &str| c.get(k).is_some_and(|v| v.eq_ignore_ascii_case("true"));
     ControllerSettings {
@@ -225,6 +262,8 @@ fn controller_settings(c: &Arc<BrokerConfig>, cluster: &ClusterConfig, clock: Sh
         auto_rebalance: yes("auto.leader.rebalance.enable"),
         imbalance_check_interval: ms("leader.imbalance.check.interval.seconds") * 1000,
         clock,
+        peer_security,
+        authorizer,
     }
 }
 

@@ -42,10 +42,10 @@ impl Peers {
             format!("{}:{}", b.endpoint.host, b.endpoint.port)
         };
         let key = (node, addr.clone());
-        let pooled = self.idle.lock().get_mut(&key).and_then(Vec::pop);
+        let pooled = self.idle.lock().get_mut(&key).and_then(Vec::pop).filter(|c| !c.expiring());
         let mut client = match pooled {
             Some(c) => c,
-            None => LeaderClient::connect(&addr, CONNECT_TIMEOUT).await?,
+            None => LeaderClient::connect(&addr, &rm.peer_security, CONNECT_TIMEOUT, rm.clock.now_ms()).await?,
         };
         let resp = client.call(version, req, timeout).await?;
         let mut idle = self.idle.lock();

@@ -13,6 +13,7 @@
 //! The walk costs one pass over the message's framing; record batches are skipped whole.
 
 pub mod check;
+pub mod exchange;
 pub mod sample;
 pub mod schema;
 #[cfg(test)]
@@ -34,6 +35,11 @@ pub enum WireError {
     Check(#[from] CheckError),
     #[error("{0}")]
     Decode(anyhow::Error),
+    #[error("encoding: {0}")]
+    Encode(anyhow::Error),
+    /// A response that does not answer the request sent.
+    #[error("{0}")]
+    Exchange(String),
 }
 
 /// Decodes a request body of type `R` at `version` from the front of `buf`.

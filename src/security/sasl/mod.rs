@@ -3,6 +3,7 @@
 //! SaslHandshake). An exchange ends with the authenticated principal or a failure whose
 //! message is what Kafka tells the client.
 
+pub mod jwks;
 pub mod oauthbearer;
 pub mod plain;
 pub mod scram;

@@ -1,7 +1,8 @@
-//! SASL/OAUTHBEARER (RFC 7628) with Kafka's unsecured JWS validation (for development:
-//! tokens with `"alg":"none"`, as OAuthBearerUnsecuredValidatorCallbackHandler checks
-//! them). A rejected token gets RFC 7628's error challenge; the client's empty reply
-//! then ends the exchange with SASL_AUTHENTICATION_FAILED.
+//! SASL/OAUTHBEARER (RFC 7628): tokens checked by Kafka's unsecured JWS validation (for
+//! development: `"alg":"none"`, as OAuthBearerUnsecuredValidatorCallbackHandler checks
+//! them), or, on a listener with OAuthBearerValidatorCallbackHandler, as signed JWTs
+//! against a JWKS endpoint (`jwks`). A rejected token gets RFC 7628's error challenge;
+//! the client's empty reply then ends the exchange with SASL_AUTHENTICATION_FAILED.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use base64::Engine;
@@ -9,8 +10,9 @@ use serde_json::Value;
 
 use super::{SaslContext, SaslFailure, Step};
 
-/// The validator's options, from the listener's OAUTHBEARER JAAS config.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The validator's options: the unsecured validator's from the listener's OAUTHBEARER
+/// JAAS config, or the JWKS validator.
+#[derive(Debug, Clone)]
 pub struct OAuthSettings {
     /// `unsecuredValidatorPrincipalClaimName`
     pub principal_claim: String,
@@ -20,11 +22,13 @@ pub struct OAuthSettings {
     pub required_scopes: Vec<String>,
     /// `unsecuredValidatorAllowableClockSkewMs`
     pub clock_skew_ms: i64,
+    /// Set: signed tokens only, checked against the JWKS endpoint's keys.
+    pub jwks: Option<std::sync::Arc<super::jwks::JwksValidator>>,
 }
 
 impl Default for OAuthSettings {
     fn default() -> Self {
-        OAuthSettings { principal_claim: "sub".into(), scope_claim: "scope".into(), required_scopes: Vec::new(), clock_skew_ms: 0 }
+        OAuthSettings { principal_claim: "sub".into(), scope_claim: "scope".into(), required_scopes: Vec::new(), clock_skew_ms: 0, jwks: None }
     }
 }
 
@@ -74,7 +78,11 @@ impl OAuthBearerServer {
             .and_then(|(_, v)| v.strip_prefix("Bearer "))
             .map(str::trim)
             .ok_or_else(|| SaslFailure::new("Invalid OAUTHBEARER client first message: no bearer token", None))?;
-        match validate_unsecured(bearer, ctx.oauth, ctx.now_ms) {
+        let validated = match &ctx.oauth.jwks {
+            Some(jwks) => jwks.validate(bearer),
+            None => validate_unsecured(bearer, ctx.oauth, ctx.now_ms),
+        };
+        match validated {
             Ok((principal, expires_at_ms)) => {
                 if let Some(a) = authzid.strip_prefix("a=") {
                     if a != principal {

@@ -142,34 +142,27 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
+    use crate::security::client::sasl::{ClientStep, SaslClient, SaslCredentials};
     use crate::security::image::{SecurityImage, SecurityRecord};
     use crate::security::sasl::OAuthSettings;
 
-    /// The client side of RFC 5802, enough to drive the server.
-    fn client_final(m: ScramMechanism, password: &str, client_first_bare: &str, server_first: &str, nonce_override: Option<&str>) -> String {
-        let fields: BTreeMap<&str, &str> = server_first.split(',').filter_map(|f| f.split_once('=')).collect();
-        let salt = B64.decode(fields["s"]).unwrap();
-        let salted = m.salted_password(password.as_bytes(), &salt, fields["i"].parse().unwrap());
-        let client_key = m.hmac(&salted, b"Client Key");
-        let stored_key = m.hash(&client_key);
-        let without_proof = format!("c=biws,r={}", nonce_override.unwrap_or(fields["r"]));
-        let auth_message = format!("{client_first_bare},{server_first},{without_proof}");
-        let signature = m.hmac(&stored_key, auth_message.as_bytes());
-        let proof: Vec<u8> = client_key.iter().zip(&signature).map(|(a, b)| a ^ b).collect();
-        format!("{without_proof},p={}", B64.encode(proof))
-    }
-
-    fn exchange(image: &SecurityImage, user: &str, password: &str, nonce_override: Option<&str>) -> Result<Step, SaslFailure> {
+    /// A whole exchange with the broker's own SCRAM client; `tamper` may change its
+    /// client-final-message.
+    fn exchange(image: &SecurityImage, user: &str, password: &str, tamper: impl Fn(String) -> String) -> Result<Step, SaslFailure> {
         let m = ScramMechanism::Sha512;
         let users = BTreeMap::new();
         let oauth = OAuthSettings::default();
         let ctx = SaslContext { image, plain_users: &users, oauth: &oauth, now_ms: 0, secret: b"secret" };
+        let credentials = SaslCredentials::Scram { mechanism: m, username: user.into(), password: password.into() };
+        let (mut client, first) = SaslClient::start(&credentials, 0);
         let mut server = ScramServer::new(m);
-        let bare = format!("n={user},r=clientnonce");
-        let Step::Challenge(first) = server.step(format!("n,,{bare}").as_bytes(), &ctx)? else { panic!("expected a challenge") };
-        let first = String::from_utf8(first).unwrap();
-        assert!(first.starts_with("r=clientnonce"));
-        server.step(client_final(m, password, &bare, &first, nonce_override).as_bytes(), &ctx)
+        let Step::Challenge(challenge) = server.step(&first, &ctx)? else { panic!("expected a challenge") };
+        let ClientStep::Send(last) = client.step(&challenge).unwrap() else { panic!("expected a client-final-message") };
+        let step = server.step(tamper(String::from_utf8(last).unwrap()).as_bytes(), &ctx)?;
+        if let Step::Done { response, .. } = &step {
+            assert_eq!(client.step(response), Ok(ClientStep::Done), "the client checks the server's signature");
+        }
+        Ok(step)
     }
 
     #[test]
@@ -177,11 +170,13 @@ mod tests {
         let mut image = SecurityImage::default();
         let c = ScramCredential::from_password(ScramMechanism::Sha512, "alice-secret", 4096);
         image.apply(&SecurityRecord::AlterScramCredentials { deletions: vec![], upsertions: vec![("alice".into(), 2, c)] });
-        assert!(matches!(exchange(&image, "alice", "alice-secret", None), Ok(Step::Done { principal, .. }) if principal == "User:alice"));
-        let wrong = exchange(&image, "alice", "nope", None).unwrap_err();
-        let unknown = exchange(&image, "mallory", "nope", None).unwrap_err();
+        let same = |t: String| t;
+        assert!(matches!(exchange(&image, "alice", "alice-secret", same), Ok(Step::Done { principal, .. }) if principal == "User:alice"));
+        let wrong = exchange(&image, "alice", "nope", same).unwrap_err();
+        let unknown = exchange(&image, "mallory", "nope", same).unwrap_err();
         assert_eq!(wrong.message, unknown.message, "an unknown user fails as a wrong password does");
-        assert!(exchange(&image, "alice", "alice-secret", Some("othernonce")).is_err());
+        let other_nonce = |t: String| t.replacen("r=", "r=other", 1);
+        assert!(exchange(&image, "alice", "alice-secret", other_nonce).is_err());
         assert_eq!(sasl_name("a=2Cb=3Dc").as_deref(), Some("a,b=c"));
         assert_eq!(sasl_name("a=b"), None);
     }
