@@ -202,3 +202,31 @@ fn a_producer_over_its_byte_rate_quota_is_told_to_back_off() {
     assert_eq!(r.responses[0].partition_responses[0].error_code, 0, "a throttled produce is still written");
     assert!(r.throttle_time_ms > 1000, "throttle_time_ms {}", r.throttle_time_ms);
 }
+
+#[test]
+fn format_add_scram_users_exist_from_the_first_start_and_only_then() {
+    let dir = tempfile::tempdir().unwrap();
+    let formatted = std::process::Command::new(env!("CARGO_BIN_EXE_riffle"))
+        .args(["format", "--override", &format!("log.dirs={}", dir.path().display())])
+        .args(["--add-scram", "SCRAM-SHA-512=[name=admin,password=admin-secret]", "--add-scram", "SCRAM-SHA-256=[name=admin,password=other,iterations=8192]"])
+        .output()
+        .unwrap();
+    assert!(formatted.status.success(), "{}", String::from_utf8_lossy(&formatted.stderr));
+    let refused = std::process::Command::new(env!("CARGO_BIN_EXE_riffle")).args(["format", "--add-scram", "SCRAM-SHA-1=[name=a,password=b]"]).output().unwrap();
+    assert!(!refused.status.success());
+    let describe = |broker: &Broker| {
+        let d = broker.client().call(0, &DescribeUserScramCredentialsRequest::default().with_users(None));
+        let mut infos: Vec<(String, i8, i32)> = d.results.iter().flat_map(|r| r.credential_infos.iter().map(|i| (r.user.to_string(), i.mechanism, i.iterations))).collect();
+        infos.sort();
+        infos
+    };
+    let mut broker = Broker::start_in(dir.path(), &[]);
+    assert_eq!(describe(&broker), vec![("admin".into(), 1, 8192), ("admin".into(), 2, 4096)]);
+    // A user deleted stays deleted: the bootstrap users are applied once.
+    let deletion = alter_user_scram_credentials_request::ScramCredentialDeletion::default().with_name(s("admin")).with_mechanism(2);
+    let r = broker.client().call(0, &AlterUserScramCredentialsRequest::default().with_deletions(vec![deletion]));
+    assert_eq!(r.results[0].error_code, 0);
+    broker.stop();
+    let broker = Broker::start_in(dir.path(), &[]);
+    assert_eq!(describe(&broker), vec![("admin".into(), 1, 8192)]);
+}

@@ -30,6 +30,18 @@ enum Command {
         #[arg(long = "override", value_name = "KEY=VALUE")]
         overrides: Vec<String>,
     },
+    /// Prepare a log directory before the first start, as kafka-storage format does:
+    /// --add-scram users exist from the start (every node of a cluster gets the same).
+    Format {
+        /// A server.properties-style file (its log.dirs is formatted).
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+        #[arg(long = "override", value_name = "KEY=VALUE")]
+        overrides: Vec<String>,
+        /// A SCRAM user, e.g. 'SCRAM-SHA-512=[name=admin,password=admin-secret]' (repeatable).
+        #[arg(long = "add-scram", value_name = "MECHANISM=[name=...,password=...]")]
+        add_scram: Vec<String>,
+    },
     /// Start a local cluster of brokers (each a broker and a controller), as child
     /// processes; Ctrl-C stops them all.
     Cluster {
@@ -117,6 +129,15 @@ fn groups(action: GroupsCommand, bootstrap: &str) -> Result<()> {
         GroupsCommand::Describe { group } => riffle::admin::groups::describe(bootstrap, &group)?,
     };
     print!("{out}");
+    Ok(())
+}
+
+fn format(config: &BrokerConfig, add_scram: &[String]) -> Result<()> {
+    let records = add_scram.iter().map(|s| riffle::security::bootstrap::parse_add_scram(s).map_err(anyhow::Error::msg).context("--add-scram")).collect::<Result<Vec<_>>>()?;
+    let dir = &config.log_dir;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    riffle::security::bootstrap::write(&riffle::storage::local(), dir, &records).with_context(|| format!("writing {}", dir.join(riffle::security::bootstrap::FILE).display()))?;
+    println!("Formatted {} ({} bootstrap SCRAM user record(s))", dir.display(), records.len());
     Ok(())
 }
 
@@ -280,6 +301,7 @@ fn main() -> ExitCode {
         Command::Serve { config, overrides } => load_config(config, overrides).and_then(|cfg| {
             tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(serve(cfg))
         }),
+        Command::Format { config, overrides, add_scram } => load_config(config, overrides).and_then(|cfg| format(&cfg, &add_scram)),
         Command::Cluster { brokers, base_port, controller_base_port, data_dir, overrides } => cluster(brokers, base_port, controller_base_port, data_dir, overrides),
         Command::Groups { action, bootstrap_server } => groups(action, &bootstrap_server),
         Command::Users { action, bootstrap_server } => users(action, &bootstrap_server),

@@ -76,11 +76,14 @@ def write_properties(path: str, settings: dict[str, str]):
             f.write(f"{k}={v}\n")
 
 
-def format_storage(props: str, cluster_id: str, log_path: str, timeout: float = 120.0):
-    """``kafka-storage format`` (once, before the first start of a node)."""
+def format_storage(props: str, cluster_id: str, log_path: str, timeout: float = 120.0,
+                   add_scram: list[str] | None = None):
+    """``kafka-storage format`` (once, before the first start of a node), with
+    ``--add-scram`` for each SCRAM user given."""
     # --cluster-id=ID: an id may begin with "-", which the tool would take for an option
+    scram = [a for spec in (add_scram or []) for a in ("--add-scram", spec)]
     argv = java_argv("kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}", "-c", props,
-                     "--ignore-formatted", heap="-Xmx256m")
+                     "--ignore-formatted", *scram, heap="-Xmx256m")
     with open(log_path, "ab") as lf:
         lf.write(f"\n===== kafka-storage format: {' '.join(argv[-6:])}\n".encode())
         lf.flush()

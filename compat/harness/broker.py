@@ -88,6 +88,9 @@ class Broker:
         self.name = name
         # Java system properties (-D) of a JVM broker (the Kafka flavour); riffle has none
         self.jvm_properties: dict[str, str] = {}
+        # SCRAM users the storage format adds before the first start, as
+        # ``kafka-storage format --add-scram`` (riffle: ``riffle format --add-scram``)
+        self.add_scram: list[str] = []
         self.proc: subprocess.Popen | None = None
         self.starts = 0
         os.makedirs(data_dir, exist_ok=True)
@@ -106,9 +109,18 @@ class Broker:
         return args
 
     def prepare(self):
-        """Before each start (Kafka: server.properties, storage format)."""
+        """Before each start (Kafka: server.properties, storage format; riffle: its
+        format, before the first start, when there are users to add)."""
         if not os.path.exists(self.binary):
             raise CheckFailed(f"broker binary {self.binary} does not exist")
+        if self.add_scram and self.starts == 1:
+            argv = [self.binary, "format", "--override", f"log.dirs={self.data_dir}"]
+            for spec in self.add_scram:
+                argv += ["--add-scram", spec]
+            with open(self.log_path, "ab") as lf:
+                p = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=lf, stderr=subprocess.STDOUT, timeout=60)
+            if p.returncode != 0:
+                raise CheckFailed(f"riffle format exited {p.returncode}; see {self.log_path}")
 
     def ready_ports(self) -> list[int]:
         """The process is up once any of these accepts connections."""

@@ -213,7 +213,7 @@ class Cluster:
 
     def __init__(self, binary: str, workdir: str, n: int = 3, overrides: dict[str, str] | None = None,
                  name: str = "cluster", controllers: int = 0, node_class: type[ClusterNode] | None = None,
-                 extra_listeners: tuple[str, ...] = ()):
+                 extra_listeners: tuple[str, ...] = (), add_scram: tuple[str, ...] = ()):
         make_node = node_class or ClusterNode  # harness/flavours.py: the node of each broker flavour
         self.binary = binary
         self.workdir = workdir
@@ -234,7 +234,7 @@ class Cluster:
                                               os.path.join(workdir, f"node{nid}.log"), port=client_ports[i],
                                               controller_port=controller_ports[i], voters=voters,
                                               overrides=self.overrides)
-            self._add_listeners(extra_listeners)
+            self._add_listeners(extra_listeners, add_scram)
             return
         ports = free_ports(controllers + n)
         controller_ports, client_ports = ports[:controllers], ports[controllers:]
@@ -252,13 +252,16 @@ class Cluster:
                                           os.path.join(workdir, f"broker{bid}.log"), port=client_ports[i],
                                           controller_port=None, voters=voters, overrides=self.overrides,
                                           roles="broker", name=f"broker {bid}")
-        self._add_listeners(extra_listeners)
+        self._add_listeners(extra_listeners, add_scram)
 
-    def _add_listeners(self, names: tuple[str, ...]):
-        """A port of every broker for each client listener named (besides PLAINTEXT)."""
+    def _add_listeners(self, names: tuple[str, ...], add_scram: tuple[str, ...]):
+        """A port of every broker for each client listener named (besides PLAINTEXT);
+        the SCRAM users every node's storage format adds."""
         ports = iter(free_ports(len(names) * len(self.nodes)))
         for nd in self.nodes.values():
             nd.extra_listeners = {n: next(ports) for n in names}
+        for nd in self.all_nodes():
+            nd.add_scram = list(add_scram)
 
     def bootstrap_of(self, listener: str) -> str:
         """Every broker's address on one of the ``extra_listeners``."""

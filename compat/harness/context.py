@@ -82,12 +82,13 @@ class Ctx:
         return broker_class(self.flavour)(self.broker_bin, data_dir, log_path, **kw)
 
     def private_cluster(self, overrides: dict[str, str] | None = None, n: int = 3, controllers: int = 0,
-                        extra_listeners: tuple[str, ...] = ()) -> Cluster:
+                        extra_listeners: tuple[str, ...] = (), add_scram: tuple[str, ...] = ()) -> Cluster:
         """A cluster of ``n`` nodes (of the suite's flavour) of this scenario's own, started and
         registered (harness/cluster.py): broker + controller each, or, with
         ``controllers=c``, c controller-only nodes (the quorum's voters) and
         ``n`` broker-only nodes; ``extra_listeners``: client listeners every broker has
-        besides PLAINTEXT (their settings in ``overrides``). The scenario may kill, SIGSTOP and restart its
+        besides PLAINTEXT (their settings in ``overrides``); ``add_scram``: SCRAM users the
+        storage format adds (``--add-scram``). The scenario may kill, SIGSTOP and restart its
         nodes. SKIP with --bootstrap. Sets ctx.bootstrap to all brokers'
         addresses; cleanup() SIGKILLs whatever still runs."""
         if not self.managed:
@@ -96,7 +97,8 @@ class Ctx:
         d = os.path.join(self.workdir, "brokers", safe, "cluster")
         self.cluster = Cluster(self.broker_bin, d, n=n, overrides=overrides,
                                name=f"private cluster for {self.scenario_id}", controllers=controllers,
-                               node_class=cluster_node_class(self.flavour), extra_listeners=extra_listeners)
+                               node_class=cluster_node_class(self.flavour), extra_listeners=extra_listeners,
+                               add_scram=add_scram)
         self.cluster.start()
         self.bootstrap = self.cluster.bootstrap
         log(f"using private cluster {self.bootstrap}, node data and logs under {d}")

@@ -49,7 +49,7 @@ class KafkaBroker(Broker):
     def prepare(self):
         kafka.write_properties(self.props, self.settings())
         if not os.path.exists(os.path.join(self.data_dir, "meta.properties")):
-            kafka.format_storage(self.props, self.cluster_id, self.log_path)
+            kafka.format_storage(self.props, self.cluster_id, self.log_path, add_scram=self.add_scram)
 
     def argv(self):
         return kafka.java_argv("kafka.Kafka", self.props, system_properties=self.jvm_properties)

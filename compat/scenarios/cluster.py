@@ -206,35 +206,17 @@ def _check_isr_kept(cl, topics: dict[str, list[int]], since: float, lag_s: float
         + ", ".join(f"{t}: {sorted(w)}" for t, w in topics.items()))
 
 
-# --------------------------------------------------------------------------
-# a. leader failover under an idempotent producer
-
-FAILOVER_MESSAGES = 100_000
-FAILOVER_KEYS = 500
-FAILOVER_PARTITIONS = 6
-
-
-def leader_failover(ctx):
-    """RF=3, 6 partitions, min.insync.replicas=2. An idempotent acks=all
-    producer sends 100,000 keyed messages; after ~30% are acknowledged the
-    leader of partition 0 is SIGKILLed, and restarted once ~60% are
-    acknowledged and a new leader took over. Every message must be
-    acknowledged; a fresh group reads each exactly once, at its acknowledged
-    offset, per-key order intact, offsets contiguous; the restarted broker
-    gets back into every ISR."""
-    cl = ctx.private_cluster()
-    topic = ctx.topic("cluster.failover")
-    cl.create_topic(topic, FAILOVER_PARTITIONS, 3, {"min.insync.replicas": "2"})
-    victim = cl.leader(topic, 0)
-    check(victim in cl.nodes, f"partition 0 has no leader: {cl.metadata(topic).describe(topic)}")
-    msgs = make_messages("failover", FAILOVER_MESSAGES, FAILOVER_KEYS)
-    log(f"victim: node {victim} (leader of partition 0)")
-
+def produce_through_leader_kill(cl, p, topic: str, msgs: list[Msg], victim: int, *, backlog: int, timeout: float,
+                                victim_leaves_isr: bool = False) -> tuple[dict, dict]:
+    """Produces ``msgs`` with the idempotent acks=all producer ``p`` (at most
+    ``backlog`` unacknowledged) while ``victim``, the leader of partition 0, is
+    SIGKILLed once ~30% are acknowledged, and restarted once ~60% are and another
+    node's metadata names a new leader (with ``victim_leaves_isr``: and no longer
+    lists the victim in p0's ISR). Every message must be acknowledged; returns
+    (acknowledged value -> (partition, offset), {"leader", "at": seconds from the
+    kill}) once the victim is registered again."""
     deliveries = Deliveries()
     acked, failed = deliveries.acked, deliveries.failed
-
-    p = _producer(ctx.bootstrap, **{"enable.idempotence": True, "acks": "all", "message.timeout.ms": 300_000,
-                                    "linger.ms": 5})
     moved: dict = {}
 
     def watch_leader(t_kill):
@@ -243,23 +225,24 @@ def leader_failover(ctx):
         while time.monotonic() < deadline and "at" not in moved:
             try:
                 pm = cl.metadata(topic, exclude=victim).partition(topic, 0)
-                if pm is not None and pm.leader >= 0 and pm.leader != victim:
+                if (pm is not None and pm.leader >= 0 and pm.leader != victim
+                        and not (victim_leaves_isr and victim in pm.isr)):
                     moved.update(at=time.monotonic() - t_kill, leader=pm.leader, isr=sorted(pm.isr))
                     return
             except Exception as e:  # noqa: BLE001 - retried
                 moved["last_error"] = repr(e)
             time.sleep(0.1)
 
-    kill_at, restart_at = int(FAILOVER_MESSAGES * 0.3), int(FAILOVER_MESSAGES * 0.6)
+    kill_at, restart_at = int(len(msgs) * 0.3), int(len(msgs) * 0.6)
     t_kill = None
     watcher = None
     restarted = False
     i = 0
-    deadline = time.monotonic() + 360
+    deadline = time.monotonic() + timeout
     while i < len(msgs):
         check(time.monotonic() < deadline, f"produced {i}, acknowledged {len(acked)} of {len(msgs)} "
-                                           f"after 360s; failures {deliveries.failures()}")
-        if i - len(acked) - len(failed) < 5_000:  # bounded backlog: production spreads over the run
+                                           f"after {timeout:.0f}s; failures {deliveries.failures()}")
+        if i - len(acked) - len(failed) < backlog:  # bounded backlog: production spreads over the run
             m = msgs[i]
             try:
                 p.produce(topic, key=m.key, value=m.value, headers=m.headers, timestamp=m.timestamp,
@@ -294,6 +277,36 @@ def leader_failover(ctx):
         cl.restart(victim, wait=False)
         log(f"restarted node {victim} after the producer finished")
     cl.wait_brokers({victim}, 60, f"node {victim} registered again", exclude=victim)
+    return acked, moved
+
+
+# --------------------------------------------------------------------------
+# a. leader failover under an idempotent producer
+
+FAILOVER_MESSAGES = 100_000
+FAILOVER_KEYS = 500
+FAILOVER_PARTITIONS = 6
+
+
+def leader_failover(ctx):
+    """RF=3, 6 partitions, min.insync.replicas=2. An idempotent acks=all
+    producer sends 100,000 keyed messages; after ~30% are acknowledged the
+    leader of partition 0 is SIGKILLed, and restarted once ~60% are
+    acknowledged and a new leader took over. Every message must be
+    acknowledged; a fresh group reads each exactly once, at its acknowledged
+    offset, per-key order intact, offsets contiguous; the restarted broker
+    gets back into every ISR."""
+    cl = ctx.private_cluster()
+    topic = ctx.topic("cluster.failover")
+    cl.create_topic(topic, FAILOVER_PARTITIONS, 3, {"min.insync.replicas": "2"})
+    victim = cl.leader(topic, 0)
+    check(victim in cl.nodes, f"partition 0 has no leader: {cl.metadata(topic).describe(topic)}")
+    msgs = make_messages("failover", FAILOVER_MESSAGES, FAILOVER_KEYS)
+    log(f"victim: node {victim} (leader of partition 0)")
+
+    p = _producer(ctx.bootstrap, **{"enable.idempotence": True, "acks": "all", "message.timeout.ms": 300_000,
+                                    "linger.ms": 5})
+    acked, moved = produce_through_leader_kill(cl, p, topic, msgs, victim, backlog=5_000, timeout=360)
 
     records = _read_group(ctx, topic, f"compat-cluster-failover-{uuid.uuid4().hex[:8]}")
     summary = verify_records(records, msgs, partitions=FAILOVER_PARTITIONS,
@@ -303,7 +316,7 @@ def leader_failover(ctx):
     t0 = time.monotonic()
     _wait_isr(cl, topic, FAILOVER_PARTITIONS, lambda isr, pm: victim in isr, 120,
               f"restarted node {victim} back in every ISR")
-    note = (f"p0 leader {victim} SIGKILLed at {kill_at} acked: new leader {moved['leader']} in metadata after "
+    note = (f"p0 leader {victim} SIGKILLed at {int(FAILOVER_MESSAGES * 0.3)} acked: new leader {moved['leader']} in metadata after "
             f"{moved['at']:.1f}s; {len(acked)} acked, 0 failed, read back exactly once; node {victim} back in all "
             f"ISRs {time.monotonic() - t0:.1f}s after the read")
     log(note)

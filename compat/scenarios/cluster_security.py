@@ -1,12 +1,15 @@
 """A 3-node cluster secured end to end (issue 14), the same settings for both
 flavours: clients, replication (``inter.broker.listener.name=SASL_SSL``) and the
 metadata quorum (``CONTROLLER:SASL_SSL``) all over TLS with SASL. Brokers
-authenticate to each other and to the controllers with PLAIN
-(``sasl.mechanism.inter.broker.protocol``, ``sasl.mechanism.controller.protocol``,
-the ``username``/``password`` of each listener's JAAS config); clients with
-SCRAM-SHA-512, whose credentials live in the metadata log and so must reach
-every broker. Each node keeps a PLAINTEXT listener for the harness (metadata
-reads, creating the SCRAM user); what is under test goes over SASL_SSL.
+authenticate to each other with SCRAM-SHA-512 as a user the storage format
+adds (``--add-scram``, so that it exists before the cluster can replicate),
+and to the controllers with PLAIN (Kafka cannot take SCRAM there: the
+credentials live in the metadata the quorum serves); each with the
+``username``/``password`` of the listener's JAAS config. Clients use
+SCRAM-SHA-512 as a user created through the AdminClient, whose credentials
+must reach every broker through the metadata log. Each node keeps a PLAINTEXT
+listener for the harness (metadata reads, creating the SCRAM user); what is
+under test goes over SASL_SSL.
 
 The checks: an idempotent acks=all producer on SASL_SSL rides out the SIGKILL
 of a partition leader; everything acknowledged is read back exactly once over
@@ -17,19 +20,21 @@ fetching from the leaders over their SASL_SSL listener.
 from __future__ import annotations
 
 import os
-import threading
-import time
 from types import SimpleNamespace
 
 from harness import security
 from harness.clients import get_client
-from harness.common import Deliveries, check, log, make_messages, verify_records
+from harness.common import check, log, make_messages, verify_records
 
-from .cluster import _finish, _producer, _wait_isr
+from .cluster import _finish, _producer, _wait_isr, produce_through_leader_kill
 
 BROKER_USER, BROKER_PASSWORD = "broker", "broker-secret"
 BROKER_JAAS = ("org.apache.kafka.common.security.plain.PlainLoginModule required "
                f'username="{BROKER_USER}" password="{BROKER_PASSWORD}" user_{BROKER_USER}="{BROKER_PASSWORD}";')
+BROKER_SCRAM_JAAS = ("org.apache.kafka.common.security.scram.ScramLoginModule required "
+                     f'username="{BROKER_USER}" password="{BROKER_PASSWORD}";')
+# the brokers' own SCRAM user, made by the storage format
+ADD_SCRAM = (f"SCRAM-SHA-512=[name={BROKER_USER},password={BROKER_PASSWORD}]",)
 MESSAGES = 20_000
 PARTITIONS = 3
 
@@ -39,15 +44,14 @@ def cluster_overrides(keys: dict[str, str]) -> dict[str, str]:
     return {
         "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:SASL_SSL,SASL_SSL:SASL_SSL",
         "inter.broker.listener.name": "SASL_SSL",
-        "sasl.mechanism.inter.broker.protocol": "PLAIN",
+        "sasl.mechanism.inter.broker.protocol": "SCRAM-SHA-512",
         "sasl.mechanism.controller.protocol": "PLAIN",
         "ssl.keystore.type": "PEM",
         "ssl.keystore.location": keys["server"],
         "ssl.truststore.type": "PEM",
         "ssl.truststore.location": keys["ca"],
-        "listener.name.sasl_ssl.sasl.enabled.mechanisms": "PLAIN,SCRAM-SHA-512",
-        "listener.name.sasl_ssl.plain.sasl.jaas.config": BROKER_JAAS,
-        "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config": security.SCRAM_JAAS,
+        "listener.name.sasl_ssl.sasl.enabled.mechanisms": "SCRAM-SHA-512",
+        "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config": BROKER_SCRAM_JAAS,
         "listener.name.controller.sasl.enabled.mechanisms": "PLAIN",
         "listener.name.controller.plain.sasl.jaas.config": BROKER_JAAS,
     }
@@ -61,7 +65,7 @@ def sasl_ssl_failover(ctx):
     leads it. Every message acknowledged, read back exactly once over SASL_SSL,
     the restarted node back in every ISR."""
     keys = security.make_keys(os.path.join(ctx.workdir, "brokers", ctx.scenario_id.replace("/", "_"), "tls"))
-    cl = ctx.private_cluster(cluster_overrides(keys), extra_listeners=("SASL_SSL",))
+    cl = ctx.private_cluster(cluster_overrides(keys), extra_listeners=("SASL_SSL",), add_scram=ADD_SCRAM)
     security.create_scram_users(cl.bootstrap)
     secure = cl.bootstrap_of("SASL_SSL")
     sec = {"protocol": "SASL_SSL", "ca": keys["ca"], "mechanism": "SCRAM-SHA-512",
@@ -71,61 +75,11 @@ def sasl_ssl_failover(ctx):
     victim = cl.leader(topic, 0)
     check(victim in cl.nodes, f"partition 0 has no leader: {cl.metadata(topic).describe(topic)}")
     msgs = make_messages("sasl-ssl", MESSAGES, 100)
-    deliveries = Deliveries()
-    acked, failed = deliveries.acked, deliveries.failed
     p = _producer(secure, **{"enable.idempotence": True, "acks": "all", "message.timeout.ms": 300_000,
                              **security.librdkafka_conf(sec)})
-    moved: dict = {}
-
-    def watch_leader(t_kill):
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                pm = cl.metadata(topic, exclude=victim).partition(topic, 0)
-                if pm is not None and pm.leader >= 0 and pm.leader != victim:
-                    moved.update(at=time.monotonic() - t_kill, leader=pm.leader)
-                    return
-            except Exception as e:  # noqa: BLE001 - retried
-                moved["last_error"] = repr(e)
-            time.sleep(0.1)
-
-    kill_at, restart_at = int(MESSAGES * 0.3), int(MESSAGES * 0.6)
-    t_kill, watcher, restarted, i = None, None, False, 0
-    deadline = time.monotonic() + 300
-    while i < len(msgs):
-        check(time.monotonic() < deadline, f"produced {i}, acknowledged {len(acked)} of {len(msgs)} after 300s; "
-                                           f"failures {deliveries.failures()}")
-        if i - len(acked) - len(failed) < 2_000:  # a bounded backlog spreads production over the run
-            m = msgs[i]
-            try:
-                p.produce(topic, key=m.key, value=m.value, headers=m.headers, timestamp=m.timestamp,
-                          on_delivery=deliveries)
-                i += 1
-            except BufferError:
-                p.poll(0.05)
-            p.poll(0)
-        else:
-            p.poll(0.05)
-        if t_kill is None and len(acked) >= kill_at:
-            cl.kill(victim)
-            t_kill = time.monotonic()
-            log(f"SIGKILLed node {victim} (leader of p0) with {len(acked)} acknowledged")
-            watcher = threading.Thread(target=watch_leader, args=(t_kill,), daemon=True)
-            watcher.start()
-        if t_kill is not None and not restarted and len(acked) >= restart_at and "at" in moved:
-            cl.restart(victim, wait=False)  # main thread: PDEATHSIG
-            restarted = True
-            log(f"restarted node {victim} with {len(acked)} acknowledged; p0 moved to {moved['leader']}")
-    left = p.flush(300)
-    check(left == 0, f"{left} messages neither acknowledged nor failed 300s after the last produce")
-    check(not failed, f"{len(failed)} messages failed: {deliveries.failures(5)}")
-    check(watcher is not None, f"the kill point ({kill_at} acknowledged) was never reached")
-    watcher.join(130)
-    check("at" in moved, f"no new leader for partition 0 after the kill of node {victim} ({moved.get('last_error')})")
-    if not restarted:
-        cl.restart(victim, wait=False)
-    cl.wait_brokers({victim}, 60, f"node {victim} registered again (over the SASL_SSL controller listener)",
-                    exclude=victim)
+    # the victim must leave p0's ISR, so that its return below is its own fetching
+    acked, moved = produce_through_leader_kill(cl, p, topic, msgs, victim, backlog=2_000, timeout=300,
+                                               victim_leaves_isr=True)
     records = get_client("confluent-kafka").read_all(SimpleNamespace(bootstrap=secure, security=sec), topic,
                                                      timeout=120)
     summary = verify_records(records, msgs, partitions=PARTITIONS,
@@ -135,6 +89,7 @@ def sasl_ssl_failover(ctx):
               f"restarted node {victim} back in every ISR (fetching over SASL_SSL)")
     note = (f"SASL_SSL everywhere: p0 leader {victim} SIGKILLed, new leader {moved['leader']} after "
             f"{moved['at']:.1f}s; {len(acked)} acked over SCRAM-SHA-512, read back exactly once; node {victim} "
-            f"back in every ISR (replication and quorum over SASL_SSL PLAIN)")
+            f"back in every ISR (replication over SASL_SSL SCRAM-SHA-512 as the --add-scram user, quorum over "
+            f"SASL_SSL PLAIN)")
     log(note)
     return _finish(cl, note)

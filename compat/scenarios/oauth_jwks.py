@@ -8,7 +8,8 @@ key set written as JSON; nothing is committed.
 Each client (confluent-kafka through ``oauth_cb``, kafka-python through
 ``sasl_oauth_token_provider``) hands the broker a token: a good one produces and
 reads back; one signed by a key the set does not hold (same key id), one for
-another audience and one whose key id the set lacks are refused with an
+another audience, one without an issuer, an expired one, an unsigned one
+(``alg: none``) and one whose key id the set lacks are refused with an
 authentication error; then a second key is published in the set and its token is
 accepted without a restart (a token naming an unknown key id makes the broker fetch
 the set again, as Kafka's does).
@@ -81,11 +82,15 @@ class IdentityProvider:
             json.dump({"keys": list(self.published.values())}, f)
         os.replace(tmp, self.jwks_path)
 
-    def token(self, kid: str, key: str, *, aud: str = AUDIENCE, lifetime: int = 3600) -> tuple[str, float]:
-        """An RS256 JWT for SUBJECT and its expiry (seconds since the epoch)."""
+    def token(self, kid: str, key: str, *, aud: str = AUDIENCE, lifetime: int = 3600,
+              without: tuple[str, ...] = ()) -> tuple[str, float]:
+        """An RS256 JWT for SUBJECT (``without`` those claims) and its expiry
+        (seconds since the epoch)."""
         now = int(time.time())
         header = {"alg": "RS256", "typ": "JWT", "kid": kid}
         claims = {"sub": SUBJECT, "iss": ISSUER, "aud": aud, "iat": now, "exp": now + lifetime, "scope": "kafka"}
+        for c in without:
+            claims.pop(c)
         signing_input = f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(claims).encode())}"
         signature = self._openssl("dgst", "-sha256", "-sign", key, data=signing_input.encode())
         return f"{signing_input}.{_b64(signature)}", float(now + lifetime)
@@ -245,7 +250,7 @@ def _kafka_python_refused(bootstrap, token) -> str:
     lg.addHandler(seen)
     lg.setLevel(logging.DEBUG)
     try:
-        KafkaProducer(**_kafka_python_conf(bootstrap, token), max_block_ms=10_000).close()
+        KafkaProducer(**_kafka_python_conf(bootstrap, token), max_block_ms=4_000).close()
         raise CheckFailed("kafka-python: a token the broker must refuse was accepted")
     except KafkaError as e:
         check(seen.lines, f"kafka-python: failed with {type(e).__name__}: {e}, but logged no authentication failure")
@@ -284,6 +289,11 @@ def jwks(ctx, client_name):
     refusals = {}
     refusals["another key, same kid"] = refused(bootstrap, idp.token("k1", forged)[0])
     refusals["another audience"] = refused(bootstrap, idp.token("k1", k1, aud="not-kafka")[0])
+    refusals["no issuer"] = refused(bootstrap, idp.token("k1", k1, without=("iss",))[0])
+    refusals["expired"] = refused(bootstrap, idp.token("k1", k1, lifetime=-600)[0])
+    unsigned = (f"{_b64(json.dumps({'alg': 'none', 'kid': 'k1'}).encode())}."
+                f"{good.split('.')[1]}.")
+    refusals["unsigned (alg none)"] = refused(bootstrap, unsigned)
     t2, _ = idp.token("k2", k2)
     refusals["kid not published"] = refused(bootstrap, t2)
     idp.publish("k2", k2)

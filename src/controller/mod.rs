@@ -180,8 +180,15 @@ impl Controller {
         let first = controller.settings.voters.keys().next().copied();
         if !initialized && first == Some(node_id) {
             let members: BTreeMap<u64, BasicNode> = controller.settings.voters.iter().map(|(id, addr)| (*id, BasicNode::new(addr))).collect();
-            if let Err(e) = raft.initialize(members).await {
-                tracing::warn!(error = %e, "metadata quorum initialization");
+            match raft.initialize(members).await {
+                Ok(()) => {
+                    // The users of `riffle format --add-scram` go into the new metadata log.
+                    let records = crate::security::bootstrap::read(files, log_dir)?.unwrap_or_default();
+                    if !records.is_empty() {
+                        tokio::spawn(commit_bootstrap(controller.clone(), records));
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "metadata quorum initialization"),
             }
         }
         tokio::spawn(active_controller_duties(controller.clone()));
@@ -403,6 +410,30 @@ impl Controller {
         tracing::info!(broker = ep.id, host = %ep.host, port = ep.port, "registering broker");
         self.commit(Command::RegisterBroker { broker: ep.clone(), defaults: self.election_defaults() }).await
     }
+}
+
+/// Commits the bootstrap security records once the new quorum has a leader.
+async fn commit_bootstrap(controller: Arc<Controller>, records: Vec<crate::security::SecurityRecord>) {
+    for record in records {
+        let mut attempt = 0u32;
+        loop {
+            match controller.write(Command::Security(record.clone()), COMMIT_TIMEOUT).await {
+                Ok(r) if r.is_ok() => break,
+                Ok(r) => {
+                    tracing::error!(code = r.error_code, message = r.message.as_deref().unwrap_or(""), "a bootstrap SCRAM user was refused");
+                    break;
+                }
+                Err(e) => {
+                    attempt += 1;
+                    if attempt % 10 == 0 {
+                        tracing::warn!(error = %e, "committing the bootstrap SCRAM users: the quorum is not ready; retrying");
+                    }
+                    tokio::time::sleep(ROUTE_RETRY_BACKOFF * 4).await;
+                }
+            }
+        }
+    }
+    tracing::info!("committed the SCRAM users of riffle format --add-scram to the metadata log");
 }
 
 /// Accepts controller RPC connections: each passes the listener's TLS and SASL, and

@@ -27,6 +27,8 @@ use crate::wire::exchange::{decode_response_frame, encode_request, encode_respon
 
 /// Largest SASL answer a node accepts from another.
 const MAX_SASL_FRAME: usize = 64 * 1024;
+/// How long a connection to the controller listener may take to authenticate.
+const SASL_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub trait PeerIo: AsyncRead + AsyncWrite + Send + Sync + Unpin {}
 impl<T: AsyncRead + AsyncWrite + Send + Sync + Unpin> PeerIo for T {}
@@ -105,8 +107,8 @@ async fn authenticate(stream: &mut PeerStream, credentials: &SaslCredentials, cl
         match client.step(&resp.auth_bytes).map_err(denied)? {
             ClientStep::Send(t) => token = t,
             ClientStep::Done => {
-                let lifetime = (resp.session_lifetime_ms > 0).then(|| Duration::from_millis(resp.session_lifetime_ms as u64 * 85 / 100));
-                return Ok(lifetime.map(|l| Instant::now() + l));
+                let lifetime = (resp.session_lifetime_ms > 0).then(|| Duration::from_millis((resp.session_lifetime_ms as u64).saturating_mul(85) / 100));
+                return Ok(lifetime.and_then(|l| Instant::now().checked_add(l)));
             }
         }
     }
@@ -134,8 +136,9 @@ pub async fn accept(stream: TcpStream, peer: SocketAddr, security: &ListenerSecu
     let mut auth = Authentication::new(security, tls_principal);
     let mut expires_at = None;
     if security.sasl.is_some() {
-        match serve_sasl(&mut stream, security, &mut auth, now_ms).await {
-            Ok(lifetime_ms) => expires_at = (lifetime_ms > 0).then(|| Instant::now() + Duration::from_millis(lifetime_ms as u64)),
+        let exchange = tokio::time::timeout(SASL_TIMEOUT, serve_sasl(&mut stream, security, &mut auth, now_ms));
+        match exchange.await.unwrap_or_else(|_| Err(format!("not authenticated within {SASL_TIMEOUT:?}"))) {
+            Ok(lifetime_ms) => expires_at = (lifetime_ms > 0).then(|| Instant::now().checked_add(Duration::from_millis(lifetime_ms as u64))).flatten(),
             Err(reason) => {
                 tracing::warn!(%peer, listener = %security.name, %reason, "SASL authentication of a controller connection failed; closing it");
                 return None;

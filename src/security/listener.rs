@@ -117,7 +117,7 @@ impl ListenerSecurity {
 }
 
 /// Kafka's validator of signed OAUTHBEARER tokens (and its pre-3.4 name).
-const JWT_VALIDATORS: [&str; 2] = [
+pub(crate) const JWT_VALIDATORS: [&str; 2] = [
     "org.apache.kafka.common.security.oauthbearer.OAuthBearerValidatorCallbackHandler",
     "org.apache.kafka.common.security.oauthbearer.secured.OAuthBearerValidatorCallbackHandler",
 ];

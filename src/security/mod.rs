@@ -7,6 +7,7 @@
 pub mod acl;
 pub mod authentication;
 pub mod authorizer;
+pub mod bootstrap;
 pub mod client;
 pub mod image;
 pub mod jaas;

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
 
+use super::bootstrap;
 use super::image::{SecurityImage, SecurityOutcome, SecurityRecord};
 use crate::storage::{read_to_string, write_atomically, SharedStorage};
 
@@ -28,15 +29,24 @@ impl SecurityStore {
         Arc::new(SecurityStore { image: RwLock::default(), file: None, writing: Mutex::new(()), secret: rand::random() })
     }
 
-    /// A single broker's store, loaded from its file (empty if there is none).
+    /// A single broker's store, loaded from its file; without one, the bootstrap users
+    /// `riffle format` wrote (if any), persisted at once.
     pub fn open(files: &SharedStorage, log_dir: &Path) -> io::Result<Arc<Self>> {
         let path = log_dir.join(FILE);
-        let image = match read_to_string(files, &path) {
-            Ok(text) => serde_json::from_str(&text).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("{}: {e}", path.display())))?,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => SecurityImage::default(),
+        let (image, bootstrap) = match read_to_string(files, &path) {
+            Ok(text) => (serde_json::from_str(&text).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("{}: {e}", path.display())))?, None),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => (SecurityImage::default(), bootstrap::read(files, log_dir)?),
             Err(e) => return Err(e),
         };
-        Ok(Arc::new(SecurityStore { image: RwLock::new(Arc::new(image)), file: Some((files.clone(), path)), writing: Mutex::new(()), secret: rand::random() }))
+        let store = Arc::new(SecurityStore { image: RwLock::new(Arc::new(image)), file: Some((files.clone(), path)), writing: Mutex::new(()), secret: rand::random() });
+        let bootstrap = bootstrap.unwrap_or_default();
+        for record in &bootstrap {
+            store.apply_locally(record)?;
+        }
+        if !bootstrap.is_empty() {
+            tracing::info!(records = bootstrap.len(), "applied the SCRAM users of riffle format --add-scram");
+        }
+        Ok(store)
     }
 
     pub fn image(&self) -> Arc<SecurityImage> {

@@ -18,7 +18,7 @@ pub mod tls;
 
 use std::sync::Arc;
 
-use super::listener::{enabled_protocols, jaas_key, jaas_options, keystore, listener_value, truststore, SecurityConfigError};
+use super::listener::{enabled_protocols, jaas_key, jaas_options, keystore, listener_value, truststore, SecurityConfigError, JWT_VALIDATORS};
 use super::sasl::Mechanism;
 use crate::config::{BrokerConfig, SecurityProtocol};
 pub use sasl::SaslCredentials;
@@ -67,6 +67,11 @@ impl PeerSecurity {
                 Mechanism::Plain => SaslCredentials::Plain { username: option("username")?, password: option("password")? },
                 Mechanism::Scram(m) => SaslCredentials::Scram { mechanism: m, username: option("username")?, password: option("password")? },
                 Mechanism::OAuthBearer => {
+                    // A broker makes unsecured tokens only (Kafka's default login).
+                    let handler = config.static_value(&format!("listener.name.{}.oauthbearer.sasl.server.callback.handler.class", listener.to_ascii_lowercase()));
+                    if handler.is_some_and(|h| JWT_VALIDATORS.contains(&h.trim())) {
+                        return Err(invalid(mechanism_key, "OAUTHBEARER between nodes sends unsecured tokens, which a listener checking signed tokens (OAuthBearerValidatorCallbackHandler) refuses: use PLAIN or SCRAM there".into()));
+                    }
                     let lifetime = options.get("unsecuredLoginLifetimeSeconds").map_or(Ok(3600), |v| v.parse::<i64>().map_err(|_| invalid(&key, format!("unsecuredLoginLifetimeSeconds: not a number: {v}"))))?;
                     SaslCredentials::OAuthBearer { subject: option("unsecuredLoginStringClaim_sub")?, lifetime_seconds: lifetime }
                 }

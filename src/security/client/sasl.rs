@@ -82,7 +82,10 @@ impl<'a> SaslClient<'a> {
     /// exchange is broken.
     pub fn step(&mut self, server: &[u8]) -> Result<ClientStep, String> {
         match std::mem::replace(&mut self.state, State::Done) {
-            State::AwaitingOutcome => Ok(ClientStep::Done),
+            // PLAIN's success is empty; OAUTHBEARER's refusal is a JSON error message
+            // (RFC 7628) with no error code, the client's reply ends it.
+            State::AwaitingOutcome if server.is_empty() => Ok(ClientStep::Done),
+            State::AwaitingOutcome => Err(format!("the server refused the token: {}", String::from_utf8_lossy(server))),
             State::ScramServerFirst { client_first_bare, client_nonce } => {
                 let SaslCredentials::Scram { mechanism, password, .. } = self.credentials else { return Err("not a SCRAM exchange".into()) };
                 let (token, server_signature) = scram_client_final(*mechanism, password, &client_first_bare, &client_nonce, server)?;
@@ -176,6 +179,9 @@ mod tests {
         assert!(run(&wrong, Mechanism::Plain).is_err());
         let oauth = SaslCredentials::OAuthBearer { subject: "broker".into(), lifetime_seconds: 3600 };
         assert_eq!(run(&oauth, Mechanism::OAuthBearer).as_deref(), Ok("User:broker"));
+        // An expired token: the server's error challenge is a failure, not a success.
+        let expired = SaslCredentials::OAuthBearer { subject: "broker".into(), lifetime_seconds: -10 };
+        assert!(run(&expired, Mechanism::OAuthBearer).is_err_and(|e| e.contains("invalid_token")));
     }
 
     #[test]

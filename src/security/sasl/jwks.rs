@@ -124,7 +124,17 @@ impl JwksValidator {
         let key = DecodingKey::from_jwk(jwk).map_err(|e| format!("the JSON Web Key {}: {e}", header.kid.as_deref().unwrap_or("")))?;
         let mut v = Validation::new(header.alg);
         v.leeway = self.checks.clock_skew_seconds;
-        v.set_required_spec_claims(&["exp"]);
+        // As jose4j in Kafka: an expected issuer or audience must be in the token, not
+        // merely not contradicted; a token is not valid before its nbf.
+        let mut required = vec!["exp"];
+        if self.checks.expected_issuer.is_some() {
+            required.push("iss");
+        }
+        if !self.checks.expected_audience.is_empty() {
+            required.push("aud");
+        }
+        v.set_required_spec_claims(&required);
+        v.validate_nbf = true;
         v.validate_aud = !self.checks.expected_audience.is_empty();
         if v.validate_aud {
             v.set_audience(&self.checks.expected_audience);
@@ -213,9 +223,14 @@ mod tests {
         assert!(exp > 0);
         assert!(v.validate(&token("k1", &signer1, claims("https://other", "kafka"))).is_err(), "wrong issuer");
         assert!(v.validate(&token("k1", &signer1, claims("https://idp", "other"))).is_err(), "wrong audience");
-        let mut no_iat = claims("https://idp", "kafka");
-        no_iat.as_object_mut().unwrap().remove("iat");
-        assert!(v.validate(&token("k1", &signer1, no_iat)).is_err(), "iat is required");
+        for (claim, why) in [("iat", "iat is required"), ("iss", "an expected issuer must be there"), ("aud", "an expected audience must be there")] {
+            let mut without = claims("https://idp", "kafka");
+            without.as_object_mut().unwrap().remove(claim);
+            assert!(v.validate(&token("k1", &signer1, without)).is_err(), "{why}");
+        }
+        let mut early = claims("https://idp", "kafka");
+        early["nbf"] = serde_json::json!(early["exp"]);
+        assert!(v.validate(&token("k1", &signer1, early)).is_err(), "not valid before nbf");
         // Signed by another key under the same id; an unsigned token.
         let (_, forger) = key("k1");
         assert!(v.validate(&token("k1", &forger, claims("https://idp", "kafka"))).is_err());
