@@ -22,6 +22,7 @@ with headers, read back by the same client over the same listener and verified
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 
@@ -55,8 +56,115 @@ def security_scenarios() -> list[Scenario]:
         for c in ("confluent-kafka", "java"):
             S.append(Scenario(c, name, "scenarios.security:wrong_password", (c, protocol, mechanism),
                               secure=True, managed_only=True, timeout=180))
+    for c in ("java", "java-3.9"):
+        S.append(Scenario(c, "sasl-reauthentication", "scenarios.security:reauthentication", (c,),
+                          managed_only=True, cost=2, timeout=240))
+    S.append(Scenario("confluent-kafka", "ssl-principal-acl", "scenarios.security:ssl_principal_acl",
+                      managed_only=True, cost=2, timeout=240))
     S.extend(__import__("scenarios.security_bad_input", fromlist=["x"]).bad_input_scenarios())
     return S
+
+
+# ssl.principal.mapping.rules: the CN of the client certificate, lower-cased
+MAPPING_RULES = "RULE:^CN=([a-zA-Z0-9.-]*),.*$/$1/L,DEFAULT"
+CERT_PRINCIPAL = "User:compat-client"
+
+
+def ssl_principal_acl(ctx):
+    """The principal of a client certificate, end to end: a private broker with ACLs on
+    (only User:ANONYMOUS, the PLAINTEXT setup listener, is a super user) and an SSL
+    listener with ssl.client.auth=required and ssl.principal.mapping.rules taking the
+    subject's CN (the subject is CN=compat-client,OU=QA,O=Riffle,...; the default rule
+    would give the whole RFC 2253 name). The certificate's producer is refused
+    (TOPIC_AUTHORIZATION_FAILED) until an ACL allows WRITE on the topic to
+    User:compat-client, then its records are acknowledged; an ACL for the whole
+    distinguished name would not have matched."""
+    import confluent_kafka as ck
+    from confluent_kafka.admin import (AclBinding, AclOperation, AclPermissionType, AdminClient, ResourcePatternType,
+                                       ResourceType)
+    from harness.common import free_port
+    from harness.security import librdkafka_conf, make_keys
+    keys = make_keys(os.path.join(ctx.workdir, "brokers", ctx.scenario_id.replace("/", "_"), "tls"))
+    plain, ssl = free_port(), free_port()
+    ctx.private_broker({
+        "listeners": f"PLAINTEXT://127.0.0.1:{plain},SSL://127.0.0.1:{ssl}",
+        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,SSL:SSL",
+        "ssl.keystore.type": "PEM", "ssl.keystore.location": keys["server"],
+        "ssl.truststore.type": "PEM", "ssl.truststore.location": keys["ca"],
+        "listener.name.ssl.ssl.client.auth": "required",
+        "listener.name.ssl.ssl.principal.mapping.rules": MAPPING_RULES,
+        "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        "super.users": "User:ANONYMOUS",
+    })
+    topic = ctx.topic("ssl-principal")
+    get_client("confluent-kafka").create_topic(ctx, topic, 1)
+    conf = {"bootstrap.servers": f"127.0.0.1:{ssl}", "broker.address.family": "v4", "acks": "all",
+            "message.timeout.ms": 20_000, "error_cb": lambda e: note_errors("confluent-kafka", {e.name(): 1}),
+            **librdkafka_conf({"protocol": "SSL", "ca": keys["ca"], "cert": keys["client_cert"],
+                               "key": keys["client_key"]})}
+
+    def produce() -> str | None:
+        """One record; None when acknowledged, else the error's name."""
+        out = {}
+        p = ck.Producer(conf)
+        p.produce(topic, value=b"from the certificate", on_delivery=lambda err, m: out.update(err=err))
+        check(p.flush(60) == 0, "no delivery report within 60s")
+        return out["err"].name() if out["err"] else None
+
+    refused = produce()
+    check(refused == "TOPIC_AUTHORIZATION_FAILED", f"without an ACL the certificate's producer got {refused}")
+    admin = AdminClient({"bootstrap.servers": ctx.bootstrap, "broker.address.family": "v4"})
+    acl = AclBinding(ResourceType.TOPIC, topic, ResourcePatternType.LITERAL, CERT_PRINCIPAL, "*",
+                     AclOperation.WRITE, AclPermissionType.ALLOW)
+    admin.create_acls([acl])[acl].result(60)
+    deadline = time.monotonic() + 60  # Kafka applies an ACL through its metadata log
+    while (err := produce()) is not None:
+        check(time.monotonic() < deadline, f"WRITE granted to {CERT_PRINCIPAL}, still {err} after 60s")
+        time.sleep(0.5)
+    return f"refused with TOPIC_AUTHORIZATION_FAILED, then acknowledged once {CERT_PRINCIPAL} (the CN by " \
+           f"ssl.principal.mapping.rules) may WRITE"
+
+
+REAUTH_MS = 2000
+REAUTH_SECONDS = 9
+
+
+def reauthentication(ctx, client_name):
+    """KIP-368: a private broker whose SASL_PLAINTEXT listener (PLAIN) ends sessions
+    after connections.max.reauth.ms=2000. A Java producer sends a record every 100 ms
+    for 9 s, each acknowledged before the next: every record is acknowledged, and the
+    producer re-authenticated on its open connections (its metric
+    successful-reauthentication-total grows, none failed) instead of losing them."""
+    from harness.clients.driver import conn_request
+    from harness.common import free_port
+    from harness.security import plain_jaas
+    plain, sasl = free_port(), free_port()
+    ctx.private_broker({
+        "listeners": f"PLAINTEXT://127.0.0.1:{plain},SASL_PLAINTEXT://127.0.0.1:{sasl}",
+        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT",
+        "listener.name.sasl_plaintext.sasl.enabled.mechanisms": "PLAIN",
+        "listener.name.sasl_plaintext.plain.sasl.jaas.config": plain_jaas(),
+        "listener.name.sasl_plaintext.connections.max.reauth.ms": str(REAUTH_MS),
+    })
+    topic = ctx.topic(f"{client_name}.reauth")
+    java = get_client(client_name)
+    java.create_topic(ctx, topic, 1)
+    ctx.bootstrap = f"127.0.0.1:{sasl}"
+    ctx.security = {"protocol": "SASL_PLAINTEXT", "mechanism": "PLAIN", "username": "alice",
+                    "password": "alice-secret"}
+    r = java.run("reauth-produce", {**conn_request(ctx), "topic": topic, "seconds": REAUTH_SECONDS,
+                                    "intervalMs": 100}, timeout=180)
+    m = r.get("metrics") or {}
+    log(f"{client_name}: {r.get('records')} records; metrics {m}")
+    check(not r.get("failed"), f"{client_name}: sends failed across re-authentications: {r.get('failed')}")
+    check(r.get("records", 0) >= REAUTH_SECONDS * 5, f"{client_name}: only {r.get('records')} records in "
+                                                     f"{REAUTH_SECONDS}s")
+    check((m.get("successful-reauthentication-total") or 0) >= 2,
+          f"{client_name}: the producer did not re-authenticate (session lifetime {REAUTH_MS} ms over "
+          f"{REAUTH_SECONDS}s): {m}")
+    check(not m.get("failed-reauthentication-total"), f"{client_name}: failed re-authentications: {m}")
+    return (f"{client_name}: {r['records']} records over {REAUTH_SECONDS}s, "
+            f"{m['successful-reauthentication-total']:.0f} re-authentications on open connections, none failed")
 
 
 def messages(client, tag):

@@ -145,6 +145,7 @@ public final class Driver {
             case "quotas": return Quotas.quotas(req);
             case "quota-produce": return Quotas.produce(req);
             case "quota-consume": return Quotas.consume(req);
+            case "reauth-produce": return Quotas.reauthProduce(req);
             default: throw new IllegalArgumentException("unknown command " + cmd);
         }
     }

@@ -237,6 +237,44 @@ final class Quotas {
         return o;
     }
 
+    /**
+     * KIP-368: records sent one every {@code intervalMs} for {@code seconds}, each
+     * acknowledged before the next, on a listener whose sessions expire
+     * (connections.max.reauth.ms); the producer's (re-)authentication and connection
+     * metrics tell whether it re-authenticated on its connections or lost them.
+     */
+    static ObjectNode reauthProduce(JsonNode req) throws Exception {
+        Properties p = Driver.common(req);
+        p.put(ProducerConfig.ACKS_CONFIG, "all");
+        p.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
+        p.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
+        String topic = req.get("topic").asText();
+        long until = System.nanoTime() + req.path("seconds").asLong(10) * 1_000_000_000L;
+        long interval = req.path("intervalMs").asLong(100);
+        ObjectNode o = Driver.obj();
+        long acked = 0;
+        ArrayNode failed = Driver.JSON.createArrayNode();
+        try (KafkaProducer<byte[], byte[]> producer = new KafkaProducer<>(p)) {
+            while (System.nanoTime() < until) {
+                try {
+                    producer.send(new ProducerRecord<>(topic, null, ("reauth-" + acked).getBytes())).get();
+                    acked++;
+                } catch (Exception e) {
+                    Driver.noteError(e);
+                    if (failed.size() < 10) {
+                        failed.add(Errors.forException(Driver.cause(e)).name());
+                    }
+                }
+                Thread.sleep(interval);
+            }
+            o.set("metrics", metrics(producer.metrics(), "producer-metrics", "authentication", "connection-close-total",
+                    "connection-creation-total"));
+        }
+        o.put("records", acked);
+        o.set("failed", failed);
+        return o;
+    }
+
     static ObjectNode consume(JsonNode req) throws Exception {
         Properties p = Driver.common(req);
         p.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
