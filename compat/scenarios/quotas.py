@@ -21,6 +21,11 @@ byte-rate quota. Quotas are broker-wide state, so every scenario has a private b
   ``produce-throttle-time-max`` > 0; librdkafka: its ``throttle_cb`` with a throttle time
   > 0) and its average rate over the run (bytes acknowledged / time from the first send to
   the end of flush) must be at most 2x the quota (a loose bound, not a timing test).
+* ``quota-controller-mutations`` (confluent-kafka): controller_mutation_rate=1 on the
+  admin's client id (KIP-599: a credit of 11 partitions, refilled at 1 a second). A
+  CreateTopics of 20 partitions is accepted (the credit was not yet used up) and
+  answers a throttle time; the next topic, at once, is refused with
+  THROTTLING_QUOTA_EXCEEDED; once the throttle time has passed it is created.
 * ``quota-fetch-throttled`` (java): BYTES written without a quota, then read back by a
   consumer whose client id has consumer_byte_rate QUOTA (fetches of at most 64 KiB):
   ``fetch-throttle-time-max`` > 0 and the average read rate at most 2x the quota.
@@ -51,6 +56,8 @@ def quota_scenarios() -> list[Scenario]:
         Scenario("confluent-kafka", "quota-produce-throttled", f"{Q}:produce_throttled", ("confluent-kafka",),
                  managed_only=True, cost=4, timeout=240),
         Scenario("java", "quota-fetch-throttled", f"{Q}:fetch_throttled", managed_only=True, cost=4, timeout=240),
+        Scenario("confluent-kafka", "quota-controller-mutations", f"{Q}:controller_mutations", managed_only=True,
+                 cost=2, timeout=240),
     ]
 
 
@@ -357,3 +364,60 @@ def fetch_throttled(ctx):
     log(note)
     check(rate <= 2 * QUOTA, f"{note}: more than 2x the quota")
     return note
+
+
+MUTATION_RATE = 1  # partitions a second; the credit: 11 (controller.quota.window.num x 1 s)
+
+
+def controller_mutations(ctx):
+    """kafka-python's CreateTopics is v6+ (strict), librdkafka's v4 (throttled only)."""
+    import confluent_kafka as ck
+    from confluent_kafka.admin import AdminClient, NewTopic
+    from kafka import KafkaAdminClient
+    from kafka import errors as Errors
+    from kafka.errors import KafkaError
+    ctx.private_broker()
+    cid = f"quota-admin-{uuid.uuid4().hex[:8]}"
+    _set_quota(ctx, {"client-id": cid}, "controller_mutation_rate", MUTATION_RATE)
+    strict = KafkaAdminClient(bootstrap_servers=ctx.bootstrap, client_id=cid)
+    throttles = []
+    permissive = AdminClient({"bootstrap.servers": ctx.bootstrap, "broker.address.family": "v4", "client.id": cid,
+                              "throttle_cb": lambda ev: throttles.append(ev.throttle_time)})
+
+    def create(topics: dict[str, int]) -> dict[str, str | None]:
+        """One kafka-python CreateTopics: each topic's error name (None: created)."""
+        try:
+            r = strict.create_topics({n: {"num_partitions": p, "replication_factor": 1} for n, p in topics.items()},
+                                     raise_errors=False)
+        except KafkaError as e:  # throttled: the client holds its requests back (KIP-219)
+            return {n: type(e).__name__ for n in topics}
+        out = {t["name"]: None if t["error_code"] == 0 else Errors.for_code(t["error_code"]).__name__
+               for t in r["topics"]}
+        return out
+
+    try:
+        big, small, old = ctx.topic("mutations-big"), ctx.topic("mutations-small"), ctx.topic("mutations-v4")
+        # one request: the topic that uses the credit up passes, the next is refused
+        got = create({big: 20, small: 1})
+        t0 = time.monotonic()
+        check(got == {big: None, small: "ThrottlingQuotaExceededError"},
+              f"20 partitions then 1 in one CreateTopics with a fresh credit of 11: {got} (expected the first "
+              f"created, the second THROTTLING_QUOTA_EXCEEDED)")
+        # an older CreateTopics (librdkafka's v4) is not refused, only throttled
+        try:
+            permissive.create_topics([NewTopic(old, 1, 1)], request_timeout=30)[old].result(60)
+        except ck.KafkaException as e:
+            raise CheckFailed(f"librdkafka's CreateTopics (v4) with the credit used up: {e} (expected: created, "
+                              f"throttled)") from None
+        permissive.poll(0)
+        check(any(t > 0 for t in throttles), f"no throttle time reported to librdkafka: {throttles}")
+        deadline = time.monotonic() + 60
+        while (err := create({small: 1})[small]) is not None:
+            check(err in ("ThrottlingQuotaExceededError", "NodeNotReadyError"), f"creating {small} again: {err}")
+            check(time.monotonic() < deadline, "the credit did not come back within 60s")
+            time.sleep(1)
+    finally:
+        strict.close()
+    return (f"20 partitions accepted, the next topic of the request refused (THROTTLING_QUOTA_EXCEEDED), created "
+            f"{time.monotonic() - t0:.0f}s later; a v4 CreateTopics accepted and throttled "
+            f"({max(throttles):.1f} s)")

@@ -14,6 +14,7 @@ pub async fn handle(ctx: &RequestContext<'_>, req: CreatePartitionsRequest) -> C
     let current = |name: &str| ctx.services.topics.get(name).map(|topic| topic.partitions.len() as i32).unwrap_or(0);
     let added: i64 = req.topics.iter().map(|t| (t.count as i64 - current(&t.name) as i64).max(0)).sum();
     let too_many = added > topic_admin::MAX_PARTITIONS_PER_BATCH;
+    let quota = ctx.mutation_quota(3, req.validate_only);
     let mut resp = CreatePartitionsResponse::default();
     for t in req.topics {
         let mut out = CreatePartitionsTopicResult::default();
@@ -31,6 +32,8 @@ pub async fn handle(ctx: &RequestContext<'_>, req: CreatePartitionsRequest) -> C
             Err((E::PolicyViolation.code(), "Unable to perform excessively large batch operation.".to_string()))
         } else if bad_assignment {
             Err((E::InvalidReplicaAssignment.code(), format!("assignments must name replicas for each of the {} new partitions", t.count as i64 - current as i64)))
+        } else if let Err(throttled) = quota.admit((t.count as i64 - current as i64).max(0)) {
+            Err(throttled)
         } else {
             topic_admin::add_partitions(ctx.services, &t.name, t.count, assignment, req.validate_only).await.map_err(|e| e.failure())
         };
@@ -41,5 +44,6 @@ pub async fn handle(ctx: &RequestContext<'_>, req: CreatePartitionsRequest) -> C
         out.name = t.name;
         resp.results.push(out);
     }
+    resp.throttle_time_ms = quota.throttle_time_ms();
     resp
 }

@@ -24,18 +24,11 @@ pub async fn handle(ctx: &RequestContext<'_>, req: CreateTopicsRequest) -> Creat
         *counts.entry(t.name.to_string()).or_default() += 1;
     }
     // Kafka counts what the request would create before anything else, on raw numbers.
-    let total: i64 = req
-        .topics
-        .iter()
-        .map(|t| match (t.assignments.is_empty(), t.num_partitions) {
-            (false, _) => t.assignments.len() as i64,
-            (true, -1) => broker.config.num_partitions as i64,
-            (true, n) => n.max(0) as i64,
-        })
-        .sum();
+    let total: i64 = req.topics.iter().map(|t| partitions_of(broker, t)).sum();
     let too_many = total > topic_admin::MAX_PARTITIONS_PER_BATCH;
     // CREATE on the cluster covers every topic; otherwise CREATE on each.
     let cluster_create = ctx.cluster_authorized(op::CREATE);
+    let quota = ctx.mutation_quota(6, req.validate_only);
     let mut resp = CreateTopicsResponse::default();
     for t in req.topics {
         let mut out = CreatableTopicResult::default();
@@ -48,6 +41,8 @@ pub async fn handle(ctx: &RequestContext<'_>, req: CreateTopicsRequest) -> Creat
             Err((E::InvalidRequest.code(), "topic named more than once in the request".to_string()))
         } else if !cluster_create && !ctx.authorized(op::CREATE, TOPIC, &t.name) {
             Err((E::TopicAuthorizationFailed.code(), "Authorization failed.".to_string()))
+        } else if let Err(throttled) = quota.admit(partitions_of(broker, &t)) {
+            Err(throttled)
         } else {
             create_one(broker, &t, req.validate_only).await
         };
@@ -82,7 +77,17 @@ pub async fn handle(ctx: &RequestContext<'_>, req: CreateTopicsRequest) -> Creat
         }
         resp.topics.push(out);
     }
+    resp.throttle_time_ms = quota.throttle_time_ms();
     resp
+}
+
+/// The partitions a topic of the request would create.
+fn partitions_of(broker: &Services, t: &CreatableTopic) -> i64 {
+    match (t.assignments.is_empty(), t.num_partitions) {
+        (false, _) => t.assignments.len() as i64,
+        (true, -1) => broker.config.num_partitions as i64,
+        (true, n) => n.max(0) as i64,
+    }
 }
 
 /// Creates (or with `validate_only`, checks) one topic: (partitions, replication factor,

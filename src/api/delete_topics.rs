@@ -19,6 +19,7 @@ pub async fn handle(ctx: &RequestContext<'_>, req: DeleteTopicsRequest) -> Delet
     };
     // delete.topic.enable=false: Kafka refuses every deletion
     let deletion_enabled = !ctx.services.config.get("delete.topic.enable").is_some_and(|v| v.trim().eq_ignore_ascii_case("false"));
+    let quota = ctx.mutation_quota(5, false);
     let mut resp = DeleteTopicsResponse::default();
     for (name, id) in wanted {
         let mut out = DeletableTopicResult::default();
@@ -46,7 +47,11 @@ pub async fn handle(ctx: &RequestContext<'_>, req: DeleteTopicsRequest) -> Delet
                 if ctx.version >= 6 {
                     out.topic_id = topic.id;
                 }
-                if let Err((code, message)) = topic_admin::delete_topic(ctx.services, &topic.name).await.map_err(|e| e.failure()) {
+                let deleted = match quota.admit(topic.partitions.len() as i64) {
+                    Err(throttled) => Err(throttled),
+                    Ok(()) => topic_admin::delete_topic(ctx.services, &topic.name).await.map_err(|e| e.failure()),
+                };
+                if let Err((code, message)) = deleted {
                     out.error_code = code;
                     if ctx.version >= 5 {
                         out.error_message = Some(StrBytes::from_string(message));
@@ -56,5 +61,6 @@ pub async fn handle(ctx: &RequestContext<'_>, req: DeleteTopicsRequest) -> Delet
         }
         resp.responses.push(out);
     }
+    resp.throttle_time_ms = quota.throttle_time_ms();
     resp
 }

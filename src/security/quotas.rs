@@ -15,6 +15,7 @@ pub const CLIENT_ID: &str = "client-id";
 pub const IP: &str = "ip";
 pub const PRODUCER_BYTE_RATE: &str = "producer_byte_rate";
 pub const CONSUMER_BYTE_RATE: &str = "consumer_byte_rate";
+pub const CONTROLLER_MUTATION_RATE: &str = "controller_mutation_rate";
 
 /// An entity: (type, name) sorted by type; a `None` name is the type's default.
 pub type QuotaEntity = Vec<(String, Option<String>)>;
@@ -62,7 +63,7 @@ impl PartialEq for QuotaValue {
 impl Eq for QuotaValue {}
 
 /// Kafka's quota keys: whether each takes whole numbers only.
-const USER_CLIENT_KEYS: &[(&str, bool)] = &[(PRODUCER_BYTE_RATE, true), (CONSUMER_BYTE_RATE, true), ("request_percentage", false), ("controller_mutation_rate", false)];
+const USER_CLIENT_KEYS: &[(&str, bool)] = &[(PRODUCER_BYTE_RATE, true), (CONSUMER_BYTE_RATE, true), ("request_percentage", false), (CONTROLLER_MUTATION_RATE, false)];
 const IP_KEYS: &[(&str, bool)] = &[("connection_creation_rate", true)];
 
 /// Checks an entity and its changes as Kafka's ClientQuotaControlManager does.
@@ -149,6 +150,8 @@ impl QuotaFilter {
 pub enum QuotaKind {
     Produce,
     Fetch,
+    /// KIP-599: partitions created or deleted per second.
+    ControllerMutation,
 }
 
 impl QuotaKind {
@@ -156,6 +159,7 @@ impl QuotaKind {
         match self {
             QuotaKind::Produce => PRODUCER_BYTE_RATE,
             QuotaKind::Fetch => CONSUMER_BYTE_RATE,
+            QuotaKind::ControllerMutation => CONTROLLER_MUTATION_RATE,
         }
     }
 }
@@ -218,16 +222,65 @@ impl Sampled {
     }
 }
 
-/// Measures byte rates against the quotas and says how long to throttle.
+/// Kafka's TokenBucket (KIP-599): credit refills at the quota's rate up to a burst of
+/// `controller.quota.window.num` x `controller.quota.window.size.seconds` of it; each
+/// mutation takes one, and the credit may go negative.
+struct Bucket {
+    credit: f64,
+    at_ms: i64,
+}
+
+/// Measures byte rates and controller mutations against the quotas and says how long
+/// to throttle.
 pub struct QuotaManager {
     window_ms: i64,
     windows: usize,
     sensors: Mutex<HashMap<(QuotaKind, String, String), Sampled>>,
+    /// The controller mutation burst, in seconds of the quota.
+    mutation_burst_s: f64,
+    buckets: Mutex<HashMap<(String, String), Bucket>>,
 }
 
 impl QuotaManager {
-    pub fn new(window_ms: i64, windows: usize) -> Self {
-        QuotaManager { window_ms: window_ms.max(1), windows: windows.max(2), sensors: Mutex::default() }
+    /// `window_ms` x `windows`: the byte rates' sample windows; `mutation_burst_ms`: the
+    /// controller mutation quota's (`controller.quota.window.*`).
+    pub fn new(window_ms: i64, windows: usize, mutation_burst_ms: i64) -> Self {
+        QuotaManager {
+            window_ms: window_ms.max(1),
+            windows: windows.max(2),
+            sensors: Mutex::default(),
+            mutation_burst_s: mutation_burst_ms.max(1) as f64 / 1000.0,
+            buckets: Mutex::default(),
+        }
+    }
+
+    /// The controller mutation credit of (user, client id) now and its quota, or `None`
+    /// without a quota.
+    fn bucket<R>(&self, quotas: &Quotas, user: &str, client_id: &str, now_ms: i64, f: impl FnOnce(&mut Bucket, f64) -> R) -> Option<R> {
+        let (quota, sensor) = resolve(quotas, QuotaKind::ControllerMutation, user, client_id)?;
+        let burst = quota * self.mutation_burst_s;
+        let mut buckets = self.buckets.lock();
+        let b = buckets.entry(sensor).or_insert(Bucket { credit: burst, at_ms: now_ms });
+        b.credit = (b.credit + quota * (now_ms - b.at_ms).max(0) as f64 / 1000.0).min(burst);
+        b.at_ms = now_ms;
+        Some(f(b, quota))
+    }
+
+    /// Whether (user, client id) has used up its controller mutation credit: a strict
+    /// request (CreateTopics v6+, CreatePartitions v3+, DeleteTopics v5+) then refuses
+    /// further topics with THROTTLING_QUOTA_EXCEEDED.
+    pub fn mutations_exceeded(&self, quotas: &Quotas, user: &str, client_id: &str, now_ms: i64) -> bool {
+        self.bucket(quotas, user, client_id, now_ms, |b, _| b.credit < 0.0).unwrap_or(false)
+    }
+
+    /// Takes `partitions` mutations from the credit.
+    pub fn record_mutations(&self, quotas: &Quotas, user: &str, client_id: &str, partitions: i64, now_ms: i64) {
+        self.bucket(quotas, user, client_id, now_ms, |b, _| b.credit -= partitions as f64);
+    }
+
+    /// How long until the credit is back to zero (ms; 0 if it is not negative).
+    pub fn mutation_throttle_ms(&self, quotas: &Quotas, user: &str, client_id: &str, now_ms: i64) -> i64 {
+        self.bucket(quotas, user, client_id, now_ms, |b, quota| if b.credit < 0.0 { (-b.credit / quota * 1000.0).ceil() as i64 } else { 0 }).unwrap_or(0)
     }
 
     /// Records `bytes` for (user, client id); the throttle time in ms (0 if within the
@@ -262,11 +315,20 @@ mod tests {
         assert!(validate(&vec![(IP.into(), None), (USER.into(), None)], &[]).is_err());
         assert!(validate(&vec![], &[]).is_err());
         assert!(validate(&vec![(USER.into(), Some("a".into()))], &[("bogus".into(), Some(QuotaValue(1.0)))]).is_err());
-        let m = QuotaManager::new(1000, 11);
+        let m = QuotaManager::new(1000, 11, 11_000);
         // 1000 B/s over a 10 s window: 20 kB at once is 1 s of throttle... per 1000 B over.
         assert_eq!(m.record(&q, QuotaKind::Produce, "bob", "x", 5_000, 0), 0);
         let t = m.record(&q, QuotaKind::Produce, "bob", "y", 15_000, 100);
         assert!(t > 0, "20 kB in a 10 s window is twice the quota: throttled");
         assert_eq!(m.record(&q, QuotaKind::Produce, "carol", "x", 5_000, 100), 0, "carol has her own sensor");
+        // 2 partitions a second, a burst of 22: the request that crosses it passes, the
+        // next is refused until the credit is back.
+        q.insert(vec![(USER.into(), Some("alice".into()))], QuotaValues(BTreeMap::from([(CONTROLLER_MUTATION_RATE.into(), 2.0)])));
+        assert!(!m.mutations_exceeded(&q, "alice", "c", 0));
+        m.record_mutations(&q, "alice", "c", 30, 0);
+        assert!(m.mutations_exceeded(&q, "alice", "c", 0));
+        assert_eq!(m.mutation_throttle_ms(&q, "alice", "c", 0), 4000, "8 partitions over at 2 a second");
+        assert!(!m.mutations_exceeded(&q, "alice", "c", 4000));
+        assert!(!m.mutations_exceeded(&q, "bob", "c", 0), "no mutation quota for bob");
     }
 }

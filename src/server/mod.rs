@@ -112,7 +112,11 @@ impl Server {
         let listeners = secured;
         let authorizer = Authorizer::from_config(&config).map_err(StartError::Authorizer)?;
         let int = |k: &str| config.get(k).and_then(|v| v.trim().parse::<i64>().ok()).unwrap_or(0);
-        let quotas = QuotaManager::new(int("quota.window.size.seconds") * 1000, int("quota.window.num").max(0) as usize);
+        let quotas = QuotaManager::new(
+            int("quota.window.size.seconds") * 1000,
+            int("quota.window.num").max(0) as usize,
+            int("controller.quota.window.size.seconds") * 1000 * int("controller.quota.window.num"),
+        );
         let identity = Arc::new(BrokerIdentity::new(config.node_id, meta.cluster_id.clone()));
         let coordinators = CoordinatorRuntime::new(topics.clone(), clock.clone(), config.cluster.is_none());
         let groups = GroupCoordinator::new(GroupConfig::from_broker(&config), clock.clone(), topics.clone(), coordinators.clone());
