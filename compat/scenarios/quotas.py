@@ -26,6 +26,11 @@ byte-rate quota. Quotas are broker-wide state, so every scenario has a private b
   CreateTopics of 20 partitions is accepted (the credit was not yet used up) and
   answers a throttle time; the next topic, at once, is refused with
   THROTTLING_QUOTA_EXCEEDED; once the throttle time has passed it is created.
+* ``quota-request-throttled`` (confluent-kafka): request_percentage=0.01 on a producer's
+  client id (a hundredth of a percent of one thread): producing records one request
+  each (at most 300), it is told to back off (``throttle_cb`` with a throttle time > 0),
+  never for longer than the quota window (11 s), and every record is acknowledged; a
+  producer under another client id, without a quota, is never throttled over 300.
 * ``quota-fetch-throttled`` (java): BYTES written without a quota, then read back by a
   consumer whose client id has consumer_byte_rate QUOTA (fetches of at most 64 KiB):
   ``fetch-throttle-time-max`` > 0 and the average read rate at most 2x the quota.
@@ -57,6 +62,8 @@ def quota_scenarios() -> list[Scenario]:
                  managed_only=True, cost=4, timeout=240),
         Scenario("java", "quota-fetch-throttled", f"{Q}:fetch_throttled", managed_only=True, cost=4, timeout=240),
         Scenario("confluent-kafka", "quota-controller-mutations", f"{Q}:controller_mutations", managed_only=True,
+                 cost=2, timeout=240),
+        Scenario("confluent-kafka", "quota-request-throttled", f"{Q}:request_throttled", managed_only=True,
                  cost=2, timeout=240),
     ]
 
@@ -421,3 +428,42 @@ def controller_mutations(ctx):
     return (f"20 partitions accepted, the next topic of the request refused (THROTTLING_QUOTA_EXCEEDED), created "
             f"{time.monotonic() - t0:.0f}s later; a v4 CreateTopics accepted and throttled "
             f"({max(throttles):.1f} s)")
+
+
+REQUEST_PERCENTAGE = 0.01
+REQUESTS = 300
+
+
+def request_throttled(ctx):
+    import confluent_kafka as ck
+    ctx.private_broker()
+    topic = ctx.topic("quota-request")
+    get_client("confluent-kafka").create_topic(ctx, topic, 1)
+    cid = f"quota-requests-{uuid.uuid4().hex[:8]}"
+    _set_quota(ctx, {"client-id": cid}, "request_percentage", REQUEST_PERCENTAGE)
+
+    def produce(client_id, until_throttled):
+        """Up to REQUESTS records, each its own Produce request (with ``until_throttled``,
+        until the first throttled answer); (throttle times in s, errors, requests)."""
+        throttles, errors = [], []
+        p = ck.Producer({"bootstrap.servers": ctx.bootstrap, "broker.address.family": "v4", "client.id": client_id,
+                         "linger.ms": 0, "acks": "all", "message.timeout.ms": 120_000,
+                         "throttle_cb": lambda ev: throttles.append(ev.throttle_time)})
+        n = 0
+        while n < REQUESTS and not (until_throttled and any(t > 0 for t in throttles)):
+            p.produce(topic, f"r{n}".encode(), on_delivery=lambda err, m: err and errors.append(err.name()))
+            p.flush(60)
+            n += 1
+        p.flush(60)
+        return throttles, errors, n
+
+    throttled, errors, n = produce(cid, True)
+    check(not errors, f"records failed under the request quota: {errors[:5]}")
+    check(any(t > 0 for t in throttled), f"{REQUESTS} requests under request_percentage={REQUEST_PERCENTAGE}: "
+                                         f"never throttled ({throttled[:10]})")
+    check(max(throttled) <= 11.0, f"throttled {max(throttled)} s, more than the quota window (11 s)")
+    free, errors, _ = produce(f"unlimited-{uuid.uuid4().hex[:8]}", False)
+    check(not errors and not any(t > 0 for t in free), f"a client id without a quota was throttled: {free[:10]} "
+                                                       f"{errors[:5]}")
+    return (f"request_percentage={REQUEST_PERCENTAGE}: throttled ({max(throttled):.2f} s) after {n} requests, all "
+            f"acknowledged; another client id never over {REQUESTS}")

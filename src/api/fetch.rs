@@ -56,6 +56,7 @@ pub async fn handle(ctx: &RequestContext<'_>, req: FetchRequest) -> Reply<FetchR
     let replica = if ctx.version >= 15 { req.replica_state.replica_id.0 } else { req.replica_id.0 };
     let replica = (replica >= 0).then_some(replica);
     let follower_denied = replica.is_some() && !ctx.cluster_authorized(op::CLUSTER_ACTION);
+    ctx.from_replica.store(replica.is_some(), std::sync::atomic::Ordering::Relaxed);
     let mut wanted = Vec::new();
     for (ti, t) in req.topics.iter().enumerate() {
         let topic = if by_id { ctx.services.topics.get_by_id(&t.topic_id) } else { ctx.services.topics.get(&t.topic) };

@@ -38,6 +38,7 @@ pub mod scram_credentials;
 pub mod security_records;
 pub mod services;
 pub mod topic_admin;
+pub mod throttle_time;
 pub mod transactions;
 pub mod unregister_broker;
 pub mod update_features;
@@ -83,6 +84,9 @@ pub struct RequestContext<'a> {
     pub session: &'a Session,
     pub header: &'a RequestHeader,
     pub version: i16,
+    /// Set by a handler whose request is another node's (a follower's Fetch): it is not
+    /// held to the client's request_percentage.
+    pub from_replica: std::sync::atomic::AtomicBool,
 }
 
 /// What a handler answers: the response body, plus (for Fetch) the file ranges that
@@ -131,6 +135,24 @@ fn encode_frame<R: Encodable>(api: ApiKey, version: i16, correlation_id: i32, re
     Ok(buf.finish())
 }
 
+/// Awaits `f`; with `measure`, also the time its polls took (the thread time it used,
+/// not its waits), which request_percentage quotas are measured in.
+async fn busy_time<F: std::future::Future>(f: F, measure: bool) -> (F::Output, Option<std::time::Duration>) {
+    if !measure {
+        return (f.await, None);
+    }
+    let mut f = std::pin::pin!(f);
+    let mut busy = std::time::Duration::ZERO;
+    let out = std::future::poll_fn(|cx| {
+        let started = std::time::Instant::now();
+        let r = f.as_mut().poll(cx);
+        busy += started.elapsed();
+        r
+    })
+    .await;
+    (out, Some(busy))
+}
+
 macro_rules! api_table {
     ($($key:ident => $handler:path : $req:ty),* $(,)?) => {
         /// Every API this broker answers, with the versions it answers.
@@ -139,11 +161,19 @@ macro_rules! api_table {
         }
 
         async fn dispatch(ctx: &RequestContext<'_>, api: ApiKey, body: &mut Bytes) -> Result<Option<ResponseFrame>, RequestError> {
+            use self::throttle_time::ThrottleTime;
             let version = ctx.version;
             match api {
                 $(ApiKey::$key => {
                     let req = crate::wire::decode_request::<$req>(body, version).map_err(|source| RequestError::Malformed { api, version, source })?;
-                    let reply: Option<Reply<<$req as Request>::Response>> = $handler(ctx, req).await.into_reply();
+                    let (reply, busy) = busy_time($handler(ctx, req), ctx.services.security.has_quotas()).await;
+                    let mut reply: Option<Reply<<$req as Request>::Response>> = reply.into_reply();
+                    if let Some(busy) = busy {
+                        let ms = ctx.request_throttle(api, busy, ctx.from_replica.load(std::sync::atomic::Ordering::Relaxed));
+                        if let Some(r) = reply.as_mut() {
+                            r.body.throttle_at_least(ms);
+                        }
+                    }
                     reply.map(|r| encode_frame(api, version, ctx.header.correlation_id, r)).transpose()
                 })*
                 other => Err(RequestError::UnsupportedApi(other)),
@@ -251,7 +281,7 @@ pub async fn handle_frame(services: &Services, session: &Session, frame: Bytes) 
     let mut body = frame;
     let header = crate::wire::decode_request_header(&mut body, api.request_header_version(version))
         .map_err(|source| RequestError::Malformed { api, version, source })?;
-    let ctx = RequestContext { services, session, header: &header, version };
+    let ctx = RequestContext { services, session, header: &header, version, from_replica: Default::default() };
     dispatch(&ctx, api, &mut body).await
 }
 

@@ -4,7 +4,9 @@
 //! Controller mutations (KIP-599) on CreateTopics, CreatePartitions and DeleteTopics:
 //! partitions created or deleted are taken from the client's credit; once it is used up
 //! a strict request refuses the rest of its topics with THROTTLING_QUOTA_EXCEEDED, an
-//! older one is only throttled. Without any quota configured nothing is recorded.
+//! older one is only throttled. Request time (request_percentage): the time a request
+//! keeps a thread busy (its handler's polls, not its waits), in percent of one thread,
+//! throttled like a byte rate. Without any quota configured nothing is recorded.
 
 use kafka_protocol::error::ResponseError as E;
 
@@ -58,6 +60,26 @@ impl<'c> RequestContext<'c> {
         MutationQuota { ctx: self, strict: self.version >= strict_from, active }
     }
 
+    /// Records the time this request kept a thread busy against the client's
+    /// request_percentage; the throttle time (ms). Requests of other nodes (a follower's
+    /// Fetch, transaction markers) and those before authentication are exempt, as in Kafka.
+    pub fn request_throttle(&self, api: kafka_protocol::messages::ApiKey, busy: std::time::Duration, follower: bool) -> i32 {
+        use kafka_protocol::messages::ApiKey as K;
+        if follower || matches!(api, K::ApiVersions | K::SaslHandshake | K::SaslAuthenticate | K::WriteTxnMarkers) {
+            return 0;
+        }
+        let image = self.services.security.image();
+        if image.quotas.is_empty() {
+            return 0;
+        }
+        let (user, client_id) = self.quota_identity();
+        let ms = self.services.quotas.record(&image.quotas, QuotaKind::Request, &user, &client_id, busy.as_secs_f64() * 100.0, self.services.clock.now_ms());
+        if ms > 0 {
+            self.session.mute_for_ms(ms as u64);
+        }
+        ms.clamp(0, i32::MAX as i64) as i32
+    }
+
     /// The user (principal name) and client id quotas are looked up by.
     fn quota_identity(&self) -> (String, String) {
         let principal = self.session.principal();
@@ -72,7 +94,7 @@ impl<'c> RequestContext<'c> {
             return 0;
         }
         let (user, client_id) = self.quota_identity();
-        let ms = self.services.quotas.record(&image.quotas, kind, &user, &client_id, bytes, self.services.clock.now_ms());
+        let ms = self.services.quotas.record(&image.quotas, kind, &user, &client_id, bytes as f64, self.services.clock.now_ms());
         if ms > 0 {
             self.session.mute_for_ms(ms as u64);
         }

@@ -16,6 +16,7 @@ pub const IP: &str = "ip";
 pub const PRODUCER_BYTE_RATE: &str = "producer_byte_rate";
 pub const CONSUMER_BYTE_RATE: &str = "consumer_byte_rate";
 pub const CONTROLLER_MUTATION_RATE: &str = "controller_mutation_rate";
+pub const REQUEST_PERCENTAGE: &str = "request_percentage";
 
 /// An entity: (type, name) sorted by type; a `None` name is the type's default.
 pub type QuotaEntity = Vec<(String, Option<String>)>;
@@ -63,7 +64,7 @@ impl PartialEq for QuotaValue {
 impl Eq for QuotaValue {}
 
 /// Kafka's quota keys: whether each takes whole numbers only.
-const USER_CLIENT_KEYS: &[(&str, bool)] = &[(PRODUCER_BYTE_RATE, true), (CONSUMER_BYTE_RATE, true), ("request_percentage", false), (CONTROLLER_MUTATION_RATE, false)];
+const USER_CLIENT_KEYS: &[(&str, bool)] = &[(PRODUCER_BYTE_RATE, true), (CONSUMER_BYTE_RATE, true), (REQUEST_PERCENTAGE, false), (CONTROLLER_MUTATION_RATE, false)];
 const IP_KEYS: &[(&str, bool)] = &[("connection_creation_rate", true)];
 
 /// Checks an entity and its changes as Kafka's ClientQuotaControlManager does.
@@ -152,6 +153,8 @@ pub enum QuotaKind {
     Fetch,
     /// KIP-599: partitions created or deleted per second.
     ControllerMutation,
+    /// Time spent handling the client's requests, in percent of one thread.
+    Request,
 }
 
 impl QuotaKind {
@@ -160,6 +163,7 @@ impl QuotaKind {
             QuotaKind::Produce => PRODUCER_BYTE_RATE,
             QuotaKind::Fetch => CONSUMER_BYTE_RATE,
             QuotaKind::ControllerMutation => CONTROLLER_MUTATION_RATE,
+            QuotaKind::Request => REQUEST_PERCENTAGE,
         }
     }
 }
@@ -283,19 +287,22 @@ impl QuotaManager {
         self.bucket(quotas, user, client_id, now_ms, |b, quota| if b.credit < 0.0 { (-b.credit / quota * 1000.0).ceil() as i64 } else { 0 }).unwrap_or(0)
     }
 
-    /// Records `bytes` for (user, client id); the throttle time in ms (0 if within the
-    /// quota or there is none).
-    pub fn record(&self, quotas: &Quotas, kind: QuotaKind, user: &str, client_id: &str, bytes: usize, now_ms: i64) -> i64 {
+    /// Records `value` (bytes; for request time, percent-seconds: seconds x 100) for
+    /// (user, client id); the throttle time in ms (0 if within the quota or there is
+    /// none).
+    pub fn record(&self, quotas: &Quotas, kind: QuotaKind, user: &str, client_id: &str, value: f64, now_ms: i64) -> i64 {
         let Some((quota, (su, sc))) = resolve(quotas, kind, user, client_id) else { return 0 };
         let mut sensors = self.sensors.lock();
         let s = sensors.entry((kind, su, sc)).or_default();
-        s.record(now_ms, bytes as f64, self.window_ms, self.windows);
+        s.record(now_ms, value, self.window_ms, self.windows);
         let (rate, window) = s.rate(now_ms, self.window_ms, self.windows);
         if rate <= quota {
             return 0;
         }
-        // Kafka: how long until the rate over the window falls back to the quota.
-        ((rate - quota) / quota * window as f64).round() as i64
+        // Kafka: how long until the rate over the window falls back to the quota, at most
+        // the whole window (quota.window.num x quota.window.size.seconds).
+        let throttle = ((rate - quota) / quota * window as f64).round() as i64;
+        throttle.min(self.window_ms * self.windows as i64)
     }
 }
 
@@ -317,10 +324,11 @@ mod tests {
         assert!(validate(&vec![(USER.into(), Some("a".into()))], &[("bogus".into(), Some(QuotaValue(1.0)))]).is_err());
         let m = QuotaManager::new(1000, 11, 11_000);
         // 1000 B/s over a 10 s window: 20 kB at once is 1 s of throttle... per 1000 B over.
-        assert_eq!(m.record(&q, QuotaKind::Produce, "bob", "x", 5_000, 0), 0);
-        let t = m.record(&q, QuotaKind::Produce, "bob", "y", 15_000, 100);
+        assert_eq!(m.record(&q, QuotaKind::Produce, "bob", "x", 5_000.0, 0), 0);
+        let t = m.record(&q, QuotaKind::Produce, "bob", "y", 15_000.0, 100);
         assert!(t > 0, "20 kB in a 10 s window is twice the quota: throttled");
-        assert_eq!(m.record(&q, QuotaKind::Produce, "carol", "x", 5_000, 100), 0, "carol has her own sensor");
+        assert_eq!(m.record(&q, QuotaKind::Produce, "bob", "y", 1e9, 200), 11_000, "at most the whole window");
+        assert_eq!(m.record(&q, QuotaKind::Produce, "carol", "x", 5_000.0, 100), 0, "carol has her own sensor");
         // 2 partitions a second, a burst of 22: the request that crosses it passes, the
         // next is refused until the credit is back.
         q.insert(vec![(USER.into(), Some("alice".into()))], QuotaValues(BTreeMap::from([(CONTROLLER_MUTATION_RATE.into(), 2.0)])));

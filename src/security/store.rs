@@ -53,6 +53,11 @@ impl SecurityStore {
         self.image.read().clone()
     }
 
+    /// Whether any client quota is set (request times are measured only then).
+    pub fn has_quotas(&self) -> bool {
+        !self.image.read().quotas.is_empty()
+    }
+
     /// Whether changes are made here (a single broker) rather than through the
     /// metadata log.
     pub fn is_local(&self) -> bool {
