@@ -74,3 +74,4 @@ bench: build
 	tool=$$(bash benches/install.sh target/bench-tools) && \
 	  $(PYTHON) benches/e2e.py --broker-bin $(BIN) --tool "$$tool" --out BENCHMARKS.md \
 	    --save target/bench-results.pickle $(BENCH_ARGS)
+	bash benches/tls_cost.sh | tee target/tls-cost.txt
