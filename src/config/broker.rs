@@ -547,5 +547,19 @@ mod tests {
         let l: Vec<(&str, &str, i32)> = c.listeners.iter().map(|l| (l.name.as_str(), l.advertised_host.as_str(), l.advertised_port)).collect();
         assert_eq!(l, vec![("INTERNAL", "127.0.0.1", 9093), ("EXTERNAL", "broker.example", 19094)]);
         assert_eq!((c.advertised_host.as_str(), c.advertised_port), ("127.0.0.1", 9093));
+        // The inter-broker listener (registered first) named the old way, by protocol; a
+        // cluster's controller listener keeps its protocol for the nodes connecting to it.
+        let (c, _) = BrokerConfig::from_map(map(&[
+            ("process.roles", "broker,controller"),
+            ("node.id", "1"),
+            ("controller.quorum.voters", "1@127.0.0.1:9095"),
+            ("listeners", "PLAINTEXT://127.0.0.1:9093,SASL_SSL://127.0.0.1:9094,CONTROLLER://127.0.0.1:9095"),
+            ("listener.security.protocol.map", "PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL,CONTROLLER:SASL_SSL"),
+            ("security.inter.broker.protocol", "SASL_SSL"),
+        ]))
+        .unwrap();
+        assert_eq!(c.listeners[0].name, "SASL_SSL");
+        let cluster = c.cluster.unwrap();
+        assert_eq!((cluster.controller_listener_name.as_str(), cluster.controller_security_protocol), ("CONTROLLER", SecurityProtocol::SaslSsl));
     }
 }
